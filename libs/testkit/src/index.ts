@@ -1,0 +1,1 @@
+export { createTestSchema, type TestSchema } from './test-database.ts';
