@@ -5,7 +5,12 @@ import { defineConfig } from 'vitest/config';
 // its own topic prefix and schema through `useTestEnv()`.
 export default defineConfig({
   test: {
-    include: ['libs/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'infra/test/**/*.test.ts', 'bin/test/**/*.test.ts'],
+    include: [
+      'libs/*/test/**/*.test.ts',
+      'services/*/test/**/*.test.ts',
+      'infra/test/**/*.test.ts',
+      'bin/test/**/*.test.ts',
+    ],
     globalSetup: ['libs/testkit/src/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

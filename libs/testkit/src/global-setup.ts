@@ -1,14 +1,21 @@
+import { infraDown, infraUp } from '@massivesms/infra';
 import type { TestProject } from 'vitest/node';
+import './provided-context.ts';
 
-// Placeholder until the infrastructure bring-up lands: PostgreSQL from DATABASE_URL or the local default.
-export default async function setup(project: TestProject): Promise<void> {
-  project.provide('databaseUrl', process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  project.provide('kafkaBrokers', process.env.KAFKA_BROKERS ?? '127.0.0.1:19092');
-}
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    databaseUrl: string;
-    kafkaBrokers: string;
-  }
+/**
+ * Runs once per `npm test`: brings up a real Kafka broker and PostgreSQL server (reusing running
+ * ones), prints what is in use, and stops at the end only what it started.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started = performance.now();
+  const infra = await infraUp('massivesms_test');
+  console.log(
+    `[testkit] Apache Kafka ${infra.kafkaVersion} at ${infra.kafkaBrokers}${infra.started.kafka ? ' (started for this run)' : ''}; ` +
+      `PostgreSQL ${infra.postgresVersion} (${infra.postgresSource}); ready in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  project.provide('kafkaBrokers', infra.kafkaBrokers);
+  project.provide('databaseUrl', infra.databaseUrl);
+  return async () => {
+    if (infra.started.kafka || infra.started.postgres) await infraDown();
+  };
 }

@@ -1,1 +1,4 @@
+import './provided-context.ts';
+
 export { createTestSchema, type TestSchema } from './test-database.ts';
+export { createTestTopics, type TestTopics } from './test-kafka.ts';

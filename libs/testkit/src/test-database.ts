@@ -14,7 +14,10 @@ export interface TestSchema {
 /** Creates a fresh, uniquely named schema on the test run's PostgreSQL server. */
 export async function createTestSchema(label = 'test'): Promise<TestSchema> {
   const url = inject('databaseUrl');
-  const schema = `t_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${randomBytes(4).toString('hex')}`;
+  const schema = `t_${label
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

@@ -1,0 +1,125 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { waitForBroker } from '@massivesms/kafka';
+import { repoRoot, stateRoot } from './paths.ts';
+import { isAlive, portInUse, run, spawnDetached, terminate } from './process.ts';
+
+/** The Apache Kafka version of the local broker (see infra/kafka/README.md for why). */
+export const KAFKA_VERSION = '4.1.1';
+
+const kafkaDir = join(stateRoot, 'kafka');
+const pidFile = join(kafkaDir, 'broker.pid');
+const logFile = join(kafkaDir, 'broker.log');
+
+export interface LocalKafka {
+  readonly brokers: string;
+  readonly version: string;
+  /** True when this call started the broker (and so `stopKafka` may stop it). */
+  readonly started: boolean;
+  readonly pid: number | undefined;
+}
+
+/** Jars of the pinned version, resolved from Maven Central into the local Maven cache once. */
+export async function resolveKafkaJars(): Promise<string> {
+  const libs = join(kafkaDir, KAFKA_VERSION, 'libs');
+  if (existsSync(join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`))) return libs;
+  mkdirSync(libs, { recursive: true });
+  await run('mvn', [
+    '-B',
+    '-q',
+    '-f',
+    join(repoRoot, 'infra/kafka/pom.xml'),
+    `-Dmaven.repo.local=${process.env.MAVEN_REPO_LOCAL ?? join(homedir(), '.m2/repository')}`,
+    `-Dkafka.version=${KAFKA_VERSION}`,
+    'dependency:copy-dependencies',
+    '-DincludeScope=runtime',
+    `-DoutputDirectory=${libs}`,
+  ]);
+  return libs;
+}
+
+function javaArgs(libs: string, mainClass: string, args: readonly string[]): string[] {
+  return [
+    '-Xms256m',
+    '-Xmx768m',
+    '-XX:+UseG1GC',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${join(repoRoot, 'infra/kafka/log4j2.xml')}`,
+    '-cp',
+    `${libs}/*`,
+    mainClass,
+    ...args,
+  ];
+}
+
+function readPid(): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Ensures a single-node KRaft broker answers on 127.0.0.1:`port`: reuses one that already does,
+ * otherwise formats storage (first time) and starts it from the Maven-resolved jars.
+ */
+export async function ensureKafka(
+  port = Number(process.env.MASSIVESMS_KAFKA_PORT ?? 19092),
+): Promise<LocalKafka> {
+  const brokers = `127.0.0.1:${port}`;
+  const runningPid = readPid();
+  if (runningPid !== undefined || (await portInUse(port))) {
+    await waitForBroker([brokers], 60_000);
+    return {
+      brokers,
+      version: runningPid ? KAFKA_VERSION : 'unknown (not started here)',
+      started: false,
+      pid: runningPid,
+    };
+  }
+  const libs = await resolveKafkaJars();
+  const dataDir = join(kafkaDir, 'data');
+  const config = join(kafkaDir, 'server.properties');
+  const template = readFileSync(join(repoRoot, 'infra/kafka/server.properties.template'), 'utf8');
+  writeFileSync(
+    config,
+    template
+      .replaceAll('@PORT@', String(port))
+      .replaceAll('@CONTROLLER_PORT@', String(port + 1))
+      .replaceAll('@DATA_DIR@', dataDir),
+  );
+  if (!existsSync(join(dataDir, 'meta.properties'))) {
+    const clusterId = (await run('java', javaArgs(libs, 'kafka.tools.StorageTool', ['random-uuid'])))
+      .trim()
+      .split('\n')
+      .pop()!;
+    await run('java', javaArgs(libs, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', config]));
+  }
+  const pid = spawnDetached('java', javaArgs(libs, 'kafka.Kafka', [config]), logFile);
+  writeFileSync(pidFile, String(pid));
+  try {
+    await waitForBroker([brokers], 90_000);
+  } catch (error) {
+    await terminate(pid);
+    const tail = readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n');
+    throw new Error(`Kafka did not become ready; last lines of ${logFile}:\n${tail}`, { cause: error });
+  }
+  return { brokers, version: KAFKA_VERSION, started: true, pid };
+}
+
+/** Stops the broker this repository started (no-op when none runs). */
+export async function stopKafka(): Promise<boolean> {
+  const pid = readPid();
+  if (pid === undefined) return false;
+  await terminate(pid);
+  writeFileSync(pidFile, '');
+  return true;
+}
+
+/** Version of the jars in the cache, for reporting. */
+export function cachedKafkaVersions(): string[] {
+  return existsSync(kafkaDir) ? readdirSync(kafkaDir).filter((d) => /^\d+\.\d+\.\d+$/.test(d)) : [];
+}

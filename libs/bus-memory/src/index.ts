@@ -1,0 +1,1 @@
+export { MemoryBus, UnknownTopicError } from './memory-bus.ts';

@@ -1,0 +1,143 @@
+import { z } from 'zod';
+import { type ConfigOf, defineConfig } from './spec.ts';
+
+/** Data regions; each is a cell with its own topics, database and carrier credentials. */
+export const regions = ['us', 'eu'] as const;
+
+/** pino's level names, so LOG_LEVEL is checked here rather than failing inside the logger. */
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const IPV6_LITERAL = /^\[[0-9A-Fa-f:.]+\]$/;
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function isPort(text: string, allowZero: boolean): boolean {
+  if (!/^\d{1,5}$/.test(text)) {
+    return false;
+  }
+  const port = Number(text);
+  return port <= 65_535 && (allowZero || port > 0);
+}
+
+/** A `us` | `eu` region. */
+export function regionSchema() {
+  return z.enum(regions, { error: `must be one of: ${regions.join(', ')}` });
+}
+
+/** A TCP port to listen on, 0–65535 (0 lets the OS pick, which tests use). */
+export function listenPortSchema() {
+  return z
+    .string()
+    .refine((text) => isPort(text, true), { error: 'must be an integer from 0 to 65535' })
+    .transform(Number);
+}
+
+/** A comma-separated, non-empty list of host:port entries (IPv6 as [addr]:port), trimmed. */
+export function hostPortListSchema() {
+  return z.string().transform((text, ctx) => {
+    const entries = text.split(',').map((entry) => entry.trim());
+    entries.forEach((entry, index) => {
+      const colon = entry.lastIndexOf(':');
+      const host = entry.slice(0, colon);
+      const valid =
+        colon > 0 &&
+        isPort(entry.slice(colon + 1), false) &&
+        (HOSTNAME.test(host) || IPV6_LITERAL.test(host));
+      if (!valid) {
+        // Position, not the text: a broker entry can carry SASL credentials by mistake.
+        ctx.addIssue({
+          code: 'custom',
+          message: `entry ${index + 1} of ${entries.length} is not host:port (e.g. kafka-1:9092)`,
+        });
+      }
+    });
+    return entries;
+  });
+}
+
+/** A postgres:// or postgresql:// connection URL (host may be empty for a Unix socket). */
+export function postgresUrlSchema() {
+  return z.string().refine(
+    (text) => {
+      if (!URL.canParse(text)) {
+        return false;
+      }
+      const { protocol } = new URL(text);
+      return protocol === 'postgres:' || protocol === 'postgresql:';
+    },
+    { error: 'must be a postgres:// or postgresql:// URL' },
+  );
+}
+
+/** Base64 (standard alphabet, padded) of exactly `bytes` random-looking bytes; returns the base64 text. */
+export function base64KeySchema(bytes: number) {
+  return z.string().superRefine((text, ctx) => {
+    const decoded = STRICT_BASE64.test(text) ? Buffer.from(text, 'base64') : undefined;
+    if (decoded === undefined || decoded.length !== bytes) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be base64 of exactly ${bytes} bytes (e.g. \`openssl rand -base64 ${bytes}\`)`,
+      });
+      return;
+    }
+    // Random keys have ~30 distinct byte values; "AAAA…=" or a repeated character is a placeholder.
+    if (new Set(decoded).size < Math.min(16, bytes / 2)) {
+      ctx.addIssue({ code: 'custom', message: 'looks like a placeholder, not random bytes' });
+    }
+  });
+}
+
+/** An opaque bearer token: no whitespace (a pasted trailing newline is a classic outage), at least `min` long. */
+export function tokenSchema(min: number) {
+  return z
+    .string()
+    .regex(/^\S+$/, { error: 'must not contain whitespace' })
+    .min(min, { error: `must be at least ${min} characters` });
+}
+
+/** The variables every MassiveSMS service reads (DESIGN.md §9); spread into a service's own spec. */
+export const commonSpec = defineConfig({
+  CELL: {
+    schema: regionSchema(),
+    description:
+      'Data region this process serves (`us` or `eu`). No default: a service must never guess its region; records tagged with another region are refused.',
+  },
+  KAFKA_BROKERS: {
+    schema: hostPortListSchema(),
+    default: '127.0.0.1:9092',
+    description: 'Comma-separated Kafka bootstrap brokers as `host:port` (IPv6 as `[addr]:port`).',
+  },
+  DATABASE_URL: {
+    schema: postgresUrlSchema(),
+    default: 'postgres://postgres@127.0.0.1:5432/massivesms',
+    description:
+      'PostgreSQL connection URL (`postgres://` or `postgresql://`). A password in it is masked when the config is logged.',
+  },
+  HTTP_PORT: {
+    schema: listenPortSchema(),
+    default: '8080',
+    description:
+      'Port serving `/healthz`, `/readyz` and `/metrics` (and the control and dispatcher APIs); `0` picks a free port.',
+  },
+  LOG_LEVEL: {
+    schema: z.enum(logLevels, { error: `must be one of: ${logLevels.join(', ')}` }),
+    default: 'info',
+    description: `Minimum log level: ${logLevels.map((l) => `\`${l}\``).join(', ')}.`,
+  },
+  KMS_MASTER_KEY: {
+    schema: base64KeySchema(32),
+    secret: true,
+    description:
+      'Local KMS master key that wraps the per-controller data keys: base64 of exactly 32 random bytes (`openssl rand -base64 32`). No default, so production can never start on a development key.',
+  },
+  CONTROL_OPERATOR_TOKEN: {
+    schema: tokenSchema(32).optional(),
+    secret: true,
+    description:
+      'Bootstraps the control API operator token (at least 32 characters, no whitespace). Unset: no operator token exists.',
+  },
+});
+
+/** The parsed common configuration. */
+export type CommonConfig = ConfigOf<typeof commonSpec>;

@@ -1,0 +1,39 @@
+export {
+  base64KeySchema,
+  type CommonConfig,
+  commonSpec,
+  hostPortListSchema,
+  listenPortSchema,
+  logLevels,
+  postgresUrlSchema,
+  regionSchema,
+  regions,
+  tokenSchema,
+} from './common.ts';
+export {
+  configDocsPath,
+  documentedSpecs,
+  renderConfigDocs,
+  renderConfigTable,
+  TABLE_BEGIN,
+  TABLE_END,
+  writeConfigDocs,
+} from './docs.ts';
+export { ConfigDocsError, ConfigError, type ConfigProblem, ConfigSpecError } from './errors.ts';
+export {
+  CONFIG_EXIT_CODE,
+  type Env,
+  type ExitIo,
+  formatConfigProblems,
+  loadConfigOrExit,
+  parseConfig,
+} from './parse.ts';
+export {
+  type CamelCase,
+  type ConfigOf,
+  type ConfigSpec,
+  type ConfigVariable,
+  type DeepReadonly,
+  defineConfig,
+  toCamelCase,
+} from './spec.ts';

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, commonSpec, parseConfig } from '../src/index.ts';
+import { validEnv } from './helpers.ts';
+
+function problemFor(variable: string, value: string): string | undefined {
+  try {
+    parseConfig(commonSpec, validEnv({ [variable]: value }));
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) {
+      throw error;
+    }
+    return error.problems.find((p) => p.variable === variable)?.reason;
+  }
+}
+
+describe('commonSpec', () => {
+  it.each([
+    ['CELL', 'us'],
+    ['CELL', 'eu'],
+    ['KAFKA_BROKERS', 'localhost:9092'],
+    ['KAFKA_BROKERS', 'b-1.kafka.eu-west-1.amazonaws.com:9098,10.0.0.7:9092'],
+    ['KAFKA_BROKERS', '[2001:db8::1]:9092'],
+    ['DATABASE_URL', 'postgresql://svc:secret@db:5432/massivesms?sslmode=verify-full'],
+    ['DATABASE_URL', 'postgres:///massivesms?host=/var/run/postgresql'],
+    ['HTTP_PORT', '0'],
+    ['HTTP_PORT', '65535'],
+    ['LOG_LEVEL', 'silent'],
+    ['CONTROL_OPERATOR_TOKEN', 'a'.repeat(16) + 'B'.repeat(16)],
+  ])('accepts %s=%s', (variable, value) => {
+    expect(problemFor(variable, value)).toBeUndefined();
+  });
+
+  it.each([
+    ['CELL', 'US', 'must be one of: us, eu'],
+    ['CELL', 'apac', 'must be one of: us, eu'],
+    ['KAFKA_BROKERS', 'kafka-1', 'entry 1 of 1 is not host:port'],
+    ['KAFKA_BROKERS', 'kafka-1:9092,,kafka-2:9092', 'entry 2 of 3 is not host:port'],
+    ['KAFKA_BROKERS', 'kafka-1:0', 'entry 1 of 1 is not host:port'],
+    ['KAFKA_BROKERS', 'kafka_1:9092', 'entry 1 of 1 is not host:port'],
+    ['KAFKA_BROKERS', 'PLAINTEXT://kafka-1:9092', 'entry 1 of 1 is not host:port'],
+    ['DATABASE_URL', 'mysql://db/massivesms', 'must be a postgres:// or postgresql:// URL'],
+    ['DATABASE_URL', 'db.internal:5432', 'must be a postgres:// or postgresql:// URL'],
+    ['HTTP_PORT', '65536', 'must be an integer from 0 to 65535'],
+    ['HTTP_PORT', '-1', 'must be an integer from 0 to 65535'],
+    ['HTTP_PORT', '80.5', 'must be an integer from 0 to 65535'],
+    ['HTTP_PORT', '0x50', 'must be an integer from 0 to 65535'],
+    ['HTTP_PORT', '8080 ', 'must be an integer from 0 to 65535'],
+    ['LOG_LEVEL', 'verbose', 'must be one of: fatal, error, warn, info, debug, trace, silent'],
+    ['KMS_MASTER_KEY', 'c2hvcnQ=', 'must be base64 of exactly 32 bytes'],
+    ['KMS_MASTER_KEY', Buffer.alloc(33, 7).toString('base64'), 'must be base64 of exactly 32 bytes'],
+    ['KMS_MASTER_KEY', Buffer.alloc(32, 0).toString('base64url').replace(/A/g, '-'), 'must be base64'],
+    ['KMS_MASTER_KEY', Buffer.alloc(32, 0).toString('base64'), 'looks like a placeholder'],
+    ['KMS_MASTER_KEY', Buffer.from('k'.repeat(32)).toString('base64'), 'looks like a placeholder'],
+    ['CONTROL_OPERATOR_TOKEN', 'x'.repeat(31), 'must be at least 32 characters'],
+    ['CONTROL_OPERATOR_TOKEN', `${'x'.repeat(40)}\n`, 'must not contain whitespace'],
+  ])('rejects %s=%j with a reason', (variable, value, reason) => {
+    expect(problemFor(variable, value)).toContain(reason);
+  });
+
+  it('has no default for KMS_MASTER_KEY, so an unset key stops start-up', () => {
+    expect(commonSpec.KMS_MASTER_KEY).not.toHaveProperty('default');
+    expect(problemFor('KMS_MASTER_KEY', '')).toBe('required');
+  });
+});

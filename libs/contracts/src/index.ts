@@ -1,0 +1,6 @@
+export * from './codec.ts';
+export * from './errors.ts';
+export * from './events.ts';
+export * from './headers.ts';
+export * from './json-schema.ts';
+export * from './topics.ts';

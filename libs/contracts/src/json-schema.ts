@@ -1,0 +1,44 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { processingEventSchema, rejectionSchema, smsRequestSchema, statusEventSchema } from './events.ts';
+import { recordHeadersSchema } from './headers.ts';
+
+/** Contracts exported as JSON Schema for producers and consumers in other languages. */
+export const exportedSchemas = {
+  'sms.requested.v1': smsRequestSchema,
+  'sms.status.v1': statusEventSchema,
+  'sms.rejected.v1': rejectionSchema,
+  'audit.processing.v1': processingEventSchema,
+  'record-headers.v1': recordHeadersSchema,
+} as const;
+
+/** Folder of the committed JSON Schema files. */
+export const schemaDir = new URL('../schemas/', import.meta.url);
+
+/** Renders every exported contract as JSON Schema text (what producers validate against). */
+export function renderJsonSchemas(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, schema] of Object.entries(exportedSchemas)) {
+    const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12' });
+    const withId = { $id: `https://schemas.massivesms.example/${name}.schema.json`, title: name, ...json };
+    out.set(`${name}.schema.json`, `${JSON.stringify(withId, null, 2)}\n`);
+  }
+  return out;
+}
+
+/** Writes the JSON Schema files; run after changing a contract, then commit them. */
+export function writeJsonSchemas(): string[] {
+  const written: string[] = [];
+  for (const [file, text] of renderJsonSchemas()) {
+    const url = new URL(file, schemaDir);
+    let current = '';
+    try {
+      current = readFileSync(url, 'utf8');
+    } catch {}
+    if (current !== text) {
+      writeFileSync(url, text);
+      written.push(file);
+    }
+  }
+  return written;
+}

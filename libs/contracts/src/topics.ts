@@ -1,0 +1,126 @@
+/** The cells (data regions) the pipeline runs in; each has its own topics, database and carriers. */
+export const cells = ['us', 'eu'] as const;
+export type Cell = (typeof cells)[number];
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+/** One Kafka topic as declared in code; provisioning creates exactly these. */
+export interface TopicSpec {
+  /** Name without the cell prefix, e.g. `sms.requested.v1`. */
+  readonly name: string;
+  readonly partitions: number;
+  readonly cleanupPolicy: 'delete' | 'compact';
+  /** `retention.ms` for delete topics; compacted topics keep the latest value per key. */
+  readonly retentionMs: number | null;
+  /** Whether records carry (encrypted or plaintext) personal data: such topics keep days, not months. */
+  readonly personalData: boolean;
+  readonly description: string;
+}
+
+/** Every topic of a cell. Topics with personal data keep at most 7 days (DESIGN.md §3.3). */
+export const topicTable = Object.freeze([
+  {
+    name: 'sms.requested.v1',
+    partitions: 12,
+    cleanupPolicy: 'delete',
+    retentionMs: 3 * DAY_MS,
+    personalData: true,
+    description: 'SMS requests written by the campaign API.',
+  },
+  {
+    name: 'sms.rejected.v1',
+    partitions: 3,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    personalData: true,
+    description: 'Requests that failed validation: original bytes plus a stable code and reason.',
+  },
+  {
+    name: 'sms.dispatch.v1',
+    partitions: 12,
+    cleanupPolicy: 'delete',
+    retentionMs: 3 * DAY_MS,
+    personalData: true,
+    description:
+      'Validated, tagged and encrypted messages ready for a carrier, keyed by recipient pseudonym.',
+  },
+  {
+    name: 'sms.status.v1',
+    partitions: 12,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    personalData: true,
+    description: 'Message status changes (personal fields encrypted).',
+  },
+  {
+    name: 'audit.processing.v1',
+    partitions: 6,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    personalData: false,
+    description:
+      'Processing events for every operation on personal data; the audit ledger is the long-term record.',
+  },
+  {
+    name: 'deadletter.v1',
+    partitions: 3,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    personalData: true,
+    description:
+      'Records a consumer could not decode: original bytes and headers, error code, reason, origin.',
+  },
+  {
+    name: 'controllers.v1',
+    partitions: 3,
+    cleanupPolicy: 'compact',
+    retentionMs: null,
+    personalData: false,
+    description: 'Controllers with their current instruction, keyed by controller id.',
+  },
+  {
+    name: 'endpoints.v1',
+    partitions: 3,
+    cleanupPolicy: 'compact',
+    retentionMs: null,
+    personalData: false,
+    description: 'Webhook endpoints (secrets encrypted), keyed by endpoint id.',
+  },
+  {
+    name: 'suppressions.v1',
+    partitions: 6,
+    cleanupPolicy: 'compact',
+    retentionMs: null,
+    personalData: false,
+    description: 'Opt-outs, restrictions and objections, keyed by controller id and recipient pseudonym.',
+  },
+] as const satisfies readonly TopicSpec[]);
+
+/** Names of the declared topics (without prefix). */
+export type TopicName = (typeof topicTable)[number]['name'];
+
+/**
+ * Prefix for a cell's topics: `us.` in production, `<testPrefix>.us.` in tests so that test files
+ * sharing one broker never see each other's records.
+ */
+export function topicPrefix(cell: Cell, namespace = ''): string {
+  return namespace ? `${namespace}.${cell}.` : `${cell}.`;
+}
+
+/** Full topic name for a cell (and optional namespace). */
+export function topicFor(cell: Cell, name: TopicName, namespace = ''): string {
+  return `${topicPrefix(cell, namespace)}${name}`;
+}
+
+/** The declared topics of a cell with full names, ready for provisioning. */
+export function cellTopics(
+  cell: Cell,
+  options: { namespace?: string; partitions?: number } = {},
+): Array<TopicSpec & { readonly fullName: string }> {
+  return topicTable.map((spec) => ({
+    ...spec,
+    partitions: options.partitions ?? spec.partitions,
+    fullName: topicFor(cell, spec.name, options.namespace),
+  }));
+}

@@ -1,0 +1,105 @@
+import type { TopicSpec } from '@massivesms/contracts';
+import { Kafka, logLevel } from 'kafkajs';
+
+/** Result of provisioning: what was created and what already existed. */
+export interface EnsureTopicsResult {
+  readonly created: string[];
+  readonly existing: string[];
+}
+
+/** Thrown when the broker does not answer the admin API in time. */
+export class BrokerUnavailableError extends Error {
+  override readonly name = 'BrokerUnavailableError';
+  readonly code = 'KAFKA_BROKER_UNAVAILABLE';
+  readonly brokers: readonly string[];
+  constructor(brokers: readonly string[], options?: ErrorOptions) {
+    super(`Kafka broker ${brokers.join(',')} did not answer the admin API`, options);
+    this.brokers = brokers;
+  }
+}
+
+function adminClient(brokers: readonly string[]) {
+  return new Kafka({
+    clientId: 'massivesms-admin',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    connectionTimeout: 1_000,
+  }).admin();
+}
+
+/** Polls the admin API until the broker reports a controller and itself, or the deadline passes. */
+export async function waitForBroker(
+  brokers: readonly string[],
+  timeoutMs = 60_000,
+): Promise<{ clusterId: string }> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const admin = adminClient(brokers);
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length > 0 && cluster.controller !== null) return { clusterId: cluster.clusterId };
+    } catch (error) {
+      last = error;
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new BrokerUnavailableError(brokers, { cause: last });
+}
+
+/** Creates the declared topics that do not exist yet (idempotent). */
+export async function ensureTopics(
+  brokers: readonly string[],
+  topics: ReadonlyArray<TopicSpec & { readonly fullName: string }>,
+): Promise<EnsureTopicsResult> {
+  const admin = new Kafka({
+    clientId: 'massivesms-admin',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    const present = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !present.has(t.fullName));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.fullName,
+          numPartitions: t.partitions,
+          replicationFactor: 1,
+          configEntries: [
+            { name: 'cleanup.policy', value: t.cleanupPolicy },
+            ...(t.retentionMs === null ? [] : [{ name: 'retention.ms', value: String(t.retentionMs) }]),
+          ],
+        })),
+      });
+    }
+    return {
+      created: missing.map((t) => t.fullName),
+      existing: topics.filter((t) => present.has(t.fullName)).map((t) => t.fullName),
+    };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes topics (tests clean up their own namespace with it). */
+export async function deleteTopics(brokers: readonly string[], names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  const admin = new Kafka({
+    clientId: 'massivesms-admin',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [...names] });
+  } finally {
+    await admin.disconnect();
+  }
+}

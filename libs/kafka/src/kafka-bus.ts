@@ -1,0 +1,256 @@
+import {
+  type Assignment,
+  type BusProducer,
+  type ConsumerHandle,
+  type ConsumerOptions,
+  type IncomingRecord,
+  type MessageBus,
+  type OutgoingRecord,
+  processBatch,
+} from '@massivesms/messaging';
+import {
+  CompressionTypes,
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaMessage,
+  type LogEntry,
+  logLevel,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
+
+/** Log sink for the client's own messages (kafkajs logs carry no record contents). */
+export type KafkaLogSink = (
+  level: 'error' | 'warn' | 'info' | 'debug',
+  message: string,
+  fields: object,
+) => void;
+
+export interface KafkaBusOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Default gzip: the only codec kafkajs ships without native add-ons. */
+  readonly compression?: 'gzip' | 'none';
+  readonly log?: KafkaLogSink;
+  /** Records fetched per partition per request, in bytes. */
+  readonly maxBytesPerPartition?: number;
+  /** Partitions of one consumer processed concurrently (order is kept within each partition). */
+  readonly partitionsConsumedConcurrently?: number;
+}
+
+const levelNames = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+  [logLevel.NOTHING]: 'debug',
+} as const;
+
+function toIncoming(topic: string, partition: number, m: KafkaMessage): IncomingRecord {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(m.headers ?? {})) {
+    if (value === undefined) continue;
+    headers[name] = Array.isArray(value) ? String(value[value.length - 1]) : String(value);
+  }
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key === null ? null : m.key.toString('utf8'),
+    value: m.value,
+    headers,
+    timestamp: m.timestamp,
+  };
+}
+
+/** The messaging port over Apache Kafka (kafkajs). */
+export class KafkaBus implements MessageBus {
+  readonly kafka: Kafka;
+  readonly #options: KafkaBusOptions;
+  readonly #consumers = new Set<KafkaConsumerHandle>();
+  #producer: Promise<Producer> | undefined;
+
+  constructor(options: KafkaBusOptions) {
+    this.#options = options;
+    const sink = options.log;
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: [...options.brokers],
+      logLevel: logLevel.WARN,
+      retry: { initialRetryTime: 100, retries: 8 },
+      logCreator: () => (entry: LogEntry) => {
+        const { message, ...fields } = entry.log;
+        if (sink) sink(levelNames[entry.level], message, { ...fields, namespace: entry.namespace });
+        else if (entry.level <= logLevel.ERROR)
+          process.stderr.write(`kafkajs ${entry.namespace}: ${message}\n`);
+      },
+    });
+  }
+
+  producer(): BusProducer {
+    return {
+      send: async (records) => {
+        if (records.length === 0) return;
+        const producer = await this.#connectedProducer();
+        await producer.sendBatch({
+          acks: -1,
+          compression: this.#options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
+          topicMessages: groupByTopic(records),
+        });
+      },
+    };
+  }
+
+  async consume<T>(options: ConsumerOptions<T>): Promise<ConsumerHandle> {
+    const handle = new KafkaConsumerHandle(this, options as ConsumerOptions<unknown>, this.#options);
+    this.#consumers.add(handle);
+    await handle.start();
+    return handle;
+  }
+
+  /** @internal */
+  forget(handle: KafkaConsumerHandle): void {
+    this.#consumers.delete(handle);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#consumers].map((c) => c.stop()));
+    const producer = this.#producer;
+    this.#producer = undefined;
+    if (producer) await (await producer).disconnect();
+  }
+
+  #connectedProducer(): Promise<Producer> {
+    if (!this.#producer) {
+      const producer = this.kafka.producer({
+        idempotent: true, // broker de-duplicates retried produce requests: no duplicates, order kept
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      this.#producer = producer.connect().then(
+        () => producer,
+        (error: unknown) => {
+          this.#producer = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.#producer;
+  }
+}
+
+function groupByTopic(records: readonly OutgoingRecord[]) {
+  const byTopic = new Map<
+    string,
+    { key: string | null; value: Buffer | string | null; headers: Record<string, string> }[]
+  >();
+  for (const r of records) {
+    let list = byTopic.get(r.topic);
+    if (!list) {
+      list = [];
+      byTopic.set(r.topic, list);
+    }
+    list.push({ key: r.key, value: r.value, headers: { ...(r.headers ?? {}) } });
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+/** One group member backed by a kafkajs consumer. */
+class KafkaConsumerHandle implements ConsumerHandle {
+  readonly #bus: KafkaBus;
+  readonly #options: ConsumerOptions<unknown>;
+  readonly #busOptions: KafkaBusOptions;
+  readonly #abort = new AbortController();
+  readonly #consumer: Consumer;
+  #assigned: Assignment[] = [];
+  /** Batches being processed: stop() lets them commit before kafkajs stops (it ignores commits after). */
+  readonly #inFlight = new Set<Promise<void>>();
+  #stopped: Promise<void> | undefined;
+
+  constructor(bus: KafkaBus, options: ConsumerOptions<unknown>, busOptions: KafkaBusOptions) {
+    this.#bus = bus;
+    this.#options = options;
+    this.#busOptions = busOptions;
+    this.#consumer = bus.kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 250,
+      maxBytesPerPartition: busOptions.maxBytesPerPartition ?? 1_048_576,
+      retry: { initialRetryTime: 100, retries: 8 },
+    });
+  }
+
+  assignments(): readonly Assignment[] {
+    return [...this.#assigned];
+  }
+
+  async start(): Promise<void> {
+    const consumer = this.#consumer;
+    const joined = Promise.withResolvers<void>();
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      this.#assigned = Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) =>
+        partitions.map((partition) => ({ topic, partition })),
+      );
+      joined.resolve();
+    });
+    consumer.on(consumer.events.CRASH, (event) => joined.reject(event.payload.error));
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...this.#options.topics], fromBeginning: true });
+    const producer = this.#bus.producer();
+    const max = this.#options.maxBatchSize ?? 500;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.#busOptions.partitionsConsumedConcurrently ?? 4,
+      eachBatch: async (payload) => {
+        if (this.#abort.signal.aborted) return; // stopping: leave the records for the next owner
+        const work = this.#eachBatch(payload, producer, max);
+        this.#inFlight.add(work);
+        try {
+          await work;
+        } finally {
+          this.#inFlight.delete(work);
+        }
+      },
+    });
+    await joined.promise;
+  }
+
+  async #eachBatch(
+    { batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload,
+    producer: BusProducer,
+    max: number,
+  ): Promise<void> {
+    const { topic, partition } = batch;
+    const records = batch.messages.map((m) => toIncoming(topic, partition, m));
+    for (let i = 0; i < records.length; i += max) {
+      const chunk = records.slice(i, i + max);
+      const outcome = await processBatch(this.#options, producer, topic, partition, chunk, {
+        signal: this.#abort.signal,
+        commit: (offset) => this.#consumer.commitOffsets([{ topic, partition, offset }]),
+        stillOwned: async () => {
+          if (!isRunning() || isStale()) return false;
+          await heartbeat();
+          return true;
+        },
+      });
+      if (outcome === 'abandoned') return;
+      resolveOffset(chunk[chunk.length - 1]!.offset);
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#abort.abort();
+      await Promise.allSettled([...this.#inFlight]);
+      await this.#consumer.disconnect(); // waits for the batch in flight, then leaves the group
+      this.#assigned = [];
+      this.#bus.forget(this);
+    })();
+    return this.#stopped;
+  }
+}

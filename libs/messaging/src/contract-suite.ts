@@ -1,0 +1,318 @@
+// The behaviour every MessageBus adapter must have. libs/kafka runs it against a real broker and
+// libs/bus-memory against the in-process bus; a difference between them is a bug in one adapter.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ConsumerHandle,
+  type ConsumerOptions,
+  type DecodedRecord,
+  deadLetterHeaders,
+  type IncomingRecord,
+  type MessageBus,
+} from './port.ts';
+
+/** What an adapter provides to the suite. */
+export interface ContractHarness {
+  readonly bus: MessageBus;
+  /** Creates a fresh topic with that many partitions and returns its full name. */
+  createTopic(partitions: number): Promise<string>;
+  /** How long to wait for asynchronous effects (a real broker is slower). */
+  readonly patienceMs: number;
+  teardown(): Promise<void>;
+}
+
+class Undecodable extends Error {
+  readonly code = 'TEST_UNDECODABLE';
+  readonly field = 'n';
+}
+
+/** JSON `{n: number}`; anything else is undecodable. */
+function decodeN(record: IncomingRecord): { n: number } {
+  const text = record.value?.toString('utf8') ?? '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Undecodable('value is not JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || typeof (parsed as { n?: unknown }).n !== 'number') {
+    throw new Undecodable('n must be a number');
+  }
+  return parsed as { n: number };
+}
+
+async function eventually(patienceMs: number, check: () => void): Promise<void> {
+  const deadline = Date.now() + patienceMs;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Registers the messaging contract tests for one adapter. */
+export function messagingContract(adapter: string, makeHarness: () => Promise<ContractHarness>): void {
+  describe(`messaging contract: ${adapter}`, () => {
+    let h: ContractHarness;
+    const handles: ConsumerHandle[] = [];
+    const group = () => `g-${randomUUID()}`;
+    const start = async <T>(options: ConsumerOptions<T>) => {
+      const handle = await h.bus.consume(options);
+      handles.push(handle);
+      return handle;
+    };
+
+    beforeAll(async () => {
+      h = await makeHarness();
+    });
+    afterAll(async () => {
+      await Promise.all(handles.map((c) => c.stop()));
+      await h.teardown();
+    });
+
+    it('keeps records with one key in the order they were produced', async () => {
+      const topic = await h.createTopic(4);
+      const dlq = await h.createTopic(1);
+      const keys = ['alpha', 'bravo', 'charlie', 'delta', 'echo'];
+      for (let n = 0; n < 20; n++) {
+        await h.bus.producer().send(keys.map((key) => ({ topic, key, value: JSON.stringify({ n }) })));
+      }
+      const seen = new Map<string, number[]>();
+      await start({
+        groupId: group(),
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        maxBatchSize: 7,
+        handleBatch: async (batch) => {
+          for (const r of batch.records) seen.set(r.key!, [...(seen.get(r.key!) ?? []), r.message.n]);
+        },
+      });
+      await eventually(h.patienceMs, () => expect([...seen.values()].flat()).toHaveLength(100));
+      for (const key of keys) expect(seen.get(key)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+    });
+
+    it('splits the partitions of a topic among the members of a group', async () => {
+      const topic = await h.createTopic(4);
+      const dlq = await h.createTopic(1);
+      const groupId = group();
+      const partitionsSeen = [new Set<number>(), new Set<number>()];
+      const consumerFor = (i: 0 | 1) =>
+        start({
+          groupId,
+          topics: [topic],
+          deadLetterTopic: dlq,
+          decode: decodeN,
+          handleBatch: async (batch) => {
+            partitionsSeen[i]!.add(batch.partition);
+          },
+        });
+      const a = await consumerFor(0);
+      const b = await consumerFor(1);
+      await eventually(h.patienceMs, () => {
+        expect(a.assignments().length).toBe(2);
+        expect(b.assignments().length).toBe(2);
+      });
+      const owned = [...a.assignments(), ...b.assignments()].map((x) => x.partition).sort();
+      expect(owned).toEqual([0, 1, 2, 3]);
+
+      await h.bus
+        .producer()
+        .send(Array.from({ length: 200 }, (_, n) => ({ topic, key: `k${n}`, value: JSON.stringify({ n }) })));
+      await eventually(h.patienceMs, () => expect(partitionsSeen[0]!.size + partitionsSeen[1]!.size).toBe(4));
+      expect([...partitionsSeen[0]!].filter((p) => partitionsSeen[1]!.has(p))).toEqual([]);
+      expect(partitionsSeen[0]!.size).toBeGreaterThan(0);
+      expect(partitionsSeen[1]!.size).toBeGreaterThan(0);
+    });
+
+    it('redelivers records whose batch was never committed to the next member after a crash', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      const groupId = group();
+      await h.bus.producer().send([
+        { topic, key: 'a', value: JSON.stringify({ n: 1 }) },
+        { topic, key: 'a', value: JSON.stringify({ n: 2 }) },
+      ]);
+      const firstSaw: number[] = [];
+      const first = await start({
+        groupId,
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        retryBackoffMs: { initial: 20, max: 50 },
+        handleBatch: async (batch) => {
+          firstSaw.push(...batch.records.map((r) => r.message.n));
+          throw new Error('database unavailable'); // the effects never became durable
+        },
+      });
+      await eventually(h.patienceMs, () => expect(firstSaw.length).toBeGreaterThanOrEqual(2));
+      await first.stop();
+
+      const secondSaw: number[] = [];
+      await start({
+        groupId,
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        handleBatch: async (batch) => {
+          secondSaw.push(...batch.records.map((r) => r.message.n));
+        },
+      });
+      await eventually(h.patienceMs, () => expect(secondSaw).toEqual([1, 2]));
+    });
+
+    it('does not redeliver what a member committed before it stopped', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      const groupId = group();
+      const send = (n: number) => h.bus.producer().send([{ topic, key: 'a', value: JSON.stringify({ n }) }]);
+      await send(1);
+      const firstSaw: number[] = [];
+      const first = await start({
+        groupId,
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        handleBatch: async (batch) => {
+          firstSaw.push(...batch.records.map((r) => r.message.n));
+        },
+      });
+      await eventually(h.patienceMs, () => expect(firstSaw).toEqual([1]));
+      await first.stop();
+      await send(2);
+      const secondSaw: number[] = [];
+      await start({
+        groupId,
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        handleBatch: async (batch) => {
+          secondSaw.push(...batch.records.map((r) => r.message.n));
+        },
+      });
+      await eventually(h.patienceMs, () => expect(secondSaw).toEqual([2]));
+    });
+
+    it('round-trips keys and headers', async () => {
+      const topic = await h.createTopic(2);
+      const dlq = await h.createTopic(1);
+      const headers = {
+        region: 'eu',
+        controller: 'acme-eu',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        'x-unicode': 'Zürich ✓',
+      };
+      await h.bus.producer().send([{ topic, key: 'ps_abc', value: JSON.stringify({ n: 7 }), headers }]);
+      const got: DecodedRecord<{ n: number }>[] = [];
+      await start({
+        groupId: group(),
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        handleBatch: async (batch) => {
+          got.push(...batch.records);
+        },
+      });
+      await eventually(h.patienceMs, () => expect(got).toHaveLength(1));
+      expect(got[0]!.key).toBe('ps_abc');
+      expect(got[0]!.headers).toEqual(headers);
+      expect(got[0]!.message).toEqual({ n: 7 });
+      expect(got[0]!.offset).toMatch(/^\d+$/);
+    });
+
+    it('sends an undecodable record to the dead-letter topic with its original bytes and moves on', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      const groupId = group();
+      const garbage = Buffer.from([0x7b, 0xff, 0x00, 0x22]);
+      await h.bus.producer().send([
+        { topic, key: 'k', value: JSON.stringify({ n: 1 }) },
+        { topic, key: 'k', value: garbage, headers: { region: 'us' } },
+        { topic, key: 'k', value: JSON.stringify({ n: 'three' }) },
+        { topic, key: 'k', value: JSON.stringify({ n: 4 }) },
+      ]);
+      const handled: number[] = [];
+      await start({
+        groupId,
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        handleBatch: async (batch) => {
+          handled.push(...batch.records.map((r) => r.message.n));
+        },
+      });
+      const dead: IncomingRecord[] = [];
+      await start({
+        groupId: group(),
+        topics: [dlq],
+        deadLetterTopic: dlq,
+        decode: (r) => r,
+        handleBatch: async (batch) => {
+          dead.push(...batch.records);
+        },
+      });
+      await eventually(h.patienceMs, () => {
+        expect(handled).toEqual([1, 4]);
+        expect(dead).toHaveLength(2);
+      });
+      const [first, second] = dead;
+      expect(first!.value).toEqual(garbage);
+      expect(first!.key).toBe('k');
+      expect(first!.headers).toMatchObject({
+        region: 'us',
+        [deadLetterHeaders.code]: 'TEST_UNDECODABLE',
+        [deadLetterHeaders.reason]: 'value is not JSON',
+        [deadLetterHeaders.topic]: topic,
+        [deadLetterHeaders.partition]: '0',
+        [deadLetterHeaders.offset]: '1',
+        [deadLetterHeaders.groupId]: groupId,
+      });
+      expect(second!.headers[deadLetterHeaders.reason]).toBe('n must be a number');
+      expect(second!.headers[deadLetterHeaders.field]).toBe('n');
+    });
+
+    it('finishes the batch in flight and commits it when stopped gracefully', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      const groupId = group();
+      await h.bus.producer().send([{ topic, key: 'k', value: JSON.stringify({ n: 1 }) }]);
+      let release: () => void = () => {};
+      const entered = Promise.withResolvers<void>();
+      let finished = false;
+      const first = await start({
+        groupId,
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        handleBatch: async () => {
+          entered.resolve();
+          await new Promise<void>((r) => {
+            release = r;
+          });
+          finished = true;
+        },
+      });
+      await entered.promise;
+      const stopping = first.stop();
+      release();
+      await stopping;
+      expect(finished).toBe(true);
+      await h.bus.producer().send([{ topic, key: 'k', value: JSON.stringify({ n: 2 }) }]);
+      const secondSaw: number[] = [];
+      await start({
+        groupId,
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        handleBatch: async (batch) => {
+          secondSaw.push(...batch.records.map((r) => r.message.n));
+        },
+      });
+      await eventually(h.patienceMs, () => expect(secondSaw).toEqual([2]));
+    });
+  });
+}

@@ -1,0 +1,14 @@
+export { getLogContext, type LogContext, withLogContext } from './context.ts';
+export {
+  createLogger,
+  type LogDestination,
+  type LogFn,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  logLevels,
+  REDACTED,
+  redactPaths,
+} from './logger.ts';
+export { createMemoryDestination, type MemoryDestination } from './memory-destination.ts';
+export { EMAIL_PLACEHOLDER, PHONE_PLACEHOLDER, scrubString, scrubValue } from './scrub.ts';
