@@ -105,7 +105,7 @@ export const commonSpec = defineConfig({
   },
   KAFKA_BROKERS: {
     schema: hostPortListSchema(),
-    default: '127.0.0.1:9092',
+    default: '127.0.0.1:19092',
     description: 'Comma-separated Kafka bootstrap brokers as `host:port` (IPv6 as `[addr]:port`).',
   },
   DATABASE_URL: {

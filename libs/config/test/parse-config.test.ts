@@ -30,7 +30,7 @@ describe('parseConfig', () => {
 
     expect(config).toEqual({
       cell: 'us',
-      kafkaBrokers: ['127.0.0.1:9092'],
+      kafkaBrokers: ['127.0.0.1:19092'],
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/massivesms',
       httpPort: 8080,
       logLevel: 'info',

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { decodeHeaders } from './codec.ts';
 import { regionSchema } from './events.ts';
 
 /** Header names carried by every record (DESIGN.md §4). */
@@ -38,4 +40,19 @@ export type RecordHeaders = z.infer<typeof recordHeadersSchema>;
 /** Formats an instruction reference from its parts. */
 export function instructionRef(id: string, version: number, sha256: string): string {
   return instructionRefSchema.parse(`${id}@${version}#${sha256}`);
+}
+
+/** A fresh W3C `traceparent` for a record that starts a trace (sampled). */
+export function newTraceparent(): string {
+  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+}
+
+/**
+ * Builds the headers every routed record carries, validated: a record with a missing or malformed
+ * region, controller, instruction or trace header never leaves a producer.
+ */
+export function recordHeaders(headers: z.input<typeof recordHeadersSchema>): Record<string, string> {
+  const result = decodeHeaders(recordHeadersSchema, headers as Record<string, string>);
+  if (!result.ok) throw result.error;
+  return Object.fromEntries(Object.entries(result.value).map(([k, v]) => [k, String(v)]));
 }

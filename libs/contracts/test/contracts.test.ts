@@ -9,6 +9,8 @@ import {
   encodeJson,
   errorCodes,
   instructionRef,
+  newTraceparent,
+  recordHeaders,
   recordHeadersSchema,
   renderJsonSchemas,
   schemaDir,
@@ -175,5 +177,33 @@ describe('topic table', () => {
       'endpoints.v1',
       'suppressions.v1',
     ]);
+  });
+});
+
+describe('header helpers', () => {
+  it('builds validated headers with a fresh, well-formed traceparent', () => {
+    const a = newTraceparent();
+    const b = newTraceparent();
+    expect(a).not.toBe(b);
+    const headers = recordHeaders({
+      region: 'eu',
+      controller: 'acme-eu',
+      instruction: instructionRef('acme-eu-sms', 1, 'b'.repeat(64)),
+      traceparent: a,
+      schema: 'sms.dispatch.v1',
+    });
+    expect(headers).toMatchObject({ region: 'eu', traceparent: a, schema: 'sms.dispatch.v1' });
+  });
+
+  it('refuses to build headers without a valid region', () => {
+    expect(() =>
+      recordHeaders({
+        region: 'mars' as 'us',
+        controller: 'acme',
+        instruction: instructionRef('i', 1, 'c'.repeat(64)),
+        traceparent: newTraceparent(),
+        schema: 'sms.dispatch.v1',
+      }),
+    ).toThrowError(expect.objectContaining({ code: 'CONTRACT_HEADERS_INVALID', field: 'region' }));
   });
 });

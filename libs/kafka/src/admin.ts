@@ -1,5 +1,5 @@
 import type { TopicSpec } from '@massivesms/contracts';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 
 /** Result of provisioning: what was created and what already existed. */
 export interface EnsureTopicsResult {
@@ -67,7 +67,7 @@ export async function ensureTopics(
     const missing = topics.filter((t) => !present.has(t.fullName));
     if (missing.length > 0) {
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false, // kafkajs gives up on a transient "unknown topic" right after creation
         topics: missing.map((t) => ({
           topic: t.fullName,
           numPartitions: t.partitions,
@@ -79,12 +79,29 @@ export async function ensureTopics(
         })),
       });
     }
+    await waitForLeaders(admin, missing.map((t) => t.fullName));
     return {
       created: missing.map((t) => t.fullName),
       existing: topics.filter((t) => present.has(t.fullName)).map((t) => t.fullName),
     };
   } finally {
     await admin.disconnect();
+  }
+}
+
+/** Polls metadata until every partition of the topics has a leader (new topics take a moment). */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  if (topics.length === 0) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`topics without leaders after ${timeoutMs} ms: ${topics.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

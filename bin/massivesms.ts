@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// The one CLI (DESIGN.md §9). Thin: each verb validates its configuration first, so a bad
+// environment value fails fast with the variable's name, then hands over to a service or lib.
+import { commonSpec, loadConfigOrExit } from '@massivesms/config';
+import { createPgDb, migrateAll } from '@massivesms/db';
+import { createLogger } from '@massivesms/telemetry';
+import { serviceMigrations } from './migrations.ts';
+
+const usage = `usage: massivesms <command>
+
+  control|router|dispatcher|webhooks|audit   run one service (configured by environment)
+  migrate                                    apply every service's database migrations
+  simulate telnyx|twilio|receiver --port N   run a carrier or webhook-receiver simulator
+  demo                                       the embedded demo (npm start)
+
+Configuration: docs/configuration.md`;
+
+/** Services and the issue that brings each one; they refuse to start until they exist. */
+const services = { control: 3, router: 4, dispatcher: 5, webhooks: 6, audit: 7 } as const;
+
+const [command, ...rest] = process.argv.slice(2);
+
+async function main(): Promise<number> {
+  if (command === 'migrate') {
+    const { migrateSpec } = await import('./specs.ts');
+    const config = loadConfigOrExit(migrateSpec);
+    const log = createLogger({ service: 'migrate', level: config.logLevel });
+    const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-migrate' });
+    try {
+      const results = await migrateAll(db, serviceMigrations);
+      if (results.length === 0) log.info('no service has migrations yet');
+      for (const r of results) log.info({ service: r.service, applied: r.applied }, 'migrations applied');
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
+  if (command !== undefined && command in services) {
+    loadConfigOrExit(commonSpec);
+    const issue = services[command as keyof typeof services];
+    console.error(`massivesms ${command}: this service is not built yet (issue ${issue})`);
+    return 70;
+  }
+  if (command === 'demo') {
+    console.error('The embedded demo (npm start) arrives with the router (issue 4). Until then: npm test.');
+    return 70;
+  }
+  if (command === 'simulate') {
+    console.error(`massivesms simulate ${rest.join(' ')}: the simulators arrive with the dispatcher (issue 5)`);
+    return 70;
+  }
+  console.error(usage);
+  return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,7 @@
+import type { MigrationSource } from '@massivesms/db';
+
+/**
+ * Migration folders of every service, applied in this order by `massivesms migrate`. Each service
+ * owns its tables (DESIGN.md §3.2); a service adds its folder here when it lands.
+ */
+export const serviceMigrations: readonly MigrationSource[] = [];

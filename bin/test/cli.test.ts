@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createTestSchema, type TestSchema } from '@massivesms/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const cli = fileURLToPath(new URL('../massivesms.ts', import.meta.url));
+
+/** Runs the CLI as a user would, on the same Node as the tests; resolves with code and output. */
+async function massivesms(args: string[], env: Record<string, string>) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('Node.js runtime', () => {
+  it('runs the tests on Node 24', () => {
+    expect(process.versions.node.split('.')[0]).toBe('24');
+  });
+
+  it('gives every npm script Node 24, not the system node', async () => {
+    const { stdout } = await run('npm', ['run', '--silent', 'node-version'], { cwd: repoRoot });
+    expect(stdout.trim()).toMatch(/^v24\.\d+\.\d+$/);
+  });
+});
+
+describe('massivesms entry points', () => {
+  it('a service refuses to start on a bad environment and names every bad variable', async () => {
+    const result = await massivesms(['router'], { CELL: 'apac', HTTP_PORT: '99999' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('CELL');
+    expect(result.stderr).toContain('HTTP_PORT');
+    expect(result.stderr).toContain('KMS_MASTER_KEY');
+  });
+
+  it('migrate refuses a DATABASE_URL that is not PostgreSQL', async () => {
+    const result = await massivesms(['migrate'], { DATABASE_URL: 'mysql://root@127.0.0.1/test' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('DATABASE_URL');
+  });
+
+  it('an unknown command prints the usage and exits 2', async () => {
+    const result = await massivesms(['frobnicate'], {});
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('usage: massivesms');
+  });
+
+  describe('against the real database', () => {
+    let schema: TestSchema;
+    beforeAll(async () => {
+      schema = await createTestSchema('cli');
+    });
+    afterAll(() => schema.drop());
+
+    it('migrate connects and applies the registered migrations', async () => {
+      const result = await massivesms(['migrate'], { DATABASE_URL: schema.url, LOG_LEVEL: 'info' });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/"msg":"(no service has migrations yet|migrations applied)"/);
+    });
+  });
+});
