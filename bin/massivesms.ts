@@ -46,7 +46,9 @@ async function main(): Promise<number> {
     return 70;
   }
   if (command === 'simulate') {
-    console.error(`massivesms simulate ${rest.join(' ')}: the simulators arrive with the dispatcher (issue 5)`);
+    console.error(
+      `massivesms simulate ${rest.join(' ')}: the simulators arrive with the dispatcher (issue 5)`,
+    );
     return 70;
   }
   console.error(usage);

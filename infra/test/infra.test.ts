@@ -49,7 +49,13 @@ describe('local Kafka', () => {
       expect(names.sort()).toEqual(
         cells.flatMap((cell) => topicTable.map((t) => `${topics.namespace}.${cell}.${t.name}`)).sort(),
       );
-      const { stdout: config } = await run('kcat', ['-b', topics.brokers.join(','), '-L', '-t', `${topics.namespace}.eu.suppressions.v1`]);
+      const { stdout: config } = await run('kcat', [
+        '-b',
+        topics.brokers.join(','),
+        '-L',
+        '-t',
+        `${topics.namespace}.eu.suppressions.v1`,
+      ]);
       expect(config).toContain('3 partitions');
       await topics.cleanup();
     },
@@ -85,7 +91,12 @@ describe('local PostgreSQL', () => {
 describe('npm run infra:up', () => {
   it('prints KAFKA_BROKERS and DATABASE_URL lines that point at answering servers', async () => {
     const { stdout } = await run('npm', ['run', '--silent', 'infra:up'], { cwd: repoRoot });
-    const vars = Object.fromEntries(stdout.trim().split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2)));
+    const vars = Object.fromEntries(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/=(.*)/s).slice(0, 2)),
+    );
     expect(vars.KAFKA_BROKERS).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(await postgresVersion(vars.DATABASE_URL)).toMatch(/^\d+/);
   });

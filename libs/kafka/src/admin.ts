@@ -79,7 +79,10 @@ export async function ensureTopics(
         })),
       });
     }
-    await waitForLeaders(admin, missing.map((t) => t.fullName));
+    await waitForLeaders(
+      admin,
+      missing.map((t) => t.fullName),
+    );
     return {
       created: missing.map((t) => t.fullName),
       existing: topics.filter((t) => present.has(t.fullName)).map((t) => t.fullName),
@@ -100,7 +103,8 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
     } catch (error) {
       if (Date.now() > deadline) throw error;
     }
-    if (Date.now() > deadline) throw new Error(`topics without leaders after ${timeoutMs} ms: ${topics.join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`topics without leaders after ${timeoutMs} ms: ${topics.join(', ')}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
