@@ -1,0 +1,4 @@
+import { postgresAdapter } from './harness.ts';
+import { describeMigrationSuite } from './migration-suite.ts';
+
+describeMigrationSuite(postgresAdapter);
