@@ -8,3 +8,4 @@ export {
   stopThrowawayCluster,
   withDatabase,
 } from './postgres.ts';
+export { type InfraSettings, loadInfraSettings } from './settings.ts';

@@ -1,7 +1,8 @@
 import { cells, cellTopics } from '@massivesms/contracts';
 import { ensureTopics } from '@massivesms/kafka';
 import { ensureKafka, stopKafka } from './kafka.ts';
-import { ensureDatabase, ensurePostgres, stopThrowawayCluster } from './postgres.ts';
+import { ensureDatabase, ensurePostgres, stopThrowawayCluster, throwawayDir } from './postgres.ts';
+import type { InfraSettings } from './settings.ts';
 
 export interface Infra {
   readonly kafkaBrokers: string;
@@ -14,16 +15,13 @@ export interface Infra {
 }
 
 /** Brings up Kafka and PostgreSQL (idempotent) and ensures `database` exists. */
-export async function infraUp(database = 'massivesms'): Promise<Infra> {
+export async function infraUp(settings: InfraSettings, database = 'massivesms'): Promise<Infra> {
+  const external = settings.externalKafkaBrokers;
   const [kafka, postgres] = await Promise.all([
-    process.env.KAFKA_BROKERS
-      ? Promise.resolve({
-          brokers: process.env.KAFKA_BROKERS,
-          version: 'unknown (KAFKA_BROKERS)',
-          started: false,
-        })
-      : ensureKafka(),
-    ensurePostgres(),
+    external
+      ? Promise.resolve({ brokers: external.join(','), version: 'unknown (KAFKA_BROKERS)', started: false })
+      : ensureKafka(settings),
+    ensurePostgres(settings),
   ]);
   const databaseUrl =
     postgres.source === 'DATABASE_URL'
@@ -48,7 +46,10 @@ export async function provisionTopics(brokers: string, namespace = '') {
 }
 
 /** Stops what infraUp started in this repository (broker and throwaway cluster). */
-export async function infraDown(): Promise<{ kafka: boolean; postgres: boolean }> {
-  const [kafka, postgres] = await Promise.all([stopKafka(), stopThrowawayCluster()]);
+export async function infraDown(settings: InfraSettings): Promise<{ kafka: boolean; postgres: boolean }> {
+  const [kafka, postgres] = await Promise.all([
+    stopKafka(settings),
+    stopThrowawayCluster(throwawayDir(settings)),
+  ]);
   return { kafka, postgres };
 }

@@ -1,16 +1,17 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitForBroker } from '@massivesms/kafka';
-import { repoRoot, stateRoot } from './paths.ts';
+import { repoRoot } from './paths.ts';
 import { isAlive, portInUse, run, spawnDetached, terminate } from './process.ts';
+import type { InfraSettings } from './settings.ts';
 
 /** The Apache Kafka version of the local broker (see infra/kafka/README.md for why). */
 export const KAFKA_VERSION = '4.1.1';
 
-const kafkaDir = join(stateRoot, 'kafka');
-const pidFile = join(kafkaDir, 'broker.pid');
-const logFile = join(kafkaDir, 'broker.log');
+type KafkaSettings = Pick<InfraSettings, 'kafkaPort' | 'stateDir' | 'mavenRepo'>;
+
+const kafkaDir = (settings: Pick<InfraSettings, 'stateDir'>) => join(settings.stateDir, 'kafka');
+const pidFile = (settings: Pick<InfraSettings, 'stateDir'>) => join(kafkaDir(settings), 'broker.pid');
 
 export interface LocalKafka {
   readonly brokers: string;
@@ -21,8 +22,10 @@ export interface LocalKafka {
 }
 
 /** Jars of the pinned version, resolved from Maven Central into the local Maven cache once. */
-export async function resolveKafkaJars(): Promise<string> {
-  const libs = join(kafkaDir, KAFKA_VERSION, 'libs');
+export async function resolveKafkaJars(
+  settings: Pick<InfraSettings, 'stateDir' | 'mavenRepo'>,
+): Promise<string> {
+  const libs = join(kafkaDir(settings), KAFKA_VERSION, 'libs');
   if (existsSync(join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`))) return libs;
   mkdirSync(libs, { recursive: true });
   await run('mvn', [
@@ -30,7 +33,7 @@ export async function resolveKafkaJars(): Promise<string> {
     '-q',
     '-f',
     join(repoRoot, 'infra/kafka/pom.xml'),
-    `-Dmaven.repo.local=${process.env.MAVEN_REPO_LOCAL ?? join(homedir(), '.m2/repository')}`,
+    `-Dmaven.repo.local=${settings.mavenRepo}`,
     `-Dkafka.version=${KAFKA_VERSION}`,
     'dependency:copy-dependencies',
     '-DincludeScope=runtime',
@@ -53,9 +56,9 @@ function javaArgs(libs: string, mainClass: string, args: readonly string[]): str
   ];
 }
 
-function readPid(): number | undefined {
+function readPid(settings: Pick<InfraSettings, 'stateDir'>): number | undefined {
   try {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const pid = Number(readFileSync(pidFile(settings), 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
   } catch {
     return undefined;
@@ -66,11 +69,10 @@ function readPid(): number | undefined {
  * Ensures a single-node KRaft broker answers on 127.0.0.1:`port`: reuses one that already does,
  * otherwise formats storage (first time) and starts it from the Maven-resolved jars.
  */
-export async function ensureKafka(
-  port = Number(process.env.MASSIVESMS_KAFKA_PORT ?? 19092),
-): Promise<LocalKafka> {
+export async function ensureKafka(settings: KafkaSettings): Promise<LocalKafka> {
+  const port = settings.kafkaPort;
   const brokers = `127.0.0.1:${port}`;
-  const runningPid = readPid();
+  const runningPid = readPid(settings);
   if (runningPid !== undefined || (await portInUse(port))) {
     await waitForBroker([brokers], 60_000);
     return {
@@ -80,9 +82,11 @@ export async function ensureKafka(
       pid: runningPid,
     };
   }
-  const libs = await resolveKafkaJars();
-  const dataDir = join(kafkaDir, 'data');
-  const config = join(kafkaDir, 'server.properties');
+  const libs = await resolveKafkaJars(settings);
+  const dir = kafkaDir(settings);
+  const dataDir = join(dir, 'data');
+  const config = join(dir, 'server.properties');
+  const logFile = join(dir, 'broker.log');
   const template = readFileSync(join(repoRoot, 'infra/kafka/server.properties.template'), 'utf8');
   writeFileSync(
     config,
@@ -99,7 +103,7 @@ export async function ensureKafka(
     await run('java', javaArgs(libs, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', config]));
   }
   const pid = spawnDetached('java', javaArgs(libs, 'kafka.Kafka', [config]), logFile);
-  writeFileSync(pidFile, String(pid));
+  writeFileSync(pidFile(settings), String(pid));
   try {
     await waitForBroker([brokers], 90_000);
   } catch (error) {
@@ -111,15 +115,10 @@ export async function ensureKafka(
 }
 
 /** Stops the broker this repository started (no-op when none runs). */
-export async function stopKafka(): Promise<boolean> {
-  const pid = readPid();
+export async function stopKafka(settings: Pick<InfraSettings, 'stateDir'>): Promise<boolean> {
+  const pid = readPid(settings);
   if (pid === undefined) return false;
   await terminate(pid);
-  writeFileSync(pidFile, '');
+  writeFileSync(pidFile(settings), '');
   return true;
-}
-
-/** Version of the jars in the cache, for reporting. */
-export function cachedKafkaVersions(): string[] {
-  return existsSync(kafkaDir) ? readdirSync(kafkaDir).filter((d) => /^\d+\.\d+\.\d+$/.test(d)) : [];
 }

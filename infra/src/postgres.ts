@@ -2,8 +2,8 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { stateRoot } from './paths.ts';
 import { freePort, run } from './process.ts';
+import type { InfraSettings } from './settings.ts';
 
 export interface LocalPostgres {
   /** Server URL without a database name's special meaning: the `postgres` maintenance database. */
@@ -78,7 +78,7 @@ function asServerUser(command: string, args: string[]): [string, string[]] {
 }
 
 /** Initialises (first time) and starts a throwaway cluster under `dir` on a free port. */
-export async function startThrowawayCluster(dir = join(stateRoot, 'postgres')): Promise<LocalPostgres> {
+export async function startThrowawayCluster(dir: string): Promise<LocalPostgres> {
   const bin = postgresBinDir();
   const dataDir = join(dir, 'data');
   const portFile = join(dir, 'port');
@@ -130,7 +130,7 @@ export async function startThrowawayCluster(dir = join(stateRoot, 'postgres')): 
 }
 
 /** Stops a throwaway cluster started by `startThrowawayCluster` (no-op when none runs). */
-export async function stopThrowawayCluster(dir = join(stateRoot, 'postgres')): Promise<boolean> {
+export async function stopThrowawayCluster(dir: string): Promise<boolean> {
   const dataDir = join(dir, 'data');
   if (!existsSync(join(dataDir, 'postmaster.pid'))) return false;
   const [cmd, args] = asServerUser(join(postgresBinDir(), 'pg_ctl'), [
@@ -150,13 +150,20 @@ export async function stopThrowawayCluster(dir = join(stateRoot, 'postgres')): P
  * Finds a PostgreSQL server: DATABASE_URL if set, else 127.0.0.1:5432 if it answers, else a
  * throwaway cluster started from the installed binaries.
  */
-export async function ensurePostgres(env: NodeJS.ProcessEnv = process.env): Promise<LocalPostgres> {
-  if (env.DATABASE_URL) {
-    const version = await postgresVersion(env.DATABASE_URL, 10_000);
+export async function ensurePostgres(
+  settings: Pick<InfraSettings, 'externalDatabaseUrl' | 'stateDir'>,
+): Promise<LocalPostgres> {
+  const external = settings.externalDatabaseUrl;
+  if (external) {
+    const version = await postgresVersion(external, 10_000);
     if (!version) throw new Error('DATABASE_URL is set but no PostgreSQL server answers there');
-    return { serverUrl: env.DATABASE_URL, version, source: 'DATABASE_URL', started: false };
+    return { serverUrl: external, version, source: 'DATABASE_URL', started: false };
   }
   const version = await postgresVersion(DEFAULT_LOCAL);
   if (version) return { serverUrl: DEFAULT_LOCAL, version, source: 'local-server', started: false };
-  return startThrowawayCluster();
+  return startThrowawayCluster(throwawayDir(settings));
 }
+
+/** Folder of the repository's throwaway cluster. */
+export const throwawayDir = (settings: Pick<InfraSettings, 'stateDir'>) =>
+  join(settings.stateDir, 'postgres');

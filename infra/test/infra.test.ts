@@ -100,4 +100,17 @@ describe('npm run infra:up', () => {
     expect(vars.KAFKA_BROKERS).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(await postgresVersion(vars.DATABASE_URL)).toMatch(/^\d+/);
   });
+
+  it('refuses a bad setting before touching anything, naming the variable', async () => {
+    const failure = await run('npm', ['run', '--silent', 'infra:up'], {
+      cwd: repoRoot,
+      env: { ...process.env, MASSIVESMS_KAFKA_PORT: 'ninety', KAFKA_BROKERS: 'no-port-here' },
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(2);
+    expect(failure?.stderr).toContain('MASSIVESMS_KAFKA_PORT');
+    expect(failure?.stderr).toContain('KAFKA_BROKERS');
+  });
 });

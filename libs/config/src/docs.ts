@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { commonSpec } from './common.ts';
 import { ConfigDocsError, ConfigSpecError } from './errors.ts';
+import { localInfraSpec } from './local-infra.ts';
 import { acceptsUnset, type ConfigSpec, type ConfigVariable } from './spec.ts';
 
 /** The one configuration table of the repository (STYLE.md: one table, checked against the schema). */
@@ -10,7 +11,7 @@ export const configDocsPath: string = fileURLToPath(
 );
 
 /** Specs documented in docs/configuration.md; services add theirs here as they land. */
-export const documentedSpecs: readonly ConfigSpec[] = [commonSpec];
+export const documentedSpecs: readonly ConfigSpec[] = [commonSpec, localInfraSpec];
 
 /** Marks the start of the generated table; everything up to TABLE_END is rewritten. */
 export const TABLE_BEGIN =

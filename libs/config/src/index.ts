@@ -20,6 +20,7 @@ export {
   writeConfigDocs,
 } from './docs.ts';
 export { ConfigDocsError, ConfigError, type ConfigProblem, ConfigSpecError } from './errors.ts';
+export { localInfraSpec } from './local-infra.ts';
 export {
   CONFIG_EXIT_CODE,
   type Env,

@@ -1,4 +1,4 @@
-import { infraDown, infraUp } from '@massivesms/infra';
+import { infraDown, infraUp, loadInfraSettings } from '@massivesms/infra';
 import type { TestProject } from 'vitest/node';
 import './provided-context.ts';
 
@@ -8,7 +8,8 @@ import './provided-context.ts';
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = performance.now();
-  const infra = await infraUp('massivesms_test');
+  const settings = loadInfraSettings();
+  const infra = await infraUp(settings, 'massivesms_test');
   console.log(
     `[testkit] Apache Kafka ${infra.kafkaVersion} at ${infra.kafkaBrokers}${infra.started.kafka ? ' (started for this run)' : ''}; ` +
       `PostgreSQL ${infra.postgresVersion} (${infra.postgresSource}); ready in ${((performance.now() - started) / 1000).toFixed(1)} s`,
@@ -16,6 +17,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('kafkaBrokers', infra.kafkaBrokers);
   project.provide('databaseUrl', infra.databaseUrl);
   return async () => {
-    if (infra.started.kafka || infra.started.postgres) await infraDown();
+    if (infra.started.kafka || infra.started.postgres) await infraDown(settings);
   };
 }
