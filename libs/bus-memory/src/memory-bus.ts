@@ -8,6 +8,8 @@ import {
   type MessageBus,
   type OutgoingRecord,
   processBatch,
+  type ReaderHandle,
+  type ReaderOptions,
 } from '@massivesms/messaging';
 
 /** Thrown when producing to or consuming from a topic that was never created (as with auto-create off). */
@@ -57,6 +59,7 @@ export class MemoryBus implements MessageBus {
   readonly #topics = new Map<string, StoredRecord[][]>();
   readonly #groups = new Map<string, Group>();
   readonly #members = new Set<Member>();
+  readonly #readers = new Set<ReaderHandle>();
   #roundRobin = 0;
   #changed = Promise.withResolvers<void>();
 
@@ -91,8 +94,52 @@ export class MemoryBus implements MessageBus {
     return member;
   }
 
+  async readFromStart(options: ReaderOptions): Promise<ReaderHandle> {
+    const partitions = options.topics.flatMap((topic) =>
+      this.#partitions(topic).map((records, partition) => ({
+        topic,
+        partition,
+        end: records.length,
+        position: 0,
+      })),
+    );
+    const abort = new AbortController();
+    const caughtUp = Promise.withResolvers<void>();
+    const check = () => {
+      if (partitions.every((p) => p.position >= p.end)) caughtUp.resolve();
+    };
+    check();
+    const loop = (async () => {
+      while (!abort.signal.aborted) {
+        let worked = false;
+        for (const p of partitions) {
+          const stored = this.#partitions(p.topic)[p.partition] ?? [];
+          if (p.position >= stored.length) continue;
+          const records = stored
+            .slice(p.position)
+            .map((r, i) => this.#incoming(p.topic, p.partition, p.position + i, r));
+          p.position = stored.length;
+          await options.onRecords(records);
+          worked = true;
+        }
+        check();
+        if (!worked) await this.changed(abort.signal);
+      }
+    })();
+    const handle = {
+      caughtUp: caughtUp.promise,
+      stop: async () => {
+        abort.abort();
+        await loop;
+      },
+    };
+    this.#readers.add(handle);
+    return handle;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#members].map((m) => m.stop()));
+    await Promise.all([...this.#readers].map((r) => r.stop()));
   }
 
   /** @internal Spreads the group's partitions over its members, round-robin in join order. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type Assignment,
   type BusProducer,
@@ -7,6 +8,8 @@ import {
   type MessageBus,
   type OutgoingRecord,
   processBatch,
+  type ReaderHandle,
+  type ReaderOptions,
 } from '@massivesms/messaging';
 import {
   CompressionTypes,
@@ -69,6 +72,7 @@ export class KafkaBus implements MessageBus {
   readonly kafka: Kafka;
   readonly #options: KafkaBusOptions;
   readonly #consumers = new Set<KafkaConsumerHandle>();
+  readonly #readers = new Set<ReaderHandle>();
   #producer: Promise<Producer> | undefined;
 
   constructor(options: KafkaBusOptions) {
@@ -109,6 +113,61 @@ export class KafkaBus implements MessageBus {
     return handle;
   }
 
+  async readFromStart(options: ReaderOptions): Promise<ReaderHandle> {
+    // A throwaway group: it gets every partition, starts at the beginning and never commits.
+    const groupId = `${this.#options.clientId}.reader.${randomUUID()}`;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const ends = new Map<string, bigint>();
+    try {
+      for (const topic of options.topics) {
+        for (const p of await admin.fetchTopicOffsets(topic)) {
+          if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    const caughtUp = Promise.withResolvers<void>();
+    const reached = (topic: string, partition: number, next: bigint) => {
+      const key = `${topic}:${partition}`;
+      const end = ends.get(key);
+      if (end !== undefined && next >= end) ends.delete(key);
+      if (ends.size === 0) caughtUp.resolve();
+    };
+    if (ends.size === 0) caughtUp.resolve();
+    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (batch.messages.length > 0) {
+          await options.onRecords(batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m)));
+        }
+        // The high watermark says where the log ends, whatever offsets compaction left out before it.
+        const next =
+          batch.isEmpty() || batch.offsetLag() === '0'
+            ? BigInt(batch.highWatermark)
+            : BigInt(batch.lastOffset()) + 1n;
+        reached(batch.topic, batch.partition, next);
+      },
+    });
+    const handle: ReaderHandle = {
+      caughtUp: caughtUp.promise,
+      stop: async () => {
+        this.#readers.delete(handle);
+        await consumer.disconnect();
+        const cleanup = this.kafka.admin();
+        await cleanup.connect();
+        await cleanup.deleteGroups([groupId]).catch(() => {});
+        await cleanup.disconnect();
+      },
+    };
+    this.#readers.add(handle);
+    return handle;
+  }
+
   /** @internal */
   forget(handle: KafkaConsumerHandle): void {
     this.#consumers.delete(handle);
@@ -116,6 +175,7 @@ export class KafkaBus implements MessageBus {
 
   async close(): Promise<void> {
     await Promise.all([...this.#consumers].map((c) => c.stop()));
+    await Promise.all([...this.#readers].map((r) => r.stop()));
     const producer = this.#producer;
     this.#producer = undefined;
     if (producer) await (await producer).disconnect();

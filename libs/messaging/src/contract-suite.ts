@@ -10,6 +10,7 @@ import {
   type IncomingRecord,
   type MessageBus,
 } from './port.ts';
+import { startStateView } from './state-view.ts';
 
 /** What an adapter provides to the suite. */
 export interface ContractHarness {
@@ -313,6 +314,61 @@ export function messagingContract(adapter: string, makeHarness: () => Promise<Co
         },
       });
       await eventually(h.patienceMs, () => expect(secondSaw).toEqual([2]));
+    });
+
+    it('a reader replays a topic from its start, says when it caught up, then follows new records', async () => {
+      const topic = await h.createTopic(3);
+      await h.bus
+        .producer()
+        .send(Array.from({ length: 30 }, (_, n) => ({ topic, key: `k${n}`, value: JSON.stringify({ n }) })));
+      const seen: number[] = [];
+      const reader = await h.bus.readFromStart({
+        topics: [topic],
+        onRecords: (records) => {
+          for (const r of records) seen.push(decodeN(r).n);
+        },
+      });
+      await reader.caughtUp;
+      expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, n) => n));
+      await h.bus.producer().send([{ topic, key: 'late', value: JSON.stringify({ n: 99 }) }]);
+      await eventually(h.patienceMs, () => expect(seen).toContain(99));
+      await reader.stop();
+    });
+
+    it('a reader of empty topics is caught up at once', async () => {
+      const topic = await h.createTopic(2);
+      const reader = await h.bus.readFromStart({ topics: [topic], onRecords: () => {} });
+      await reader.caughtUp;
+      await reader.stop();
+    });
+
+    it('a state view keeps the latest value per key, drops tombstoned keys and ignores older revisions', async () => {
+      const topic = await h.createTopic(2);
+      const put = (key: string, value: object | null) =>
+        h.bus.producer().send([{ topic, key, value: value === null ? null : JSON.stringify(value) }]);
+      await put('a', { n: 1 });
+      await put('b', { n: 1 });
+      await put('a', { n: 2 });
+      await put('b', null);
+      await put('c', { n: 5 });
+      const view = await startStateView({
+        bus: h.bus,
+        topic,
+        decode: (value) => JSON.parse(value.toString()) as { n: number },
+        revision: (v) => v.n,
+      });
+      await view.ready;
+      expect(view.get('a')).toEqual({ n: 2 });
+      expect(view.get('b')).toBeUndefined();
+      expect(view.size).toBe(2);
+      const changes: string[] = [];
+      view.onChange((key, value) => changes.push(`${key}=${value?.n ?? 'deleted'}`));
+      await put('c', { n: 4 }); // an older revision republished: ignored
+      await put('a', { n: 3 });
+      await eventually(h.patienceMs, () => expect(view.get('a')).toEqual({ n: 3 }));
+      expect(view.get('c')).toEqual({ n: 5 });
+      expect(changes).toEqual(['a=3']);
+      await view.stop();
     });
   });
 }

@@ -87,11 +87,30 @@ export interface ConsumerHandle {
   stop(): Promise<void>;
 }
 
-/** The port: one producer per bus, any number of group consumers. */
+/** Options of a reader that replays topics from their start, outside any consumer group. */
+export interface ReaderOptions {
+  readonly topics: readonly string[];
+  /** Records of one partition in offset order; called for the replay and then for every new record. */
+  readonly onRecords: (records: readonly IncomingRecord[]) => void | Promise<void>;
+}
+
+/** A running reader. */
+export interface ReaderHandle {
+  /** Resolves once every partition has been read up to where it ended when the reader started. */
+  readonly caughtUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The port: one producer per bus, any number of group consumers and state readers. */
 export interface MessageBus {
   producer(): BusProducer;
   /** Starts a group consumer; resolves once it has joined the group. */
   consume<T>(options: ConsumerOptions<T>): Promise<ConsumerHandle>;
+  /**
+   * Reads whole topics from the beginning, then follows them, committing nothing: every process
+   * folds compacted state topics (controllers, endpoints, suppressions) into its own view this way.
+   */
+  readFromStart(options: ReaderOptions): Promise<ReaderHandle>;
   /** Stops every consumer started from this bus, flushes and disconnects. */
   close(): Promise<void>;
 }
