@@ -16,7 +16,7 @@ const usage = `usage: massivesms <command>
 Configuration: docs/configuration.md`;
 
 /** Services and the issue that brings each one; they refuse to start until they exist. */
-const services = { control: 3, router: 4, dispatcher: 5, webhooks: 6, audit: 7 } as const;
+const services = { router: 4, dispatcher: 5, webhooks: 6, audit: 7 } as const;
 
 const [command, ...rest] = process.argv.slice(2);
 
@@ -33,6 +33,11 @@ async function main(): Promise<number> {
     } finally {
       await db.close();
     }
+    return 0;
+  }
+  if (command === 'control') {
+    const { main: control } = await import('@massivesms/control');
+    await control();
     return 0;
   }
   if (command !== undefined && command in services) {

@@ -1,7 +1,11 @@
-import { commonSpec, defineConfig } from '@massivesms/config';
+import { commonSpec, defineConfig, localInfraSpec } from '@massivesms/config';
+import { controlSpec } from '@massivesms/control/config';
 
 /** `massivesms migrate` needs only the database (and a log level), not a cell or keys. */
 export const migrateSpec = defineConfig({
   DATABASE_URL: commonSpec.DATABASE_URL,
   LOG_LEVEL: commonSpec.LOG_LEVEL,
 });
+
+/** Every spec of every entry point: docs/configuration.md documents exactly these. */
+export const documentedSpecs = [commonSpec, localInfraSpec, controlSpec];

@@ -10,12 +10,12 @@ export const configDocsPath: string = fileURLToPath(
   new URL('../../../docs/configuration.md', import.meta.url),
 );
 
-/** Specs documented in docs/configuration.md; services add theirs here as they land. */
+/** The lib's own specs; bin/specs.ts adds every service's for docs/configuration.md. */
 export const documentedSpecs: readonly ConfigSpec[] = [commonSpec, localInfraSpec];
 
 /** Marks the start of the generated table; everything up to TABLE_END is rewritten. */
 export const TABLE_BEGIN =
-  '<!-- config-table:begin (generated from libs/config; regenerate with `UPDATE_DOCS=1 npx vitest run libs/config`) -->';
+  '<!-- config-table:begin (generated from libs/config; regenerate with `UPDATE_DOCS=1 npx vitest run bin/test/configuration-docs.test.ts`) -->';
 /** Marks the end of the generated table. */
 export const TABLE_END = '<!-- config-table:end -->';
 

@@ -41,18 +41,7 @@ describe('renderConfigTable', () => {
   });
 });
 
-describe('docs/configuration.md', () => {
-  it('matches the table generated from the specs (UPDATE_DOCS=1 regenerates it)', () => {
-    if (process.env.UPDATE_DOCS === '1') {
-      writeConfigDocs();
-    }
-    const current = readFileSync(configDocsPath, 'utf8');
-
-    expect(current, 'docs/configuration.md is stale: run UPDATE_DOCS=1 npx vitest run libs/config').toBe(
-      renderConfigDocs(current),
-    );
-  });
-
+describe('renderConfigDocs', () => {
   it('keeps the text around the markers and refuses a document without them', () => {
     const spec = defineConfig({ A: { schema: z.string(), description: 'A.' } });
     const document = `intro\n\n${TABLE_BEGIN}\nstale\n${TABLE_END}\n\nafter\n`;

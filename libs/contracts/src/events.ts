@@ -151,6 +151,12 @@ export const processingEventSchema = z
     region: regionSchema,
     subprocessor: z.string().max(64).optional(),
     transferMechanism: z.string().max(64).optional(),
+    actor: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/)
+      .max(128)
+      .optional()
+      .describe('Who asked for the operation (token id or service), for configuration changes.'),
     outcome: z.enum(processingOutcomes),
     reason: z.string().max(500).optional().describe('Rule or error that decided the outcome.'),
   })

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { processingEventSchema, rejectionSchema, smsRequestSchema, statusEventSchema } from './events.ts';
 import { recordHeadersSchema } from './headers.ts';
+import { controllerStateSchema, endpointStateSchema } from './state.ts';
 
 /** Contracts exported as JSON Schema for producers and consumers in other languages. */
 export const exportedSchemas = {
@@ -10,6 +11,8 @@ export const exportedSchemas = {
   'sms.rejected.v1': rejectionSchema,
   'audit.processing.v1': processingEventSchema,
   'record-headers.v1': recordHeadersSchema,
+  'controllers.v1': controllerStateSchema,
+  'endpoints.v1': endpointStateSchema,
 } as const;
 
 /** Folder of the committed JSON Schema files. */

@@ -121,7 +121,7 @@ export class KafkaBus implements MessageBus {
     const ends = new Map<string, bigint>();
     try {
       for (const topic of options.topics) {
-        for (const p of await admin.fetchTopicOffsets(topic)) {
+        for (const p of await retryTransient(() => admin.fetchTopicOffsets(topic))) {
           if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
         }
       }
@@ -198,6 +198,23 @@ export class KafkaBus implements MessageBus {
       );
     }
     return this.#producer;
+  }
+}
+
+/**
+ * Retries what a just-created topic answers while its leadership settles ("not the leader",
+ * "unknown topic"): errors kafkajs marks retriable, for up to `timeoutMs`.
+ */
+async function retryTransient<T>(action: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await action();
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true;
+      if (!retriable || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+export { CanonicalJsonError, canonicalJson, instructionHash } from './canonical.ts';
 export {
   ControllerKeysDestroyedError,
   ControllerKeysExistError,
@@ -14,6 +15,20 @@ export {
 } from './errors.ts';
 export { decryptField, type EncryptedField, encryptField, type FieldContext } from './field.ts';
 export {
+  INSTRUCTION_PROBLEM_CODES,
+  type Instruction,
+  type InstructionContext,
+  type InstructionNotice,
+  type InstructionProblem,
+  type InstructionProblemCode,
+  type InstructionValidation,
+  InvalidInstructionError,
+  instructionSchema,
+  normaliseInstruction,
+  parseInstruction,
+  validateInstruction,
+} from './instructions.ts';
+export {
   type ControllerKeyStore,
   type ControllerKeys,
   InMemoryControllerKeyStore,
@@ -25,6 +40,26 @@ export {
 export { DataKey, PseudonymKey } from './keys.ts';
 export { generateMasterKey, type Kms, LocalKms, toWrappedKey, type WrappedKey } from './kms.ts';
 export { type Pseudonym, pseudonymise } from './pseudonym.ts';
+export { isPurpose, PURPOSE_VOCABULARY, PURPOSES, type Purpose, type PurposeDefinition } from './purposes.ts';
+export {
+  defineSubprocessorRegistry,
+  findSubprocessor,
+  isTransferMechanism,
+  NOTICE_PERIOD_DAYS,
+  type PublicSubprocessor,
+  processesOutsideRegion,
+  publicSubprocessorList,
+  REGION_COUNTRIES,
+  SUBPROCESSORS,
+  type Subprocessor,
+  type SubprocessorLocation,
+  type SubprocessorRegistry,
+  SubprocessorRegistryError,
+  type SubprocessorStatus,
+  subprocessorStatus,
+  TRANSFER_MECHANISMS,
+  type TransferMechanism,
+} from './subprocessors.ts';
 export {
   type ControllerId,
   type E164,

@@ -1,0 +1,569 @@
+import fastifySwagger from '@fastify/swagger';
+import { cells, webhookEventTypes } from '@massivesms/contracts';
+import type { Logger } from '@massivesms/telemetry';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
+import { z } from 'zod';
+import { type ControlService, DEFAULT_ROTATION_GRACE_SECONDS } from '../../application/control-service.ts';
+import type { Principal } from '../../application/ports.ts';
+import { ControlProblem, type ProblemCode, problemTypes } from '../../domain/problems.ts';
+
+export interface AppOptions {
+  readonly service: ControlService;
+  readonly registry: Registry;
+  readonly log: Logger;
+  /** Public subprocessor list (DPA §6), generated from the registry in code. */
+  readonly subprocessors: () => unknown[];
+  /** Instruction document schema, shown in the OpenAPI document. */
+  readonly instructionSchema: z.ZodType;
+  /** Whether the service is ready for traffic (database reachable, state republished). */
+  readonly ready: () => Promise<boolean>;
+  /** Observes every registered route (method, URL template). */
+  readonly onRoute?: (method: string, url: string) => void;
+  /** TLS 1.3-only HTTPS when given. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/)
+  .max(128);
+const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    code: z.string(),
+  })
+  .loose()
+  .describe('RFC 9457 problem details; `code` is stable.');
+const controllerView = z.object({
+  id,
+  name: z.string(),
+  region: z.enum(cells),
+  revision: z.int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+const instructionView = z.object({
+  controllerId: id,
+  version: z.int(),
+  sha256: z.string(),
+  ref: z.string().describe('Instruction reference carried by every record: `id@version#sha256`.'),
+  publishedAt: z.string(),
+  publishedBy: z.string(),
+  document: z.record(z.string(), z.unknown()),
+});
+const secretInfo = z.object({
+  secretId: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+});
+const endpointView = z.object({
+  id,
+  url: z.string(),
+  eventTypes: z.array(z.enum(webhookEventTypes)),
+  enabled: z.boolean(),
+  revision: z.int(),
+  updatedAt: z.string(),
+  secrets: z.array(secretInfo).describe('Secret metadata; the secret itself is shown only once.'),
+});
+const eventTypes = z.array(z.enum(webhookEventTypes)).min(1);
+const controllerParams = z.object({ controllerId: id });
+const endpointParams = z.object({ controllerId: id, endpointId: id });
+const errors = (...codes: ProblemCode[]) =>
+  Object.fromEntries(codes.map((code) => [problemTypes[code].status, problemSchema]));
+const auth = [{ bearer: [] }];
+
+function instructionOut(row: {
+  controllerId: string;
+  version: number;
+  sha256: string;
+  publishedAt: string;
+  publishedBy: string;
+  document: Record<string, unknown>;
+}) {
+  return { ...row, ref: `${row.controllerId}-sms@${row.version}#${row.sha256}` };
+}
+
+function endpointOut(e: {
+  endpointId?: string;
+  id?: string;
+  url: string;
+  eventTypes: readonly string[];
+  enabled: boolean;
+  revision: number;
+  updatedAt: string;
+  secrets?: readonly { secretId: string; createdAt: string; expiresAt: string | null }[];
+}) {
+  return {
+    id: (e.endpointId ?? e.id)!,
+    url: e.url,
+    eventTypes: [...e.eventTypes] as (typeof webhookEventTypes)[number][],
+    enabled: e.enabled,
+    revision: e.revision,
+    updatedAt: e.updatedAt,
+    secrets: (e.secrets ?? []).map((s) => ({
+      secretId: s.secretId,
+      createdAt: s.createdAt,
+      expiresAt: s.expiresAt,
+    })),
+  };
+}
+
+function sendProblem(
+  reply: FastifyReply,
+  code: ProblemCode,
+  detail: string,
+  extra: Record<string, unknown> = {},
+) {
+  const { status, title } = problemTypes[code];
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({
+      type: `https://docs.massivesms.example/problems/${code}`,
+      title,
+      status,
+      detail,
+      code,
+      ...extra,
+    });
+}
+
+/** Builds the control API (routes, auth, problem+json errors, OpenAPI, health and metrics). */
+export async function buildControlApp(options: AppOptions): Promise<FastifyInstance> {
+  const { service, log } = options;
+  const app = Fastify({
+    logger: false,
+    ...(options.tls ? { https: { ...options.tls, minVersion: 'TLSv1.3' as const } } : {}),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') options.onRoute?.(method, route.url);
+  });
+
+  const requests = new Counter({
+    name: 'control_http_requests_total',
+    help: 'Control API requests by route template, method and status code.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [options.registry],
+  });
+  const duration = new Histogram({
+    name: 'control_http_request_duration_seconds',
+    help: 'Control API request latency by route template.',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [options.registry],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    duration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500)
+      log.error({ route, method: request.method, status: reply.statusCode }, 'request failed');
+  });
+
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof ControlProblem)
+      return sendProblem(reply, error.code, error.message, { ...error.extra });
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      return sendProblem(reply, 'REQUEST_INVALID', 'the request does not match the API schema', {
+        errors: error.validation.map((v) => ({
+          path: `${error.validationContext ?? ''}${v.instancePath}`,
+          message: v.message ?? 'invalid',
+        })),
+      });
+    }
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return sendProblem(reply, 'REQUEST_INVALID', (error as Error).message.slice(0, 300));
+    }
+    log.error({ err: error }, 'unhandled error in control API');
+    return sendProblem(reply, 'INTERNAL', 'internal error');
+  });
+  app.setNotFoundHandler((_request, reply) => sendProblem(reply, 'NOT_FOUND', 'no such route'));
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'MassiveSMS control API',
+        version: '1.0.0',
+        description:
+          'Controllers, instruction documents, webhook endpoints and secrets, scoped tokens. Errors are application/problem+json with a stable `code`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer (\S+)$/.exec(header);
+    const principal = match ? await service.authenticate(match[1]!) : undefined;
+    if (!principal) return sendProblem(reply, 'AUTH_REQUIRED', 'send Authorization: Bearer <token>');
+    request.principal = principal;
+  };
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) =>
+    (await options.ready()) ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),
+  );
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(options.registry.contentType).send(await options.registry.metrics()),
+  );
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const principal = (request: FastifyRequest) => request.principal!;
+
+  api.get(
+    '/v1/subprocessors',
+    {
+      schema: {
+        summary: 'Public list of subprocessors (DPA §6), with notice and effective dates',
+        tags: ['subprocessors'],
+        response: { 200: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) },
+      },
+    },
+    async () => ({ items: options.subprocessors() as Record<string, unknown>[] }),
+  );
+
+  await app.register(async (v1) => {
+    v1.addHook('preHandler', authenticate);
+    const r = v1.withTypeProvider<ZodTypeProvider>();
+
+    r.post(
+      '/v1/controllers',
+      {
+        schema: {
+          summary: 'Create a controller (operator)',
+          tags: ['controllers'],
+          security: auth,
+          body: z.strictObject({
+            id: id.optional(),
+            name: z.string().min(1).max(200),
+            region: z.enum(cells),
+          }),
+          response: {
+            201: controllerView,
+            ...errors(
+              'REQUEST_INVALID',
+              'AUTH_REQUIRED',
+              'OPERATOR_ONLY',
+              'CONTROLLER_EXISTS',
+              'CONTROLLER_WRONG_CELL',
+            ),
+          },
+        },
+      },
+      async (request, reply) =>
+        reply.code(201).send(await service.createController(principal(request), request.body)),
+    );
+    r.get(
+      '/v1/controllers',
+      {
+        schema: {
+          summary: 'List controllers (operator)',
+          tags: ['controllers'],
+          security: auth,
+          response: {
+            200: z.object({ items: z.array(controllerView) }),
+            ...errors('AUTH_REQUIRED', 'OPERATOR_ONLY'),
+          },
+        },
+      },
+      async (request) => ({ items: await service.listControllers(principal(request)) }),
+    );
+    r.get(
+      '/v1/controllers/:controllerId',
+      {
+        schema: {
+          summary: 'Read a controller',
+          tags: ['controllers'],
+          security: auth,
+          params: controllerParams,
+          response: { 200: controllerView, ...errors('AUTH_REQUIRED', 'NOT_FOUND') },
+        },
+      },
+      async (request) => service.getController(principal(request), request.params.controllerId),
+    );
+    r.patch(
+      '/v1/controllers/:controllerId',
+      {
+        schema: {
+          summary: 'Rename a controller (its home region can never change)',
+          tags: ['controllers'],
+          security: auth,
+          params: controllerParams,
+          body: z.strictObject({
+            name: z.string().min(1).max(200).optional(),
+            region: z.enum(cells).optional(),
+          }),
+          response: {
+            200: controllerView,
+            ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND', 'CONTROLLER_REGION_IMMUTABLE'),
+          },
+        },
+      },
+      async (request) =>
+        service.updateController(principal(request), request.params.controllerId, request.body),
+    );
+    r.post(
+      '/v1/controllers/:controllerId/tokens',
+      {
+        schema: {
+          summary: 'Issue a token scoped to this controller (operator); shown once',
+          tags: ['tokens'],
+          security: auth,
+          params: controllerParams,
+          response: {
+            201: z.object({ tokenId: z.string(), token: z.string() }),
+            ...errors('AUTH_REQUIRED', 'OPERATOR_ONLY', 'NOT_FOUND'),
+          },
+        },
+      },
+      async (request, reply) =>
+        reply
+          .code(201)
+          .send(await service.issueControllerToken(principal(request), request.params.controllerId)),
+    );
+
+    r.post(
+      '/v1/controllers/:controllerId/instructions',
+      {
+        schema: {
+          summary: 'Publish a new instruction version (refused with a notice listing every problem)',
+          tags: ['instructions'],
+          security: auth,
+          params: controllerParams,
+          body: options.instructionSchema,
+          response: { 201: instructionView, ...errors('AUTH_REQUIRED', 'NOT_FOUND', 'INSTRUCTION_REFUSED') },
+        },
+        // The policy, not the route schema, judges the document, so a refusal lists every problem.
+        validatorCompiler: () => (data) => ({ value: data }),
+      },
+      async (request, reply) =>
+        reply
+          .code(201)
+          .send(
+            instructionOut(
+              await service.publishInstruction(principal(request), request.params.controllerId, request.body),
+            ),
+          ),
+    );
+    r.get(
+      '/v1/controllers/:controllerId/instructions',
+      {
+        schema: {
+          summary: 'List published instruction versions',
+          tags: ['instructions'],
+          security: auth,
+          params: controllerParams,
+          response: {
+            200: z.object({ items: z.array(instructionView) }),
+            ...errors('AUTH_REQUIRED', 'NOT_FOUND'),
+          },
+        },
+      },
+      async (request) => ({
+        items: (await service.listInstructions(principal(request), request.params.controllerId)).map(
+          instructionOut,
+        ),
+      }),
+    );
+    r.get(
+      '/v1/controllers/:controllerId/instructions/:version',
+      {
+        schema: {
+          summary: 'Read one instruction version, or `current`',
+          tags: ['instructions'],
+          security: auth,
+          params: z.object({
+            controllerId: id,
+            version: z.union([z.literal('current'), z.coerce.number().int().min(1)]),
+          }),
+          response: { 200: instructionView, ...errors('AUTH_REQUIRED', 'NOT_FOUND') },
+        },
+      },
+      async (request) =>
+        instructionOut(
+          await service.getInstruction(
+            principal(request),
+            request.params.controllerId,
+            request.params.version,
+          ),
+        ),
+    );
+
+    r.post(
+      '/v1/controllers/:controllerId/endpoints',
+      {
+        schema: {
+          summary: 'Register a webhook endpoint; the signing secret is returned once',
+          tags: ['endpoints'],
+          security: auth,
+          params: controllerParams,
+          body: z.strictObject({ url: z.string().max(2048), eventTypes, enabled: z.boolean().optional() }),
+          response: {
+            201: endpointView.extend({
+              secret: z.string().describe('`whsec_…`: store it now, it is never shown again.'),
+            }),
+            ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND', 'ENDPOINT_URL_REFUSED'),
+          },
+        },
+      },
+      async (request, reply) => {
+        const { endpoint, secret } = await service.createEndpoint(
+          principal(request),
+          request.params.controllerId,
+          request.body,
+        );
+        return reply.code(201).send({ ...endpointOut(endpoint), secret });
+      },
+    );
+    r.get(
+      '/v1/controllers/:controllerId/endpoints',
+      {
+        schema: {
+          summary: 'List webhook endpoints',
+          tags: ['endpoints'],
+          security: auth,
+          params: controllerParams,
+          response: {
+            200: z.object({ items: z.array(endpointView) }),
+            ...errors('AUTH_REQUIRED', 'NOT_FOUND'),
+          },
+        },
+      },
+      async (request) => ({
+        items: (await service.listEndpoints(principal(request), request.params.controllerId)).map(
+          endpointOut,
+        ),
+      }),
+    );
+    r.get(
+      '/v1/controllers/:controllerId/endpoints/:endpointId',
+      {
+        schema: {
+          summary: 'Read a webhook endpoint',
+          tags: ['endpoints'],
+          security: auth,
+          params: endpointParams,
+          response: { 200: endpointView, ...errors('AUTH_REQUIRED', 'NOT_FOUND') },
+        },
+      },
+      async (request) =>
+        endpointOut(
+          await service.getEndpoint(
+            principal(request),
+            request.params.controllerId,
+            request.params.endpointId,
+          ),
+        ),
+    );
+    r.patch(
+      '/v1/controllers/:controllerId/endpoints/:endpointId',
+      {
+        schema: {
+          summary: 'Change URL, subscribed event types or enabled',
+          tags: ['endpoints'],
+          security: auth,
+          params: endpointParams,
+          body: z.strictObject({
+            url: z.string().max(2048).optional(),
+            eventTypes: eventTypes.optional(),
+            enabled: z.boolean().optional(),
+          }),
+          response: {
+            200: endpointView,
+            ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND', 'ENDPOINT_URL_REFUSED'),
+          },
+        },
+      },
+      async (request) =>
+        endpointOut(
+          await service.updateEndpoint(
+            principal(request),
+            request.params.controllerId,
+            request.params.endpointId,
+            request.body,
+          ),
+        ),
+    );
+    r.delete(
+      '/v1/controllers/:controllerId/endpoints/:endpointId',
+      {
+        schema: {
+          summary: 'Delete a webhook endpoint',
+          tags: ['endpoints'],
+          security: auth,
+          params: endpointParams,
+          response: { 204: z.null().describe('Deleted'), ...errors('AUTH_REQUIRED', 'NOT_FOUND') },
+        },
+      },
+      async (request, reply) => {
+        await service.deleteEndpoint(
+          principal(request),
+          request.params.controllerId,
+          request.params.endpointId,
+        );
+        return reply.code(204).send(null);
+      },
+    );
+    r.post(
+      '/v1/controllers/:controllerId/endpoints/:endpointId/secret/rotate',
+      {
+        schema: {
+          summary: 'Rotate the signing secret; older secrets keep verifying for the grace period',
+          tags: ['endpoints'],
+          security: auth,
+          params: endpointParams,
+          body: z
+            .strictObject({
+              graceSeconds: z
+                .int()
+                .min(0)
+                .max(7 * 86_400)
+                .default(DEFAULT_ROTATION_GRACE_SECONDS),
+            })
+            .default({ graceSeconds: DEFAULT_ROTATION_GRACE_SECONDS }),
+          response: {
+            200: endpointView.extend({ secret: z.string(), secretId: z.string() }),
+            ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND'),
+          },
+        },
+      },
+      async (request) => {
+        const result = await service.rotateSecret(
+          principal(request),
+          request.params.controllerId,
+          request.params.endpointId,
+          request.body.graceSeconds,
+        );
+        return { ...endpointOut(result.endpoint), secret: result.secret, secretId: result.secretId };
+      },
+    );
+  });
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,325 @@
+import type { Cell } from '@massivesms/contracts';
+import type { Db } from '@massivesms/db';
+import { encryptField, type Keyring, toControllerId } from '@massivesms/privacy';
+import * as store from '../adapters/pg-store.ts';
+import { ControlProblem } from '../domain/problems.ts';
+import { generateToken, generateWebhookSecret, newId, tokenHash } from '../domain/tokens.ts';
+import type { InstructionPolicy } from './instruction-policy.ts';
+import type { Clock, ControlEvents, Principal, UrlGuard } from './ports.ts';
+
+export interface ControlServiceDeps {
+  readonly db: Db;
+  readonly cell: Cell;
+  readonly keyring: Keyring;
+  readonly events: ControlEvents;
+  readonly guardUrl: UrlGuard;
+  readonly instructions: InstructionPolicy;
+  readonly clock: Clock;
+}
+
+export interface EndpointInput {
+  readonly url: string;
+  readonly eventTypes: readonly string[];
+  readonly enabled?: boolean;
+}
+
+/** Default rotation grace period: the old secret keeps verifying for a day. */
+export const DEFAULT_ROTATION_GRACE_SECONDS = 86_400;
+
+/**
+ * The control plane's use cases. Each reads like its story: check who asks, change the rows in one
+ * transaction, then publish the new state and a processing event saying who changed what.
+ */
+export class ControlService {
+  readonly #d: ControlServiceDeps;
+
+  constructor(deps: ControlServiceDeps) {
+    this.#d = deps;
+  }
+
+  /** Records the operator token from configuration (stored hashed; replaces an earlier one). */
+  async bootstrapOperatorToken(token: string): Promise<void> {
+    await store.tokens.upsertOperator(this.#d.db, 'op_bootstrap', tokenHash(token), this.#d.clock());
+  }
+
+  /** Resolves a bearer token to who it belongs to. */
+  async authenticate(token: string): Promise<Principal | undefined> {
+    const found = await store.tokens.find(this.#d.db, tokenHash(token));
+    if (!found) return undefined;
+    return found.kind === 'operator'
+      ? { kind: 'operator', tokenId: found.id }
+      : { kind: 'controller', tokenId: found.id, controllerId: found.controllerId! };
+  }
+
+  async createController(p: Principal, input: { id?: string; name: string; region: Cell }) {
+    operatorOnly(p);
+    if (input.region !== this.#d.cell) {
+      throw new ControlProblem(
+        'CONTROLLER_WRONG_CELL',
+        `this is the ${this.#d.cell} cell; create ${input.region} controllers in the ${input.region} cell`,
+      );
+    }
+    const id = input.id ?? newId('ctl');
+    const now = this.#d.clock();
+    const row = await this.#d.db.transaction(async (tx) => {
+      if (!(await store.controllers.insert(tx, { id, name: input.name, region: input.region, now }))) {
+        throw new ControlProblem('CONTROLLER_EXISTS');
+      }
+      return (await store.controllers.get(tx, id))!;
+    });
+    // Keys are created after the row: the key table references it. A crash in between leaves a
+    // controller without keys, which `publish` repairs by creating them on the next change.
+    await this.#d.keyring.create(toControllerId(id));
+    await this.#publishController(row);
+    await this.#audit(p, id, 'controller.create');
+    return row;
+  }
+
+  async getController(p: Principal, id: string) {
+    return this.#controllerFor(p, id);
+  }
+
+  async listControllers(p: Principal) {
+    operatorOnly(p);
+    return store.controllers.list(this.#d.db);
+  }
+
+  async updateController(p: Principal, id: string, changes: { name?: string; region?: Cell }) {
+    const current = await this.#controllerFor(p, id);
+    if (changes.region !== undefined && changes.region !== current.region) {
+      throw new ControlProblem(
+        'CONTROLLER_REGION_IMMUTABLE',
+        `controller ${id} is homed in ${current.region}; a home region never changes (DPA §7)`,
+      );
+    }
+    const row = await store.controllers.touch(this.#d.db, id, { name: changes.name }, this.#d.clock());
+    await this.#publishController(row);
+    await this.#audit(p, id, 'controller.update');
+    return row;
+  }
+
+  async issueControllerToken(p: Principal, controllerId: string) {
+    operatorOnly(p);
+    await this.#controllerFor(p, controllerId);
+    const token = generateToken();
+    const tokenId = newId('tok');
+    await store.tokens.insertController(this.#d.db, tokenId, tokenHash(token), controllerId, this.#d.clock());
+    await this.#audit(p, controllerId, 'token.issue', `token ${tokenId}`);
+    return { tokenId, token };
+  }
+
+  async publishInstruction(p: Principal, controllerId: string, document: unknown) {
+    const controller = await this.#controllerFor(p, controllerId);
+    const now = this.#d.clock();
+    const verdict = this.#d.instructions.validate(document, controller.region, now);
+    if (!verdict.ok) {
+      await this.#audit(
+        p,
+        controllerId,
+        'instruction.publish',
+        verdict.problems.map((x) => x.code).join(','),
+        'denied',
+      );
+      throw new ControlProblem('INSTRUCTION_REFUSED', 'the instruction was not published: see problems', {
+        problems: verdict.problems,
+      });
+    }
+    const row = await this.#d.db.transaction(async (tx) => {
+      const locked = (await store.controllers.get(tx, controllerId, true))!;
+      const previous = await store.instructions.current(tx, controllerId);
+      const published: store.InstructionRow = {
+        controllerId,
+        version: (previous?.version ?? 0) + 1,
+        document: verdict.document,
+        sha256: verdict.sha256,
+        publishedAt: now.toISOString(),
+        publishedBy: p.tokenId,
+      };
+      await store.instructions.insert(tx, published);
+      await store.controllers.touch(tx, locked.id, {}, now);
+      return published;
+    });
+    await this.#publishController((await store.controllers.get(this.#d.db, controllerId))!);
+    await this.#audit(p, controllerId, 'instruction.publish', `version ${row.version}`);
+    return row;
+  }
+
+  async listInstructions(p: Principal, controllerId: string) {
+    await this.#controllerFor(p, controllerId);
+    return store.instructions.list(this.#d.db, controllerId);
+  }
+
+  async getInstruction(p: Principal, controllerId: string, version: number | 'current') {
+    await this.#controllerFor(p, controllerId);
+    const row =
+      version === 'current'
+        ? await store.instructions.current(this.#d.db, controllerId)
+        : await store.instructions.get(this.#d.db, controllerId, version);
+    if (!row) throw new ControlProblem('NOT_FOUND', 'no such instruction version');
+    return row;
+  }
+
+  async createEndpoint(p: Principal, controllerId: string, input: EndpointInput) {
+    await this.#controllerFor(p, controllerId);
+    await this.#d.guardUrl(input.url);
+    const now = this.#d.clock();
+    const id = newId('ep');
+    const secret = generateWebhookSecret();
+    const sealed = await this.#seal(controllerId, id, 'sec_1', secret);
+    await this.#d.db.transaction(async (tx) => {
+      await store.endpoints.insert(tx, {
+        id,
+        controllerId,
+        url: input.url,
+        eventTypes: [...input.eventTypes],
+        enabled: input.enabled ?? true,
+        createdAt: now.toISOString(),
+      });
+      await store.secrets.insert(tx, id, sealed);
+    });
+    const endpoint = await this.#publishEndpoint(controllerId, id);
+    await this.#audit(p, controllerId, 'endpoint.create', `endpoint ${id}`);
+    return { endpoint, secret };
+  }
+
+  async listEndpoints(p: Principal, controllerId: string) {
+    await this.#controllerFor(p, controllerId);
+    return store.endpoints.list(this.#d.db, controllerId);
+  }
+
+  async getEndpoint(p: Principal, controllerId: string, endpointId: string) {
+    await this.#controllerFor(p, controllerId);
+    return this.#endpoint(controllerId, endpointId);
+  }
+
+  async updateEndpoint(
+    p: Principal,
+    controllerId: string,
+    endpointId: string,
+    changes: { url?: string; eventTypes?: readonly string[]; enabled?: boolean },
+  ) {
+    await this.#controllerFor(p, controllerId);
+    await this.#endpoint(controllerId, endpointId);
+    if (changes.url !== undefined) await this.#d.guardUrl(changes.url);
+    await store.endpoints.update(
+      this.#d.db,
+      endpointId,
+      { ...changes, eventTypes: changes.eventTypes ? [...changes.eventTypes] : undefined },
+      this.#d.clock(),
+    );
+    const endpoint = await this.#publishEndpoint(controllerId, endpointId);
+    await this.#audit(p, controllerId, 'endpoint.update', `endpoint ${endpointId}`);
+    return endpoint;
+  }
+
+  async deleteEndpoint(p: Principal, controllerId: string, endpointId: string) {
+    await this.#controllerFor(p, controllerId);
+    await this.#endpoint(controllerId, endpointId);
+    await store.endpoints.delete(this.#d.db, endpointId);
+    await this.#d.events.endpoint(endpointId, null);
+    await this.#audit(p, controllerId, 'endpoint.delete', `endpoint ${endpointId}`);
+  }
+
+  /** New secret now; the previous ones keep verifying for `graceSeconds` (0 ends them at once). */
+  async rotateSecret(p: Principal, controllerId: string, endpointId: string, graceSeconds: number) {
+    await this.#controllerFor(p, controllerId);
+    const now = this.#d.clock();
+    const secret = generateWebhookSecret();
+    const secretId = newId('sec');
+    const sealed = await this.#seal(controllerId, endpointId, secretId, secret);
+    await this.#d.db.transaction(async (tx) => {
+      if (!(await store.endpoints.get(tx, controllerId, endpointId, true)))
+        throw new ControlProblem('NOT_FOUND');
+      await store.secrets.expireCurrent(tx, endpointId, new Date(now.getTime() + graceSeconds * 1000));
+      await store.secrets.insert(tx, endpointId, {
+        ...sealed,
+        createdAt: new Date(now.getTime() + 1).toISOString(),
+      });
+      await store.endpoints.update(tx, endpointId, {}, now);
+    });
+    const endpoint = await this.#publishEndpoint(controllerId, endpointId);
+    await this.#audit(
+      p,
+      controllerId,
+      'endpoint.rotate_secret',
+      `endpoint ${endpointId}, grace ${graceSeconds} s`,
+    );
+    return { endpoint, secret, secretId };
+  }
+
+  /** Publishes the state of everything (at start-up, so views converge after a crash between commit and publish). */
+  async republishAll(): Promise<void> {
+    for (const row of await store.controllers.list(this.#d.db)) await this.#publishController(row);
+    for (const row of await store.endpoints.all(this.#d.db))
+      await this.#publishEndpoint(row.controllerId, row.id);
+  }
+
+  /** A controller the principal may see; another controller's id answers 404, never 403. */
+  async #controllerFor(p: Principal, id: string) {
+    if (p.kind === 'controller' && p.controllerId !== id) throw new ControlProblem('NOT_FOUND');
+    const row = await store.controllers.get(this.#d.db, id);
+    if (!row) throw new ControlProblem('NOT_FOUND');
+    return row;
+  }
+
+  async #endpoint(controllerId: string, endpointId: string) {
+    const row = await store.endpoints.get(this.#d.db, controllerId, endpointId);
+    if (!row) throw new ControlProblem('NOT_FOUND');
+    return row;
+  }
+
+  async #seal(
+    controllerId: string,
+    endpointId: string,
+    secretId: string,
+    secret: string,
+  ): Promise<store.SecretRow> {
+    const keys = await this.#d.keyring.get(toControllerId(controllerId));
+    const ciphertext = encryptField(keys.dataKey, secret, {
+      controllerId: toControllerId(controllerId),
+      recordId: endpointId,
+      field: `secret:${secretId}`,
+    });
+    return { secretId, ciphertext, createdAt: this.#d.clock().toISOString(), expiresAt: null };
+  }
+
+  async #publishController(row: store.ControllerRow): Promise<void> {
+    const controllerId = toControllerId(row.id);
+    let stored = await new store.PgControllerKeyStore(this.#d.db).get(controllerId);
+    if (!stored) {
+      await this.#d.keyring.create(controllerId);
+      stored = await new store.PgControllerKeyStore(this.#d.db).get(controllerId);
+    }
+    if (stored?.status !== 'active') return; // shredded: nothing personal can be processed any more
+    await this.#d.events.controller(await store.controllerState(this.#d.db, row, stored.keys));
+  }
+
+  async #publishEndpoint(controllerId: string, endpointId: string) {
+    const row = await this.#endpoint(controllerId, endpointId);
+    const valid = await store.secrets.valid(this.#d.db, endpointId, this.#d.clock());
+    const state = store.endpointState(row, valid);
+    await this.#d.events.endpoint(endpointId, state);
+    return state;
+  }
+
+  async #audit(
+    p: Principal,
+    controllerId: string,
+    operation: string,
+    reason?: string,
+    outcome: 'performed' | 'denied' = 'performed',
+  ): Promise<void> {
+    await this.#d.events.processing({
+      operation,
+      controllerId,
+      actor: p.tokenId,
+      dataCategories: ['system.operations'],
+      outcome,
+      ...(reason ? { reason } : {}),
+    });
+  }
+}
+
+function operatorOnly(p: Principal): void {
+  if (p.kind !== 'operator') throw new ControlProblem('OPERATOR_ONLY');
+}

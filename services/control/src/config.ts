@@ -1,0 +1,50 @@
+import { commonSpec, defineConfig } from '@massivesms/config';
+import { z } from 'zod';
+
+const days = (max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: 'must be a whole number of days' })
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= max, { error: `must be from 1 to ${max}` });
+
+/** Environment of `massivesms control` (the common service variables plus its own). */
+export const controlSpec = defineConfig({
+  ...commonSpec,
+  CONTROL_TLS_CERT_FILE: {
+    schema: z.string().min(1).optional(),
+    description:
+      'PEM certificate for the control API. When set (with the key), the API serves HTTPS and accepts TLS 1.3 only.',
+  },
+  CONTROL_TLS_KEY_FILE: {
+    schema: z.string().min(1).optional(),
+    description: 'PEM private key matching `CONTROL_TLS_CERT_FILE`.',
+  },
+  CONTROL_WEBHOOK_ALLOWLIST: {
+    schema: z
+      .string()
+      .optional()
+      .transform((v) =>
+        v
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [],
+      ),
+    description:
+      'Comma-separated hosts, IPs or CIDRs a webhook URL may point at even though they are not public (and over http). For the demo and tests only; empty in production.',
+  },
+  CONTROL_MAX_CONTENT_RETENTION_DAYS: {
+    schema: days(3650),
+    default: '90',
+    description:
+      'Longest message-content retention an instruction may ask for; longer ones are refused with a notice.',
+  },
+  CONTROL_MAX_METADATA_RETENTION_DAYS: {
+    schema: days(3650),
+    default: '400',
+    description:
+      'Longest metadata retention an instruction may ask for; longer ones are refused with a notice.',
+  },
+});

@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Cell } from '@massivesms/contracts';
+import { type Db, migrate } from '@massivesms/db';
+import type { MessageBus } from '@massivesms/messaging';
+import { Keyring, type Kms } from '@massivesms/privacy';
+import type { Logger } from '@massivesms/telemetry';
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { busControlEvents } from './adapters/events.ts';
+import { buildControlApp } from './adapters/http/app.ts';
+import {
+  instructionDocumentSchema,
+  privacyInstructionPolicy,
+  publicSubprocessors,
+} from './adapters/instruction-policy.ts';
+import { PgControllerKeyStore } from './adapters/pg-store.ts';
+import { ssrfUrlGuard } from './adapters/url-guard.ts';
+import { ControlService } from './application/control-service.ts';
+import type { Clock, UrlGuard } from './application/ports.ts';
+
+/** Folder of the control service's migrations (`massivesms migrate` applies them too). */
+export const controlMigrations = {
+  service: 'control',
+  dir: fileURLToPath(new URL('../migrations/', import.meta.url)),
+};
+
+export interface ControlOptions {
+  readonly cell: Cell;
+  readonly db: Db;
+  readonly bus: MessageBus;
+  readonly kms: Kms;
+  readonly log: Logger;
+  readonly operatorToken?: string | undefined;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly webhookAllowList?: readonly string[];
+  readonly maxRetentionDays?: { readonly content: number; readonly metadata: number };
+  /** Test namespace for topics (empty in production). */
+  readonly topicNamespace?: string;
+  readonly clock?: Clock;
+  /** Replaces the SSRF guard's DNS-based check (tests of the guard itself live in libs/ssrf). */
+  readonly guardUrl?: UrlGuard;
+}
+
+/** A wired control service: the HTTP app plus what `main` needs to start and stop it. */
+export interface Control {
+  readonly app: FastifyInstance;
+  /** Every registered route as `METHOD /path/{param}` (OpenAPI spelling), for the drift test. */
+  readonly routes: readonly string[];
+  readonly service: ControlService;
+  /** Applies migrations, bootstraps the operator token, republishes state; then listens. */
+  listen(port: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Composition of the control service from its adapters (used by main.ts and by component tests). */
+export async function createControl(options: ControlOptions): Promise<Control> {
+  const clock = options.clock ?? (() => new Date());
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const keyring = new Keyring({ kms: options.kms, store: new PgControllerKeyStore(options.db), now: clock });
+  const service = new ControlService({
+    db: options.db,
+    cell: options.cell,
+    keyring,
+    events: busControlEvents(options.bus.producer(), options.cell, options.topicNamespace ?? '', clock),
+    guardUrl: options.guardUrl ?? ssrfUrlGuard(options.webhookAllowList ?? []),
+    instructions: privacyInstructionPolicy(options.maxRetentionDays ?? { content: 90, metadata: 400 }),
+    clock,
+  });
+  let ready = false;
+  const collectedRoutes: string[] = [];
+  const app = await buildControlApp({
+    onRoute: (method, url) => collectedRoutes.push(`${method} ${url.replace(/:(\w+)/g, '{$1}')}`),
+    service,
+    registry,
+    log: options.log,
+    subprocessors: () => publicSubprocessors(clock()),
+    instructionSchema: instructionDocumentSchema,
+    ready: async () =>
+      ready &&
+      (await options.db.query('SELECT 1').then(
+        () => true,
+        () => false,
+      )),
+    ...(options.tls
+      ? { tls: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } }
+      : {}),
+  });
+  return {
+    app,
+    routes: collectedRoutes,
+    service,
+    async listen(port, host = '0.0.0.0') {
+      await migrate(options.db, controlMigrations);
+      if (options.operatorToken) await service.bootstrapOperatorToken(options.operatorToken);
+      await service.republishAll();
+      const address = await app.listen({ port, host });
+      ready = true;
+      return address;
+    },
+    async close() {
+      ready = false;
+      await app.close();
+    },
+  };
+}

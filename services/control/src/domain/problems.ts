@@ -1,0 +1,32 @@
+/**
+ * Stable error codes of the control API (answered as application/problem+json). Clients and
+ * alerts key on `code`; never rename one.
+ */
+export const problemTypes = {
+  AUTH_REQUIRED: { status: 401, title: 'A valid bearer token is required.' },
+  OPERATOR_ONLY: { status: 403, title: 'Only an operator token may do this.' },
+  NOT_FOUND: { status: 404, title: 'No such resource.' },
+  REQUEST_INVALID: { status: 400, title: 'The request does not match the API schema.' },
+  CONTROLLER_EXISTS: { status: 409, title: 'A controller with this id already exists.' },
+  CONTROLLER_REGION_IMMUTABLE: { status: 409, title: "A controller's home region can never change." },
+  CONTROLLER_WRONG_CELL: { status: 422, title: 'This cell serves another region.' },
+  INSTRUCTION_REFUSED: { status: 422, title: 'The processor must not follow this instruction.' },
+  ENDPOINT_URL_REFUSED: { status: 422, title: 'The webhook URL is not allowed.' },
+  INTERNAL: { status: 500, title: 'Internal error.' },
+} as const;
+export type ProblemCode = keyof typeof problemTypes;
+
+/** A refusal the API answers with its stable code; `extra` adds machine-readable members. */
+export class ControlProblem extends Error {
+  override readonly name = 'ControlProblem';
+  readonly code: ProblemCode;
+  readonly status: number;
+  readonly extra: Readonly<Record<string, unknown>>;
+
+  constructor(code: ProblemCode, detail?: string, extra: Record<string, unknown> = {}) {
+    super(detail ?? problemTypes[code].title);
+    this.code = code;
+    this.status = problemTypes[code].status;
+    this.extra = extra;
+  }
+}

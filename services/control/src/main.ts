@@ -1,0 +1,47 @@
+// Composition root of `massivesms control`: configuration, adapters, start, drain on SIGTERM.
+import { loadConfigOrExit } from '@massivesms/config';
+import { createPgDb } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import { LocalKms } from '@massivesms/privacy';
+import { createLogger } from '@massivesms/telemetry';
+import { controlSpec } from './config.ts';
+import { createControl } from './control.ts';
+
+/** Runs the control service until SIGTERM/SIGINT. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadConfigOrExit(controlSpec, env);
+  const log = createLogger({ service: 'control', level: config.logLevel });
+  const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-control' });
+  const bus = new KafkaBus({
+    brokers: config.kafkaBrokers,
+    clientId: `control-${config.cell}`,
+    log: (level, message, fields) => log[level](fields, message),
+  });
+  const control = await createControl({
+    cell: config.cell,
+    db,
+    bus,
+    kms: new LocalKms(config.kmsMasterKey),
+    log,
+    operatorToken: config.controlOperatorToken,
+    tls:
+      config.controlTlsCertFile && config.controlTlsKeyFile
+        ? { certFile: config.controlTlsCertFile, keyFile: config.controlTlsKeyFile }
+        : undefined,
+    webhookAllowList: config.controlWebhookAllowlist,
+    maxRetentionDays: {
+      content: config.controlMaxContentRetentionDays,
+      metadata: config.controlMaxMetadataRetentionDays,
+    },
+  });
+  const address = await control.listen(config.httpPort);
+  log.info({ address, cell: config.cell }, 'control API listening');
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'stopping');
+    await control.close();
+    await bus.close();
+    await db.close();
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
