@@ -1,16 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   ConfigDocsError,
   ConfigSpecError,
-  configDocsPath,
   defineConfig,
   renderConfigDocs,
   renderConfigTable,
   TABLE_BEGIN,
   TABLE_END,
-  writeConfigDocs,
 } from '../src/index.ts';
 
 describe('renderConfigTable', () => {

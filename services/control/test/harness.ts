@@ -54,6 +54,7 @@ export interface ControlHarness {
     method: string,
     path: string,
     options?: { token?: string | null; body?: unknown },
+    // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field in the tests
   ): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
