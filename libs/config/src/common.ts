@@ -131,6 +131,14 @@ export const commonSpec = defineConfig({
     description:
       'Local KMS master key that wraps the per-controller data keys: base64 of exactly 32 random bytes (`openssl rand -base64 32`). No default, so production can never start on a development key.',
   },
+  TOPIC_NAMESPACE: {
+    schema: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,30}$/, { error: 'must be lower-case letters, digits and dashes (at most 31)' })
+      .optional(),
+    description:
+      'Prefix in front of the cell in every topic name (`<ns>.us.sms.requested.v1`), so tests and experiments can share a broker. Unset in production.',
+  },
   CONTROL_OPERATOR_TOKEN: {
     schema: tokenSchema(32).optional(),
     secret: true,

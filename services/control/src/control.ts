@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Cell } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
 import type { MessageBus } from '@massivesms/messaging';
-import { Keyring, type Kms } from '@massivesms/privacy';
+import { Keyring, type Kms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -38,6 +38,8 @@ export interface ControlOptions {
   /** Test namespace for topics (empty in production). */
   readonly topicNamespace?: string;
   readonly clock?: Clock;
+  /** Subprocessor registry (default: the one in libs/privacy); tests add a new subprocessor here. */
+  readonly subprocessorRegistry?: SubprocessorRegistry;
   /** Replaces the SSRF guard's DNS-based check (tests of the guard itself live in libs/ssrf). */
   readonly guardUrl?: UrlGuard;
 }
@@ -65,7 +67,10 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     keyring,
     events: busControlEvents(options.bus.producer(), options.cell, options.topicNamespace ?? '', clock),
     guardUrl: options.guardUrl ?? ssrfUrlGuard(options.webhookAllowList ?? []),
-    instructions: privacyInstructionPolicy(options.maxRetentionDays ?? { content: 90, metadata: 400 }),
+    instructions: privacyInstructionPolicy(
+      options.maxRetentionDays ?? { content: 90, metadata: 400 },
+      options.subprocessorRegistry,
+    ),
     clock,
   });
   let ready = false;
@@ -75,7 +80,7 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     service,
     registry,
     log: options.log,
-    subprocessors: () => publicSubprocessors(clock()),
+    subprocessors: () => publicSubprocessors(clock(), options.subprocessorRegistry),
     instructionSchema: instructionDocumentSchema,
     ready: async () =>
       ready &&

@@ -24,6 +24,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     kms: new LocalKms(config.kmsMasterKey),
     log,
     operatorToken: config.controlOperatorToken,
+    topicNamespace: config.topicNamespace ?? '',
     tls:
       config.controlTlsCertFile && config.controlTlsKeyFile
         ? { certFile: config.controlTlsCertFile, keyFile: config.controlTlsKeyFile }
@@ -37,10 +38,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');
   const stop = async (signal: string) => {
-    log.info({ signal }, 'stopping');
+    log.info({ signal }, 'stopping: draining requests');
+    // A stuck dependency must not keep a terminating pod alive past its grace period.
+    setTimeout(() => process.exit(1), 20_000).unref();
     await control.close();
     await bus.close();
     await db.close();
+    log.info({}, 'stopped');
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));

@@ -12,7 +12,7 @@ import {
 import { createPgDb, type Db } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { startStateView } from '@massivesms/messaging';
-import { generateMasterKey, LocalKms } from '@massivesms/privacy';
+import { generateMasterKey, LocalKms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Resolver } from '@massivesms/ssrf';
 import { createLogger } from '@massivesms/telemetry';
 import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
@@ -61,7 +61,12 @@ export interface ControlHarness {
 
 /** Starts the control service for one test file. */
 export async function startControl(
-  options: { tls?: boolean; clock?: () => Date; cell?: Cell } = {},
+  options: {
+    tls?: boolean;
+    clock?: () => Date;
+    cell?: Cell;
+    subprocessorRegistry?: SubprocessorRegistry;
+  } = {},
 ): Promise<ControlHarness> {
   const cell = options.cell ?? 'us';
   const topics = createTestTopics();
@@ -85,6 +90,7 @@ export async function startControl(
     guardUrl: ssrfUrlGuard(['127.0.0.1'], fakeDns),
     tls,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.subprocessorRegistry ? { subprocessorRegistry: options.subprocessorRegistry } : {}),
   });
   const address = await control.listen(0, '127.0.0.1');
   return {
