@@ -134,7 +134,9 @@ export const commonSpec = defineConfig({
   TOPIC_NAMESPACE: {
     schema: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9-]{0,30}$/, { error: 'must be lower-case letters, digits and dashes (at most 31)' })
+      .regex(/^[a-z0-9][a-z0-9-]{0,30}$/, {
+        error: 'must be lower-case letters, digits and dashes (at most 31)',
+      })
       .optional(),
     description:
       'Prefix in front of the cell in every topic name (`<ns>.us.sms.requested.v1`), so tests and experiments can share a broker. Unset in production.',
