@@ -69,3 +69,17 @@ describe('massivesms entry points', () => {
     });
   });
 });
+
+describe('massivesms control configuration', () => {
+  it('refuses a malformed webhook allow-list entry and a non-numeric retention maximum, naming both', async () => {
+    const result = await massivesms(['control'], {
+      CELL: 'us',
+      KMS_MASTER_KEY: Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7 + 1)).toString('base64'),
+      CONTROL_WEBHOOK_ALLOWLIST: '127.0.0.1,*.internal',
+      CONTROL_MAX_CONTENT_RETENTION_DAYS: 'forever',
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('CONTROL_WEBHOOK_ALLOWLIST');
+    expect(result.stderr).toContain('CONTROL_MAX_CONTENT_RETENTION_DAYS');
+  });
+});

@@ -1,4 +1,5 @@
 import { commonSpec, defineConfig } from '@massivesms/config';
+import { validateSsrfPolicy } from '@massivesms/ssrf';
 import { z } from 'zod';
 
 const days = (max: number) =>
@@ -31,7 +32,14 @@ export const controlSpec = defineConfig({
               .map((s) => s.trim())
               .filter(Boolean)
           : [],
-      ),
+      )
+      .superRefine((allowList, ctx) => {
+        try {
+          validateSsrfPolicy({ allowList });
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      }),
     description:
       'Comma-separated hosts, IPs or CIDRs a webhook URL may point at even though they are not public (and over http). For the demo and tests only; empty in production.',
   },
