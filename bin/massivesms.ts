@@ -16,7 +16,7 @@ const usage = `usage: massivesms <command>
 Configuration: docs/configuration.md`;
 
 /** Services and the issue that brings each one; they refuse to start until they exist. */
-const services = { router: 4, dispatcher: 5, webhooks: 6, audit: 7 } as const;
+const services = { dispatcher: 5, webhooks: 6, audit: 7 } as const;
 
 const [command, ...rest] = process.argv.slice(2);
 
@@ -35,9 +35,10 @@ async function main(): Promise<number> {
     }
     return 0;
   }
-  if (command === 'control') {
-    const { main: control } = await import('@massivesms/control');
-    await control();
+  if (command === 'control' || command === 'router') {
+    const service =
+      command === 'control' ? await import('@massivesms/control') : await import('@massivesms/router');
+    await service.main();
     return 0;
   }
   if (command !== undefined && command in services) {

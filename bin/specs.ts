@@ -1,5 +1,6 @@
 import { commonSpec, defineConfig, localInfraSpec } from '@massivesms/config';
 import { controlSpec } from '@massivesms/control/config';
+import { routerSpec } from '@massivesms/router/config';
 
 /** `massivesms migrate` needs only the database (and a log level), not a cell or keys. */
 export const migrateSpec = defineConfig({
@@ -8,4 +9,4 @@ export const migrateSpec = defineConfig({
 });
 
 /** Every spec of every entry point: docs/configuration.md documents exactly these. */
-export const documentedSpecs = [commonSpec, localInfraSpec, controlSpec];
+export const documentedSpecs = [commonSpec, localInfraSpec, controlSpec, routerSpec];

@@ -7,5 +7,19 @@ export const errorCodes = {
   CONTRACT_INVALID:
     'The record is JSON but does not match the topic schema; `field` names the first offending field.',
   CONTRACT_HEADERS_INVALID: 'A required record header is missing or malformed.',
+  SMS_WRONG_REGION:
+    "The record is tagged with another region than this cell's (misrouted): refused and audited.",
+  SMS_UNKNOWN_CONTROLLER: 'No controller with this id is homed in this cell.',
+  SMS_NO_INSTRUCTION:
+    'The controller has not published an instruction: nothing is processed without one (deny by default).',
+  SMS_PURPOSE_NOT_ALLOWED:
+    "The request's purpose is not among the purposes of the controller's current instruction.",
+  SMS_INVALID_RECIPIENT: 'The recipient is not a valid phone number (or one SMS cannot reach).',
+  SMS_LANDLINE_RECIPIENT: 'The recipient is a landline.',
+  SMS_INVALID_SENDER: 'The sender is not an E.164 number, a short code or an alphanumeric sender id.',
+  SMS_TOO_MANY_SEGMENTS: 'The body needs more SMS segments than the configured maximum.',
+  SMS_QUIET_HOURS: "The instruction's quiet hours forbid sending now and say to reject.",
+  SMS_CONTROLLER_KEYS_UNAVAILABLE:
+    "The controller's keys were destroyed (terminated controller): nothing can be processed.",
 } as const;
 export type ErrorCode = keyof typeof errorCodes;

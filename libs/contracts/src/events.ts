@@ -117,10 +117,18 @@ export const rejectionSchema = z
       partition: z.int().min(0),
       offset: z.string().regex(/^\d+$/),
     }),
+    original: z
+      .string()
+      .max(2_800_000)
+      .nullable()
+      .optional()
+      .describe(
+        'The record value as sent (base64) when it could not be attributed to a known controller (undecodable, invalid, unknown controller, wrong region), so nothing is lost.',
+      ),
     occurredAt: timestamp,
   })
   .describe(
-    'A rejected request (topic {cell}.sms.rejected.v1); the original bytes travel as the record value of the dead letter.',
+    'A rejected request (topic {cell}.sms.rejected.v1): a stable code, the offending field and a reason.',
   );
 export type Rejection = z.infer<typeof rejectionSchema>;
 

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { processingEventSchema, rejectionSchema, smsRequestSchema, statusEventSchema } from './events.ts';
 import { recordHeadersSchema } from './headers.ts';
+import { dispatchRecordSchema, suppressionEventSchema } from './sms.ts';
 import { controllerStateSchema, endpointStateSchema } from './state.ts';
 
 /** Contracts exported as JSON Schema for producers and consumers in other languages. */
@@ -9,6 +10,8 @@ export const exportedSchemas = {
   'sms.requested.v1': smsRequestSchema,
   'sms.status.v1': statusEventSchema,
   'sms.rejected.v1': rejectionSchema,
+  'sms.dispatch.v1': dispatchRecordSchema,
+  'suppressions.v1': suppressionEventSchema,
   'audit.processing.v1': processingEventSchema,
   'record-headers.v1': recordHeadersSchema,
   'controllers.v1': controllerStateSchema,

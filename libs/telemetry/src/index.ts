@@ -11,4 +11,5 @@ export {
   redactPaths,
 } from './logger.ts';
 export { createMemoryDestination, type MemoryDestination } from './memory-destination.ts';
+export { type OpsServerOptions, startOpsServer } from './ops-server.ts';
 export { EMAIL_PLACEHOLDER, PHONE_PLACEHOLDER, scrubString, scrubValue } from './scrub.ts';

@@ -1,0 +1,51 @@
+// Composition root of `massivesms router`: configuration, adapters, start, drain on SIGTERM.
+import { loadConfigOrExit } from '@massivesms/config';
+import { createPgDb } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import { LocalKms } from '@massivesms/privacy';
+import { createLogger, startOpsServer } from '@massivesms/telemetry';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { routerSpec } from './config.ts';
+import { startRouter } from './router.ts';
+
+/** Runs the router until SIGTERM/SIGINT. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadConfigOrExit(routerSpec, env);
+  const log = createLogger({ service: 'router', level: config.logLevel });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-router' });
+  const bus = new KafkaBus({
+    brokers: config.kafkaBrokers,
+    clientId: `router-${config.cell}`,
+    log: (level, message, fields) => log[level](fields, message),
+  });
+  let router: Awaited<ReturnType<typeof startRouter>> | undefined;
+  const ops = await startOpsServer({
+    port: config.httpPort,
+    ready: () => router?.ready() ?? false,
+    metrics: registry,
+  });
+  router = await startRouter({
+    cell: config.cell,
+    bus,
+    db,
+    kms: new LocalKms(config.kmsMasterKey),
+    log,
+    registry,
+    namespace: config.topicNamespace ?? '',
+    maxSegments: config.routerMaxSegments,
+  });
+  log.info({ cell: config.cell, ops: ops.url }, 'router consuming');
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'stopping: finishing the batch in flight');
+    setTimeout(() => process.exit(1), 20_000).unref();
+    await router?.stop();
+    await bus.close();
+    await ops.close();
+    await db.close();
+    log.info({}, 'stopped');
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}

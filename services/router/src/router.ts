@@ -1,0 +1,140 @@
+import { fileURLToPath } from 'node:url';
+import {
+  type Cell,
+  decodeJson,
+  type SuppressionEvent,
+  suppressionEventSchema,
+  topicFor,
+} from '@massivesms/contracts';
+import { type Db, migrate } from '@massivesms/db';
+import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import type { Kms } from '@massivesms/privacy';
+import type { Logger } from '@massivesms/telemetry';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { startControllerDirectory } from './adapters/controller-directory.ts';
+import { applySuppressions, pgRouterStore } from './adapters/pg-store.ts';
+import { type BatchOutcome, routeBatch } from './application/route-batch.ts';
+
+/** Folder of the router's migrations (`massivesms migrate` applies them too). */
+export const routerMigrations = {
+  service: 'router',
+  dir: fileURLToPath(new URL('../migrations/', import.meta.url)),
+};
+
+export interface RouterOptions {
+  readonly cell: Cell;
+  readonly bus: MessageBus;
+  readonly db: Db;
+  readonly kms: Kms;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly namespace?: string;
+  readonly maxSegments?: number;
+  readonly now?: () => Date;
+  /** Called after each routed batch (the demo's progress bar and summary). */
+  readonly onBatch?: (outcome: BatchOutcome) => void;
+}
+
+/** A running router: consumers of requests and suppressions, over a view of the controllers. */
+export interface Router {
+  readonly ready: () => boolean;
+  stop(): Promise<void>;
+}
+
+/** Starts the router: migrations, the controllers view (awaited), then the consumers. */
+export async function startRouter(options: RouterOptions): Promise<Router> {
+  const namespace = options.namespace ?? '';
+  const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(options.cell, name, namespace);
+  const { log } = options;
+  await migrate(options.db, routerMigrations);
+
+  const routed = new Counter({
+    name: 'router_requests_total',
+    help: 'Requests routed, by outcome (dispatched, suppressed, expired, duplicate, rejected) and rejection code.',
+    labelNames: ['outcome', 'code'] as const,
+    registers: [options.registry],
+  });
+  const batchSeconds = new Histogram({
+    name: 'router_batch_duration_seconds',
+    help: 'Time to route one batch, from handing it over to its outputs being acknowledged.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [options.registry],
+  });
+
+  const directory = await startControllerDirectory({
+    bus: options.bus,
+    cell: options.cell,
+    namespace,
+    kms: options.kms,
+    onUndecodable: (error) => log.error({ err: error }, 'undecodable controller state ignored'),
+  });
+  await directory.view.ready;
+
+  const deadLetterTopic = topic('deadletter.v1');
+  const onBatchError = (error: unknown, where: { topic: string; partition: number; attempt: number }) =>
+    log.warn(
+      { err: error, topic: where.topic, partition: where.partition, attempt: where.attempt },
+      'batch failed; retrying',
+    );
+
+  const consumers: ConsumerHandle[] = [];
+  consumers.push(
+    await options.bus.consume<SuppressionEvent>({
+      groupId: `router.${options.cell}.suppressions`,
+      topics: [topic('suppressions.v1')],
+      deadLetterTopic,
+      decode: (record) => {
+        const result = decodeJson(suppressionEventSchema, record.value);
+        if (!result.ok) throw result.error;
+        return result.value;
+      },
+      handleBatch: (batch) =>
+        applySuppressions(
+          options.db,
+          batch.records.map((r) => r.message),
+        ),
+      onBatchError,
+    }),
+  );
+
+  const deps = {
+    cell: options.cell,
+    namespace,
+    directory,
+    store: pgRouterStore(options.db),
+    producer: options.bus.producer(),
+    now: options.now ?? (() => new Date()),
+    maxSegments: options.maxSegments ?? 10,
+  };
+  consumers.push(
+    await options.bus.consume({
+      groupId: `router.${options.cell}`,
+      topics: [topic('sms.requested.v1')],
+      deadLetterTopic,
+      decode: (record) => record, // every record is judged by routeBatch, which answers bad input itself
+      handleBatch: async (batch) => {
+        const timer = batchSeconds.startTimer();
+        const outcome = await routeBatch(deps, batch.records);
+        timer();
+        routed.inc({ outcome: 'dispatched', code: '' }, outcome.dispatched);
+        routed.inc({ outcome: 'suppressed', code: '' }, outcome.suppressed);
+        routed.inc({ outcome: 'expired', code: '' }, outcome.expired);
+        routed.inc({ outcome: 'duplicate', code: '' }, outcome.duplicates);
+        for (const [code, n] of Object.entries(outcome.rejected))
+          routed.inc({ outcome: 'rejected', code }, n);
+        options.onBatch?.(outcome);
+      },
+      maxBatchSize: 500,
+      onBatchError,
+    }),
+  );
+  let stopped = false;
+  return {
+    ready: () => !stopped,
+    async stop() {
+      stopped = true;
+      await Promise.all(consumers.map((c) => c.stop()));
+      await directory.view.stop();
+    },
+  };
+}
