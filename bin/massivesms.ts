@@ -48,8 +48,21 @@ async function main(): Promise<number> {
     return 70;
   }
   if (command === 'demo') {
-    console.error('The embedded demo (npm start) arrives with the router (issue 4). Until then: npm test.');
-    return 70;
+    const { parseArgs } = await import('node:util');
+    const { values } = parseArgs({
+      args: rest,
+      options: { messages: { type: 'string', default: '500' }, json: { type: 'boolean', default: false } },
+    });
+    const messages = Number(values.messages);
+    if (!Number.isInteger(messages) || messages < 1 || messages > 1_000_000) {
+      console.error('massivesms demo: --messages must be a whole number from 1 to 1000000');
+      return 2;
+    }
+    const { formatSummary, runDemo } = await import('./demo/embedded.ts');
+    const summary = await runDemo({ messages, json: values.json });
+    if (values.json) console.log(JSON.stringify(summary));
+    else console.log(formatSummary(summary));
+    return 0;
   }
   if (command === 'simulate') {
     console.error(

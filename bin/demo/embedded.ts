@@ -1,0 +1,245 @@
+// `npm start` / `massivesms demo`: every service in one process on the in-memory bus and PGlite,
+// driving a demo campaign for two controllers (one per cell), with a progress bar and a summary.
+import { MemoryBus } from '@massivesms/bus-memory';
+import {
+  type Cell,
+  cells,
+  cellTopics,
+  controllerStateSchema,
+  encodeJson,
+  rejectionSchema,
+  statusEventSchema,
+  suppressionEventSchema,
+  suppressionKey,
+  topicFor,
+} from '@massivesms/contracts';
+import { type Control, createControl } from '@massivesms/control/control';
+import { createPgliteDb, type Db } from '@massivesms/db';
+import {
+  generateMasterKey,
+  Keyring,
+  LocalKms,
+  pseudonymise,
+  toControllerId,
+  toE164,
+  toWrappedKey,
+} from '@massivesms/privacy';
+import { type Router, startRouter } from '@massivesms/router/router';
+import { createLogger } from '@massivesms/telemetry';
+import { SingleBar } from 'cli-progress';
+import { Registry } from 'prom-client';
+import { campaign, controllers, optedOut } from './campaign.ts';
+
+export interface DemoOptions {
+  readonly messages: number;
+  readonly json: boolean;
+}
+
+/** The demo's summary (DESIGN.md §9 keys; later services add theirs). */
+export interface DemoSummary {
+  requested: number;
+  accepted: number;
+  rejected: Record<string, number>;
+  suppressed: number;
+  expired: number;
+  durationSeconds: number;
+}
+
+interface CellRuntime {
+  cell: Cell;
+  db: Db;
+  kms: LocalKms;
+  control: Control;
+  controlUrl: string;
+  router: Router;
+}
+
+const OPERATOR = `demo-operator-${'x'.repeat(24)}`;
+
+/** Runs the embedded demo and returns its summary. */
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const started = performance.now();
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const log = createLogger({ service: 'demo', level: 'warn', destination: process.stderr });
+  const bus = new MemoryBus();
+  for (const cell of cells)
+    for (const t of cellTopics(cell, { partitions: 3 })) bus.createTopic(t.fullName, t.partitions);
+
+  let processed = 0;
+  const runtimes: CellRuntime[] = [];
+  for (const cell of cells) {
+    const db = await createPgliteDb();
+    const kms = new LocalKms(generateMasterKey());
+    const control = await createControl({
+      cell,
+      db,
+      bus,
+      kms,
+      log,
+      operatorToken: OPERATOR,
+      webhookAllowList: ['127.0.0.1'],
+    });
+    const controlUrl = await control.listen(0, '127.0.0.1');
+    const router = await startRouter({
+      cell,
+      bus,
+      db,
+      kms,
+      log,
+      registry: new Registry(),
+      onBatch: (o) => {
+        processed +=
+          o.dispatched +
+          o.suppressed +
+          o.expired +
+          o.duplicates +
+          Object.values(o.rejected).reduce((a, b) => a + b, 0);
+      },
+    });
+    runtimes.push({ cell, db, kms, control, controlUrl, router });
+  }
+  say(
+    `embedded mode: in-memory bus, PGlite, control API at ${runtimes.map((r) => `${r.cell} ${r.controlUrl}`).join(', ')}`,
+  );
+
+  // Onboard the controllers through the control API, as their admins would.
+  const call = async (url: string, method: string, path: string, body: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  for (const c of controllers) {
+    const rt = runtimes.find((r) => r.cell === c.region)!;
+    await call(rt.controlUrl, 'POST', '/v1/controllers', { id: c.id, name: c.name, region: c.region });
+    await call(rt.controlUrl, 'POST', `/v1/controllers/${c.id}/instructions`, c.instruction);
+  }
+
+  // One recipient per controller texted STOP before the campaign (as the dispatcher will report it).
+  for (const c of controllers) {
+    const rt = runtimes.find((r) => r.cell === c.region)!;
+    const keys = await waitForKeys(bus, rt, c.id);
+    const event = {
+      controllerId: c.id,
+      subjectPseudonym: pseudonymise(keys, toE164(optedOut(c))),
+      kind: 'opt_out' as const,
+      active: true,
+      source: 'telnyx.inbound',
+      occurredAt: new Date().toISOString(),
+    };
+    await bus.producer().send([
+      {
+        topic: topicFor(c.region, 'suppressions.v1'),
+        key: suppressionKey(event),
+        value: encodeJson(suppressionEventSchema, event),
+      },
+    ]);
+    await until(
+      async () => (await rt.db.query('SELECT 1 FROM router_suppressions WHERE active')).rowCount > 0,
+    );
+  }
+
+  // The campaign, as the campaign API writes it to each cell's request topic.
+  const records = campaign(options.messages, new Date());
+  const bar = options.json
+    ? undefined
+    : new SingleBar({
+        format: 'routing  [{bar}] {value}/{total} requests  {duration}s',
+        hideCursor: true,
+        stream: process.stderr,
+      });
+  bar?.start(records.length, 0);
+  for (let i = 0; i < records.length; i += 100) {
+    const chunk = records.slice(i, i + 100);
+    await bus
+      .producer()
+      .send(chunk.map((r) => ({ topic: topicFor(r.cell, 'sms.requested.v1'), key: null, value: r.value })));
+  }
+  await until(async () => {
+    bar?.update(Math.min(processed, records.length));
+    return processed >= records.length;
+  });
+  bar?.update(records.length);
+  bar?.stop();
+
+  const summary = summarise(bus, records.length, (performance.now() - started) / 1000);
+  for (const rt of runtimes) {
+    await rt.router.stop();
+    await rt.control.close();
+    await rt.db.close();
+  }
+  await bus.close();
+  return summary;
+}
+
+/** The controller's pseudonym key, as any service gets it: from controllers.v1, unwrapped by the KMS. */
+async function waitForKeys(bus: MemoryBus, rt: CellRuntime, controllerId: string) {
+  let wrapped: { dataKey: string; pseudonymKey: string } | undefined;
+  await until(async () => {
+    const records = bus.records(topicFor(rt.cell, 'controllers.v1')).filter((r) => r.key === controllerId);
+    const latest = records.at(-1);
+    wrapped = latest ? controllerStateSchema.parse(JSON.parse(latest.value!.toString())).keys : undefined;
+    return wrapped !== undefined;
+  });
+  const store = {
+    get: async () => ({
+      status: 'active' as const,
+      keys: { dataKey: toWrappedKey(wrapped!.dataKey), pseudonymKey: toWrappedKey(wrapped!.pseudonymKey) },
+    }),
+    insert: async () => false,
+    destroy: async () => {},
+  };
+  return (await new Keyring({ kms: rt.kms, store }).get(toControllerId(controllerId))).pseudonymKey;
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('the demo did not finish in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function summarise(bus: MemoryBus, requested: number, durationSeconds: number): DemoSummary {
+  const summary: DemoSummary = {
+    requested,
+    accepted: 0,
+    rejected: {},
+    suppressed: 0,
+    expired: 0,
+    durationSeconds: 0,
+  };
+  for (const cell of cells) {
+    for (const r of bus.records(topicFor(cell, 'sms.status.v1'))) {
+      const status = statusEventSchema.parse(JSON.parse(r.value!.toString()));
+      if (status.status === 'accepted') summary.accepted++;
+      if (status.status === 'suppressed') summary.suppressed++;
+      if (status.status === 'expired') summary.expired++;
+    }
+    for (const r of bus.records(topicFor(cell, 'sms.rejected.v1'))) {
+      const rejection = rejectionSchema.parse(JSON.parse(r.value!.toString()));
+      summary.rejected[rejection.code] = (summary.rejected[rejection.code] ?? 0) + 1;
+    }
+  }
+  summary.durationSeconds = Number(durationSeconds.toFixed(2));
+  return summary;
+}
+
+/** A human-readable summary table. */
+export function formatSummary(s: DemoSummary): string {
+  const rows: [string, string | number][] = [
+    ['requested', s.requested],
+    ['accepted (dispatched)', s.accepted],
+    ...Object.entries(s.rejected)
+      .sort()
+      .map(([code, n]): [string, number] => [`rejected: ${code}`, n]),
+    ['suppressed (opted out)', s.suppressed],
+    ['expired', s.expired],
+    ['duration', `${s.durationSeconds} s`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return ['', 'Demo summary', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), ''].join('\n');
+}

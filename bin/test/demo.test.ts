@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+describe('npm start (the embedded demo)', () => {
+  it('routes a campaign with every kind of trouble and prints the summary as JSON on the last line', {
+    timeout: 180_000,
+  }, async () => {
+    const { stdout } = await run('npm', ['start', '--silent', '--', '--messages', '100', '--json'], {
+      cwd: repoRoot,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      requested: number;
+      accepted: number;
+      rejected: Record<string, number>;
+      suppressed: number;
+      expired: number;
+      durationSeconds: number;
+    };
+    expect(summary.requested).toBe(100);
+    const rejected = Object.values(summary.rejected).reduce((a, b) => a + b, 0);
+    // Nothing is lost: every request ended in exactly one outcome.
+    expect(summary.accepted + rejected + summary.suppressed + summary.expired).toBe(100);
+    // The campaign's planted trouble (4 of each kind per 100, purpose 2: EU only) is caught.
+    expect(summary.rejected).toEqual({
+      CONTRACT_UNDECODABLE: 4,
+      SMS_UNKNOWN_CONTROLLER: 4,
+      SMS_INVALID_RECIPIENT: 4,
+      SMS_LANDLINE_RECIPIENT: 4,
+      SMS_PURPOSE_NOT_ALLOWED: 2,
+    });
+    expect(summary.suppressed).toBe(4);
+    expect(summary.expired).toBe(4);
+    expect(summary.accepted).toBe(74);
+    expect(summary.durationSeconds).toBeGreaterThan(0);
+  });
+
+  it('refuses a bad --messages value', async () => {
+    const failure = await run('npm', ['start', '--silent', '--', '--messages', 'lots'], {
+      cwd: repoRoot,
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure?.code).toBe(2);
+    expect(failure?.stderr).toContain('--messages');
+  });
+});
