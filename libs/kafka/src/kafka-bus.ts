@@ -183,9 +183,15 @@ export class KafkaBus implements MessageBus {
 
   #connectedProducer(): Promise<Producer> {
     if (!this.#producer) {
+      // Not kafkajs's idempotent mode: after a retriable error (e.g. NOT_LEADER right after a topic is
+      // created or a leader moves) it desynchronises sequence numbers and the producer dies with
+      // OUT_OF_ORDER_SEQUENCE_NUMBER (tulios/kafkajs#598). acks=all with one request in flight keeps
+      // order per partition; a retry after a lost ack may duplicate a record, which every consumer
+      // absorbs (router claims per message id, dispatcher claims before sending).
       const producer = this.kafka.producer({
-        idempotent: true, // broker de-duplicates retried produce requests: no duplicates, order kept
+        idempotent: false,
         maxInFlightRequests: 1,
+        retry: { initialRetryTime: 100, retries: 10 },
         allowAutoTopicCreation: false,
         createPartitioner: Partitioners.DefaultPartitioner,
       });

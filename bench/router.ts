@@ -1,0 +1,245 @@
+// `npm run bench -- router`: the router alone, Kafka → Kafka on the real broker, against the raw
+// kafkajs consume→produce loop measured in the same run (DESIGN.md §10).
+//   1. throughput: a backlog of BENCH_ROUTER_MESSAGES requests, timed from first to last routed;
+//   2. latency: requests produced at a fixed rate (BENCH_ROUTER_RATE/s), per-record time from the
+//      request's produce to its dispatch record arriving, p50/p99;
+//   3. raw: a kafkajs consumer group that forwards the same backlog unchanged, msgs/s.
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import {
+  type ControllerState,
+  cellTopics,
+  controllerStateSchema,
+  encodeJson,
+  instructionRef,
+  topicFor,
+} from '@massivesms/contracts';
+import { createPgDb } from '@massivesms/db';
+import { infraUp, loadInfraSettings } from '@massivesms/infra';
+import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
+import {
+  generateMasterKey,
+  InMemoryControllerKeyStore,
+  Keyring,
+  LocalKms,
+  toControllerId,
+} from '@massivesms/privacy';
+import { startRouter } from '@massivesms/router/router';
+import { createLogger } from '@massivesms/telemetry';
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { Registry } from 'prom-client';
+
+const backlog = Number(process.env.BENCH_ROUTER_MESSAGES ?? 50_000);
+const rate = Number(process.env.BENCH_ROUTER_RATE ?? 1_000);
+const rateSeconds = Number(process.env.BENCH_ROUTER_RATE_SECONDS ?? 10);
+
+const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
+const brokers = infra.kafkaBrokers.split(',');
+const namespace = `benchr${Date.now().toString(36)}`;
+const topics = cellTopics('us', { namespace });
+await ensureTopics(brokers, [
+  ...topics,
+  { ...topics[0]!, name: 'raw.out', fullName: `${namespace}.raw.out`, partitions: 12 },
+]);
+const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, namespace);
+
+const schema = `bench_${namespace}`;
+const admin = new pg.Client({ connectionString: infra.databaseUrl });
+await admin.connect();
+await admin.query(`CREATE SCHEMA ${schema}`);
+const db = createPgDb({ url: infra.databaseUrl, schema, max: 8 });
+const bus = new KafkaBus({ brokers, clientId: 'bench-router', partitionsConsumedConcurrently: 4 });
+
+// A controller as the control plane would publish it.
+const kms = new LocalKms(generateMasterKey());
+const keys = await new Keyring({ kms, store: new InMemoryControllerKeyStore() }).create(
+  toControllerId('acme'),
+);
+const sha = 'b'.repeat(64);
+const controller: ControllerState = {
+  controllerId: 'acme',
+  name: 'Acme',
+  region: 'us',
+  revision: 1,
+  keys: { dataKey: keys.dataKey, pseudonymKey: keys.pseudonymKey },
+  instruction: {
+    id: 'acme-sms',
+    version: 1,
+    sha256: sha,
+    ref: instructionRef('acme-sms', 1, sha),
+    publishedAt: new Date().toISOString(),
+    document: { purposes: ['essential.service.notifications.sms'], subprocessors: ['telnyx', 'twilio'] },
+  },
+  updatedAt: new Date().toISOString(),
+};
+await bus
+  .producer()
+  .send([
+    { topic: topic('controllers.v1'), key: 'acme', value: encodeJson(controllerStateSchema, controller) },
+  ]);
+
+const request = (i: number, sentAt: number) =>
+  JSON.stringify({
+    messageId: `b-${i}`,
+    controllerId: 'acme',
+    campaignId: 'bench',
+    purpose: 'essential.service.notifications.sms',
+    to: `+1415${String(2_000_000 + ((i * 7919) % 7_999_999))}`,
+    from: '+14155550100',
+    body: `Your order ${i} has shipped. Reply STOP to opt out.`,
+    metadata: { sentAt },
+  });
+
+async function produce(from: number, count: number) {
+  for (let i = from; i < from + count; i += 2_000) {
+    const n = Math.min(2_000, from + count - i);
+    await bus
+      .producer()
+      .send(
+        Array.from({ length: n }, (_, k) => ({
+          topic: topic('sms.requested.v1'),
+          key: null,
+          value: request(i + k, Date.now()),
+        })),
+      );
+  }
+}
+
+// 1. Throughput on a backlog.
+await produce(0, backlog);
+let routed = 0;
+let firstAt = 0;
+let lastAt = 0;
+let peakRss = 0;
+const rssTimer = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 200);
+const router = await startRouter({
+  cell: 'us',
+  bus,
+  db,
+  kms,
+  log: createLogger({ service: 'router', level: 'warn', destination: process.stderr }),
+  registry: new Registry(),
+  namespace,
+  onBatch: (o) => {
+    if (firstAt === 0) firstAt = performance.now();
+    routed +=
+      o.dispatched +
+      o.duplicates +
+      o.suppressed +
+      o.expired +
+      Object.values(o.rejected).reduce((a, b) => a + b, 0);
+    lastAt = performance.now();
+  },
+});
+const wait = async (done: () => boolean, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('bench timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+await wait(() => routed >= backlog, 600_000);
+const throughput = Math.round(backlog / ((lastAt - firstAt) / 1000));
+
+// 2. Latency at a fixed rate.
+const latencies: number[] = [];
+let rateStart = Number.POSITIVE_INFINITY;
+const reader = await bus.readFromStart({
+  topics: [topic('sms.dispatch.v1')],
+  onRecords: (records) => {
+    const now = Date.now();
+    for (const r of records) {
+      const sentAt = (JSON.parse(r.value!.toString()) as { metadata?: { sentAt?: number } }).metadata?.sentAt;
+      if (sentAt !== undefined && sentAt >= rateStart) latencies.push(now - sentAt);
+    }
+  },
+});
+await reader.caughtUp;
+rateStart = Date.now();
+const perTick = Math.max(1, Math.round(rate / 20));
+let sent = 0;
+const total = rate * rateSeconds;
+while (sent < total) {
+  const tickStart = Date.now();
+  await produce(backlog + sent, Math.min(perTick, total - sent));
+  sent += perTick;
+  await new Promise((r) => setTimeout(r, Math.max(0, 50 - (Date.now() - tickStart))));
+}
+await wait(() => latencies.length >= total, 120_000);
+latencies.sort((a, b) => a - b);
+const pct = (p: number) =>
+  latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
+clearInterval(rssTimer);
+await reader.stop();
+await router.stop();
+
+// 3. Raw kafkajs consume→produce loop over the same requests.
+const kafka = new Kafka({ clientId: 'bench-raw', brokers, logLevel: logLevel.ERROR });
+const rawProducer = kafka.producer({ maxInFlightRequests: 1 });
+await rawProducer.connect();
+const rawConsumer = kafka.consumer({ groupId: `${namespace}.raw`, maxWaitTimeInMs: 100 });
+await rawConsumer.connect();
+await rawConsumer.subscribe({ topics: [topic('sms.requested.v1')], fromBeginning: true });
+let forwarded = 0;
+let rawFirst = 0;
+let rawLast = 0;
+const rawTotal = backlog + total;
+await rawConsumer.run({
+  autoCommit: false,
+  partitionsConsumedConcurrently: 4,
+  eachBatch: async ({ batch }) => {
+    if (rawFirst === 0) rawFirst = performance.now();
+    await rawProducer.send({
+      topic: `${namespace}.raw.out`,
+      acks: -1,
+      compression: CompressionTypes.GZIP,
+      messages: batch.messages.map((m) => ({ key: m.key, value: m.value })),
+    });
+    await rawConsumer.commitOffsets([
+      {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: (BigInt(batch.lastOffset()) + 1n).toString(),
+      },
+    ]);
+    forwarded += batch.messages.length;
+    rawLast = performance.now();
+  },
+});
+await wait(() => forwarded >= rawTotal, 600_000);
+const raw = Math.round(rawTotal / ((rawLast - rawFirst) / 1000));
+await rawConsumer.disconnect();
+await rawProducer.disconnect();
+
+const report = {
+  bench: 'router',
+  date: new Date().toISOString(),
+  machine: { cores: cpus().length, node: process.version },
+  kafka: infra.kafkaVersion,
+  postgres: infra.postgresVersion,
+  partitions: topics.find((t) => t.name === 'sms.requested.v1')!.partitions,
+  throughput: { messages: backlog, messagesPerSecond: throughput, targetMessagesPerSecond: 20_000 },
+  latencyAtFixedRate: {
+    ratePerSecond: rate,
+    seconds: rateSeconds,
+    samples: latencies.length,
+    p50Ms: pct(50),
+    p99Ms: pct(99),
+    maxMs: pct(100),
+  },
+  rawKafkajsLoop: { messages: rawTotal, messagesPerSecond: raw },
+  routerVsRaw: Number((throughput / raw).toFixed(2)),
+  peakRssMegabytes: Math.round(peakRss / 1_048_576),
+  note: 'Router, broker, PostgreSQL and the load generator share the machine; RSS is the bench process (router + producer).',
+};
+console.log(JSON.stringify(report, null, 2));
+writeFileSync(new URL('reports/router.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+
+await bus.close();
+await db.close();
+await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+await admin.end();
+await deleteTopics(brokers, [...topics.map((t) => t.fullName), `${namespace}.raw.out`]);
