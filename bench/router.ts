@@ -49,7 +49,11 @@ const admin = new pg.Client({ connectionString: infra.databaseUrl });
 await admin.connect();
 await admin.query(`CREATE SCHEMA ${schema}`);
 const db = createPgDb({ url: infra.databaseUrl, schema, max: 8 });
-const bus = new KafkaBus({ brokers, clientId: 'bench-router', partitionsConsumedConcurrently: 4 });
+const bus = new KafkaBus({
+  brokers,
+  clientId: 'bench-router',
+  partitionsConsumedConcurrently: Number(process.env.BENCH_ROUTER_CONCURRENCY ?? 12),
+});
 
 // A controller as the control plane would publish it.
 const kms = new LocalKms(generateMasterKey());
