@@ -98,15 +98,13 @@ const request = (i: number, sentAt: number) =>
 async function produce(from: number, count: number) {
   for (let i = from; i < from + count; i += 2_000) {
     const n = Math.min(2_000, from + count - i);
-    await bus
-      .producer()
-      .send(
-        Array.from({ length: n }, (_, k) => ({
-          topic: topic('sms.requested.v1'),
-          key: null,
-          value: request(i + k, Date.now()),
-        })),
-      );
+    await bus.producer().send(
+      Array.from({ length: n }, (_, k) => ({
+        topic: topic('sms.requested.v1'),
+        key: null,
+        value: request(i + k, Date.now()),
+      })),
+    );
   }
 }
 

@@ -92,14 +92,19 @@ export async function ensureTopics(
   }
 }
 
-/** Polls metadata until every partition of the topics has a leader (new topics take a moment). */
+/** Polls until every partition of the topics has a leader that serves it (new topics take a moment). */
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
   if (topics.length === 0) return;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
-      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
+        // Metadata can name a leader before that broker serves the partition; ListOffsets goes to
+        // the leader itself, so once it answers for every partition, produce requests will too.
+        for (const topic of topics) await admin.fetchTopicOffsets(topic);
+        return;
+      }
     } catch (error) {
       if (Date.now() > deadline) throw error;
     }

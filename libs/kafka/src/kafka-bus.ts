@@ -186,8 +186,9 @@ export class KafkaBus implements MessageBus {
       // Not kafkajs's idempotent mode: after a retriable error (e.g. NOT_LEADER right after a topic is
       // created or a leader moves) it desynchronises sequence numbers and the producer dies with
       // OUT_OF_ORDER_SEQUENCE_NUMBER (tulios/kafkajs#598). acks=all with one request in flight keeps
-      // order per partition; a retry after a lost ack may duplicate a record, which every consumer
-      // absorbs (router claims per message id, dispatcher claims before sending).
+      // order per partition; a retry after a lost ack, or after one partition of a request failed
+      // (kafkajs resends the whole request), may duplicate records, which every consumer absorbs
+      // (router claims per message id, dispatcher claims before sending, views keep revisions).
       const producer = this.kafka.producer({
         idempotent: false,
         maxInFlightRequests: 1,
