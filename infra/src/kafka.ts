@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitForBroker } from '@massivesms/kafka';
 import { repoRoot } from './paths.ts';
@@ -59,10 +59,27 @@ function javaArgs(libs: string, mainClass: string, args: readonly string[]): str
 function readPid(settings: Pick<InfraSettings, 'stateDir'>): number | undefined {
   try {
     const pid = Number(readFileSync(pidFile(settings), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) return pid;
+  } catch {}
+  return findBrokerProcess(settings);
+}
+
+/** A broker running on this state folder's config even if its pid file was lost (Linux /proc). */
+function findBrokerProcess(settings: Pick<InfraSettings, 'stateDir'>): number | undefined {
+  const config = join(kafkaDir(settings), 'server.properties');
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
   } catch {
     return undefined;
   }
+  for (const entry of entries) {
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmdline.includes('kafka.Kafka') && cmdline.includes(config)) return Number(entry);
+    } catch {}
+  }
+  return undefined;
 }
 
 /**
