@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { controllerStateSchema, decodeJson, topicFor } from '@massivesms/contracts';
+import { controllerStateSchema, decodeJsonOrThrow, topicFor } from '@massivesms/contracts';
 import { createControl } from '@massivesms/control/control';
 import { createPgDb } from '@massivesms/db';
 import { infraUp, loadInfraSettings, provisionTopics } from '@massivesms/infra';
@@ -74,11 +74,7 @@ const viewBus = new KafkaBus({ brokers: infra.kafkaBrokers.split(','), clientId:
 const view = await startStateView({
   bus: viewBus,
   topic: topicFor('us', 'controllers.v1', namespace),
-  decode: (v) => {
-    const r = decodeJson(controllerStateSchema, v);
-    if (!r.ok) throw r.error;
-    return r.value;
-  },
+  decode: (v) => decodeJsonOrThrow(controllerStateSchema, v),
   revision: (c) => c.revision,
 });
 await view.ready;

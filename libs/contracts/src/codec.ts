@@ -59,6 +59,16 @@ export function decodeJson<S extends z.ZodType>(
   return { ok: false, error: new ContractViolationError('CONTRACT_INVALID', reason, field) };
 }
 
+/** Decodes and validates, throwing the ContractViolationError (for decoders whose caller dead-letters). */
+export function decodeJsonOrThrow<S extends z.ZodType>(
+  schema: S,
+  bytes: Uint8Array | null | undefined,
+): z.output<S> {
+  const result = decodeJson(schema, bytes);
+  if (!result.ok) throw result.error;
+  return result.value;
+}
+
 /** Validates a value against its schema and serialises it: a producer bug never reaches a topic. */
 export function encodeJson<S extends z.ZodType>(schema: S, value: z.input<S>): Buffer {
   const result = schema.safeParse(value);

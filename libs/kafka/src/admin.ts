@@ -51,18 +51,13 @@ export async function waitForBroker(
   throw new BrokerUnavailableError(brokers, { cause: last });
 }
 
-/** Creates the declared topics that do not exist yet (idempotent). */
+/** Creates the declared topics that do not exist yet (idempotent); replication 1 suits the local broker. */
 export async function ensureTopics(
   brokers: readonly string[],
   topics: ReadonlyArray<TopicSpec & { readonly fullName: string }>,
+  options: { replicationFactor?: number } = {},
 ): Promise<EnsureTopicsResult> {
-  const admin = new Kafka({
-    clientId: 'massivesms-admin',
-    brokers: [...brokers],
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  await admin.connect();
-  try {
+  return withAdmin(brokers, async (admin) => {
     const present = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !present.has(t.fullName));
     if (missing.length > 0) {
@@ -71,7 +66,7 @@ export async function ensureTopics(
         topics: missing.map((t) => ({
           topic: t.fullName,
           numPartitions: t.partitions,
-          replicationFactor: 1,
+          replicationFactor: options.replicationFactor ?? 1,
           configEntries: [
             { name: 'cleanup.policy', value: t.cleanupPolicy },
             ...(t.retentionMs === null ? [] : [{ name: 'retention.ms', value: String(t.retentionMs) }]),
@@ -87,9 +82,7 @@ export async function ensureTopics(
       created: missing.map((t) => t.fullName),
       existing: topics.filter((t) => present.has(t.fullName)).map((t) => t.fullName),
     };
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /** Polls until every partition of the topics has a leader that serves it (new topics take a moment). */
@@ -117,6 +110,11 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
 /** Deletes topics (tests clean up their own namespace with it). */
 export async function deleteTopics(brokers: readonly string[], names: readonly string[]): Promise<void> {
   if (names.length === 0) return;
+  await withAdmin(brokers, (admin) => admin.deleteTopics({ topics: [...names] }));
+}
+
+/** Runs `fn` with a connected admin client, disconnecting whatever happens. */
+async function withAdmin<T>(brokers: readonly string[], fn: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = new Kafka({
     clientId: 'massivesms-admin',
     brokers: [...brokers],
@@ -124,7 +122,7 @@ export async function deleteTopics(brokers: readonly string[], names: readonly s
   }).admin();
   await admin.connect();
   try {
-    await admin.deleteTopics({ topics: [...names] });
+    return await fn(admin);
   } finally {
     await admin.disconnect();
   }

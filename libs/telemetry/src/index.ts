@@ -13,3 +13,4 @@ export {
 export { createMemoryDestination, type MemoryDestination } from './memory-destination.ts';
 export { type OpsServerOptions, startOpsServer } from './ops-server.ts';
 export { EMAIL_PLACEHOLDER, PHONE_PLACEHOLDER, scrubString, scrubValue } from './scrub.ts';
+export { drainOnSignal } from './shutdown.ts';

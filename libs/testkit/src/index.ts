@@ -1,4 +1,5 @@
 import './provided-context.ts';
 
+export { eventually } from './eventually.ts';
 export { createTestSchema, type TestSchema } from './test-database.ts';
 export { createTestTopics, type TestTopics } from './test-kafka.ts';

@@ -3,7 +3,7 @@ import { loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
-import { createLogger } from '@massivesms/telemetry';
+import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { controlSpec } from './config.ts';
 import { createControl } from './control.ts';
 
@@ -37,15 +37,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'stopping: draining requests');
-    // A stuck dependency must not keep a terminating pod alive past its grace period.
-    setTimeout(() => process.exit(1), 20_000).unref();
+  drainOnSignal(log, async () => {
     await control.close();
     await bus.close();
     await db.close();
-    log.info({}, 'stopped');
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  });
 }

@@ -1,6 +1,7 @@
 import { connect } from 'node:tls';
 import { processingEventSchema, topicFor } from '@massivesms/contracts';
 import { decryptField, Keyring, LocalKms, toControllerId, toWrappedKey } from '@massivesms/privacy';
+import { eventually } from '@massivesms/testkit';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlHarness, OPERATOR_TOKEN, startControl, startViews } from './harness.ts';
@@ -11,19 +12,6 @@ const instruction = {
   retention: { contentDays: 30, metadataDays: 365 },
   storeContentAfterDispatch: false,
 };
-
-async function eventually(ms: number, check: () => void | Promise<void>): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 
 describe('control API (real PostgreSQL and Kafka)', () => {
   let h: ControlHarness;

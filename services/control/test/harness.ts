@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import {
   type Cell,
   controllerStateSchema,
-  decodeJson,
+  decodeJsonOrThrow,
   endpointStateSchema,
   topicFor,
 } from '@massivesms/contracts';
@@ -132,12 +132,9 @@ export async function startControl(
 export async function startViews(h: ControlHarness) {
   const bus = new KafkaBus({ brokers: h.topics.brokers, clientId: 'other-service' });
   const decode =
-    <T>(schema: Parameters<typeof decodeJson>[0]) =>
-    (value: Buffer) => {
-      const result = decodeJson(schema, value);
-      if (!result.ok) throw result.error;
-      return result.value as T;
-    };
+    <T>(schema: Parameters<typeof decodeJsonOrThrow>[0]) =>
+    (value: Buffer) =>
+      decodeJsonOrThrow(schema, value) as T;
   const controllers = await startStateView({
     bus,
     topic: topicFor(h.cell, 'controllers.v1', h.topics.namespace),

@@ -3,7 +3,7 @@ import { loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
-import { createLogger, startOpsServer } from '@massivesms/telemetry';
+import { createLogger, drainOnSignal, startOpsServer } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { routerSpec } from './config.ts';
 import { startRouter } from './router.ts';
@@ -37,15 +37,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     maxSegments: config.routerMaxSegments,
   });
   log.info({ cell: config.cell, ops: ops.url }, 'router consuming');
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'stopping: finishing the batch in flight');
-    setTimeout(() => process.exit(1), 20_000).unref();
+  drainOnSignal(log, async () => {
     await router?.stop();
     await bus.close();
     await ops.close();
     await db.close();
-    log.info({}, 'stopped');
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  });
 }

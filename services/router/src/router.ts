@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import {
   type Cell,
-  decodeJson,
+  decodeJsonOrThrow,
   type SuppressionEvent,
   suppressionEventSchema,
   topicFor,
@@ -83,11 +83,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
       groupId: `router.${options.cell}.suppressions`,
       topics: [topic('suppressions.v1')],
       deadLetterTopic,
-      decode: (record) => {
-        const result = decodeJson(suppressionEventSchema, record.value);
-        if (!result.ok) throw result.error;
-        return result.value;
-      },
+      decode: (record) => decodeJsonOrThrow(suppressionEventSchema, record.value),
       handleBatch: (batch) =>
         applySuppressions(
           options.db,

@@ -24,6 +24,9 @@ import {
 } from '@massivesms/privacy';
 import { createLogger } from '@massivesms/telemetry';
 import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
+
+export { eventually } from '@massivesms/testkit';
+
 import { Registry } from 'prom-client';
 import type { BatchOutcome } from '../src/application/route-batch.ts';
 import { type Router, startRouter } from '../src/router.ts';
@@ -190,20 +193,6 @@ export async function startHarness(cell: Cell = 'us'): Promise<RouterHarness> {
     },
   };
   return h;
-}
-
-/** Polls until `check` passes or `ms` elapse. */
-export async function eventually(ms: number, check: () => void | Promise<void>): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 /** Parses the JSON value of a record. */

@@ -2,7 +2,7 @@ import {
   type Cell,
   type ControllerState,
   controllerStateSchema,
-  decodeJson,
+  decodeJsonOrThrow,
   topicFor,
 } from '@massivesms/contracts';
 import { type MessageBus, type StateView, startStateView } from '@massivesms/messaging';
@@ -29,11 +29,7 @@ export async function startControllerDirectory(options: {
   const view = await startStateView({
     bus: options.bus,
     topic: topicFor(options.cell, 'controllers.v1', options.namespace),
-    decode: (value) => {
-      const result = decodeJson(controllerStateSchema, value);
-      if (!result.ok) throw result.error;
-      return result.value;
-    },
+    decode: (value) => decodeJsonOrThrow(controllerStateSchema, value),
     revision: (c) => c.revision,
     onUndecodable: (_record, error) => options.onUndecodable?.(error),
   });
