@@ -1,0 +1,131 @@
+import type { Db } from '@massivesms/db';
+import type { CarrierName, ClaimRequest, DispatchRow, SendStatus } from '../application/ports.ts';
+
+function row(r: Record<string, unknown>): DispatchRow {
+  return {
+    controllerId: r.controller_id as string,
+    messageId: r.message_id as string,
+    campaignId: r.campaign_id as string,
+    status: r.status as SendStatus,
+    statusSeq: Number(r.status_seq),
+    carrier: r.carrier as CarrierName,
+    attempt: Number(r.attempt),
+    carrierMessageId: (r.carrier_message_id as string | null) ?? null,
+    segments: r.segments === null ? null : Number(r.segments),
+    errorCode: (r.error_code as string | null) ?? null,
+    reason: (r.reason as string | null) ?? null,
+    recipientPseudonym: r.recipient_pseudonym as string,
+    instruction: r.instruction as string,
+  };
+}
+
+/** The claim-before-send store (DESIGN.md §5.1) over dispatcher_messages. */
+export class PgDispatchStore {
+  readonly #db: Db;
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  /**
+   * Claims messages in state `sending` (attempt 1) in one statement; returns only those that were
+   * not claimed before — the others were already sent, or are being sent, and must not be sent again.
+   */
+  async claim(requests: readonly ClaimRequest[], at: Date): Promise<DispatchRow[]> {
+    if (requests.length === 0) return [];
+    const column = <K extends keyof ClaimRequest>(k: K) => requests.map((r) => r[k]);
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `INSERT INTO dispatcher_messages (controller_id, message_id, campaign_id, status, status_seq, carrier, attempt,
+         recipient_pseudonym, instruction, created_at, updated_at)
+       SELECT c.controller_id, c.message_id, c.campaign_id, 'sending', 1, c.carrier, 1, c.pseudonym, c.instruction, $7, $7
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           AS c(controller_id, message_id, campaign_id, carrier, pseudonym, instruction)
+       ON CONFLICT (controller_id, message_id) DO NOTHING
+       RETURNING *`,
+      [
+        column('controllerId'),
+        column('messageId'),
+        column('campaignId'),
+        column('carrier'),
+        column('recipientPseudonym'),
+        column('instruction'),
+        at,
+      ],
+    );
+    return rows.map(row);
+  }
+
+  /** Reads one message's row. */
+  async get(controllerId: string, messageId: string): Promise<DispatchRow | undefined> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      'SELECT * FROM dispatcher_messages WHERE controller_id = $1 AND message_id = $2',
+      [controllerId, messageId],
+    );
+    return rows[0] ? row(rows[0]) : undefined;
+  }
+
+  /**
+   * Moves a message to the next attempt on another carrier (fail-over), only if it is still the
+   * attempt the caller saw: two workers can never both fail the same message over.
+   */
+  async failOver(
+    controllerId: string,
+    messageId: string,
+    fromAttempt: number,
+    carrier: CarrierName,
+    at: Date,
+  ) {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `UPDATE dispatcher_messages SET carrier = $4, attempt = attempt + 1, updated_at = $5
+        WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending'
+        RETURNING *`,
+      [controllerId, messageId, fromAttempt, carrier, at],
+    );
+    return rows[0] ? row(rows[0]) : undefined;
+  }
+
+  /**
+   * Records a new status if `statusSeq` is the next one (optimistic: a concurrent receipt that got
+   * there first wins, and the caller re-reads and re-applies its state machine).
+   */
+  async advance(
+    current: Pick<DispatchRow, 'controllerId' | 'messageId' | 'statusSeq'>,
+    next: {
+      status: SendStatus;
+      carrierMessageId?: string | null;
+      segments?: number | null;
+      errorCode?: string | null;
+      reason?: string | null;
+    },
+    at: Date,
+  ): Promise<DispatchRow | undefined> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `UPDATE dispatcher_messages
+          SET status = $4, status_seq = status_seq + 1,
+              carrier_message_id = COALESCE($5, carrier_message_id), segments = COALESCE($6, segments),
+              error_code = COALESCE($7, error_code), reason = COALESCE($8, reason), updated_at = $9
+        WHERE controller_id = $1 AND message_id = $2 AND status_seq = $3
+        RETURNING *`,
+      [
+        current.controllerId,
+        current.messageId,
+        current.statusSeq,
+        next.status,
+        next.carrierMessageId ?? null,
+        next.segments ?? null,
+        next.errorCode ?? null,
+        next.reason ?? null,
+        at,
+      ],
+    );
+    return rows[0] ? row(rows[0]) : undefined;
+  }
+
+  /** Records a receipt's dedupe key; false when it was seen before (a replayed receipt changes nothing). */
+  async firstReceipt(dedupeKey: string, at: Date): Promise<boolean> {
+    const { rowCount } = await this.#db.query(
+      'INSERT INTO dispatcher_receipts (dedupe_key, received_at) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+      [dedupeKey, at],
+    );
+    return rowCount === 1;
+  }
+}

@@ -1,0 +1,77 @@
+import { createPgDb, type Db, migrate } from '@massivesms/db';
+import { createTestSchema, type TestSchema } from '@massivesms/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgDispatchStore } from '../src/adapters/pg-dispatch-store.ts';
+import { dispatcherMigrations } from '../src/dispatcher.ts';
+
+const claim = (messageId: string) => ({
+  controllerId: 'acme',
+  messageId,
+  campaignId: 'winter',
+  carrier: 'telnyx' as const,
+  recipientPseudonym: 'ps_abc',
+  instruction: `acme-sms@1#${'a'.repeat(64)}`,
+});
+
+describe('claim-before-send store (real PostgreSQL)', () => {
+  let schema: TestSchema;
+  let db: Db;
+  let store: PgDispatchStore;
+  const now = new Date('2026-11-26T12:00:00Z');
+
+  beforeAll(async () => {
+    schema = await createTestSchema('dispatch-store');
+    db = createPgDb({ url: schema.url, schema: schema.schema });
+    await migrate(db, dispatcherMigrations);
+    store = new PgDispatchStore(db);
+  });
+  afterAll(async () => {
+    await db.close();
+    await schema.drop();
+  });
+
+  it('claims each message once, even when the same batch is claimed twice or concurrently', async () => {
+    const first = await store.claim([claim('m1'), claim('m2')], now);
+    expect(first.map((r) => [r.messageId, r.status, r.statusSeq, r.attempt])).toEqual([
+      ['m1', 'sending', 1, 1],
+      ['m2', 'sending', 1, 1],
+    ]);
+    expect(await store.claim([claim('m1'), claim('m2')], now)).toEqual([]);
+    const racing = await Promise.all(Array.from({ length: 5 }, () => store.claim([claim('m3')], now)));
+    expect(racing.flat()).toHaveLength(1);
+  });
+
+  it('fails a message over once: a second worker holding the same attempt gets nothing', async () => {
+    await store.claim([claim('m4')], now);
+    const moved = await store.failOver('acme', 'm4', 1, 'twilio', now);
+    expect(moved).toMatchObject({ carrier: 'twilio', attempt: 2, status: 'sending' });
+    expect(await store.failOver('acme', 'm4', 1, 'twilio', now)).toBeUndefined();
+  });
+
+  it('advances the status only from the sequence the caller saw (statusSeq increases on every change)', async () => {
+    const [row] = await store.claim([claim('m5')], now);
+    const queued = await store.advance(
+      row!,
+      { status: 'queued', carrierMessageId: 'tx-1', segments: 2 },
+      now,
+    );
+    expect(queued).toMatchObject({ status: 'queued', statusSeq: 2, carrierMessageId: 'tx-1', segments: 2 });
+    expect(await store.advance(row!, { status: 'failed' }, now)).toBeUndefined(); // stale view
+    const delivered = await store.advance(queued!, { status: 'delivered' }, now);
+    expect(delivered).toMatchObject({ status: 'delivered', statusSeq: 3, carrierMessageId: 'tx-1' });
+  });
+
+  it('records each receipt once', async () => {
+    expect(await store.firstReceipt('telnyx:evt-1', now)).toBe(true);
+    expect(await store.firstReceipt('telnyx:evt-1', now)).toBe(false);
+  });
+
+  it('refuses a second row with the same carrier message id', async () => {
+    const [a] = await store.claim([claim('m6')], now);
+    const [b] = await store.claim([claim('m7')], now);
+    await store.advance(a!, { status: 'queued', carrierMessageId: 'dup-id' }, now);
+    await expect(store.advance(b!, { status: 'queued', carrierMessageId: 'dup-id' }, now)).rejects.toThrow(
+      /unique|duplicate/i,
+    );
+  });
+});
