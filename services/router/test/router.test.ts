@@ -241,7 +241,16 @@ describe('router (real Kafka and PostgreSQL)', () => {
       ['sms.dispatch.v1', 'sms.status.v1', 'sms.rejected.v1', 'audit.processing.v1'].map(
         (t) => h.read(t as 'sms.status.v1').length,
       );
-    const before = counts();
+    // Let the output readers catch up with everything already produced before taking the baseline.
+    let before = counts();
+    for (let stableSince = Date.now(); Date.now() - stableSince < 1_000; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = counts();
+      if (now.join() !== before.join()) {
+        before = now;
+        stableSince = Date.now();
+      }
+    }
     const admin = h.bus.kafka.admin();
     await admin.connect();
     await admin.resetOffsets({ groupId: 'router.us', topic: h.topic('sms.requested.v1'), earliest: true });

@@ -72,7 +72,7 @@ export async function routeBatch(
     let keys: ControllerKeys | undefined;
     let pseudonym: string | undefined;
     let e164: string | undefined;
-    if (decision.kind === 'candidate' || decision.kind === 'expire') {
+    if (decision.kind === 'candidate') {
       try {
         keys = await deps.directory.keys(decision.controller.controllerId);
       } catch {
@@ -144,7 +144,7 @@ export async function routeBatch(
         out.push(...rejectionOutputs(deps, topic, item.record, d, now, traceparent));
       } else if (d.kind === 'expire') {
         outcome.expired++;
-        out.push(...expiryOutputs(deps, topic, d, item.keys!, now, traceparent));
+        out.push(...expiryOutputs(deps, topic, d, now, traceparent));
       } else if (claim.outcome === 'suppressed') {
         outcome.suppressed++;
         const kind = suppressions.get(`${d.controller.controllerId}:${item.pseudonym}`)!;
@@ -348,7 +348,6 @@ function expiryOutputs(
   deps: RouteBatchDeps,
   topic: TopicOf,
   e: Expiry,
-  _keys: ControllerKeys,
   now: Date,
   traceparent: string,
 ): OutgoingRecord[] {
