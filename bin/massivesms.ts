@@ -65,10 +65,8 @@ async function main(): Promise<number> {
     return 0;
   }
   if (command === 'simulate') {
-    console.error(
-      `massivesms simulate ${rest.join(' ')}: the simulators arrive with the dispatcher (issue 5)`,
-    );
-    return 70;
+    const { runSimulator } = await import('./simulate.ts');
+    return runSimulator(rest);
   }
   console.error(usage);
   return command === undefined || command === '--help' || command === 'help' ? 0 : 2;

@@ -83,3 +83,39 @@ describe('massivesms control configuration', () => {
     expect(result.stderr).toContain('CONTROL_MAX_CONTENT_RETENTION_DAYS');
   });
 });
+
+describe('massivesms simulate', () => {
+  it('starts the Telnyx simulator, which accepts a message with the configured key', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(
+      process.execPath,
+      [cli, 'simulate', 'telnyx', '--port', '0', '--api-key', 'KEY_TEST'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout.once('data', (d: Buffer) => resolve(d.toString()));
+        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+      });
+      const info = JSON.parse(line) as { baseUrl: string; publicKey: string };
+      expect(info.publicKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      const res = await fetch(`${info.baseUrl}/messages`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer KEY_TEST', 'content-type': 'application/json' },
+        body: JSON.stringify({ to: '+14155552671', from: '+14155550100', text: 'hello' }),
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { data: { id: string } }).data.id).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
+  it('refuses an unknown simulator', async () => {
+    const result = await massivesms(['simulate', 'carrier-pigeon'], {});
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('usage: massivesms simulate');
+  });
+});
