@@ -30,3 +30,27 @@ export interface ClaimRequest {
   readonly recipientPseudonym: string;
   readonly instruction: string;
 }
+
+/** One SMS as a carrier receives it (decrypted just for the call; never logged). */
+export interface OutboundSms {
+  readonly to: string;
+  readonly from: string;
+  readonly text: string;
+  /** Per-message receipt URL carrying our message id (reconciliation of lost responses). */
+  readonly callbackUrl: string;
+  /** Total attempts across carriers so far, this one included (Twilio `Attempt`). */
+  readonly attempt: number;
+  /** Seconds the carrier may keep trying (Twilio `ValidityPeriod`), from `validUntil`. */
+  readonly validitySeconds?: number;
+}
+
+/** What a carrier call ended in: accepted with its id (class B), or a failure to classify. */
+export type SendOutcome =
+  | { readonly accepted: true; readonly carrierMessageId: string; readonly segments?: number }
+  | { readonly accepted: false; readonly failure: import('../domain/classify.ts').CarrierFailure };
+
+/** The carrier port: one adapter per subprocessor, pointed at the cell's region host. */
+export interface CarrierPort {
+  readonly name: CarrierName;
+  send(sms: OutboundSms): Promise<SendOutcome>;
+}
