@@ -7,11 +7,11 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
+import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { startControllerDirectory } from './adapters/controller-directory.ts';
 import { applySuppressions, pgRouterStore } from './adapters/pg-store.ts';
 import { type BatchOutcome, routeBatch } from './application/route-batch.ts';
 

@@ -120,6 +120,19 @@ export class PgDispatchStore {
     return rows[0] ? row(rows[0]) : undefined;
   }
 
+  /**
+   * Drops a claim whose every attempt was refused before anything was sent (class A, no failover):
+   * the held message is claimed again when its partition is retried. Only the attempt the caller
+   * holds, and only while nothing was recorded for it.
+   */
+  async release(controllerId: string, messageId: string, attempt: number): Promise<void> {
+    await this.#db.query(
+      `DELETE FROM dispatcher_messages
+        WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending' AND carrier_message_id IS NULL`,
+      [controllerId, messageId, attempt],
+    );
+  }
+
   /** Records a receipt's dedupe key; false when it was seen before (a replayed receipt changes nothing). */
   async firstReceipt(dedupeKey: string, at: Date): Promise<boolean> {
     const { rowCount } = await this.#db.query(

@@ -1,12 +1,4 @@
-import type { ControllerState } from '@massivesms/contracts';
-import type { ControllerKeys } from '@massivesms/privacy';
-
-/** Controllers of this cell with their current instruction (a view of controllers.v1) and their keys. */
-export interface ControllerDirectory {
-  get(controllerId: string): ControllerState | undefined;
-  /** Unwrapped keys; rejects when they were destroyed (terminated controller). */
-  keys(controllerId: string): Promise<ControllerKeys>;
-}
+export type { ControllerDirectory } from '@massivesms/directory';
 
 /** A message decision to record once; `key` identifies the request (controller + message id). */
 export interface Claim {

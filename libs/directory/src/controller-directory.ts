@@ -8,12 +8,19 @@ import {
 import { type MessageBus, type StateView, startStateView } from '@massivesms/messaging';
 import {
   type ControllerKeyStore,
+  type ControllerKeys,
   Keyring,
   type Kms,
   toControllerId,
   toWrappedKey,
 } from '@massivesms/privacy';
-import type { ControllerDirectory } from '../application/ports.ts';
+
+/** Controllers of this cell with their current instruction (a view of controllers.v1) and their keys. */
+export interface ControllerDirectory {
+  get(controllerId: string): ControllerState | undefined;
+  /** Unwrapped keys; rejects when they were destroyed (terminated controller). */
+  keys(controllerId: string): Promise<ControllerKeys>;
+}
 
 /**
  * The controllers of this cell as the control plane published them (controllers.v1), with a keyring

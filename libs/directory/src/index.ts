@@ -1,0 +1,1 @@
+export { type ControllerDirectory, startControllerDirectory } from './controller-directory.ts';

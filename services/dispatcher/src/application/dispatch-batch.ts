@@ -1,0 +1,275 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Cell,
+  type ControllerState,
+  type DispatchRecord,
+  encodeJson,
+  type ProcessingEvent,
+  processingEventSchema,
+  type StatusEvent,
+  statusEventSchema,
+  suppressionEventSchema,
+  suppressionKey,
+  topicFor,
+} from '@massivesms/contracts';
+import type { BusProducer, DecodedRecord, OutgoingRecord } from '@massivesms/messaging';
+import { type ControllerKeys, decryptField, toControllerId } from '@massivesms/privacy';
+import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
+import { buildCallbackUrl } from '../domain/callback.ts';
+import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
+import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
+import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
+
+/** Thrown to hold a partition: no route may take its messages now (nothing was sent). Retried with backoff. */
+export class HoldError extends Error {
+  override readonly name = 'HoldError';
+  readonly code = 'DISPATCH_HELD';
+  readonly retryable = true;
+}
+
+export interface DispatchDeps {
+  readonly cell: Cell;
+  readonly namespace: string;
+  readonly now: () => Date;
+  /** Public base URL of the receipt ingress; our message id goes into each callback path. */
+  readonly publicBaseUrl: string;
+  readonly controllers: {
+    get(controllerId: string): ControllerState | undefined;
+    keys(controllerId: string): Promise<ControllerKeys>;
+  };
+  readonly store: PgDispatchStore;
+  readonly routes: Readonly<
+    Record<CarrierName, { readonly port: CarrierPort; readonly breaker: CarrierBreaker }>
+  >;
+  readonly producer: BusProducer;
+}
+
+const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
+
+/** The SMS route the instruction allows, primary first (only carriers we have an adapter for). */
+function routeOf(controller: ControllerState | undefined): CarrierName[] {
+  const listed = (controller?.instruction?.document.subprocessors ?? []) as string[];
+  return listed.filter((s): s is CarrierName => s === 'telnyx' || s === 'twilio');
+}
+
+/**
+ * Sends one partition's batch: pick each message's route (an open breaker moves it to the failover
+ * the instruction allows, or holds the partition), claim every message before any carrier call,
+ * send the claimed ones in order, record each outcome, then publish statuses and processing events.
+ */
+export async function dispatchBatch(
+  deps: DispatchDeps,
+  records: readonly DecodedRecord<DispatchRecord>[],
+): Promise<void> {
+  const now = deps.now();
+  const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(deps.cell, name, deps.namespace);
+  const open = (carrier: CarrierName) => deps.routes[carrier].breaker.state === 'open';
+  const out: OutgoingRecord[] = [];
+
+  const planned: { record: DispatchRecord; route: CarrierName[] }[] = [];
+  for (const { message: record } of records) {
+    const route = routeOf(deps.controllers.get(record.controllerId)).filter((c) => !open(c));
+    if (route.length === 0) throw new HoldError('every carrier the instruction allows is unavailable');
+    planned.push({ record, route });
+  }
+  const claimed = await deps.store.claim(
+    planned.map(({ record, route }) => ({
+      controllerId: record.controllerId,
+      messageId: record.messageId,
+      campaignId: record.campaignId,
+      carrier: route[0]!,
+      recipientPseudonym: record.recipientPseudonym,
+      instruction: record.instruction,
+    })),
+    now,
+  );
+  const fresh = new Map(claimed.map((row) => [`${row.controllerId}:${row.messageId}`, row]));
+
+  for (const { record, route } of planned) {
+    const claimedRow = fresh.get(`${record.controllerId}:${record.messageId}`);
+    if (!claimedRow) continue; // claimed before: sent or being sent — never again
+    let row: DispatchRow = claimedRow;
+    const keys = await deps.controllers.keys(record.controllerId);
+    const context = (field: string) => ({
+      controllerId: toControllerId(record.controllerId),
+      recordId: record.messageId,
+      field,
+    });
+    const to = decryptField(keys.dataKey, record.recipient, context('to'));
+    const text = decryptField(keys.dataKey, record.body, context('body'));
+
+    for (let hop = 0; ; hop++) {
+      const carrier: CarrierName = row.carrier;
+      const outcome = await attempt(deps, carrier, {
+        to,
+        from: record.from,
+        text,
+        attempt: row.attempt,
+        callbackUrl: buildCallbackUrl(deps.publicBaseUrl, {
+          carrier,
+          controllerId: record.controllerId,
+          messageId: record.messageId,
+        }),
+        ...(record.validUntil
+          ? { validitySeconds: Math.floor((Date.parse(record.validUntil) - now.getTime()) / 1000) }
+          : {}),
+      });
+      if (outcome.accepted) {
+        row =
+          (await deps.store.advance(
+            row,
+            {
+              status: 'queued',
+              carrierMessageId: outcome.carrierMessageId,
+              segments: outcome.segments ?? null,
+            },
+            now,
+          )) ?? row;
+        out.push(
+          status(deps, topic, record, row, 'queued', now),
+          processing(deps, topic, record, carrier, 'performed', undefined, now),
+        );
+        break;
+      }
+      const verdict: SendFailureClass = classifySendFailure(outcome.failure);
+      out.push(processing(deps, topic, record, carrier, 'failed', verdict.code, now));
+      if (verdict.class === 'A_NOT_ACCEPTED') {
+        const next = route.find((c) => c !== carrier && !open(c) && hop === 0);
+        const moved = next
+          ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now)
+          : undefined;
+        if (moved) {
+          row = moved;
+          continue;
+        }
+        // Nothing was sent anywhere: release the claim so the held partition sends it later.
+        await deps.store.release(row.controllerId, row.messageId, row.attempt);
+        await deps.producer.send(out);
+        throw new HoldError(`${carrier} did not accept the message and no failover is available`);
+      }
+      const final = verdict.class === 'C_AMBIGUOUS' ? 'unknown' : 'failed';
+      row =
+        (await deps.store.advance(
+          row,
+          { status: final, errorCode: verdict.code, reason: verdict.reason },
+          now,
+        )) ?? row;
+      out.push(status(deps, topic, record, row, final, now));
+      if (verdict.class === 'D_PERMANENT' && verdict.suppress) {
+        const event = {
+          controllerId: record.controllerId,
+          subjectPseudonym: record.recipientPseudonym,
+          kind: 'opt_out' as const,
+          active: true,
+          source: `${carrier}.send`,
+          occurredAt: now.toISOString(),
+        };
+        out.push({
+          topic: topic('suppressions.v1'),
+          key: suppressionKey(event),
+          value: encodeJson(suppressionEventSchema, event),
+        });
+      }
+      break;
+    }
+  }
+  await deps.producer.send(out);
+}
+
+/** One carrier call through its breaker; an open breaker is "not accepted, nothing sent". */
+async function attempt(
+  deps: DispatchDeps,
+  carrier: CarrierName,
+  sms: Parameters<CarrierPort['send']>[0],
+): Promise<SendOutcome> {
+  const { port, breaker } = deps.routes[carrier];
+  try {
+    return await breaker.call(async () => {
+      const outcome = await port.send(sms);
+      // Failures that say the carrier is unhealthy must reach the breaker as rejections.
+      if (!outcome.accepted && classifySendFailure(outcome.failure).countsAgainstBreaker)
+        throw new CountedFailure(outcome);
+      return outcome;
+    });
+  } catch (error) {
+    if (error instanceof CountedFailure) return error.outcome;
+    if (error instanceof BreakerOpenError)
+      return { accepted: false, failure: { carrier, kind: 'connect_refused' } };
+    throw error;
+  }
+}
+
+/** Carries a failed outcome through opossum so the failure counts. */
+class CountedFailure extends Error {
+  readonly outcome: SendOutcome;
+  readonly countsAgainstBreaker = true;
+  constructor(outcome: SendOutcome) {
+    super('carrier failure');
+    this.outcome = outcome;
+  }
+}
+
+function status(
+  deps: DispatchDeps,
+  topic: (name: 'sms.status.v1') => string,
+  record: DispatchRecord,
+  row: DispatchRow,
+  value: StatusEvent['status'],
+  now: Date,
+): OutgoingRecord {
+  const event: StatusEvent = {
+    eventId: randomUUID(),
+    messageId: record.messageId,
+    controllerId: record.controllerId,
+    campaignId: record.campaignId,
+    region: deps.cell,
+    status: value,
+    statusSeq: row.statusSeq,
+    carrier: row.carrier,
+    ...(row.carrierMessageId ? { carrierMessageId: row.carrierMessageId } : {}),
+    ...(row.segments ? { segments: row.segments } : { segments: record.segments }),
+    ...(row.errorCode ? { errorCode: row.errorCode } : {}),
+    ...(row.reason ? { reason: row.reason } : {}),
+    recipient: record.recipient,
+    occurredAt: now.toISOString(),
+  };
+  return {
+    topic: topic('sms.status.v1'),
+    key: `${record.controllerId}:${record.messageId}`,
+    value: encodeJson(statusEventSchema, event),
+    headers: { region: deps.cell, controller: record.controllerId, schema: 'sms.status.v1' },
+  };
+}
+
+function processing(
+  deps: DispatchDeps,
+  topic: (name: 'audit.processing.v1') => string,
+  record: DispatchRecord,
+  carrier: CarrierName,
+  outcome: ProcessingEvent['outcome'],
+  reason: string | undefined,
+  now: Date,
+): OutgoingRecord {
+  const event: ProcessingEvent = {
+    eventId: randomUUID(),
+    occurredAt: now.toISOString(),
+    service: 'dispatcher',
+    operation: 'send',
+    controllerId: record.controllerId,
+    messageId: record.messageId,
+    subjectPseudonym: record.recipientPseudonym,
+    dataCategories: PERSONAL,
+    purpose: record.purpose,
+    instruction: record.instruction,
+    region: deps.cell,
+    subprocessor: carrier, // the subprocessor actually used for this attempt (DPA §6)
+    outcome,
+    ...(reason ? { reason } : {}),
+  };
+  return {
+    topic: topic('audit.processing.v1'),
+    key: record.controllerId,
+    value: encodeJson(processingEventSchema, event),
+    headers: { region: deps.cell, controller: record.controllerId, schema: 'audit.processing.v1' },
+  };
+}
