@@ -1,0 +1,229 @@
+import {
+  type ControllerState,
+  controllerStateSchema,
+  type DispatchRecord,
+  dispatchRecordSchema,
+  encodeJson,
+  instructionRef,
+  processingEventSchema,
+  statusEventSchema,
+  topicFor,
+} from '@massivesms/contracts';
+import { createPgDb, type Db } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import type { IncomingRecord } from '@massivesms/messaging';
+import {
+  encryptField,
+  generateMasterKey,
+  InMemoryControllerKeyStore,
+  Keyring,
+  LocalKms,
+  pseudonymise,
+  toControllerId,
+  toE164,
+} from '@massivesms/privacy';
+import { createLogger } from '@massivesms/telemetry';
+import {
+  createTestSchema,
+  createTestTopics,
+  eventually,
+  type TestSchema,
+  type TestTopics,
+} from '@massivesms/testkit';
+import {
+  startTelnyxSimulator,
+  startTwilioSimulator,
+  type TelnyxSimulator,
+  type TwilioSimulator,
+} from '@massivesms/testkit/carriers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telnyxCarrier } from '../src/adapters/telnyx-carrier.ts';
+import { twilioCarrier } from '../src/adapters/twilio-carrier.ts';
+import { type Dispatcher, startDispatcher } from '../src/dispatcher.ts';
+
+const SID = `AC${'2'.repeat(32)}`;
+
+describe('dispatcher (real Kafka and PostgreSQL, carrier simulators through the official SDKs)', () => {
+  let topics: TestTopics;
+  let schema: TestSchema;
+  let db: Db;
+  let bus: KafkaBus;
+  let telnyx: TelnyxSimulator;
+  let twilio: TwilioSimulator;
+  let dispatcher: Dispatcher;
+  const kms = new LocalKms(generateMasterKey());
+  const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
+  const statuses: IncomingRecord[] = [];
+  const audit: IncomingRecord[] = [];
+  const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
+
+  async function publishController(id: string, subprocessors: string[]) {
+    const keys = await keyring.create(toControllerId(id));
+    const sha = 'c'.repeat(64);
+    const state: ControllerState = {
+      controllerId: id,
+      name: id,
+      region: 'us',
+      revision: 1,
+      keys: { dataKey: keys.dataKey, pseudonymKey: keys.pseudonymKey },
+      instruction: {
+        id: `${id}-sms`,
+        version: 1,
+        sha256: sha,
+        ref: instructionRef(`${id}-sms`, 1, sha),
+        publishedAt: new Date().toISOString(),
+        document: { purposes: ['essential.service.notifications.sms'], subprocessors },
+      },
+      updatedAt: new Date().toISOString(),
+    };
+    await bus
+      .producer()
+      .send([{ topic: topic('controllers.v1'), key: id, value: encodeJson(controllerStateSchema, state) }]);
+  }
+
+  /** A dispatch record as the router writes it. */
+  async function dispatch(controllerId: string, messageId: string, to = '+14155552671') {
+    const keys = await keyring.get(toControllerId(controllerId));
+    const ctx = (field: string) => ({
+      controllerId: toControllerId(controllerId),
+      recordId: messageId,
+      field,
+    });
+    const pseudonym = pseudonymise(keys.pseudonymKey, toE164(to));
+    const record: DispatchRecord = {
+      messageId,
+      controllerId,
+      campaignId: 'c1',
+      purpose: 'essential.service.notifications.sms',
+      region: 'us',
+      instruction: instructionRef(`${controllerId}-sms`, 1, 'c'.repeat(64)),
+      recipient: encryptField(keys.dataKey, to, ctx('to')),
+      recipientPseudonym: pseudonym,
+      from: '+14155550100',
+      senderKind: 'e164',
+      body: encryptField(keys.dataKey, `Your code is ${messageId}`, ctx('body')),
+      encoding: 'GSM-7',
+      segments: 1,
+      acceptedAt: new Date().toISOString(),
+    };
+    await bus
+      .producer()
+      .send([
+        { topic: topic('sms.dispatch.v1'), key: pseudonym, value: encodeJson(dispatchRecordSchema, record) },
+      ]);
+  }
+
+  const statusOf = (messageId: string) =>
+    statuses
+      .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
+      .filter((s) => s.messageId === messageId);
+  const sendsOf = (messageId: string) =>
+    audit
+      .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())))
+      .filter((e) => e.messageId === messageId && e.operation === 'send')
+      .map((e) => `${e.subprocessor}:${e.outcome}`);
+
+  beforeAll(async () => {
+    topics = createTestTopics();
+    await topics.provisionCell('us', 2);
+    schema = await createTestSchema('dispatcher');
+    db = createPgDb({ url: schema.url, schema: schema.schema });
+    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'dispatcher-test' });
+    telnyx = await startTelnyxSimulator({ apiKey: 'KEY_T' });
+    twilio = await startTwilioSimulator({ accountSid: SID, authToken: 'tok' });
+    await publishController('acme', ['telnyx', 'twilio']);
+    await publishController('solo', ['telnyx']);
+    await bus.readFromStart({ topics: [topic('sms.status.v1')], onRecords: (r) => void statuses.push(...r) });
+    await bus.readFromStart({
+      topics: [topic('audit.processing.v1')],
+      onRecords: (r) => void audit.push(...r),
+    });
+    dispatcher = await startDispatcher({
+      cell: 'us',
+      bus,
+      db,
+      kms,
+      log: createLogger({ service: 'dispatcher', level: 'error' }),
+      namespace: topics.namespace,
+      publicBaseUrl: 'http://127.0.0.1:9',
+      carriers: {
+        telnyx: telnyxCarrier({ apiKey: 'KEY_T', baseUrl: telnyx.baseUrl, timeoutMs: 1_000 }),
+        twilio: twilioCarrier({
+          accountSid: SID,
+          authToken: 'tok',
+          baseUrl: twilio.baseUrl,
+          timeoutMs: 1_000,
+        }),
+      },
+      breaker: { volumeThreshold: 5, resetTimeoutMs: 1_500 },
+    });
+  });
+  afterAll(async () => {
+    await dispatcher.stop();
+    await bus.close();
+    await db.close();
+    await schema.drop();
+    await topics.cleanup();
+    await telnyx.close();
+    await twilio.close();
+  });
+
+  it('sends through Telnyx once, with our message id in the callback URL, and publishes `queued`', async () => {
+    await dispatch('acme', 'ok-1');
+    await eventually(20_000, () => expect(statusOf('ok-1').map((s) => s.status)).toEqual(['queued']));
+    expect(telnyx.ledger.countForCallbackId('ok-1')).toBe(1);
+    expect(statusOf('ok-1')[0]).toMatchObject({ carrier: 'telnyx', statusSeq: 2 });
+    expect(sendsOf('ok-1')).toEqual(['telnyx:performed']);
+  });
+
+  it('a redelivered dispatch record is never sent again', async () => {
+    await dispatch('acme', 'dup-1', '+14155552001');
+    await dispatch('acme', 'dup-1', '+14155552001');
+    await dispatch('acme', 'after-dup', '+14155552001'); // same key: same partition, after both
+    await eventually(20_000, () => expect(statusOf('after-dup')).toHaveLength(1));
+    expect(telnyx.ledger.countForCallbackId('dup-1')).toBe(1);
+    expect(statusOf('dup-1')).toHaveLength(1);
+  });
+
+  it('a permanent error (invalid number) ends in `failed` and is never failed over', async () => {
+    telnyx.faults.recipient('+14155552999', { error: 'invalidNumber' });
+    await dispatch('acme', 'bad-1', '+14155552999');
+    await eventually(20_000, () =>
+      expect(statusOf('bad-1')).toEqual([
+        expect.objectContaining({ status: 'failed', errorCode: 'CARRIER_INVALID_NUMBER' }),
+      ]),
+    );
+    expect(twilio.ledger.countForCallbackId('bad-1')).toBe(0);
+    telnyx.faults.recipient('+14155552999', null);
+  });
+
+  it('when Telnyx returns 503 five times, the breaker opens and the next message goes straight to Twilio', async () => {
+    telnyx.faults.always({ status5xx: 503 });
+    for (let i = 0; i < 5; i++) await dispatch('acme', `storm-${i}`, `+1415555300${i}`);
+    await eventually(30_000, () => expect(dispatcher.breakers.telnyx.state).toBe('open'));
+    for (let i = 0; i < 5; i++) {
+      await eventually(20_000, () =>
+        expect(statusOf(`storm-${i}`).map((s) => s.carrier)).toEqual(['twilio']),
+      );
+      expect(sendsOf(`storm-${i}`)).toEqual(['telnyx:failed', 'twilio:performed']);
+    }
+    await dispatch('acme', 'after-open', '+14155553100');
+    await eventually(20_000, () => expect(statusOf('after-open').map((s) => s.carrier)).toEqual(['twilio']));
+    expect(sendsOf('after-open')).toEqual(['twilio:performed']); // Telnyx was not even called
+    expect(telnyx.ledger.countForCallbackId('after-open')).toBe(0);
+    expect(twilio.ledger.countForCallbackId('after-open')).toBe(1);
+    telnyx.faults.clear();
+  });
+
+  it('a controller whose instruction lists only Telnyx waits while it is down, then sends once', async () => {
+    telnyx.faults.always({ status5xx: 503 });
+    await eventually(10_000, () => expect(dispatcher.breakers.telnyx.state).toBe('open'));
+    await dispatch('solo', 'held-1', '+14155553200');
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(statusOf('held-1')).toEqual([]);
+    expect(twilio.ledger.countForCallbackId('held-1')).toBe(0); // never to an unlisted subprocessor
+    telnyx.faults.clear();
+    await eventually(30_000, () => expect(statusOf('held-1').map((s) => s.status)).toEqual(['queued']));
+    expect(telnyx.ledger.countForCallbackId('held-1')).toBe(1);
+  });
+});
