@@ -86,8 +86,10 @@ export async function dispatchBatch(
   const fresh = new Map(claimed.map((row) => [`${row.controllerId}:${row.messageId}`, row]));
 
   for (const { record, route } of planned) {
-    const claimedRow = fresh.get(`${record.controllerId}:${record.messageId}`);
-    if (!claimedRow) continue; // claimed before: sent or being sent — never again
+    const key = `${record.controllerId}:${record.messageId}`;
+    const claimedRow = fresh.get(key);
+    if (!claimedRow) continue; // claimed before (or earlier in this batch): never sent again
+    fresh.delete(key); // a duplicate of this record later in the same batch finds no claim
     let row: DispatchRow = claimedRow;
     const keys = await deps.controllers.keys(record.controllerId);
     const context = (field: string) => ({
