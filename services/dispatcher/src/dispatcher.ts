@@ -11,7 +11,10 @@ import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
+import type { FastifyInstance } from 'fastify';
+import { buildReceiptIngress } from './adapters/http/receipts.ts';
 import { PgDispatchStore } from './adapters/pg-dispatch-store.ts';
+import { applyReceipt } from './application/apply-receipt.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import type { CarrierName, CarrierPort } from './application/ports.ts';
@@ -29,8 +32,10 @@ export interface DispatcherOptions {
   readonly kms: Kms;
   readonly log: Logger;
   readonly carriers: Readonly<Record<CarrierName, CarrierPort>>;
-  /** Public base URL of this dispatcher's receipt ingress (per-message callback URLs). */
-  readonly publicBaseUrl: string;
+  /** Public base URL of the receipt ingress (per-message callback URLs); default: the ingress's own address. */
+  readonly publicBaseUrl?: string;
+  /** The carrier callback ingress (receipts): keys to verify signatures and where to listen. */
+  readonly ingress?: { telnyxPublicKey: string; twilioAuthToken: string; port: number; host?: string };
   readonly namespace?: string;
   readonly now?: () => Date;
   readonly breaker?: { volumeThreshold?: number; resetTimeoutMs?: number; errorThresholdPercentage?: number };
@@ -40,6 +45,8 @@ export interface DispatcherOptions {
 /** A running dispatcher. */
 export interface Dispatcher {
   readonly breakers: Readonly<Record<CarrierName, CarrierBreaker>>;
+  /** Where the receipt ingress listens, when it runs. */
+  readonly ingressUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -67,18 +74,38 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       },
     });
   const breakers = { telnyx: breaker('telnyx'), twilio: breaker('twilio') };
+  const now = options.now ?? (() => new Date());
+  const store = new PgDispatchStore(options.db);
+  const producer = options.bus.producer();
+  let ingress: FastifyInstance | undefined;
+  let ingressUrl: string | undefined;
+  if (options.ingress) {
+    const receiptDeps = { cell: options.cell, namespace, store, producer, now };
+    ingress = await buildReceiptIngress({
+      ...options.ingress,
+      // Twilio signs the URL it called: the configured public URL, else the ingress's own address.
+      publicBaseUrl: () => options.publicBaseUrl ?? ingressUrl ?? '',
+      apply: (receipt) => applyReceipt(receiptDeps, receipt),
+    });
+    ingressUrl = await ingress.listen({
+      port: options.ingress.port,
+      host: options.ingress.host ?? '0.0.0.0',
+    });
+  }
+  const publicBaseUrl = options.publicBaseUrl ?? ingressUrl;
+  if (!publicBaseUrl) throw new Error('the dispatcher needs a public base URL for receipts (or an ingress)');
   const deps = {
     cell: options.cell,
     namespace,
-    now: options.now ?? (() => new Date()),
-    publicBaseUrl: options.publicBaseUrl,
+    now,
+    publicBaseUrl,
     controllers: directory,
-    store: new PgDispatchStore(options.db),
+    store,
     routes: {
       telnyx: { port: options.carriers.telnyx, breaker: breakers.telnyx },
       twilio: { port: options.carriers.twilio, breaker: breakers.twilio },
     },
-    producer: options.bus.producer(),
+    producer,
   };
   const consumer: ConsumerHandle = await options.bus.consume<DispatchRecord>({
     groupId: `dispatcher.${options.cell}`,
@@ -104,8 +131,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   });
   return {
     breakers,
+    ingressUrl,
     async stop() {
       await consumer.stop();
+      await ingress?.close();
       await directory.view.stop();
       breakers.telnyx.shutdown();
       breakers.twilio.shutdown();

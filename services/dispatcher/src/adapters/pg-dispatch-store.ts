@@ -133,6 +133,14 @@ export class PgDispatchStore {
     );
   }
 
+  /** Whether a receipt with this dedupe key was applied before. */
+  async receiptSeen(dedupeKey: string): Promise<boolean> {
+    const { rowCount } = await this.#db.query('SELECT 1 FROM dispatcher_receipts WHERE dedupe_key = $1', [
+      dedupeKey,
+    ]);
+    return rowCount > 0;
+  }
+
   /** Records a receipt's dedupe key; false when it was seen before (a replayed receipt changes nothing). */
   async firstReceipt(dedupeKey: string, at: Date): Promise<boolean> {
     const { rowCount } = await this.#db.query(

@@ -17,6 +17,7 @@ import { type ControllerKeys, decryptField, toControllerId } from '@massivesms/p
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { buildCallbackUrl } from '../domain/callback.ts';
 import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
+import { applyStatus } from '../domain/state-machine.ts';
 import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
 
@@ -117,20 +118,18 @@ export async function dispatchBatch(
           : {}),
       });
       if (outcome.accepted) {
-        row =
-          (await deps.store.advance(
-            row,
-            {
-              status: 'queued',
-              carrierMessageId: outcome.carrierMessageId,
-              segments: outcome.segments ?? null,
-            },
-            now,
-          )) ?? row;
-        out.push(
-          status(deps, topic, record, row, 'queued', now),
-          processing(deps, topic, record, carrier, 'performed', undefined, now),
+        const recorded = await recordOutcome(
+          deps.store,
+          row,
+          {
+            status: 'queued',
+            carrierMessageId: outcome.carrierMessageId,
+            segments: outcome.segments ?? null,
+          },
+          now,
         );
+        if (recorded) out.push(status(deps, topic, record, recorded, 'queued', now));
+        out.push(processing(deps, topic, record, carrier, 'performed', undefined, now));
         break;
       }
       const verdict: SendFailureClass = classifySendFailure(outcome.failure);
@@ -150,13 +149,13 @@ export async function dispatchBatch(
         throw new HoldError(`${carrier} did not accept the message and no failover is available`);
       }
       const final = verdict.class === 'C_AMBIGUOUS' ? 'unknown' : 'failed';
-      row =
-        (await deps.store.advance(
-          row,
-          { status: final, errorCode: verdict.code, reason: verdict.reason },
-          now,
-        )) ?? row;
-      out.push(status(deps, topic, record, row, final, now));
+      const recorded = await recordOutcome(
+        deps.store,
+        row,
+        { status: final, errorCode: verdict.code, reason: verdict.reason },
+        now,
+      );
+      if (recorded) out.push(status(deps, topic, record, recorded, final, now));
       if (verdict.class === 'D_PERMANENT' && verdict.suppress) {
         const event = {
           controllerId: record.controllerId,
@@ -176,6 +175,43 @@ export async function dispatchBatch(
     }
   }
   await deps.producer.send(out);
+}
+
+/**
+ * Records a send outcome through the state machine. A receipt can get there first (it carries our
+ * message id): then the stored status may already be further along, and an outcome the state
+ * machine ignores is neither recorded nor published. Returns the row when the status changed.
+ */
+async function recordOutcome(
+  store: PgDispatchStore,
+  claimed: DispatchRow,
+  next: {
+    status: DispatchRow['status'];
+    carrierMessageId?: string;
+    segments?: number | null;
+    errorCode?: string;
+    reason?: string;
+  },
+  now: Date,
+): Promise<DispatchRow | undefined> {
+  let current: DispatchRow | undefined = claimed;
+  for (let tries = 0; current && tries < 3; tries++) {
+    const verdict = applyStatus(current, next.status);
+    if (verdict.ignored) {
+      if (next.carrierMessageId && current.carrierMessageId === null) {
+        await store.advance(
+          current,
+          { status: current.status, carrierMessageId: next.carrierMessageId },
+          now,
+        );
+      }
+      return undefined;
+    }
+    const updated = await store.advance(current, next, now);
+    if (updated) return updated;
+    current = await store.get(claimed.controllerId, claimed.messageId);
+  }
+  return undefined;
 }
 
 /** One carrier call through its breaker; an open breaker is "not accepted, nothing sent". */

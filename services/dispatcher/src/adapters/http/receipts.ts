@@ -1,0 +1,102 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Telnyx } from 'telnyx';
+import twilio from 'twilio';
+import type { ReceiptResult, VerifiedReceipt } from '../../application/apply-receipt.ts';
+import { parseCallbackPath } from '../../domain/callback.ts';
+import { mapTelnyxReceipt, mapTwilioReceipt } from '../../domain/receipts.ts';
+
+export interface ReceiptIngressOptions {
+  /** The cell's Telnyx account public key (base64, ed25519). */
+  readonly telnyxPublicKey: string;
+  /** The auth token of the cell's Twilio region (US1 or IE1). */
+  readonly twilioAuthToken: string;
+  /** The public base URL the carriers call (behind a proxy, the URL Twilio signed is rebuilt from it). */
+  readonly publicBaseUrl: () => string;
+  readonly apply: (receipt: VerifiedReceipt) => Promise<ReceiptResult>;
+  readonly onResult?: (carrier: string, result: ReceiptResult | 'rejected_signature') => void;
+}
+
+interface TelnyxEvent {
+  data?: {
+    id?: string;
+    event_type?: string;
+    payload?: { id?: string; to?: { status?: string }[]; errors?: { code?: string }[] };
+  };
+}
+
+/**
+ * The carrier callback ingress: signatures verified with the SDKs' own functions before anything is
+ * read (a tampered, wrong-key or stale request changes nothing and gets 403), then one receipt
+ * applied. Answers fast: carriers retry slow or failed deliveries.
+ */
+export async function buildReceiptIngress(options: ReceiptIngressOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  // Signatures cover the exact bytes: keep the raw body as a string for both content types.
+  app.addContentTypeParser(
+    ['application/json', 'application/x-www-form-urlencoded'],
+    { parseAs: 'string' },
+    (_req, body, done) => done(null, body),
+  );
+  const telnyx = new Telnyx({ apiKey: 'receipts-only', publicKey: options.telnyxPublicKey });
+  const report = options.onResult ?? (() => {});
+
+  app.post('/receipts/telnyx/:controllerId/:messageId', async (request, reply) => {
+    const target = parseCallbackPath(request.url.split('?')[0]!);
+    if (!target || target.carrier !== 'telnyx') return reply.code(404).send();
+    let event: TelnyxEvent;
+    try {
+      event = (await telnyx.webhooks.unwrap(request.body as string, {
+        headers: request.headers as Record<string, string>,
+        key: options.telnyxPublicKey,
+      })) as TelnyxEvent;
+    } catch {
+      report('telnyx', 'rejected_signature');
+      return reply.code(403).send();
+    }
+    const data = event.data;
+    if (!data?.id || !data.payload?.id || !data.event_type) return reply.code(400).send();
+    const result = await options.apply({
+      carrier: 'telnyx',
+      controllerId: target.controllerId,
+      messageId: target.messageId,
+      carrierMessageId: data.payload.id,
+      dedupeKey: `telnyx:${data.id}`,
+      mapping: mapTelnyxReceipt({
+        eventType: data.event_type,
+        to: data.payload.to,
+        errors: data.payload.errors,
+      }),
+    });
+    report('telnyx', result);
+    return reply.code(200).send();
+  });
+
+  app.post('/receipts/twilio/:controllerId/:messageId', async (request, reply) => {
+    const target = parseCallbackPath(request.url.split('?')[0]!);
+    if (!target || target.carrier !== 'twilio') return reply.code(404).send();
+    const params = Object.fromEntries(new URLSearchParams(request.body as string));
+    const signature = request.headers['x-twilio-signature'];
+    const url = `${options.publicBaseUrl().replace(/\/$/, '')}${request.url}`;
+    if (
+      typeof signature !== 'string' ||
+      !twilio.validateRequest(options.twilioAuthToken, signature, url, params)
+    ) {
+      report('twilio', 'rejected_signature');
+      return reply.code(403).send();
+    }
+    if (!params.MessageSid || !params.MessageStatus) return reply.code(400).send();
+    const result = await options.apply({
+      carrier: 'twilio',
+      controllerId: target.controllerId,
+      messageId: target.messageId,
+      carrierMessageId: params.MessageSid,
+      dedupeKey: `twilio:${params.MessageSid}:${params.MessageStatus}:${params.ErrorCode ?? ''}:${params.RawDlrDoneDate ?? ''}`,
+      mapping: mapTwilioReceipt({ messageStatus: params.MessageStatus, errorCode: params.ErrorCode }),
+    });
+    report('twilio', result);
+    return reply.code(200).send();
+  });
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Cell,
+  encodeJson,
+  type StatusEvent,
+  statusEventSchema,
+  suppressionEventSchema,
+  suppressionKey,
+  topicFor,
+} from '@massivesms/contracts';
+import type { BusProducer, OutgoingRecord } from '@massivesms/messaging';
+import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
+import type { ReceiptMapping } from '../domain/receipts.ts';
+import { applyStatus } from '../domain/state-machine.ts';
+import type { CarrierName, DispatchRow } from './ports.ts';
+
+export interface ReceiptDeps {
+  readonly cell: Cell;
+  readonly namespace: string;
+  readonly store: PgDispatchStore;
+  readonly producer: BusProducer;
+  readonly now: () => Date;
+}
+
+/** A verified carrier receipt, already mapped to our statuses. */
+export interface VerifiedReceipt {
+  readonly carrier: CarrierName;
+  readonly controllerId: string;
+  readonly messageId: string;
+  readonly carrierMessageId: string;
+  /** Telnyx event id; Twilio `MessageSid:MessageStatus:ErrorCode:RawDlrDoneDate`. */
+  readonly dedupeKey: string;
+  readonly mapping: ReceiptMapping;
+}
+
+export type ReceiptResult = 'applied' | 'duplicate' | 'ignored' | 'unknown_message' | 'carrier_mismatch';
+
+/**
+ * Applies one receipt: once (dedupe key), monotonically (a late `sent` never overwrites
+ * `delivered`), and also when it arrives before the send response stored the carrier's id (our
+ * message id is in the callback URL). A stop at the carrier adds the recipient to the suppression list.
+ */
+export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt): Promise<ReceiptResult> {
+  if (await deps.store.receiptSeen(receipt.dedupeKey)) return 'duplicate';
+  const now = deps.now();
+  let result: ReceiptResult = 'ignored';
+  const out: OutgoingRecord[] = [];
+  for (let tries = 0; tries < 3; tries++) {
+    const row = await deps.store.get(receipt.controllerId, receipt.messageId);
+    if (!row) return 'unknown_message'; // not ours (or not yet claimed): nothing to change
+    if (
+      row.carrier !== receipt.carrier ||
+      (row.carrierMessageId && row.carrierMessageId !== receipt.carrierMessageId)
+    ) {
+      result = 'carrier_mismatch';
+      break;
+    }
+    if (receipt.mapping.kind === 'ignore') break;
+    const verdict = applyStatus(row, receipt.mapping.status);
+    const missingId = row.carrierMessageId === null;
+    if (verdict.ignored && !missingId) break;
+    const next = verdict.ignored ? row.status : verdict.next;
+    const updated = await deps.store.advance(
+      row,
+      {
+        status: next,
+        carrierMessageId: receipt.carrierMessageId,
+        ...(verdict.ignored
+          ? {}
+          : { errorCode: receipt.mapping.errorCode ?? null, reason: receipt.mapping.reason ?? null }),
+      },
+      now,
+    );
+    if (!updated) continue; // a concurrent receipt or the send response got there first: re-read
+    if (!verdict.ignored) {
+      out.push(status(deps, updated, now));
+      result = 'applied';
+      if (receipt.mapping.suppress) out.push(optOut(deps, updated, receipt.carrier, now));
+    }
+    break;
+  }
+  if (out.length > 0) await deps.producer.send(out);
+  await deps.store.firstReceipt(receipt.dedupeKey, now);
+  return result;
+}
+
+function status(deps: ReceiptDeps, row: DispatchRow, now: Date): OutgoingRecord {
+  const event: StatusEvent = {
+    eventId: randomUUID(),
+    messageId: row.messageId,
+    controllerId: row.controllerId,
+    campaignId: row.campaignId,
+    region: deps.cell,
+    status: row.status as StatusEvent['status'],
+    statusSeq: row.statusSeq,
+    carrier: row.carrier,
+    ...(row.carrierMessageId ? { carrierMessageId: row.carrierMessageId } : {}),
+    ...(row.segments ? { segments: row.segments } : {}),
+    ...(row.errorCode ? { errorCode: row.errorCode } : {}),
+    ...(row.reason ? { reason: row.reason } : {}),
+    occurredAt: now.toISOString(),
+  };
+  return {
+    topic: topicFor(deps.cell, 'sms.status.v1', deps.namespace),
+    key: `${row.controllerId}:${row.messageId}`,
+    value: encodeJson(statusEventSchema, event),
+    headers: { region: deps.cell, controller: row.controllerId, schema: 'sms.status.v1' },
+  };
+}
+
+function optOut(deps: ReceiptDeps, row: DispatchRow, carrier: CarrierName, now: Date): OutgoingRecord {
+  const event = {
+    controllerId: row.controllerId,
+    subjectPseudonym: row.recipientPseudonym,
+    kind: 'opt_out' as const,
+    active: true,
+    source: `${carrier}.receipt`,
+    occurredAt: now.toISOString(),
+  };
+  return {
+    topic: topicFor(deps.cell, 'suppressions.v1', deps.namespace),
+    key: suppressionKey(event),
+    value: encodeJson(suppressionEventSchema, event),
+  };
+}

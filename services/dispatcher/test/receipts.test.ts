@@ -1,0 +1,277 @@
+import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
+import {
+  type ControllerState,
+  controllerStateSchema,
+  type DispatchRecord,
+  dispatchRecordSchema,
+  encodeJson,
+  instructionRef,
+  processingEventSchema,
+  statusEventSchema,
+  topicFor,
+} from '@massivesms/contracts';
+import { createPgDb, type Db } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import type { IncomingRecord } from '@massivesms/messaging';
+import {
+  encryptField,
+  generateMasterKey,
+  InMemoryControllerKeyStore,
+  Keyring,
+  LocalKms,
+  pseudonymise,
+  toControllerId,
+  toE164,
+} from '@massivesms/privacy';
+import { createLogger } from '@massivesms/telemetry';
+import {
+  createTestSchema,
+  createTestTopics,
+  eventually,
+  type TestSchema,
+  type TestTopics,
+} from '@massivesms/testkit';
+import {
+  signTelnyxWebhook,
+  startTelnyxSimulator,
+  startTwilioSimulator,
+  type TelnyxSimulator,
+  type TwilioSimulator,
+} from '@massivesms/testkit/carriers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telnyxCarrier } from '../src/adapters/telnyx-carrier.ts';
+import { twilioCarrier } from '../src/adapters/twilio-carrier.ts';
+import { type Dispatcher, startDispatcher } from '../src/dispatcher.ts';
+
+const SID = `AC${'2'.repeat(32)}`;
+
+describe('carrier receipts (signed, deduplicated, monotonic)', () => {
+  let topics: TestTopics;
+  let schema: TestSchema;
+  let db: Db;
+  let bus: KafkaBus;
+  let telnyx: TelnyxSimulator;
+  let twilio: TwilioSimulator;
+  let dispatcher: Dispatcher;
+  const kms = new LocalKms(generateMasterKey());
+  const keys = generateKeyPairSync('ed25519');
+  const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
+  const statuses: IncomingRecord[] = [];
+  const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
+
+  async function publishController(id: string, subprocessors: string[]) {
+    const keys = await keyring.create(toControllerId(id));
+    const sha = 'c'.repeat(64);
+    const state: ControllerState = {
+      controllerId: id,
+      name: id,
+      region: 'us',
+      revision: 1,
+      keys: { dataKey: keys.dataKey, pseudonymKey: keys.pseudonymKey },
+      instruction: {
+        id: `${id}-sms`,
+        version: 1,
+        sha256: sha,
+        ref: instructionRef(`${id}-sms`, 1, sha),
+        publishedAt: new Date().toISOString(),
+        document: { purposes: ['essential.service.notifications.sms'], subprocessors },
+      },
+      updatedAt: new Date().toISOString(),
+    };
+    await bus
+      .producer()
+      .send([{ topic: topic('controllers.v1'), key: id, value: encodeJson(controllerStateSchema, state) }]);
+  }
+
+  async function dispatch(controllerId: string, messageId: string, to = '+14155552671') {
+    const keys = await keyring.get(toControllerId(controllerId));
+    const ctx = (field: string) => ({
+      controllerId: toControllerId(controllerId),
+      recordId: messageId,
+      field,
+    });
+    const pseudonym = pseudonymise(keys.pseudonymKey, toE164(to));
+    const record: DispatchRecord = {
+      messageId,
+      controllerId,
+      campaignId: 'c1',
+      purpose: 'essential.service.notifications.sms',
+      region: 'us',
+      instruction: instructionRef(`${controllerId}-sms`, 1, 'c'.repeat(64)),
+      recipient: encryptField(keys.dataKey, to, ctx('to')),
+      recipientPseudonym: pseudonym,
+      from: '+14155550100',
+      senderKind: 'e164',
+      body: encryptField(keys.dataKey, `Hello ${messageId}`, ctx('body')),
+      encoding: 'GSM-7',
+      segments: 1,
+      acceptedAt: new Date().toISOString(),
+    };
+    await bus
+      .producer()
+      .send([
+        { topic: topic('sms.dispatch.v1'), key: pseudonym, value: encodeJson(dispatchRecordSchema, record) },
+      ]);
+  }
+
+  const statusOf = (messageId: string) =>
+    statuses
+      .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
+      .filter((s) => s.messageId === messageId);
+
+  beforeAll(async () => {
+    topics = createTestTopics();
+    await topics.provisionCell('us', 1);
+    schema = await createTestSchema('receipts');
+    db = createPgDb({ url: schema.url, schema: schema.schema });
+    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'receipts-test' });
+    telnyx = await startTelnyxSimulator({ apiKey: 'KEY_T', publicKeyPair: keys });
+    twilio = await startTwilioSimulator({ accountSid: SID, authToken: 'tok' });
+    await publishController('acme', ['telnyx', 'twilio']);
+    await publishController('tw', ['twilio']);
+    await bus.readFromStart({ topics: [topic('sms.status.v1')], onRecords: (r) => void statuses.push(...r) });
+    dispatcher = await startDispatcher({
+      cell: 'us',
+      bus,
+      db,
+      kms,
+      log: createLogger({ service: 'dispatcher', level: 'error' }),
+      namespace: topics.namespace,
+      ingress: { telnyxPublicKey: telnyx.publicKey, twilioAuthToken: 'tok', port: 0, host: '127.0.0.1' },
+      carriers: {
+        telnyx: telnyxCarrier({ apiKey: 'KEY_T', baseUrl: telnyx.baseUrl, timeoutMs: 500 }),
+        twilio: twilioCarrier({ accountSid: SID, authToken: 'tok', baseUrl: twilio.baseUrl, timeoutMs: 500 }),
+      },
+    });
+  });
+  afterAll(async () => {
+    await dispatcher.stop();
+    await bus.close();
+    await db.close();
+    await schema.drop();
+    await topics.cleanup();
+    await telnyx.close();
+    await twilio.close();
+  });
+
+  it('Telnyx receipts take a message to `delivered`; duplicated receipts are applied once', async () => {
+    telnyx.faults.receipts({ duplicateReceipts: true });
+    await dispatch('acme', 'rcpt-1');
+    await eventually(20_000, () => expect(statusOf('rcpt-1').at(-1)?.status).toBe('delivered'));
+    await telnyx.settled();
+    await new Promise((r) => setTimeout(r, 300));
+    // The send response (queued) and the receipts (sent, delivered) are published by different
+    // paths and may interleave on the topic: statusSeq is the order, and each status comes once.
+    const bySeq = [...statusOf('rcpt-1')].sort((a, b) => a.statusSeq - b.statusSeq);
+    expect(bySeq.map((s) => s.statusSeq)).toEqual([2, 3, 4]);
+    expect(bySeq.map((s) => s.status).filter((s) => s !== 'queued')).toEqual(['sent', 'delivered']);
+    expect(new Set(bySeq.map((s) => s.status)).size).toBe(bySeq.length);
+    telnyx.faults.receipts(null);
+  });
+
+  it('an out-of-order receipt never moves a message back (finalized before sent)', async () => {
+    telnyx.faults.receipts({ outOfOrderReceipts: true });
+    await dispatch('acme', 'rcpt-2', '+14155552002');
+    await eventually(20_000, () => expect(statusOf('rcpt-2').at(-1)?.status).toBe('delivered'));
+    await telnyx.settled();
+    await new Promise((r) => setTimeout(r, 300));
+    const bySeq = [...statusOf('rcpt-2')].sort((a, b) => a.statusSeq - b.statusSeq).map((s) => s.status);
+    expect(bySeq.at(-1)).toBe('delivered');
+    expect(bySeq).not.toContain('sent'); // the late `sent` was ignored: delivered is terminal
+    telnyx.faults.receipts(null);
+  });
+
+  it('Twilio status callbacks (HMAC-SHA1 over the public URL) take a message to `delivered`', async () => {
+    await dispatch('tw', 'rcpt-3', '+14155552003');
+    await eventually(20_000, () => {
+      const bySeq = [...statusOf('rcpt-3')].sort((a, b) => a.statusSeq - b.statusSeq).map((s) => s.status);
+      expect(bySeq.filter((s) => s !== 'queued')).toEqual(['sent', 'delivered']);
+    });
+    expect(statusOf('rcpt-3').every((s) => s.carrier === 'twilio')).toBe(true);
+  });
+
+  it('an ambiguous send (response timeout after accept) goes `unknown`, then the receipt carrying our message id reconciles it', async () => {
+    telnyx.faults.next({ timeoutAfterAccept: true });
+    telnyx.faults.receipts({ delayMs: 1_500 }); // the receipts come after our 500 ms timeout
+    await dispatch('acme', 'rcpt-4', '+14155552004');
+    await eventually(20_000, () =>
+      expect(statusOf('rcpt-4').map((s) => s.status)).toEqual(['unknown', 'sent', 'delivered']),
+    );
+    expect(telnyx.ledger.countForCallbackId('rcpt-4')).toBe(1); // reconciled, never resent
+    const carrierId = telnyx.ledger.forCallbackId('rcpt-4')[0]!.carrierMessageId;
+    expect(statusOf('rcpt-4').at(-1)?.carrierMessageId).toBe(carrierId);
+    telnyx.faults.receipts(null);
+  });
+
+  it('a receipt that arrives before the send response is applied, and the late response changes nothing', async () => {
+    telnyx.faults.next({ latencyMs: 300 }); // accepted and receipts sent at once; the response 300 ms later
+    await dispatch('acme', 'rcpt-6', '+14155552006');
+    await eventually(20_000, () => expect(statusOf('rcpt-6').at(-1)?.status).toBe('delivered'));
+    await new Promise((r) => setTimeout(r, 600));
+    const seen = statusOf('rcpt-6').map((s) => s.status);
+    expect(seen.at(-1)).toBe('delivered');
+    expect(seen.filter((s) => s === 'delivered')).toHaveLength(1);
+    expect(telnyx.ledger.countForCallbackId('rcpt-6')).toBe(1);
+  });
+
+  it('refuses tampered, wrong-key, stale and unsigned Telnyx receipts with 403 and changes nothing', async () => {
+    await dispatch('acme', 'rcpt-5', '+14155552005');
+    await eventually(20_000, () => expect(statusOf('rcpt-5').at(-1)?.status).toBe('delivered'));
+    const carrierMessageId = telnyx.ledger.forCallbackId('rcpt-5')[0]!.carrierMessageId;
+    const url = `${dispatcher.ingressUrl}/receipts/telnyx/acme/rcpt-5`;
+    const body = JSON.stringify({
+      data: {
+        event_type: 'message.finalized',
+        id: randomUUID(),
+        occurred_at: new Date().toISOString(),
+        record_type: 'event',
+        payload: {
+          id: carrierMessageId,
+          to: [{ phone_number: '+14155552005', status: 'delivery_failed' }],
+          errors: [],
+        },
+      },
+      meta: { attempt: 1, delivered_to: url },
+    });
+    const now = String(Math.floor(Date.now() / 1000));
+    const post = (payload: string, headers: Record<string, string>) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: payload,
+      });
+    const signed = (key: KeyObject, ts: string, payload = body) => ({
+      'telnyx-signature-ed25519': signTelnyxWebhook(key, payload, ts),
+      'telnyx-timestamp': ts,
+    });
+    const before = statusOf('rcpt-5').length;
+    const otherKey = generateKeyPairSync('ed25519').privateKey;
+    expect(
+      (await post(body.replace('delivery_failed', 'delivered'), signed(keys.privateKey, now))).status,
+    ).toBe(403);
+    expect((await post(body, signed(otherKey, now))).status).toBe(403);
+    const stale = String(Math.floor(Date.now() / 1000) - 3_600);
+    expect((await post(body, signed(keys.privateKey, stale))).status).toBe(403);
+    expect((await post(body, {})).status).toBe(403);
+    // A correctly signed but late receipt is accepted and changes nothing: delivered is terminal.
+    expect((await post(body, signed(keys.privateKey, now))).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(statusOf('rcpt-5')).toHaveLength(before);
+    expect(statusOf('rcpt-5').at(-1)?.status).toBe('delivered');
+  });
+
+  it('refuses a Twilio callback signed with another auth token', async () => {
+    const url = `${dispatcher.ingressUrl}/receipts/twilio/tw/rcpt-3`;
+    const params = { MessageSid: 'SMx', MessageStatus: 'failed', ErrorCode: '30003' };
+    const { twilioSignature } = await import('@massivesms/testkit/carriers');
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': twilioSignature('other-token', url, params),
+      },
+      body: new URLSearchParams(params).toString(),
+    });
+    expect(res.status).toBe(403);
+  });
+});
