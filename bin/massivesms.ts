@@ -16,7 +16,7 @@ const usage = `usage: massivesms <command>
 Configuration: docs/configuration.md`;
 
 /** Services and the issue that brings each one; they refuse to start until they exist. */
-const services = { dispatcher: 5, webhooks: 6, audit: 7 } as const;
+const services = { webhooks: 6, audit: 7 } as const;
 
 const [command, ...rest] = process.argv.slice(2);
 
@@ -35,9 +35,13 @@ async function main(): Promise<number> {
     }
     return 0;
   }
-  if (command === 'control' || command === 'router') {
-    const service =
-      command === 'control' ? await import('@massivesms/control') : await import('@massivesms/router');
+  const entryPoints = {
+    control: () => import('@massivesms/control'),
+    router: () => import('@massivesms/router'),
+    dispatcher: () => import('@massivesms/dispatcher'),
+  } as const;
+  if (command !== undefined && command in entryPoints) {
+    const service = await entryPoints[command as keyof typeof entryPoints]();
     await service.main();
     return 0;
   }

@@ -1,5 +1,6 @@
 import { commonSpec, defineConfig, localInfraSpec } from '@massivesms/config';
 import { controlSpec } from '@massivesms/control/config';
+import { dispatcherSpec } from '@massivesms/dispatcher/config';
 import { routerSpec } from '@massivesms/router/config';
 
 /** `massivesms migrate` needs only the database (and a log level), not a cell or keys. */
@@ -9,4 +10,4 @@ export const migrateSpec = defineConfig({
 });
 
 /** Every spec of every entry point: docs/configuration.md documents exactly these. */
-export const documentedSpecs = [commonSpec, localInfraSpec, controlSpec, routerSpec];
+export const documentedSpecs = [commonSpec, localInfraSpec, controlSpec, routerSpec, dispatcherSpec];

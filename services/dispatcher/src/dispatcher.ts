@@ -12,6 +12,7 @@ import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
 import { PgDispatchStore } from './adapters/pg-dispatch-store.ts';
 import { applyReceipt } from './application/apply-receipt.ts';
@@ -40,6 +41,8 @@ export interface DispatcherOptions {
   readonly now?: () => Date;
   readonly breaker?: { volumeThreshold?: number; resetTimeoutMs?: number; errorThresholdPercentage?: number };
   readonly onBreakerChange?: (carrier: CarrierName, state: BreakerState) => void;
+  /** Prometheus registry for the dispatcher's metrics (served on the ingress port). */
+  readonly registry?: Registry;
 }
 
 /** A running dispatcher. */
@@ -70,13 +73,35 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       ...options.breaker,
       onStateChange: (c, state) => {
         options.log.warn({ carrier: c, state }, 'carrier breaker changed state');
+        breakerGauge.set({ carrier: c }, state === 'open' ? 1 : state === 'half_open' ? 0.5 : 0);
+        breakerTransitions.inc({ carrier: c, state });
         options.onBreakerChange?.(c, state);
       },
     });
   const breakers = { telnyx: breaker('telnyx'), twilio: breaker('twilio') };
+  const registry = options.registry ?? new Registry();
+  const breakerGauge = new Gauge({
+    name: 'dispatcher_breaker_open',
+    help: 'Whether the carrier circuit breaker is open (1) or half-open (0.5) or closed (0).',
+    labelNames: ['carrier'] as const,
+    registers: [registry],
+  });
+  const breakerTransitions = new Counter({
+    name: 'dispatcher_breaker_transitions_total',
+    help: 'Circuit breaker state changes by carrier and new state.',
+    labelNames: ['carrier', 'state'] as const,
+    registers: [registry],
+  });
+  const receipts = new Counter({
+    name: 'dispatcher_receipts_total',
+    help: 'Carrier receipts by carrier and result (applied, duplicate, ignored, rejected_signature, …).',
+    labelNames: ['carrier', 'result'] as const,
+    registers: [registry],
+  });
   const now = options.now ?? (() => new Date());
   const store = new PgDispatchStore(options.db);
   const producer = options.bus.producer();
+  let running = false;
   let ingress: FastifyInstance | undefined;
   let ingressUrl: string | undefined;
   if (options.ingress) {
@@ -86,6 +111,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       // Twilio signs the URL it called: the configured public URL, else the ingress's own address.
       publicBaseUrl: () => options.publicBaseUrl ?? ingressUrl ?? '',
       apply: (receipt) => applyReceipt(receiptDeps, receipt),
+      onResult: (carrier, result) => receipts.inc({ carrier, result }),
+      ops: { ready: () => running, metrics: registry },
     });
     ingressUrl = await ingress.listen({
       port: options.ingress.port,
@@ -129,10 +156,12 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       );
     },
   });
+  running = true;
   return {
     breakers,
     ingressUrl,
     async stop() {
+      running = false;
       await consumer.stop();
       await ingress?.close();
       await directory.view.stop();

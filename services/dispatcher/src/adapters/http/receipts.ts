@@ -14,6 +14,8 @@ export interface ReceiptIngressOptions {
   readonly publicBaseUrl: () => string;
   readonly apply: (receipt: VerifiedReceipt) => Promise<ReceiptResult>;
   readonly onResult?: (carrier: string, result: ReceiptResult | 'rejected_signature') => void;
+  /** `/healthz`, `/readyz` and `/metrics` on the same port. */
+  readonly ops?: { ready: () => boolean; metrics: { metrics(): Promise<string>; contentType: string } };
 }
 
 interface TelnyxEvent {
@@ -39,6 +41,17 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
   );
   const telnyx = new Telnyx({ apiKey: 'receipts-only', publicKey: options.telnyxPublicKey });
   const report = options.onResult ?? (() => {});
+
+  const ops = options.ops;
+  if (ops) {
+    app.get('/healthz', async () => ({ status: 'ok' }));
+    app.get('/readyz', async (_request, reply) =>
+      ops.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),
+    );
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(ops.metrics.contentType).send(await ops.metrics.metrics()),
+    );
+  }
 
   app.post('/receipts/telnyx/:controllerId/:messageId', async (request, reply) => {
     const target = parseCallbackPath(request.url.split('?')[0]!);

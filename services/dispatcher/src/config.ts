@@ -1,0 +1,54 @@
+import { base64KeySchema, commonSpec, defineConfig, tokenSchema } from '@massivesms/config';
+import { z } from 'zod';
+
+const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** Environment of `massivesms dispatcher`. Carrier hosts default to the cell's region (DESIGN.md §3.1). */
+export const dispatcherSpec = defineConfig({
+  ...commonSpec,
+  DISPATCHER_PUBLIC_BASE_URL: {
+    schema: url.optional(),
+    description:
+      'Public https base URL the carriers post receipts to (our message id goes into each callback path); Twilio signatures are checked against it. Unset: the local address (development only).',
+  },
+  TELNYX_API_KEY: { schema: tokenSchema(8), secret: true, description: "The cell's Telnyx API key." },
+  TELNYX_PUBLIC_KEY: {
+    schema: base64KeySchema(32),
+    description: "The cell's Telnyx webhook public key (base64 ed25519) for verifying receipts.",
+  },
+  TELNYX_BASE_URL: {
+    schema: url.optional(),
+    description:
+      'Telnyx API base URL including `/v2`. Unset: `https://api.telnyx.com/v2` (us) or `https://api.telnyx.eu/v2` (eu).',
+  },
+  TELNYX_MESSAGING_PROFILE_ID: {
+    schema: z.string().min(1).optional(),
+    description: 'Messaging profile for alphanumeric senders and number pools.',
+  },
+  TWILIO_ACCOUNT_SID: {
+    schema: z.string().regex(/^AC[0-9a-f]{32}$/, { error: 'must be AC followed by 32 hex digits' }),
+    description: "The cell's Twilio account SID (IE1 credentials for eu: US1 tokens do not work there).",
+  },
+  TWILIO_AUTH_TOKEN: { schema: tokenSchema(8), secret: true, description: "The cell's Twilio auth token." },
+  TWILIO_BASE_URL: {
+    schema: url.optional(),
+    description:
+      'Twilio API base URL. Unset: `https://api.twilio.com` (us) or `https://api.dublin.ie1.twilio.com` (eu).',
+  },
+  CARRIER_TIMEOUT_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n >= 100 && n <= 60_000, { error: 'must be from 100 to 60000' }),
+    default: '10000',
+    description:
+      'Bound on one carrier call; a timeout after the request was written is ambiguous (`unknown`), never resent.',
+  },
+});
+
+/** Carrier API hosts of each cell: EU traffic stays on EU hosts. */
+export const regionHosts = {
+  us: { telnyx: 'https://api.telnyx.com/v2', twilio: 'https://api.twilio.com' },
+  eu: { telnyx: 'https://api.telnyx.eu/v2', twilio: 'https://api.dublin.ie1.twilio.com' },
+} as const;

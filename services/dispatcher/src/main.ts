@@ -1,0 +1,61 @@
+// Composition root of `massivesms dispatcher`: configuration, carriers of the cell, start, drain on SIGTERM.
+import { loadConfigOrExit } from '@massivesms/config';
+import { createPgDb } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import { LocalKms } from '@massivesms/privacy';
+import { createLogger, drainOnSignal } from '@massivesms/telemetry';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { telnyxCarrier } from './adapters/telnyx-carrier.ts';
+import { twilioCarrier } from './adapters/twilio-carrier.ts';
+import { dispatcherSpec, regionHosts } from './config.ts';
+import { startDispatcher } from './dispatcher.ts';
+
+/** Runs the dispatcher until SIGTERM/SIGINT. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadConfigOrExit(dispatcherSpec, env);
+  const log = createLogger({ service: 'dispatcher', level: config.logLevel });
+  const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-dispatcher' });
+  const bus = new KafkaBus({
+    brokers: config.kafkaBrokers,
+    clientId: `dispatcher-${config.cell}`,
+    log: (level, message, fields) => log[level](fields, message),
+  });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const hosts = regionHosts[config.cell];
+  const dispatcher = await startDispatcher({
+    cell: config.cell,
+    bus,
+    db,
+    kms: new LocalKms(config.kmsMasterKey),
+    log,
+    registry,
+    namespace: config.topicNamespace ?? '',
+    ...(config.dispatcherPublicBaseUrl ? { publicBaseUrl: config.dispatcherPublicBaseUrl } : {}),
+    ingress: {
+      telnyxPublicKey: config.telnyxPublicKey,
+      twilioAuthToken: config.twilioAuthToken,
+      port: config.httpPort,
+    },
+    carriers: {
+      telnyx: telnyxCarrier({
+        apiKey: config.telnyxApiKey,
+        baseUrl: config.telnyxBaseUrl ?? hosts.telnyx,
+        timeoutMs: config.carrierTimeoutMs,
+        ...(config.telnyxMessagingProfileId ? { messagingProfileId: config.telnyxMessagingProfileId } : {}),
+      }),
+      twilio: twilioCarrier({
+        accountSid: config.twilioAccountSid,
+        authToken: config.twilioAuthToken,
+        baseUrl: config.twilioBaseUrl ?? hosts.twilio,
+        timeoutMs: config.carrierTimeoutMs,
+      }),
+    },
+  });
+  log.info({ cell: config.cell, ingress: dispatcher.ingressUrl }, 'dispatcher consuming');
+  drainOnSignal(log, async () => {
+    await dispatcher.stop();
+    await bus.close();
+    await db.close();
+  });
+}
