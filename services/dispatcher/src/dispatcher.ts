@@ -4,6 +4,8 @@ import {
   type DispatchRecord,
   decodeJsonOrThrow,
   dispatchRecordSchema,
+  type SuppressionEvent,
+  suppressionEventSchema,
   topicFor,
 } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
@@ -18,6 +20,7 @@ import { PgDispatchStore } from './adapters/pg-dispatch-store.ts';
 import { applyReceipt } from './application/apply-receipt.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
+import { handleInbound } from './application/inbound.ts';
 import type { CarrierName, CarrierPort } from './application/ports.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
@@ -112,6 +115,14 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       publicBaseUrl: () => options.publicBaseUrl ?? ingressUrl ?? '',
       apply: (receipt) => applyReceipt(receiptDeps, receipt),
       onResult: (carrier, result) => receipts.inc({ carrier, result }),
+      inbound: (message) =>
+        handleInbound(
+          {
+            ...receiptDeps,
+            controllers: { values: () => directory.view.values(), keys: (id: string) => directory.keys(id) },
+          },
+          message,
+        ),
       ops: { ready: () => running, metrics: registry },
     });
     ingressUrl = await ingress.listen({
@@ -134,6 +145,13 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     },
     producer,
   };
+  const suppressions: ConsumerHandle = await options.bus.consume<SuppressionEvent>({
+    groupId: `dispatcher.${options.cell}.suppressions`,
+    topics: [topic('suppressions.v1')],
+    deadLetterTopic: topic('deadletter.v1'),
+    decode: (record) => decodeJsonOrThrow(suppressionEventSchema, record.value),
+    handleBatch: (batch) => store.applySuppressions(batch.records.map((r) => r.message)),
+  });
   const consumer: ConsumerHandle = await options.bus.consume<DispatchRecord>({
     groupId: `dispatcher.${options.cell}`,
     topics: [topic('sms.dispatch.v1')],
@@ -163,6 +181,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     async stop() {
       running = false;
       await consumer.stop();
+      await suppressions.stop();
       await ingress?.close();
       await directory.view.stop();
       breakers.telnyx.shutdown();

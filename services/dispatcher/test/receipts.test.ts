@@ -274,4 +274,47 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
     });
     expect(res.status).toBe(403);
   });
+
+  it('STOP at Telnyx suppresses the recipient for the controller that messaged them, also on Twilio; START lifts it', async () => {
+    const subscriber = '+14155554000';
+    await dispatch('acme', 'before-stop', subscriber);
+    await eventually(20_000, () => expect(statusOf('before-stop').length).toBeGreaterThan(0));
+    const delivered = await telnyx.sendInbound({
+      to: '+14155550100',
+      from: subscriber,
+      text: ' stop ',
+      url: `${dispatcher.ingressUrl}/inbound/telnyx`,
+    });
+    expect(delivered.attempts.at(-1)?.status).toBe(200);
+    await eventually(20_000, async () => {
+      const { rows } = await db.query('SELECT active FROM dispatcher_suppressions WHERE controller_id = $1', [
+        'acme',
+      ]);
+      expect(rows).toEqual([{ active: true }]);
+    });
+    await dispatch('acme', 'after-stop', subscriber);
+    await eventually(20_000, () =>
+      expect(statusOf('after-stop')).toEqual([
+        expect.objectContaining({ status: 'suppressed', errorCode: 'SMS_SUPPRESSED_OPT_OUT' }),
+      ]),
+    );
+    expect(
+      telnyx.ledger.countForCallbackId('after-stop') + twilio.ledger.countForCallbackId('after-stop'),
+    ).toBe(0);
+
+    await twilio.sendInbound({
+      to: '+14155550100',
+      from: subscriber,
+      text: 'START',
+      url: `${dispatcher.ingressUrl}/inbound/twilio`,
+    });
+    await eventually(20_000, async () => {
+      const { rows } = await db.query('SELECT active FROM dispatcher_suppressions WHERE controller_id = $1', [
+        'acme',
+      ]);
+      expect(rows).toEqual([{ active: false }]);
+    });
+    await dispatch('acme', 'after-start', subscriber);
+    await eventually(20_000, () => expect(statusOf('after-start').map((s) => s.status)).toContain('queued'));
+  });
 });

@@ -35,10 +35,11 @@ export class PgDispatchStore {
     const column = <K extends keyof ClaimRequest>(k: K) => requests.map((r) => r[k]);
     const { rows } = await this.#db.query<Record<string, unknown>>(
       `INSERT INTO dispatcher_messages (controller_id, message_id, campaign_id, status, status_seq, carrier, attempt,
-         recipient_pseudonym, instruction, created_at, updated_at)
-       SELECT c.controller_id, c.message_id, c.campaign_id, 'sending', 1, c.carrier, 1, c.pseudonym, c.instruction, $7, $7
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-           AS c(controller_id, message_id, campaign_id, carrier, pseudonym, instruction)
+         recipient_pseudonym, instruction, sender, created_at, updated_at)
+       SELECT c.controller_id, c.message_id, c.campaign_id, 'sending', 1, c.carrier, 1, c.pseudonym, c.instruction,
+              c.sender, $7, $7
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[])
+           AS c(controller_id, message_id, campaign_id, carrier, pseudonym, instruction, sender)
        ON CONFLICT (controller_id, message_id) DO NOTHING
        RETURNING *`,
       [
@@ -49,6 +50,7 @@ export class PgDispatchStore {
         column('recipientPseudonym'),
         column('instruction'),
         at,
+        requests.map((r) => r.sender ?? null),
       ],
     );
     return rows.map(row);
@@ -131,6 +133,66 @@ export class PgDispatchStore {
         WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending' AND carrier_message_id IS NULL`,
       [controllerId, messageId, attempt],
     );
+  }
+
+  /** Active suppressions among these subjects: `controllerId:pseudonym` → kind. */
+  async activeSuppressions(
+    subjects: readonly { controllerId: string; pseudonym: string }[],
+  ): Promise<Map<string, string>> {
+    if (subjects.length === 0) return new Map();
+    const { rows } = await this.#db.query<{ controller_id: string; pseudonym: string; kind: string }>(
+      `SELECT s.controller_id, s.pseudonym, s.kind FROM dispatcher_suppressions s
+         JOIN unnest($1::text[], $2::text[]) AS w(controller_id, pseudonym)
+           ON s.controller_id = w.controller_id AND s.pseudonym = w.pseudonym
+        WHERE s.active ORDER BY s.kind`,
+      [subjects.map((s) => s.controllerId), subjects.map((s) => s.pseudonym)],
+    );
+    return new Map(rows.map((r) => [`${r.controller_id}:${r.pseudonym}`, r.kind]));
+  }
+
+  /** Folds suppression events into the table (the latest occurrence of a key wins). */
+  async applySuppressions(
+    events: readonly {
+      controllerId: string;
+      subjectPseudonym: string;
+      kind: string;
+      active: boolean;
+      occurredAt: string;
+    }[],
+  ): Promise<void> {
+    if (events.length === 0) return;
+    const latest = [
+      ...new Map(events.map((e) => [`${e.controllerId}:${e.subjectPseudonym}:${e.kind}`, e])).values(),
+    ];
+    await this.#db.query(
+      `INSERT INTO dispatcher_suppressions (controller_id, pseudonym, kind, active, updated_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[])
+       ON CONFLICT (controller_id, pseudonym, kind) DO UPDATE SET active = EXCLUDED.active, updated_at = EXCLUDED.updated_at
+        WHERE dispatcher_suppressions.updated_at <= EXCLUDED.updated_at`,
+      [
+        latest.map((e) => e.controllerId),
+        latest.map((e) => e.subjectPseudonym),
+        latest.map((e) => e.kind),
+        latest.map((e) => e.active),
+        latest.map((e) => e.occurredAt),
+      ],
+    );
+  }
+
+  /** Controllers (among these subject pseudonyms) that messaged the subject from `sender`. */
+  async controllersThatMessaged(
+    subjects: readonly { controllerId: string; pseudonym: string }[],
+    sender: string,
+  ): Promise<string[]> {
+    if (subjects.length === 0) return [];
+    const { rows } = await this.#db.query<{ controller_id: string }>(
+      `SELECT DISTINCT m.controller_id FROM dispatcher_messages m
+         JOIN unnest($1::text[], $2::text[]) AS w(controller_id, pseudonym)
+           ON m.controller_id = w.controller_id AND m.recipient_pseudonym = w.pseudonym
+        WHERE m.sender = $3`,
+      [subjects.map((s) => s.controllerId), subjects.map((s) => s.pseudonym), sender],
+    );
+    return rows.map((r) => r.controller_id);
   }
 
   /** Whether a receipt with this dedupe key was applied before. */

@@ -73,20 +73,34 @@ export async function dispatchBatch(
     if (route.length === 0) throw new HoldError('every carrier the instruction allows is unavailable');
     planned.push({ record, route });
   }
+  // The global suppression list is checked before every attempt: a STOP that arrived after routing
+  // still stops the send (carrier opt-outs do not cross carriers; ours does).
+  const suppressed = await deps.store.activeSuppressions(
+    planned.map(({ record }) => ({
+      controllerId: record.controllerId,
+      pseudonym: record.recipientPseudonym,
+    })),
+  );
+  const sendable = planned.filter(({ record }) => {
+    const kind = suppressed.get(`${record.controllerId}:${record.recipientPseudonym}`);
+    if (kind) out.push(...suppressionOutputs(deps, topic, record, kind, now));
+    return kind === undefined;
+  });
   const claimed = await deps.store.claim(
-    planned.map(({ record, route }) => ({
+    sendable.map(({ record, route }) => ({
       controllerId: record.controllerId,
       messageId: record.messageId,
       campaignId: record.campaignId,
       carrier: route[0]!,
       recipientPseudonym: record.recipientPseudonym,
       instruction: record.instruction,
+      sender: record.from,
     })),
     now,
   );
   const fresh = new Map(claimed.map((row) => [`${row.controllerId}:${row.messageId}`, row]));
 
-  for (const { record, route } of planned) {
+  for (const { record, route } of sendable) {
     const key = `${record.controllerId}:${record.messageId}`;
     const claimedRow = fresh.get(key);
     if (!claimedRow) continue; // claimed before (or earlier in this batch): never sent again
@@ -245,6 +259,58 @@ class CountedFailure extends Error {
     super('carrier failure');
     this.outcome = outcome;
   }
+}
+
+/** A message stopped at the last moment: `suppressed` (terminal) and an audit event naming why. */
+function suppressionOutputs(
+  deps: DispatchDeps,
+  topic: (name: 'sms.status.v1' | 'audit.processing.v1') => string,
+  record: DispatchRecord,
+  kind: string,
+  now: Date,
+): OutgoingRecord[] {
+  const event: StatusEvent = {
+    eventId: randomUUID(),
+    messageId: record.messageId,
+    controllerId: record.controllerId,
+    campaignId: record.campaignId,
+    region: deps.cell,
+    status: 'suppressed',
+    statusSeq: 1,
+    errorCode: `SMS_SUPPRESSED_${kind.toUpperCase()}`,
+    reason: `recipient is under ${kind.replace('_', '-')}`,
+    recipient: record.recipient,
+    occurredAt: now.toISOString(),
+  };
+  const audit: ProcessingEvent = {
+    eventId: randomUUID(),
+    occurredAt: now.toISOString(),
+    service: 'dispatcher',
+    operation: 'send',
+    controllerId: record.controllerId,
+    messageId: record.messageId,
+    subjectPseudonym: record.recipientPseudonym,
+    dataCategories: ['user.contact.phone_number'],
+    purpose: record.purpose,
+    instruction: record.instruction,
+    region: deps.cell,
+    outcome: 'denied',
+    reason: `suppressed: ${kind}`,
+  };
+  return [
+    {
+      topic: topic('sms.status.v1'),
+      key: `${record.controllerId}:${record.messageId}`,
+      value: encodeJson(statusEventSchema, event),
+      headers: { region: deps.cell, controller: record.controllerId, schema: 'sms.status.v1' },
+    },
+    {
+      topic: topic('audit.processing.v1'),
+      key: record.controllerId,
+      value: encodeJson(processingEventSchema, audit),
+      headers: { region: deps.cell, controller: record.controllerId, schema: 'audit.processing.v1' },
+    },
+  ];
 }
 
 function status(

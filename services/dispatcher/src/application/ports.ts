@@ -29,6 +29,8 @@ export interface ClaimRequest {
   readonly carrier: CarrierName;
   readonly recipientPseudonym: string;
   readonly instruction: string;
+  /** The sender it goes out from (the controller's number, short code or alphanumeric id). */
+  readonly sender?: string;
 }
 
 /** One SMS as a carrier receives it (decrypted just for the call; never logged). */

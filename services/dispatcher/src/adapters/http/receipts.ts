@@ -14,6 +14,13 @@ export interface ReceiptIngressOptions {
   readonly publicBaseUrl: () => string;
   readonly apply: (receipt: VerifiedReceipt) => Promise<ReceiptResult>;
   readonly onResult?: (carrier: string, result: ReceiptResult | 'rejected_signature') => void;
+  /** Inbound messages (STOP, START, HELP) from recipients, verified like receipts. */
+  readonly inbound?: (message: {
+    carrier: 'telnyx' | 'twilio';
+    from: string;
+    to: string;
+    text: string;
+  }) => Promise<unknown>;
   /** `/healthz`, `/readyz` and `/metrics` on the same port. */
   readonly ops?: { ready: () => boolean; metrics: { metrics(): Promise<string>; contentType: string } };
 }
@@ -109,6 +116,58 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
     report('twilio', result);
     return reply.code(200).send();
   });
+
+  const inbound = options.inbound;
+  if (inbound) {
+    app.post('/inbound/telnyx', async (request, reply) => {
+      let event: {
+        data?: {
+          event_type?: string;
+          payload?: { from?: { phone_number?: string }; to?: { phone_number?: string }[]; text?: string };
+        };
+      };
+      try {
+        event = (await telnyx.webhooks.unwrap(request.body as string, {
+          headers: request.headers as Record<string, string>,
+          key: options.telnyxPublicKey,
+        })) as typeof event;
+      } catch {
+        report('telnyx', 'rejected_signature');
+        return reply.code(403).send();
+      }
+      const p = event.data?.payload;
+      if (
+        event.data?.event_type !== 'message.received' ||
+        !p?.from?.phone_number ||
+        !p.to?.[0]?.phone_number
+      ) {
+        return reply.code(200).send();
+      }
+      await inbound({
+        carrier: 'telnyx',
+        from: p.from.phone_number,
+        to: p.to[0].phone_number,
+        text: p.text ?? '',
+      });
+      return reply.code(200).send();
+    });
+    app.post('/inbound/twilio', async (request, reply) => {
+      const params = Object.fromEntries(new URLSearchParams(request.body as string));
+      const signature = request.headers['x-twilio-signature'];
+      const url = `${options.publicBaseUrl().replace(/\/$/, '')}${request.url}`;
+      if (
+        typeof signature !== 'string' ||
+        !twilio.validateRequest(options.twilioAuthToken, signature, url, params)
+      ) {
+        report('twilio', 'rejected_signature');
+        return reply.code(403).send();
+      }
+      if (params.From && params.To)
+        await inbound({ carrier: 'twilio', from: params.From, to: params.To, text: params.Body ?? '' });
+      // An empty TwiML response: we do not reply through Twilio here.
+      return reply.code(200).type('text/xml').send('<Response></Response>');
+    });
+  }
 
   await app.ready();
   return app;

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Cell,
+  type ControllerState,
+  encodeJson,
+  processingEventSchema,
+  suppressionEventSchema,
+  suppressionKey,
+  topicFor,
+} from '@massivesms/contracts';
+import type { BusProducer, OutgoingRecord } from '@massivesms/messaging';
+import { type ControllerKeys, isE164, pseudonymise } from '@massivesms/privacy';
+import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
+import { inboundKeyword } from '../domain/keywords.ts';
+import type { CarrierName } from './ports.ts';
+
+export interface InboundDeps {
+  readonly cell: Cell;
+  readonly namespace: string;
+  readonly store: PgDispatchStore;
+  readonly producer: BusProducer;
+  readonly now: () => Date;
+  readonly controllers: {
+    values(): Iterable<ControllerState>;
+    keys(controllerId: string): Promise<ControllerKeys>;
+  };
+}
+
+/** A verified inbound message from a recipient to one of our senders. */
+export interface InboundMessage {
+  readonly carrier: CarrierName;
+  readonly from: string;
+  readonly to: string;
+  readonly text: string;
+}
+
+/**
+ * STOP or START from a recipient: an opt-out (or its end) for every controller that messaged that
+ * recipient from that sender. One global list per controller, fed from both carriers, so a STOP at
+ * Telnyx also stops a Twilio fail-over send.
+ */
+export async function handleInbound(deps: InboundDeps, message: InboundMessage): Promise<number> {
+  const keyword = inboundKeyword(message.text);
+  if ((keyword !== 'stop' && keyword !== 'start') || !isE164(message.from)) return 0;
+  const subjects: { controllerId: string; pseudonym: string }[] = [];
+  for (const controller of deps.controllers.values()) {
+    const keys = await deps.controllers.keys(controller.controllerId).catch(() => undefined);
+    if (keys)
+      subjects.push({
+        controllerId: controller.controllerId,
+        pseudonym: pseudonymise(keys.pseudonymKey, message.from),
+      });
+  }
+  const affected = new Set(await deps.store.controllersThatMessaged(subjects, message.to));
+  const now = deps.now().toISOString();
+  const out: OutgoingRecord[] = [];
+  for (const { controllerId, pseudonym } of subjects.filter((s) => affected.has(s.controllerId))) {
+    const event = {
+      controllerId,
+      subjectPseudonym: pseudonym,
+      kind: 'opt_out' as const,
+      active: keyword === 'stop',
+      source: `${message.carrier}.inbound`,
+      occurredAt: now,
+    };
+    out.push({
+      topic: topicFor(deps.cell, 'suppressions.v1', deps.namespace),
+      key: suppressionKey(event),
+      value: encodeJson(suppressionEventSchema, event),
+    });
+    out.push({
+      topic: topicFor(deps.cell, 'audit.processing.v1', deps.namespace),
+      key: controllerId,
+      value: encodeJson(processingEventSchema, {
+        eventId: randomUUID(),
+        occurredAt: now,
+        service: 'dispatcher',
+        operation: keyword === 'stop' ? 'inbound.opt_out' : 'inbound.opt_in',
+        controllerId,
+        subjectPseudonym: pseudonym,
+        dataCategories: ['user.contact.phone_number'],
+        region: deps.cell,
+        subprocessor: message.carrier,
+        outcome: 'performed',
+      }),
+    });
+  }
+  await deps.producer.send(out);
+  return affected.size;
+}
