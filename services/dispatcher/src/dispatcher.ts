@@ -22,6 +22,7 @@ import { type BreakerState, CarrierBreaker } from './application/carrier-breaker
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { handleInbound } from './application/inbound.ts';
 import type { CarrierName, CarrierPort } from './application/ports.ts';
+import type { RateLimits } from './application/rate-limits.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
 export const dispatcherMigrations = {
@@ -44,6 +45,8 @@ export interface DispatcherOptions {
   readonly now?: () => Date;
   readonly breaker?: { volumeThreshold?: number; resetTimeoutMs?: number; errorThresholdPercentage?: number };
   readonly onBreakerChange?: (carrier: CarrierName, state: BreakerState) => void;
+  /** Carrier and sender throttling; default: the conservative limits of rate-limits.ts. */
+  readonly rateLimits?: RateLimits | false;
   /** Prometheus registry for the dispatcher's metrics (served on the ingress port). */
   readonly registry?: Registry;
 }

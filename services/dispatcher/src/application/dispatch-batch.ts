@@ -20,6 +20,7 @@ import { classifySendFailure, type SendFailureClass } from '../domain/classify.t
 import { applyStatus } from '../domain/state-machine.ts';
 import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
+import type { RateLimits } from './rate-limits.ts';
 
 /** Thrown to hold a partition: no route may take its messages now (nothing was sent). Retried with backoff. */
 export class HoldError extends Error {
@@ -43,6 +44,8 @@ export interface DispatchDeps {
     Record<CarrierName, { readonly port: CarrierPort; readonly breaker: CarrierBreaker }>
   >;
   readonly producer: BusProducer;
+  /** Segments per second per carrier account and per sender; unset: no throttling (tests). */
+  readonly rateLimits?: RateLimits;
 }
 
 const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
@@ -117,6 +120,7 @@ export async function dispatchBatch(
 
     for (let hop = 0; ; hop++) {
       const carrier: CarrierName = row.carrier;
+      await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments);
       const outcome = await attempt(deps, carrier, {
         to,
         from: record.from,
@@ -149,6 +153,8 @@ export async function dispatchBatch(
       const verdict: SendFailureClass = classifySendFailure(outcome.failure);
       out.push(processing(deps, topic, record, carrier, 'failed', verdict.code, now));
       if (verdict.class === 'A_NOT_ACCEPTED') {
+        if (verdict.retryAfterSeconds)
+          deps.rateLimits?.pause(carrier, now.getTime() + verdict.retryAfterSeconds * 1000);
         const next = route.find((c) => c !== carrier && !open(c) && hop === 0);
         const moved = next
           ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now)
