@@ -22,7 +22,8 @@ import { type BreakerState, CarrierBreaker } from './application/carrier-breaker
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { handleInbound } from './application/inbound.ts';
 import type { CarrierName, CarrierPort } from './application/ports.ts';
-import type { RateLimits } from './application/rate-limits.ts';
+import { RateLimits } from './application/rate-limits.ts';
+import { type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
 export const dispatcherMigrations = {
@@ -47,6 +48,8 @@ export interface DispatcherOptions {
   readonly onBreakerChange?: (carrier: CarrierName, state: BreakerState) => void;
   /** Carrier and sender throttling; default: the conservative limits of rate-limits.ts. */
   readonly rateLimits?: RateLimits | false;
+  /** When ambiguous outcomes are closed (default: reconcile.ts); `false` turns the sweeper off (tests). */
+  readonly reconcile?: ReconcilePolicy | false;
   /** Prometheus registry for the dispatcher's metrics (served on the ingress port). */
   readonly registry?: Registry;
 }
@@ -147,6 +150,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       twilio: { port: options.carriers.twilio, breaker: breakers.twilio },
     },
     producer,
+    ...(options.rateLimits === false ? {} : { rateLimits: options.rateLimits ?? new RateLimits() }),
   };
   const suppressions: ConsumerHandle = await options.bus.consume<SuppressionEvent>({
     groupId: `dispatcher.${options.cell}.suppressions`,
@@ -177,12 +181,23 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       );
     },
   });
+  const sweep =
+    options.reconcile === false
+      ? undefined
+      : setInterval(() => {
+          reconcileStale(
+            { cell: options.cell, namespace, store, producer, now },
+            options.reconcile || undefined,
+          ).catch((error: unknown) => options.log.warn({ err: error }, 'reconciliation sweep failed'));
+        }, 60_000);
+  sweep?.unref();
   running = true;
   return {
     breakers,
     ingressUrl,
     async stop() {
       running = false;
+      if (sweep) clearInterval(sweep);
       await consumer.stop();
       await suppressions.stop();
       await ingress?.close();

@@ -195,6 +195,20 @@ export class PgDispatchStore {
     return rows.map((r) => r.controller_id);
   }
 
+  /**
+   * Messages stuck without an outcome: `sending` not updated since `sendingBefore` (the process died
+   * during the carrier call) and `unknown` not updated since `unknownBefore` (no receipt came).
+   */
+  async stale(sendingBefore: Date, unknownBefore: Date, limit = 500): Promise<DispatchRow[]> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `SELECT * FROM dispatcher_messages
+        WHERE (status = 'sending' AND updated_at < $1) OR (status = 'unknown' AND updated_at < $2)
+        ORDER BY updated_at LIMIT $3`,
+      [sendingBefore, unknownBefore, limit],
+    );
+    return rows.map(row);
+  }
+
   /** Whether a receipt with this dedupe key was applied before. */
   async receiptSeen(dedupeKey: string): Promise<boolean> {
     const { rowCount } = await this.#db.query('SELECT 1 FROM dispatcher_receipts WHERE dedupe_key = $1', [
