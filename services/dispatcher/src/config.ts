@@ -35,6 +35,26 @@ export const dispatcherSpec = defineConfig({
     description:
       'Twilio API base URL. Unset: `https://api.twilio.com` (us) or `https://api.dublin.ie1.twilio.com` (eu).',
   },
+  DISPATCHER_SENDING_TIMEOUT_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n >= 1_000, { error: 'must be at least 1000' }),
+    default: '600000',
+    description:
+      'A message still `sending` after this had its process die mid-call: it becomes `unknown` (never resent).',
+  },
+  DISPATCHER_QUARANTINE_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n >= 1_000, { error: 'must be at least 1000' }),
+    default: '21600000',
+    description:
+      'How long an `unknown` outcome waits for a receipt before it is closed as `failed` (DISPATCH_OUTCOME_UNKNOWN).',
+  },
   CARRIER_TIMEOUT_MS: {
     schema: z
       .string()

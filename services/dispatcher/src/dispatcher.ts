@@ -184,12 +184,18 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   const sweep =
     options.reconcile === false
       ? undefined
-      : setInterval(() => {
-          reconcileStale(
-            { cell: options.cell, namespace, store, producer, now },
-            options.reconcile || undefined,
-          ).catch((error: unknown) => options.log.warn({ err: error }, 'reconciliation sweep failed'));
-        }, 60_000);
+      : setInterval(
+          () => {
+            reconcileStale(
+              { cell: options.cell, namespace, store, producer, now },
+              options.reconcile || undefined,
+            ).catch((error: unknown) => options.log.warn({ err: error }, 'reconciliation sweep failed'));
+          },
+          Math.min(
+            60_000,
+            Math.max(1_000, (options.reconcile || { sendingTimeoutMs: 60_000 }).sendingTimeoutMs / 2),
+          ),
+        );
   sweep?.unref();
   running = true;
   return {

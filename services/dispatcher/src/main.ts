@@ -30,6 +30,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     kms: new LocalKms(config.kmsMasterKey),
     log,
     registry,
+    reconcile: {
+      sendingTimeoutMs: config.dispatcherSendingTimeoutMs,
+      quarantineMs: config.dispatcherQuarantineMs,
+    },
     namespace: config.topicNamespace ?? '',
     ...(config.dispatcherPublicBaseUrl ? { publicBaseUrl: config.dispatcherPublicBaseUrl } : {}),
     ingress: {

@@ -81,8 +81,12 @@ describe('dispatcher (real Kafka and PostgreSQL, carrier simulators through the 
       .send([{ topic: topic('controllers.v1'), key: id, value: encodeJson(controllerStateSchema, state) }]);
   }
 
-  /** A dispatch record as the router writes it. */
   async function dispatch(controllerId: string, messageId: string, to = '+14155552671') {
+    await bus.producer().send([await dispatchRecordFor(controllerId, messageId, to)]);
+  }
+
+  /** A dispatch record as the router writes it. */
+  async function dispatchRecordFor(controllerId: string, messageId: string, to = '+14155552671') {
     const keys = await keyring.get(toControllerId(controllerId));
     const ctx = (field: string) => ({
       controllerId: toControllerId(controllerId),
@@ -106,11 +110,11 @@ describe('dispatcher (real Kafka and PostgreSQL, carrier simulators through the 
       segments: 1,
       acceptedAt: new Date().toISOString(),
     };
-    await bus
-      .producer()
-      .send([
-        { topic: topic('sms.dispatch.v1'), key: pseudonym, value: encodeJson(dispatchRecordSchema, record) },
-      ]);
+    return {
+      topic: topic('sms.dispatch.v1'),
+      key: pseudonym,
+      value: encodeJson(dispatchRecordSchema, record),
+    };
   }
 
   const statusOf = (messageId: string) =>
@@ -230,5 +234,22 @@ describe('dispatcher (real Kafka and PostgreSQL, carrier simulators through the 
     telnyx.faults.clear();
     await eventually(30_000, () => expect(statusOf('held-1').map((s) => s.status)).toEqual(['queued']));
     expect(telnyx.ledger.countForCallbackId('held-1')).toBe(1);
+  });
+
+  it('a hold in the middle of a batch strands nothing: every held message is sent once Telnyx is back', async () => {
+    telnyx.faults.clear();
+    telnyx.faults.always({ status5xx: 503 });
+    const ids = Array.from({ length: 5 }, (_, i) => `held-batch-${i}`);
+    // One recipient: one partition, in order, in one batch.
+    // One produce request to one partition: the five arrive in one batch.
+    await bus
+      .producer()
+      .send(await Promise.all(ids.map((id) => dispatchRecordFor('solo', id, '+14155553300'))));
+    await new Promise((r) => setTimeout(r, 800));
+    telnyx.faults.clear();
+    await eventually(30_000, () => {
+      for (const id of ids) expect(statusOf(id).map((s) => s.status)).toEqual(['queued']);
+    });
+    for (const id of ids) expect(telnyx.ledger.countForCallbackId(id)).toBe(1);
   });
 });

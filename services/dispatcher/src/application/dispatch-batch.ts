@@ -48,6 +48,9 @@ export interface DispatchDeps {
   readonly rateLimits?: RateLimits;
 }
 
+/** Messages claimed per statement: small, so a crash strands few claimed-but-unsent messages. */
+const CLAIM_CHUNK = 10;
+
 const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
 
 /** The SMS route the instruction allows, primary first (only carriers we have an adapter for). */
@@ -89,109 +92,117 @@ export async function dispatchBatch(
     if (kind) out.push(...suppressionOutputs(deps, topic, record, kind, now));
     return kind === undefined;
   });
-  const claimed = await deps.store.claim(
-    sendable.map(({ record, route }) => ({
-      controllerId: record.controllerId,
-      messageId: record.messageId,
-      campaignId: record.campaignId,
-      carrier: route[0]!,
-      recipientPseudonym: record.recipientPseudonym,
-      instruction: record.instruction,
-      sender: record.from,
-    })),
-    now,
-  );
-  const fresh = new Map(claimed.map((row) => [`${row.controllerId}:${row.messageId}`, row]));
+  // Claim a few at a time, right before sending them: a crash leaves at most one chunk per
+  // partition claimed but never attempted (those become `unknown`, never resent).
+  for (let c = 0; c < sendable.length; c += CLAIM_CHUNK) {
+    const chunk = sendable.slice(c, c + CLAIM_CHUNK);
+    const claimed = await deps.store.claim(
+      chunk.map(({ record, route }) => ({
+        controllerId: record.controllerId,
+        messageId: record.messageId,
+        campaignId: record.campaignId,
+        carrier: route[0]!,
+        recipientPseudonym: record.recipientPseudonym,
+        instruction: record.instruction,
+        sender: record.from,
+      })),
+      now,
+    );
+    const fresh = new Map(claimed.map((row) => [`${row.controllerId}:${row.messageId}`, row]));
 
-  for (const { record, route } of sendable) {
-    const key = `${record.controllerId}:${record.messageId}`;
-    const claimedRow = fresh.get(key);
-    if (!claimedRow) continue; // claimed before (or earlier in this batch): never sent again
-    fresh.delete(key); // a duplicate of this record later in the same batch finds no claim
-    let row: DispatchRow = claimedRow;
-    const keys = await deps.controllers.keys(record.controllerId);
-    const context = (field: string) => ({
-      controllerId: toControllerId(record.controllerId),
-      recordId: record.messageId,
-      field,
-    });
-    const to = decryptField(keys.dataKey, record.recipient, context('to'));
-    const text = decryptField(keys.dataKey, record.body, context('body'));
-
-    for (let hop = 0; ; hop++) {
-      const carrier: CarrierName = row.carrier;
-      await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments);
-      const outcome = await attempt(deps, carrier, {
-        to,
-        from: record.from,
-        text,
-        attempt: row.attempt,
-        callbackUrl: buildCallbackUrl(deps.publicBaseUrl, {
-          carrier,
-          controllerId: record.controllerId,
-          messageId: record.messageId,
-        }),
-        ...(record.validUntil
-          ? { validitySeconds: Math.floor((Date.parse(record.validUntil) - now.getTime()) / 1000) }
-          : {}),
+    for (const { record, route } of chunk) {
+      const key = `${record.controllerId}:${record.messageId}`;
+      const claimedRow = fresh.get(key);
+      if (!claimedRow) continue; // claimed before (or earlier in this batch): never sent again
+      fresh.delete(key); // a duplicate of this record later in the same batch finds no claim
+      let row: DispatchRow = claimedRow;
+      const keys = await deps.controllers.keys(record.controllerId);
+      const context = (field: string) => ({
+        controllerId: toControllerId(record.controllerId),
+        recordId: record.messageId,
+        field,
       });
-      if (outcome.accepted) {
+      const to = decryptField(keys.dataKey, record.recipient, context('to'));
+      const text = decryptField(keys.dataKey, record.body, context('body'));
+
+      for (let hop = 0; ; hop++) {
+        const carrier: CarrierName = row.carrier;
+        await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments);
+        const outcome = await attempt(deps, carrier, {
+          to,
+          from: record.from,
+          text,
+          attempt: row.attempt,
+          callbackUrl: buildCallbackUrl(deps.publicBaseUrl, {
+            carrier,
+            controllerId: record.controllerId,
+            messageId: record.messageId,
+          }),
+          ...(record.validUntil
+            ? { validitySeconds: Math.floor((Date.parse(record.validUntil) - now.getTime()) / 1000) }
+            : {}),
+        });
+        if (outcome.accepted) {
+          const recorded = await recordOutcome(
+            deps.store,
+            row,
+            {
+              status: 'queued',
+              carrierMessageId: outcome.carrierMessageId,
+              segments: outcome.segments ?? null,
+            },
+            now,
+          );
+          if (recorded) out.push(status(deps, topic, record, recorded, 'queued', now));
+          out.push(processing(deps, topic, record, carrier, 'performed', undefined, now));
+          break;
+        }
+        const verdict: SendFailureClass = classifySendFailure(outcome.failure);
+        out.push(processing(deps, topic, record, carrier, 'failed', verdict.code, now));
+        if (verdict.class === 'A_NOT_ACCEPTED') {
+          if (verdict.retryAfterSeconds)
+            deps.rateLimits?.pause(carrier, now.getTime() + verdict.retryAfterSeconds * 1000);
+          const next = route.find((c) => c !== carrier && !open(c) && hop === 0);
+          const moved = next
+            ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now)
+            : undefined;
+          if (moved) {
+            row = moved;
+            continue;
+          }
+          // Nothing was sent anywhere: release this claim, and those of the chunk not attempted yet,
+          // so the held partition sends them later (a stranded claim would never be sent).
+          await deps.store.release(row.controllerId, row.messageId, row.attempt);
+          for (const pending of fresh.values())
+            await deps.store.release(pending.controllerId, pending.messageId, pending.attempt);
+          await deps.producer.send(out);
+          throw new HoldError(`${carrier} did not accept the message and no failover is available`);
+        }
+        const final = verdict.class === 'C_AMBIGUOUS' ? 'unknown' : 'failed';
         const recorded = await recordOutcome(
           deps.store,
           row,
-          {
-            status: 'queued',
-            carrierMessageId: outcome.carrierMessageId,
-            segments: outcome.segments ?? null,
-          },
+          { status: final, errorCode: verdict.code, reason: verdict.reason },
           now,
         );
-        if (recorded) out.push(status(deps, topic, record, recorded, 'queued', now));
-        out.push(processing(deps, topic, record, carrier, 'performed', undefined, now));
+        if (recorded) out.push(status(deps, topic, record, recorded, final, now));
+        if (verdict.class === 'D_PERMANENT' && verdict.suppress) {
+          const event = {
+            controllerId: record.controllerId,
+            subjectPseudonym: record.recipientPseudonym,
+            kind: 'opt_out' as const,
+            active: true,
+            source: `${carrier}.send`,
+            occurredAt: now.toISOString(),
+          };
+          out.push({
+            topic: topic('suppressions.v1'),
+            key: suppressionKey(event),
+            value: encodeJson(suppressionEventSchema, event),
+          });
+        }
         break;
       }
-      const verdict: SendFailureClass = classifySendFailure(outcome.failure);
-      out.push(processing(deps, topic, record, carrier, 'failed', verdict.code, now));
-      if (verdict.class === 'A_NOT_ACCEPTED') {
-        if (verdict.retryAfterSeconds)
-          deps.rateLimits?.pause(carrier, now.getTime() + verdict.retryAfterSeconds * 1000);
-        const next = route.find((c) => c !== carrier && !open(c) && hop === 0);
-        const moved = next
-          ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now)
-          : undefined;
-        if (moved) {
-          row = moved;
-          continue;
-        }
-        // Nothing was sent anywhere: release the claim so the held partition sends it later.
-        await deps.store.release(row.controllerId, row.messageId, row.attempt);
-        await deps.producer.send(out);
-        throw new HoldError(`${carrier} did not accept the message and no failover is available`);
-      }
-      const final = verdict.class === 'C_AMBIGUOUS' ? 'unknown' : 'failed';
-      const recorded = await recordOutcome(
-        deps.store,
-        row,
-        { status: final, errorCode: verdict.code, reason: verdict.reason },
-        now,
-      );
-      if (recorded) out.push(status(deps, topic, record, recorded, final, now));
-      if (verdict.class === 'D_PERMANENT' && verdict.suppress) {
-        const event = {
-          controllerId: record.controllerId,
-          subjectPseudonym: record.recipientPseudonym,
-          kind: 'opt_out' as const,
-          active: true,
-          source: `${carrier}.send`,
-          occurredAt: now.toISOString(),
-        };
-        out.push({
-          topic: topic('suppressions.v1'),
-          key: suppressionKey(event),
-          value: encodeJson(suppressionEventSchema, event),
-        });
-      }
-      break;
     }
   }
   await deps.producer.send(out);
