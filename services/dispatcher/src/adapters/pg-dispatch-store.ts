@@ -56,6 +56,18 @@ export class PgDispatchStore {
     return rows.map(row);
   }
 
+  /** Reads several messages' rows in one statement. */
+  async getMany(keys: readonly { controllerId: string; messageId: string }[]): Promise<DispatchRow[]> {
+    if (keys.length === 0) return [];
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `SELECT m.* FROM dispatcher_messages m
+         JOIN unnest($1::text[], $2::text[]) AS k(controller_id, message_id)
+           ON m.controller_id = k.controller_id AND m.message_id = k.message_id`,
+      [keys.map((k) => k.controllerId), keys.map((k) => k.messageId)],
+    );
+    return rows.map(row);
+  }
+
   /** Reads one message's row. */
   async get(controllerId: string, messageId: string): Promise<DispatchRow | undefined> {
     const { rows } = await this.#db.query<Record<string, unknown>>(

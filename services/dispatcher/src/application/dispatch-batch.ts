@@ -109,6 +109,19 @@ export async function dispatchBatch(
       now,
     );
     const fresh = new Map(claimed.map((row) => [`${row.controllerId}:${row.messageId}`, row]));
+    // Records claimed before: a crash may have come between recording their status and publishing
+    // it. Publish it again (same statusSeq: consumers drop the duplicate); never send again.
+    const seenBefore = chunk.filter(({ record }) => !fresh.has(`${record.controllerId}:${record.messageId}`));
+    if (seenBefore.length > 0) {
+      const existing = await deps.store.getMany(seenBefore.map(({ record }) => record));
+      for (const row of existing) {
+        const original = seenBefore.find(
+          ({ record }) => record.controllerId === row.controllerId && record.messageId === row.messageId,
+        );
+        if (row.status !== 'sending' && original)
+          out.push(status(deps, topic, original.record, row, row.status, now));
+      }
+    }
 
     for (const { record, route } of chunk) {
       const key = `${record.controllerId}:${record.messageId}`;
