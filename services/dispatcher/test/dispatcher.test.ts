@@ -224,7 +224,12 @@ describe('dispatcher (real Kafka and PostgreSQL, carrier simulators through the 
     await eventually(5_000, () => expect(sendsOf('after-open')).toEqual(['twilio:performed'])); // Telnyx not called
     expect(telnyx.ledger.countForCallbackId('after-open')).toBe(0);
     expect(twilio.ledger.countForCallbackId('after-open')).toBe(1);
+    // Telnyx recovers: after the reset timeout a real message probes half-open, succeeds, and closes it.
     telnyx.faults.clear();
+    await eventually(10_000, () => expect(dispatcher.breakers.telnyx.state).toBe('half_open'));
+    await dispatch('acme', 'probe', '+14155553101');
+    await eventually(20_000, () => expect(statusOf('probe').map((s) => s.carrier)).toEqual(['telnyx']));
+    expect(dispatcher.breakers.telnyx.state).toBe('closed');
   });
 
   it('a controller whose instruction lists only Telnyx waits while it is down, then sends once', async () => {

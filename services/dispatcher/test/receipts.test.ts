@@ -278,7 +278,7 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
   it('STOP at Telnyx suppresses the recipient for the controller that messaged them, also on Twilio; START lifts it', async () => {
     const subscriber = '+14155554000';
     await dispatch('acme', 'before-stop', subscriber);
-    await eventually(20_000, () => expect(statusOf('before-stop').length).toBeGreaterThan(0));
+    await eventually(45_000, () => expect(statusOf('before-stop').length).toBeGreaterThan(0));
     const delivered = await telnyx.sendInbound({
       to: '+14155550100',
       from: subscriber,
@@ -316,5 +316,29 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
     });
     await dispatch('acme', 'after-start', subscriber);
     await eventually(20_000, () => expect(statusOf('after-start').map((s) => s.status)).toContain('queued'));
+  });
+
+  it('HELP at Twilio is answered with a TwiML reply', async () => {
+    const url = `${dispatcher.ingressUrl}/inbound/twilio`;
+    const params = {
+      MessageSid: 'SMhelp',
+      From: '+14155554100',
+      To: '+14155550100',
+      Body: 'HELP',
+      AccountSid: SID,
+    };
+    const { twilioSignature } = await import('@massivesms/testkit/carriers');
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': twilioSignature('tok', url, params),
+      },
+      body: new URLSearchParams(params).toString(),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(
+      /^<Response><Message>MassiveSMS sends these messages .*Reply STOP to opt out\.<\/Message><\/Response>$/,
+    );
   });
 });

@@ -3,7 +3,12 @@ import { Telnyx } from 'telnyx';
 import twilio from 'twilio';
 import type { ReceiptResult, VerifiedReceipt } from '../../application/apply-receipt.ts';
 import { parseCallbackPath } from '../../domain/callback.ts';
+import { inboundKeyword } from '../../domain/keywords.ts';
 import { mapTelnyxReceipt, mapTwilioReceipt } from '../../domain/receipts.ts';
+
+/** The answer to HELP (carriers require one): who sends, and how to stop. */
+export const HELP_TEXT =
+  'MassiveSMS sends these messages for the sender named in them. Reply STOP to opt out.';
 
 export interface ReceiptIngressOptions {
   /** The cell's Telnyx account public key (base64, ed25519). */
@@ -164,8 +169,13 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
       }
       if (params.From && params.To)
         await inbound({ carrier: 'twilio', from: params.From, to: params.To, text: params.Body ?? '' });
-      // An empty TwiML response: we do not reply through Twilio here.
-      return reply.code(200).type('text/xml').send('<Response></Response>');
+      // HELP must be answered: Twilio sends our TwiML reply. STOP/START confirmations are Twilio's own
+      // for its default keywords, so those get an empty response.
+      const help = inboundKeyword(params.Body ?? '') === 'help';
+      return reply
+        .code(200)
+        .type('text/xml')
+        .send(help ? `<Response><Message>${HELP_TEXT}</Message></Response>` : '<Response></Response>');
     });
   }
 
