@@ -1,9 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import {
   type Cell,
   encodeJson,
-  type StatusEvent,
-  statusEventSchema,
   suppressionEventSchema,
   suppressionKey,
   topicFor,
@@ -13,6 +10,7 @@ import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import type { ReceiptMapping } from '../domain/receipts.ts';
 import { applyStatus } from '../domain/state-machine.ts';
 import type { CarrierName, DispatchRow } from './ports.ts';
+import { statusRecord } from './status-events.ts';
 
 export interface ReceiptDeps {
   readonly cell: Cell;
@@ -73,7 +71,7 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
     );
     if (!updated) continue; // a concurrent receipt or the send response got there first: re-read
     if (!verdict.ignored) {
-      out.push(status(deps, updated, now));
+      out.push(statusRecord(deps, updated, now));
       result = 'applied';
       if (receipt.mapping.suppress) out.push(optOut(deps, updated, receipt.carrier, now));
     }
@@ -82,30 +80,6 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
   if (out.length > 0) await deps.producer.send(out);
   await deps.store.firstReceipt(receipt.dedupeKey, now);
   return result;
-}
-
-function status(deps: ReceiptDeps, row: DispatchRow, now: Date): OutgoingRecord {
-  const event: StatusEvent = {
-    eventId: randomUUID(),
-    messageId: row.messageId,
-    controllerId: row.controllerId,
-    campaignId: row.campaignId,
-    region: deps.cell,
-    status: row.status as StatusEvent['status'],
-    statusSeq: row.statusSeq,
-    carrier: row.carrier,
-    ...(row.carrierMessageId ? { carrierMessageId: row.carrierMessageId } : {}),
-    ...(row.segments ? { segments: row.segments } : {}),
-    ...(row.errorCode ? { errorCode: row.errorCode } : {}),
-    ...(row.reason ? { reason: row.reason } : {}),
-    occurredAt: now.toISOString(),
-  };
-  return {
-    topic: topicFor(deps.cell, 'sms.status.v1', deps.namespace),
-    key: `${row.controllerId}:${row.messageId}`,
-    value: encodeJson(statusEventSchema, event),
-    headers: { region: deps.cell, controller: row.controllerId, schema: 'sms.status.v1' },
-  };
 }
 
 function optOut(deps: ReceiptDeps, row: DispatchRow, carrier: CarrierName, now: Date): OutgoingRecord {

@@ -21,6 +21,7 @@ import { applyStatus } from '../domain/state-machine.ts';
 import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
 import type { RateLimits } from './rate-limits.ts';
+import { statusRecord } from './status-events.ts';
 
 /** Thrown to hold a partition: no route may take its messages now (nothing was sent). Retried with backoff. */
 export class HoldError extends Error {
@@ -119,7 +120,12 @@ export async function dispatchBatch(
           ({ record }) => record.controllerId === row.controllerId && record.messageId === row.messageId,
         );
         if (row.status !== 'sending' && original)
-          out.push(status(deps, topic, original.record, row, row.status, now));
+          out.push(
+            statusRecord(deps, row, now, {
+              recipient: original.record.recipient,
+              segments: original.record.segments,
+            }),
+          );
       }
     }
 
@@ -166,7 +172,10 @@ export async function dispatchBatch(
             },
             now,
           );
-          if (recorded) out.push(status(deps, topic, record, recorded, 'queued', now));
+          if (recorded)
+            out.push(
+              statusRecord(deps, recorded, now, { recipient: record.recipient, segments: record.segments }),
+            );
           out.push(processing(deps, topic, record, carrier, 'performed', undefined, now));
           break;
         }
@@ -198,7 +207,10 @@ export async function dispatchBatch(
           { status: final, errorCode: verdict.code, reason: verdict.reason },
           now,
         );
-        if (recorded) out.push(status(deps, topic, record, recorded, final, now));
+        if (recorded)
+          out.push(
+            statusRecord(deps, recorded, now, { recipient: record.recipient, segments: record.segments }),
+          );
         if (verdict.class === 'D_PERMANENT' && verdict.suppress) {
           const event = {
             controllerId: record.controllerId,
@@ -341,38 +353,6 @@ function suppressionOutputs(
       headers: { region: deps.cell, controller: record.controllerId, schema: 'audit.processing.v1' },
     },
   ];
-}
-
-function status(
-  deps: DispatchDeps,
-  topic: (name: 'sms.status.v1') => string,
-  record: DispatchRecord,
-  row: DispatchRow,
-  value: StatusEvent['status'],
-  now: Date,
-): OutgoingRecord {
-  const event: StatusEvent = {
-    eventId: randomUUID(),
-    messageId: record.messageId,
-    controllerId: record.controllerId,
-    campaignId: record.campaignId,
-    region: deps.cell,
-    status: value,
-    statusSeq: row.statusSeq,
-    carrier: row.carrier,
-    ...(row.carrierMessageId ? { carrierMessageId: row.carrierMessageId } : {}),
-    ...(row.segments ? { segments: row.segments } : { segments: record.segments }),
-    ...(row.errorCode ? { errorCode: row.errorCode } : {}),
-    ...(row.reason ? { reason: row.reason } : {}),
-    recipient: record.recipient,
-    occurredAt: now.toISOString(),
-  };
-  return {
-    topic: topic('sms.status.v1'),
-    key: `${record.controllerId}:${record.messageId}`,
-    value: encodeJson(statusEventSchema, event),
-    headers: { region: deps.cell, controller: record.controllerId, schema: 'sms.status.v1' },
-  };
 }
 
 function processing(

@@ -4,13 +4,12 @@ import {
   encodeJson,
   type ProcessingEvent,
   processingEventSchema,
-  type StatusEvent,
-  statusEventSchema,
   topicFor,
 } from '@massivesms/contracts';
 import type { BusProducer, OutgoingRecord } from '@massivesms/messaging';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import type { DispatchRow } from './ports.ts';
+import { statusRecord } from './status-events.ts';
 
 export interface ReconcileDeps {
   readonly cell: Cell;
@@ -64,32 +63,10 @@ export async function reconcileStale(
           };
     const updated = await deps.store.advance(row, next, now);
     if (!updated) continue; // a receipt got there first
-    out.push(status(deps, updated, now), audit(deps, row, next.errorCode, now));
+    out.push(statusRecord(deps, updated, now), audit(deps, row, next.errorCode, now));
   }
   await deps.producer.send(out);
   return out.length / 2;
-}
-
-function status(deps: ReconcileDeps, row: DispatchRow, now: Date): OutgoingRecord {
-  const event: StatusEvent = {
-    eventId: randomUUID(),
-    messageId: row.messageId,
-    controllerId: row.controllerId,
-    campaignId: row.campaignId,
-    region: deps.cell,
-    status: row.status as StatusEvent['status'],
-    statusSeq: row.statusSeq,
-    carrier: row.carrier,
-    ...(row.errorCode ? { errorCode: row.errorCode } : {}),
-    ...(row.reason ? { reason: row.reason } : {}),
-    occurredAt: now.toISOString(),
-  };
-  return {
-    topic: topicFor(deps.cell, 'sms.status.v1', deps.namespace),
-    key: `${row.controllerId}:${row.messageId}`,
-    value: encodeJson(statusEventSchema, event),
-    headers: { region: deps.cell, controller: row.controllerId, schema: 'sms.status.v1' },
-  };
 }
 
 function audit(deps: ReconcileDeps, row: DispatchRow, reason: string, now: Date): OutgoingRecord {

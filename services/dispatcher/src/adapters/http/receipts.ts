@@ -67,7 +67,7 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
 
   app.post('/receipts/telnyx/:controllerId/:messageId', async (request, reply) => {
     const target = parseCallbackPath(request.url.split('?')[0]!);
-    if (!target || target.carrier !== 'telnyx') return reply.code(404).send();
+    if (target?.carrier !== 'telnyx') return reply.code(404).send();
     let event: TelnyxEvent;
     try {
       event = (await telnyx.webhooks.unwrap(request.body as string, {
@@ -98,7 +98,7 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
 
   app.post('/receipts/twilio/:controllerId/:messageId', async (request, reply) => {
     const target = parseCallbackPath(request.url.split('?')[0]!);
-    if (!target || target.carrier !== 'twilio') return reply.code(404).send();
+    if (target?.carrier !== 'twilio') return reply.code(404).send();
     const params = Object.fromEntries(new URLSearchParams(request.body as string));
     const signature = request.headers['x-twilio-signature'];
     const url = `${options.publicBaseUrl().replace(/\/$/, '')}${request.url}`;
