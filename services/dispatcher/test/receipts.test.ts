@@ -1,28 +1,9 @@
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
-import {
-  type ControllerState,
-  controllerStateSchema,
-  type DispatchRecord,
-  dispatchRecordSchema,
-  encodeJson,
-  instructionRef,
-  processingEventSchema,
-  statusEventSchema,
-  topicFor,
-} from '@massivesms/contracts';
+import { controllerStateSchema, encodeJson, statusEventSchema, topicFor } from '@massivesms/contracts';
 import { createPgDb, type Db } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import type { IncomingRecord } from '@massivesms/messaging';
-import {
-  encryptField,
-  generateMasterKey,
-  InMemoryControllerKeyStore,
-  Keyring,
-  LocalKms,
-  pseudonymise,
-  toControllerId,
-  toE164,
-} from '@massivesms/privacy';
+import { generateMasterKey, InMemoryControllerKeyStore, Keyring, LocalKms } from '@massivesms/privacy';
 import { createLogger } from '@massivesms/telemetry';
 import {
   createTestSchema,
@@ -42,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { telnyxCarrier } from '../src/adapters/telnyx-carrier.ts';
 import { twilioCarrier } from '../src/adapters/twilio-carrier.ts';
 import { type Dispatcher, startDispatcher } from '../src/dispatcher.ts';
+import { controllerFixture, dispatchFixture } from './fixtures.ts';
 
 const SID = `AC${'2'.repeat(32)}`;
 
@@ -60,57 +42,17 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
 
   async function publishController(id: string, subprocessors: string[]) {
-    const keys = await keyring.create(toControllerId(id));
-    const sha = 'c'.repeat(64);
-    const state: ControllerState = {
-      controllerId: id,
-      name: id,
-      region: 'us',
-      revision: 1,
-      keys: { dataKey: keys.dataKey, pseudonymKey: keys.pseudonymKey },
-      instruction: {
-        id: `${id}-sms`,
-        version: 1,
-        sha256: sha,
-        ref: instructionRef(`${id}-sms`, 1, sha),
-        publishedAt: new Date().toISOString(),
-        document: { purposes: ['essential.service.notifications.sms'], subprocessors },
-      },
-      updatedAt: new Date().toISOString(),
-    };
+    const state = await controllerFixture(keyring, id, subprocessors);
     await bus
       .producer()
       .send([{ topic: topic('controllers.v1'), key: id, value: encodeJson(controllerStateSchema, state) }]);
   }
 
   async function dispatch(controllerId: string, messageId: string, to = '+14155552671') {
-    const keys = await keyring.get(toControllerId(controllerId));
-    const ctx = (field: string) => ({
-      controllerId: toControllerId(controllerId),
-      recordId: messageId,
-      field,
-    });
-    const pseudonym = pseudonymise(keys.pseudonymKey, toE164(to));
-    const record: DispatchRecord = {
-      messageId,
-      controllerId,
-      campaignId: 'c1',
-      purpose: 'essential.service.notifications.sms',
-      region: 'us',
-      instruction: instructionRef(`${controllerId}-sms`, 1, 'c'.repeat(64)),
-      recipient: encryptField(keys.dataKey, to, ctx('to')),
-      recipientPseudonym: pseudonym,
-      from: '+14155550100',
-      senderKind: 'e164',
-      body: encryptField(keys.dataKey, `Hello ${messageId}`, ctx('body')),
-      encoding: 'GSM-7',
-      segments: 1,
-      acceptedAt: new Date().toISOString(),
-    };
     await bus
       .producer()
       .send([
-        { topic: topic('sms.dispatch.v1'), key: pseudonym, value: encodeJson(dispatchRecordSchema, record) },
+        await dispatchFixture(keyring, { topic: topic('sms.dispatch.v1'), controllerId, messageId, to }),
       ]);
   }
 
