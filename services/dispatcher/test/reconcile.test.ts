@@ -39,9 +39,9 @@ describe('reconciliation of stale outcomes', () => {
   });
 
   it('an interrupted send becomes unknown, and an unknown one without a receipt is closed as failed — never resent', async () => {
-    const [interrupted] = await store.claim([claim('interrupted')], t0);
+    await store.claim([claim('interrupted')], t0);
     const [ambiguous] = await store.claim([claim('ambiguous')], t0);
-    const [fresh] = await store.claim([claim('fresh')], new Date(t0.getTime() + 7 * 3_600_000 - 60_000));
+    await store.claim([claim('fresh')], new Date(t0.getTime() + 7 * 3_600_000 - 60_000));
     await store.advance(ambiguous!, { status: 'unknown', errorCode: 'CARRIER_RESPONSE_TIMEOUT' }, t0);
     const deps = {
       cell: 'us' as const,
@@ -72,7 +72,5 @@ describe('reconciliation of stale outcomes', () => {
       'send.reconcile:DISPATCH_SEND_INTERRUPTED',
       'send.reconcile:DISPATCH_OUTCOME_UNKNOWN',
     ]);
-    void interrupted;
-    void fresh;
   });
 });
