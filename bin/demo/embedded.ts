@@ -15,6 +15,9 @@ import {
 } from '@massivesms/contracts';
 import { type Control, createControl } from '@massivesms/control/control';
 import { createPgliteDb, type Db } from '@massivesms/db';
+import { type Dispatcher, RateLimits, startDispatcher } from '@massivesms/dispatcher/dispatcher';
+import { telnyxCarrier } from '@massivesms/dispatcher/telnyx';
+import { twilioCarrier } from '@massivesms/dispatcher/twilio';
 import {
   generateMasterKey,
   Keyring,
@@ -26,6 +29,12 @@ import {
 } from '@massivesms/privacy';
 import { type Router, startRouter } from '@massivesms/router/router';
 import { createLogger } from '@massivesms/telemetry';
+import {
+  startTelnyxSimulator,
+  startTwilioSimulator,
+  type TelnyxSimulator,
+  type TwilioSimulator,
+} from '@massivesms/testkit/carriers';
 import { SingleBar } from 'cli-progress';
 import { Registry } from 'prom-client';
 import { campaign, controllers, optedOut } from './campaign.ts';
@@ -42,6 +51,12 @@ export interface DemoSummary {
   rejected: Record<string, number>;
   suppressed: number;
   expired: number;
+  /** Messages the carriers accepted, per carrier. */
+  sent: Record<string, number>;
+  /** Messages Telnyx refused during its outage that Twilio took instead. */
+  failovers: number;
+  breakerTransitions: number;
+  delivered: number;
   durationSeconds: number;
 }
 
@@ -52,6 +67,9 @@ interface CellRuntime {
   control: Control;
   controlUrl: string;
   router: Router;
+  dispatcher: Dispatcher;
+  telnyx: TelnyxSimulator;
+  twilio: TwilioSimulator;
 }
 
 const OPERATOR = `demo-operator-${'x'.repeat(24)}`;
@@ -66,6 +84,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     for (const t of cellTopics(cell, { partitions: 3 })) bus.createTopic(t.fullName, t.partitions);
 
   let processed = 0;
+  let breakerTransitions = 0;
   const runtimes: CellRuntime[] = [];
   for (const cell of cells) {
     const db = await createPgliteDb();
@@ -96,7 +115,46 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           Object.values(o.rejected).reduce((a, b) => a + b, 0);
       },
     });
-    runtimes.push({ cell, db, kms, control, controlUrl, router });
+    // Each cell has its own carrier accounts and hosts (here: its own pair of simulators).
+    const telnyx = await startTelnyxSimulator({ apiKey: `KEY_${cell}` });
+    const twilio = await startTwilioSimulator({
+      accountSid: `AC${cell === 'us' ? '1' : '2'}${'0'.repeat(31)}`,
+      authToken: `tok-${cell}`,
+    });
+    const dispatcher = await startDispatcher({
+      cell,
+      bus,
+      db,
+      kms,
+      log,
+      ingress: {
+        telnyxPublicKey: telnyx.publicKey,
+        twilioAuthToken: `tok-${cell}`,
+        port: 0,
+        host: '127.0.0.1',
+      },
+      carriers: {
+        telnyx: telnyxCarrier({ apiKey: `KEY_${cell}`, baseUrl: telnyx.baseUrl, timeoutMs: 2_000 }),
+        twilio: twilioCarrier({
+          accountSid: `AC${cell === 'us' ? '1' : '2'}${'0'.repeat(31)}`,
+          authToken: `tok-${cell}`,
+          baseUrl: twilio.baseUrl,
+          timeoutMs: 2_000,
+        }),
+      },
+      // Simulated accounts: the demo is not throttled like a real 10DLC sender.
+      rateLimits: new RateLimits({
+        accountPerSecond: { telnyx: 10_000, twilio: 10_000 },
+        senderPerSecond: { e164: 10_000, short_code: 10_000, alphanumeric: 10_000 },
+      }),
+      // Everything happens within seconds here: a low threshold lets the short outage open the breaker.
+      breaker: { volumeThreshold: 5, errorThresholdPercentage: 10, resetTimeoutMs: 500 },
+      onBreakerChange: () => {
+        breakerTransitions++;
+      },
+      reconcile: false,
+    });
+    runtimes.push({ cell, db, kms, control, controlUrl, router, dispatcher, telnyx, twilio });
   }
   say(
     `embedded mode: in-memory bus, PGlite, control API at ${runtimes.map((r) => `${r.cell} ${r.controlUrl}`).join(', ')}`,
@@ -165,8 +223,32 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   bar?.update(records.length);
   bar?.stop();
 
+  // Dispatch, with a Telnyx outage in the US cell while a third of the messages go out: the breaker
+  // opens and Twilio takes them; then Telnyx recovers. Wait for every carrier receipt.
+  const us = runtimes.find((r) => r.cell === 'us')!;
+  const progress = () => summarise(bus, records.length, 0);
+  let outage: 'before' | 'during' | 'after' = 'before';
+  await until(async () => {
+    const p = progress();
+    const done = Object.values(p.sent).reduce((a, b) => a + b, 0);
+    if (outage === 'before' && done >= p.accepted * 0.2) {
+      us.telnyx.faults.always({ status5xx: 503 });
+      outage = 'during';
+      say('telnyx (us): outage begins');
+    } else if (outage === 'during' && done >= p.accepted * 0.55) {
+      us.telnyx.faults.always(null);
+      outage = 'after';
+      say('telnyx (us): recovered');
+    }
+    return done >= p.accepted && p.delivered >= done;
+  });
+
   const summary = summarise(bus, records.length, (performance.now() - started) / 1000);
+  summary.breakerTransitions = breakerTransitions;
   for (const rt of runtimes) {
+    await rt.dispatcher.stop();
+    await rt.telnyx.close();
+    await rt.twilio.close();
     await rt.router.stop();
     await rt.control.close();
     await rt.db.close();
@@ -210,14 +292,39 @@ function summarise(bus: MemoryBus, requested: number, durationSeconds: number): 
     rejected: {},
     suppressed: 0,
     expired: 0,
+    sent: {},
+    failovers: 0,
+    breakerTransitions: 0,
+    delivered: 0,
     durationSeconds: 0,
   };
   for (const cell of cells) {
+    const carrierOf = new Map<string, string>();
     for (const r of bus.records(topicFor(cell, 'sms.status.v1'))) {
       const status = statusEventSchema.parse(JSON.parse(r.value!.toString()));
       if (status.status === 'accepted') summary.accepted++;
       if (status.status === 'suppressed') summary.suppressed++;
       if (status.status === 'expired') summary.expired++;
+      if (status.status === 'delivered') summary.delivered++;
+      if (status.status === 'queued' && status.carrier) carrierOf.set(status.messageId, status.carrier);
+    }
+    for (const carrier of carrierOf.values()) summary.sent[carrier] = (summary.sent[carrier] ?? 0) + 1;
+    for (const r of bus.records(topicFor(cell, 'audit.processing.v1'))) {
+      const event = JSON.parse(r.value!.toString()) as {
+        operation: string;
+        subprocessor?: string;
+        outcome: string;
+        messageId?: string;
+      };
+      if (
+        event.operation === 'send' &&
+        event.subprocessor === 'telnyx' &&
+        event.outcome === 'failed' &&
+        event.messageId &&
+        carrierOf.get(event.messageId) === 'twilio'
+      ) {
+        summary.failovers++;
+      }
     }
     for (const r of bus.records(topicFor(cell, 'sms.rejected.v1'))) {
       const rejection = rejectionSchema.parse(JSON.parse(r.value!.toString()));
@@ -238,6 +345,12 @@ export function formatSummary(s: DemoSummary): string {
       .map(([code, n]): [string, number] => [`rejected: ${code}`, n]),
     ['suppressed (opted out)', s.suppressed],
     ['expired', s.expired],
+    ...Object.entries(s.sent)
+      .sort()
+      .map(([carrier, n]): [string, number] => [`sent via ${carrier}`, n]),
+    ['failovers (Telnyx refused → Twilio)', s.failovers],
+    ['breaker transitions', s.breakerTransitions],
+    ['delivered (signed receipts)', s.delivered],
     ['duration', `${s.durationSeconds} s`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -7,7 +7,7 @@ const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 describe('npm start (the embedded demo)', () => {
-  it('routes a campaign with every kind of trouble and prints the summary as JSON on the last line', {
+  it('routes and dispatches a campaign with every kind of trouble and a Telnyx outage, and prints the summary as JSON', {
     timeout: 180_000,
   }, async () => {
     const { stdout } = await run('npm', ['start', '--silent', '--', '--messages', '100', '--json'], {
@@ -20,6 +20,10 @@ describe('npm start (the embedded demo)', () => {
       rejected: Record<string, number>;
       suppressed: number;
       expired: number;
+      sent: Record<string, number>;
+      failovers: number;
+      breakerTransitions: number;
+      delivered: number;
       durationSeconds: number;
     };
     expect(summary.requested).toBe(100);
@@ -37,6 +41,13 @@ describe('npm start (the embedded demo)', () => {
     expect(summary.suppressed).toBe(4);
     expect(summary.expired).toBe(4);
     expect(summary.accepted).toBe(74);
+    // Every accepted message went out exactly once, through Telnyx or — during the US Telnyx
+    // outage — Twilio, and came back delivered through signed receipts.
+    expect((summary.sent.telnyx ?? 0) + (summary.sent.twilio ?? 0)).toBe(74);
+    expect(summary.failovers).toBeGreaterThan(0);
+    expect(summary.sent.twilio).toBeGreaterThanOrEqual(summary.failovers);
+    expect(summary.breakerTransitions).toBeGreaterThan(0);
+    expect(summary.delivered).toBe(74);
     expect(summary.durationSeconds).toBeGreaterThan(0);
   });
 

@@ -213,3 +213,5 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     },
   };
 }
+
+export { RateLimits } from './application/rate-limits.ts';
