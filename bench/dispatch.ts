@@ -1,0 +1,162 @@
+// `npm run bench -- dispatch`: request → carrier accepted on the real broker and PostgreSQL: the
+// router and the dispatcher in this process, the Telnyx simulator (through the official SDK) in
+// this process too, all on the same 2 cores. Throughput from the first request produced to the last
+// `queued` status (carrier accepted).
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import {
+  type ControllerState,
+  cellTopics,
+  controllerStateSchema,
+  encodeJson,
+  instructionRef,
+  statusEventSchema,
+  topicFor,
+} from '@massivesms/contracts';
+import { createPgDb } from '@massivesms/db';
+import { RateLimits, startDispatcher } from '@massivesms/dispatcher/dispatcher';
+import { telnyxCarrier } from '@massivesms/dispatcher/telnyx';
+import { twilioCarrier } from '@massivesms/dispatcher/twilio';
+import { infraUp, loadInfraSettings } from '@massivesms/infra';
+import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
+import {
+  generateMasterKey,
+  InMemoryControllerKeyStore,
+  Keyring,
+  LocalKms,
+  toControllerId,
+} from '@massivesms/privacy';
+import { startRouter } from '@massivesms/router/router';
+import { createLogger } from '@massivesms/telemetry';
+import { startTelnyxSimulator, startTwilioSimulator } from '@massivesms/testkit/carriers';
+import pg from 'pg';
+import { Registry } from 'prom-client';
+
+const messages = Number(process.env.BENCH_DISPATCH_MESSAGES ?? 5_000);
+const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
+const brokers = infra.kafkaBrokers.split(',');
+const namespace = `benchd${Date.now().toString(36)}`;
+const topics = cellTopics('us', { namespace });
+await ensureTopics(brokers, topics);
+const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, namespace);
+const schema = `bench_${namespace}`;
+const admin = new pg.Client({ connectionString: infra.databaseUrl });
+await admin.connect();
+await admin.query(`CREATE SCHEMA ${schema}`);
+const db = createPgDb({ url: infra.databaseUrl, schema, max: 10 });
+const bus = new KafkaBus({ brokers, clientId: 'bench-dispatch', partitionsConsumedConcurrently: 12 });
+const log = createLogger({ service: 'bench', level: 'warn', destination: process.stderr });
+
+const kms = new LocalKms(generateMasterKey());
+const keys = await new Keyring({ kms, store: new InMemoryControllerKeyStore() }).create(
+  toControllerId('acme'),
+);
+const sha = 'f'.repeat(64);
+const controller: ControllerState = {
+  controllerId: 'acme',
+  name: 'Acme',
+  region: 'us',
+  revision: 1,
+  keys: { dataKey: keys.dataKey, pseudonymKey: keys.pseudonymKey },
+  instruction: {
+    id: 'acme-sms',
+    version: 1,
+    sha256: sha,
+    ref: instructionRef('acme-sms', 1, sha),
+    publishedAt: new Date().toISOString(),
+    document: { purposes: ['essential.service.notifications.sms'], subprocessors: ['telnyx', 'twilio'] },
+  },
+  updatedAt: new Date().toISOString(),
+};
+await bus
+  .producer()
+  .send([
+    { topic: topic('controllers.v1'), key: 'acme', value: encodeJson(controllerStateSchema, controller) },
+  ]);
+
+const telnyx = await startTelnyxSimulator({ apiKey: 'KEY_BENCH' });
+const twilio = await startTwilioSimulator({ accountSid: `AC${'5'.repeat(32)}`, authToken: 'tok-bench' });
+const router = await startRouter({ cell: 'us', bus, db, kms, log, registry: new Registry(), namespace });
+const dispatcher = await startDispatcher({
+  cell: 'us',
+  bus,
+  db,
+  kms,
+  log,
+  namespace,
+  ingress: { telnyxPublicKey: telnyx.publicKey, twilioAuthToken: 'tok-bench', port: 0, host: '127.0.0.1' },
+  carriers: {
+    telnyx: telnyxCarrier({ apiKey: 'KEY_BENCH', baseUrl: telnyx.baseUrl }),
+    twilio: twilioCarrier({
+      accountSid: `AC${'5'.repeat(32)}`,
+      authToken: 'tok-bench',
+      baseUrl: twilio.baseUrl,
+    }),
+  },
+  rateLimits: new RateLimits({
+    accountPerSecond: { telnyx: 1_000_000, twilio: 1_000_000 },
+    senderPerSecond: { e164: 1_000_000, short_code: 1_000_000, alphanumeric: 1_000_000 },
+  }),
+  reconcile: false,
+});
+
+let queued = 0;
+let lastAt = 0;
+const reader = await bus.readFromStart({
+  topics: [topic('sms.status.v1')],
+  onRecords: (records) => {
+    for (const r of records) {
+      if (statusEventSchema.parse(JSON.parse(r.value!.toString())).status === 'queued') queued++;
+    }
+    lastAt = performance.now();
+  },
+});
+await reader.caughtUp;
+const startedAt = performance.now();
+for (let i = 0; i < messages; i += 1_000) {
+  await bus.producer().send(
+    Array.from({ length: Math.min(1_000, messages - i) }, (_, k) => ({
+      topic: topic('sms.requested.v1'),
+      key: null,
+      value: JSON.stringify({
+        messageId: `d-${i + k}`,
+        controllerId: 'acme',
+        campaignId: 'bench',
+        purpose: 'essential.service.notifications.sms',
+        to: `+1415${String(2_000_000 + i + k)}`,
+        from: '+14155550100',
+        body: `Your order ${i + k} has shipped.`,
+      }),
+    })),
+  );
+}
+const deadline = Date.now() + 600_000;
+while (queued < messages && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+const seconds = (lastAt - startedAt) / 1000;
+const report = {
+  bench: 'dispatch',
+  date: new Date().toISOString(),
+  machine: { cores: cpus().length, node: process.version },
+  kafka: infra.kafkaVersion,
+  messages,
+  carrierAccepted: queued,
+  requestToCarrierAcceptedPerSecond: Math.round(queued / seconds),
+  telnyxLedger: telnyx.ledger.size,
+  note: 'Router, dispatcher, Telnyx simulator, broker and PostgreSQL on the same 2 cores; rate limits lifted.',
+};
+console.log(JSON.stringify(report, null, 2));
+writeFileSync(new URL('reports/dispatch.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+
+await reader.stop();
+await dispatcher.stop();
+await router.stop();
+await bus.close();
+await telnyx.close();
+await twilio.close();
+await db.close();
+await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+await admin.end();
+await deleteTopics(
+  brokers,
+  topics.map((t) => t.fullName),
+);
