@@ -4,33 +4,19 @@
 // `queued` status (carrier accepted).
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import {
-  type ControllerState,
-  cellTopics,
-  controllerStateSchema,
-  encodeJson,
-  instructionRef,
-  statusEventSchema,
-  topicFor,
-} from '@massivesms/contracts';
+import { cellTopics, statusEventSchema, topicFor } from '@massivesms/contracts';
 import { createPgDb } from '@massivesms/db';
 import { RateLimits, startDispatcher } from '@massivesms/dispatcher/dispatcher';
 import { telnyxCarrier } from '@massivesms/dispatcher/telnyx';
 import { twilioCarrier } from '@massivesms/dispatcher/twilio';
 import { infraUp, loadInfraSettings } from '@massivesms/infra';
 import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
-import {
-  generateMasterKey,
-  InMemoryControllerKeyStore,
-  Keyring,
-  LocalKms,
-  toControllerId,
-} from '@massivesms/privacy';
 import { startRouter } from '@massivesms/router/router';
 import { createLogger } from '@massivesms/telemetry';
 import { startTelnyxSimulator, startTwilioSimulator } from '@massivesms/testkit/carriers';
 import pg from 'pg';
 import { Registry } from 'prom-client';
+import { publishBenchController } from './fixtures.ts';
 
 const messages = Number(process.env.BENCH_DISPATCH_MESSAGES ?? 5_000);
 const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
@@ -47,32 +33,7 @@ const db = createPgDb({ url: infra.databaseUrl, schema, max: 10 });
 const bus = new KafkaBus({ brokers, clientId: 'bench-dispatch', partitionsConsumedConcurrently: 12 });
 const log = createLogger({ service: 'bench', level: 'warn', destination: process.stderr });
 
-const kms = new LocalKms(generateMasterKey());
-const keys = await new Keyring({ kms, store: new InMemoryControllerKeyStore() }).create(
-  toControllerId('acme'),
-);
-const sha = 'f'.repeat(64);
-const controller: ControllerState = {
-  controllerId: 'acme',
-  name: 'Acme',
-  region: 'us',
-  revision: 1,
-  keys: { dataKey: keys.dataKey, pseudonymKey: keys.pseudonymKey },
-  instruction: {
-    id: 'acme-sms',
-    version: 1,
-    sha256: sha,
-    ref: instructionRef('acme-sms', 1, sha),
-    publishedAt: new Date().toISOString(),
-    document: { purposes: ['essential.service.notifications.sms'], subprocessors: ['telnyx', 'twilio'] },
-  },
-  updatedAt: new Date().toISOString(),
-};
-await bus
-  .producer()
-  .send([
-    { topic: topic('controllers.v1'), key: 'acme', value: encodeJson(controllerStateSchema, controller) },
-  ]);
+const kms = await publishBenchController(bus, topic('controllers.v1'));
 
 const telnyx = await startTelnyxSimulator({ apiKey: 'KEY_BENCH' });
 const twilio = await startTwilioSimulator({ accountSid: `AC${'5'.repeat(32)}`, authToken: 'tok-bench' });

@@ -6,29 +6,16 @@
 //   3. raw: a kafkajs consumer group that forwards the same backlog unchanged, msgs/s.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import {
-  type ControllerState,
-  cellTopics,
-  controllerStateSchema,
-  encodeJson,
-  instructionRef,
-  topicFor,
-} from '@massivesms/contracts';
+import { cellTopics, topicFor } from '@massivesms/contracts';
 import { createPgDb } from '@massivesms/db';
 import { infraUp, loadInfraSettings } from '@massivesms/infra';
 import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
-import {
-  generateMasterKey,
-  InMemoryControllerKeyStore,
-  Keyring,
-  LocalKms,
-  toControllerId,
-} from '@massivesms/privacy';
 import { startRouter } from '@massivesms/router/router';
 import { createLogger } from '@massivesms/telemetry';
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { Registry } from 'prom-client';
+import { publishBenchController } from './fixtures.ts';
 
 const backlog = Number(process.env.BENCH_ROUTER_MESSAGES ?? 50_000);
 const rate = Number(process.env.BENCH_ROUTER_RATE ?? 1_000);
@@ -55,33 +42,7 @@ const bus = new KafkaBus({
   partitionsConsumedConcurrently: Number(process.env.BENCH_ROUTER_CONCURRENCY ?? 12),
 });
 
-// A controller as the control plane would publish it.
-const kms = new LocalKms(generateMasterKey());
-const keys = await new Keyring({ kms, store: new InMemoryControllerKeyStore() }).create(
-  toControllerId('acme'),
-);
-const sha = 'b'.repeat(64);
-const controller: ControllerState = {
-  controllerId: 'acme',
-  name: 'Acme',
-  region: 'us',
-  revision: 1,
-  keys: { dataKey: keys.dataKey, pseudonymKey: keys.pseudonymKey },
-  instruction: {
-    id: 'acme-sms',
-    version: 1,
-    sha256: sha,
-    ref: instructionRef('acme-sms', 1, sha),
-    publishedAt: new Date().toISOString(),
-    document: { purposes: ['essential.service.notifications.sms'], subprocessors: ['telnyx', 'twilio'] },
-  },
-  updatedAt: new Date().toISOString(),
-};
-await bus
-  .producer()
-  .send([
-    { topic: topic('controllers.v1'), key: 'acme', value: encodeJson(controllerStateSchema, controller) },
-  ]);
+const kms = await publishBenchController(bus, topic('controllers.v1'));
 
 const request = (i: number, sentAt: number) =>
   JSON.stringify({
