@@ -19,6 +19,8 @@ export const errorCodes = {
   SMS_INVALID_SENDER: 'The sender is not an E.164 number, a short code or an alphanumeric sender id.',
   SMS_TOO_MANY_SEGMENTS: 'The body needs more SMS segments than the configured maximum.',
   SMS_QUIET_HOURS: "The instruction's quiet hours forbid sending now and say to reject.",
+  DISPATCH_NO_AUTHORISED_CARRIER:
+    "The controller's instruction lists no SMS carrier that is an effective subprocessor: nothing is sent.",
   SMS_CONTROLLER_KEYS_UNAVAILABLE:
     "The controller's keys were destroyed (terminated controller): nothing can be processed.",
 } as const;

@@ -1,4 +1,4 @@
-import { base64KeySchema, commonSpec, defineConfig, tokenSchema } from '@massivesms/config';
+import { base64KeySchema, ConfigError, commonSpec, defineConfig, tokenSchema } from '@massivesms/config';
 import { z } from 'zod';
 
 const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
@@ -72,3 +72,32 @@ export const regionHosts = {
   us: { telnyx: 'https://api.telnyx.com/v2', twilio: 'https://api.twilio.com' },
   eu: { telnyx: 'https://api.telnyx.eu/v2', twilio: 'https://api.dublin.ie1.twilio.com' },
 } as const;
+
+const VARIABLES = { telnyx: 'TELNYX_BASE_URL', twilio: 'TWILIO_BASE_URL' } as const;
+
+/**
+ * The carrier base URLs a cell calls: its own region's hosts unless overridden (a simulator, an
+ * egress proxy). An override naming another region's carrier host is refused: that would send EU
+ * recipients' data to US hosts (or the reverse) while every record says otherwise.
+ */
+export function carrierEndpoints(
+  cell: keyof typeof regionHosts,
+  overrides: { telnyx?: string | undefined; twilio?: string | undefined },
+): { telnyx: string; twilio: string } {
+  const foreign = new Set(
+    Object.entries(regionHosts)
+      .filter(([region]) => region !== cell)
+      .flatMap(([, hosts]) => Object.values(hosts).map((u) => new URL(u).host)),
+  );
+  const problems = (['telnyx', 'twilio'] as const).flatMap((carrier) => {
+    const override = overrides[carrier];
+    return override && foreign.has(new URL(override).host)
+      ? [{ variable: VARIABLES[carrier], reason: `is a carrier host of another region than ${cell}` }]
+      : [];
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    telnyx: overrides.telnyx ?? regionHosts[cell].telnyx,
+    twilio: overrides.twilio ?? regionHosts[cell].twilio,
+  };
+}

@@ -11,7 +11,7 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
-import type { Kms } from '@massivesms/privacy';
+import type { Kms, SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -20,7 +20,7 @@ import { PgDispatchStore } from './adapters/pg-dispatch-store.ts';
 import { applyReceipt } from './application/apply-receipt.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
-import { handleInbound } from './application/inbound.ts';
+import { answerHelp, handleInbound } from './application/inbound.ts';
 import type { CarrierName, CarrierPort } from './application/ports.ts';
 import { RateLimits } from './application/rate-limits.ts';
 import { type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
@@ -52,6 +52,8 @@ export interface DispatcherOptions {
   readonly reconcile?: ReconcilePolicy | false;
   /** Prometheus registry for the dispatcher's metrics (served on the ingress port). */
   readonly registry?: Registry;
+  /** The subprocessor registry (effective dates, locations); default: the DPA's. */
+  readonly subprocessors?: SubprocessorRegistry;
 }
 
 /** A running dispatcher. */
@@ -121,14 +123,19 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       publicBaseUrl: () => options.publicBaseUrl ?? ingressUrl ?? '',
       apply: (receipt) => applyReceipt(receiptDeps, receipt),
       onResult: (carrier, result) => receipts.inc({ carrier, result }),
-      inbound: (message) =>
-        handleInbound(
+      inbound: async (message) => {
+        await handleInbound(
           {
             ...receiptDeps,
             controllers: { values: () => directory.view.values(), keys: (id: string) => directory.keys(id) },
           },
           message,
-        ),
+        );
+        // Not awaited: Telnyx wants its 2xx within 2 s, the reply is a separate carrier call.
+        answerHelp(options.carriers.telnyx, message).catch((error: unknown) =>
+          options.log.warn({ err: error }, 'HELP reply failed'),
+        );
+      },
       ops: { ready: () => running, metrics: registry },
     });
     ingressUrl = await ingress.listen({
@@ -151,6 +158,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     },
     producer,
     ...(options.rateLimits === false ? {} : { rateLimits: options.rateLimits ?? new RateLimits() }),
+    ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
   };
   const suppressions: ConsumerHandle = await options.bus.consume<SuppressionEvent>({
     groupId: `dispatcher.${options.cell}.suppressions`,

@@ -1,5 +1,5 @@
 // Composition root of `massivesms dispatcher`: configuration, carriers of the cell, start, drain on SIGTERM.
-import { loadConfigOrExit } from '@massivesms/config';
+import { ConfigError, formatConfigProblems, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
@@ -7,12 +7,20 @@ import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { telnyxCarrier } from './adapters/telnyx-carrier.ts';
 import { twilioCarrier } from './adapters/twilio-carrier.ts';
-import { dispatcherSpec, regionHosts } from './config.ts';
+import { carrierEndpoints, dispatcherSpec } from './config.ts';
 import { startDispatcher } from './dispatcher.ts';
 
 /** Runs the dispatcher until SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadConfigOrExit(dispatcherSpec, env);
+  let hosts: ReturnType<typeof carrierEndpoints>;
+  try {
+    hosts = carrierEndpoints(config.cell, { telnyx: config.telnyxBaseUrl, twilio: config.twilioBaseUrl });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(formatConfigProblems(error.problems));
+    process.exit(2);
+  }
   const log = createLogger({ service: 'dispatcher', level: config.logLevel });
   const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-dispatcher' });
   const bus = new KafkaBus({
@@ -22,7 +30,6 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const hosts = regionHosts[config.cell];
   const dispatcher = await startDispatcher({
     cell: config.cell,
     bus,
@@ -44,14 +51,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     carriers: {
       telnyx: telnyxCarrier({
         apiKey: config.telnyxApiKey,
-        baseUrl: config.telnyxBaseUrl ?? hosts.telnyx,
+        baseUrl: hosts.telnyx,
         timeoutMs: config.carrierTimeoutMs,
         ...(config.telnyxMessagingProfileId ? { messagingProfileId: config.telnyxMessagingProfileId } : {}),
       }),
       twilio: twilioCarrier({
         accountSid: config.twilioAccountSid,
         authToken: config.twilioAuthToken,
-        baseUrl: config.twilioBaseUrl ?? hosts.twilio,
+        baseUrl: hosts.twilio,
         timeoutMs: config.carrierTimeoutMs,
       }),
     },

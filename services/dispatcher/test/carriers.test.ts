@@ -139,6 +139,23 @@ describe.each(carriers)('%s adapter (official SDK → simulator)', (name, start)
     expect(sim.ledger.size).toBe(before + 1); // the reason a blind resend would double-send
   });
 
+  it('a revoked key (auth fault) and a full queue are "not accepted": fail over, nothing recorded', async () => {
+    sim.faults.clear();
+    const before = sim.ledger.size;
+    sim.faults.next({ authFailure: true }, { queueFull: true });
+    expect(classOf(await carrier.send(sms()))).toMatchObject({
+      class: 'A_NOT_ACCEPTED',
+      code: 'CARRIER_AUTH_FAILED',
+      alert: 'auth',
+    });
+    expect(classOf(await carrier.send(sms()))).toMatchObject({
+      class: 'A_NOT_ACCEPTED',
+      code: 'CARRIER_QUEUE_FULL',
+      countsAgainstBreaker: true,
+    });
+    expect(sim.ledger.size).toBe(before);
+  });
+
   it('wrong credentials: not accepted, alerts', async () => {
     sim.faults.clear();
     expect(classOf(await wrongKey.send(sms()))).toMatchObject({ class: 'A_NOT_ACCEPTED', alert: 'auth' });

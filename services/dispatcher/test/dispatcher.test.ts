@@ -1,120 +1,29 @@
-import {
-  controllerStateSchema,
-  encodeJson,
-  processingEventSchema,
-  statusEventSchema,
-  topicFor,
-} from '@massivesms/contracts';
-import { createPgDb, type Db } from '@massivesms/db';
-import { KafkaBus } from '@massivesms/kafka';
-import type { IncomingRecord } from '@massivesms/messaging';
-import { generateMasterKey, InMemoryControllerKeyStore, Keyring, LocalKms } from '@massivesms/privacy';
-import { createLogger } from '@massivesms/telemetry';
-import {
-  createTestSchema,
-  createTestTopics,
-  eventually,
-  type TestSchema,
-  type TestTopics,
-} from '@massivesms/testkit';
-import {
-  startTelnyxSimulator,
-  startTwilioSimulator,
-  type TelnyxSimulator,
-  type TwilioSimulator,
-} from '@massivesms/testkit/carriers';
+import { eventually } from '@massivesms/testkit';
+import type { TelnyxSimulator, TwilioSimulator } from '@massivesms/testkit/carriers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telnyxCarrier } from '../src/adapters/telnyx-carrier.ts';
-import { twilioCarrier } from '../src/adapters/twilio-carrier.ts';
-import { type Dispatcher, startDispatcher } from '../src/dispatcher.ts';
-import { controllerFixture, dispatchFixture } from './fixtures.ts';
-
-const SID = `AC${'2'.repeat(32)}`;
+import type { Dispatcher } from '../src/dispatcher.ts';
+import { type DispatcherHarness, startDispatcherHarness } from './harness.ts';
 
 describe('dispatcher (real Kafka and PostgreSQL, carrier simulators through the official SDKs)', () => {
-  let topics: TestTopics;
-  let schema: TestSchema;
-  let db: Db;
-  let bus: KafkaBus;
+  let h: DispatcherHarness;
   let telnyx: TelnyxSimulator;
   let twilio: TwilioSimulator;
   let dispatcher: Dispatcher;
-  const kms = new LocalKms(generateMasterKey());
-  const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
-  const statuses: IncomingRecord[] = [];
-  const audit: IncomingRecord[] = [];
-  const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
-
-  async function publishController(id: string, subprocessors: string[]) {
-    const state = await controllerFixture(keyring, id, subprocessors);
-    await bus
-      .producer()
-      .send([{ topic: topic('controllers.v1'), key: id, value: encodeJson(controllerStateSchema, state) }]);
-  }
-
-  async function dispatch(controllerId: string, messageId: string, to = '+14155552671') {
-    await bus.producer().send([await dispatchRecordFor(controllerId, messageId, to)]);
-  }
-
-  /** A dispatch record as the router writes it. */
-  function dispatchRecordFor(controllerId: string, messageId: string, to = '+14155552671') {
-    return dispatchFixture(keyring, { topic: topic('sms.dispatch.v1'), controllerId, messageId, to });
-  }
-
-  const statusOf = (messageId: string) =>
-    statuses
-      .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
-      .filter((s) => s.messageId === messageId);
-  const sendsOf = (messageId: string) =>
-    audit
-      .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())))
-      .filter((e) => e.messageId === messageId && e.operation === 'send')
-      .map((e) => `${e.subprocessor}:${e.outcome}`);
+  const dispatch = (controllerId: string, messageId: string, to?: string) =>
+    h.dispatch(controllerId, messageId, to);
+  const statusOf = (messageId: string) => h.statusOf(messageId);
+  const sendsOf = (messageId: string) => h.sendsOf(messageId).map((e) => `${e.subprocessor}:${e.outcome}`);
 
   beforeAll(async () => {
-    topics = createTestTopics();
-    await topics.provisionCell('us', 2);
-    schema = await createTestSchema('dispatcher');
-    db = createPgDb({ url: schema.url, schema: schema.schema });
-    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'dispatcher-test' });
-    telnyx = await startTelnyxSimulator({ apiKey: 'KEY_T' });
-    twilio = await startTwilioSimulator({ accountSid: SID, authToken: 'tok' });
-    await publishController('acme', ['telnyx', 'twilio']);
-    await publishController('solo', ['telnyx']);
-    await bus.readFromStart({ topics: [topic('sms.status.v1')], onRecords: (r) => void statuses.push(...r) });
-    await bus.readFromStart({
-      topics: [topic('audit.processing.v1')],
-      onRecords: (r) => void audit.push(...r),
+    h = await startDispatcherHarness({
+      partitions: 2,
+      dispatcher: { breaker: { volumeThreshold: 5, resetTimeoutMs: 1_500 } },
     });
-    dispatcher = await startDispatcher({
-      cell: 'us',
-      bus,
-      db,
-      kms,
-      log: createLogger({ service: 'dispatcher', level: 'error' }),
-      namespace: topics.namespace,
-      publicBaseUrl: 'http://127.0.0.1:9',
-      carriers: {
-        telnyx: telnyxCarrier({ apiKey: 'KEY_T', baseUrl: telnyx.baseUrl, timeoutMs: 1_000 }),
-        twilio: twilioCarrier({
-          accountSid: SID,
-          authToken: 'tok',
-          baseUrl: twilio.baseUrl,
-          timeoutMs: 1_000,
-        }),
-      },
-      breaker: { volumeThreshold: 5, resetTimeoutMs: 1_500 },
-    });
+    ({ telnyx, twilio, dispatcher } = h);
+    await h.publishController('acme', ['telnyx', 'twilio']);
+    await h.publishController('solo', ['telnyx']);
   });
-  afterAll(async () => {
-    await dispatcher.stop();
-    await bus.close();
-    await db.close();
-    await schema.drop();
-    await topics.cleanup();
-    await telnyx.close();
-    await twilio.close();
-  });
+  afterAll(() => h.close());
 
   it('sends through Telnyx once, with our message id in the callback URL, and publishes `queued`', async () => {
     await dispatch('acme', 'ok-1');
@@ -194,9 +103,9 @@ describe('dispatcher (real Kafka and PostgreSQL, carrier simulators through the 
     const ids = Array.from({ length: 5 }, (_, i) => `held-batch-${i}`);
     // One recipient: one partition, in order, in one batch.
     // One produce request to one partition: the five arrive in one batch.
-    await bus
+    await h.bus
       .producer()
-      .send(await Promise.all(ids.map((id) => dispatchRecordFor('solo', id, '+14155553300'))));
+      .send(await Promise.all(ids.map((id) => h.dispatchRecord('solo', id, '+14155553300'))));
     await new Promise((r) => setTimeout(r, 800));
     telnyx.faults.clear();
     await eventually(30_000, () => {

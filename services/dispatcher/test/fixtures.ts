@@ -47,6 +47,7 @@ export async function dispatchFixture(
     to: string;
     from?: string;
     region?: Cell;
+    acceptedAt?: Date;
   },
 ): Promise<OutgoingRecord> {
   const { controllerId, messageId, to } = options;
@@ -67,7 +68,7 @@ export async function dispatchFixture(
     body: encryptField(keys.dataKey, `Message ${messageId}`, ctx('body')),
     encoding: 'GSM-7',
     segments: 1,
-    acceptedAt: new Date().toISOString(),
+    acceptedAt: (options.acceptedAt ?? new Date()).toISOString(),
   };
   return { topic: options.topic, key: pseudonym, value: encodeJson(dispatchRecordSchema, record) };
 }

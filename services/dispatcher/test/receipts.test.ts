@@ -1,100 +1,41 @@
 import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
-import { controllerStateSchema, encodeJson, statusEventSchema, topicFor } from '@massivesms/contracts';
-import { createPgDb, type Db } from '@massivesms/db';
-import { KafkaBus } from '@massivesms/kafka';
-import type { IncomingRecord } from '@massivesms/messaging';
-import { generateMasterKey, InMemoryControllerKeyStore, Keyring, LocalKms } from '@massivesms/privacy';
-import { createLogger } from '@massivesms/telemetry';
-import {
-  createTestSchema,
-  createTestTopics,
-  eventually,
-  type TestSchema,
-  type TestTopics,
-} from '@massivesms/testkit';
+import type { Db } from '@massivesms/db';
+import { eventually } from '@massivesms/testkit';
 import {
   signTelnyxWebhook,
-  startTelnyxSimulator,
-  startTwilioSimulator,
   type TelnyxSimulator,
   type TwilioSimulator,
+  twilioSignature,
 } from '@massivesms/testkit/carriers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { telnyxCarrier } from '../src/adapters/telnyx-carrier.ts';
-import { twilioCarrier } from '../src/adapters/twilio-carrier.ts';
-import { type Dispatcher, startDispatcher } from '../src/dispatcher.ts';
-import { controllerFixture, dispatchFixture } from './fixtures.ts';
+import type { Dispatcher } from '../src/dispatcher.ts';
+import { HELP_TEXT } from '../src/domain/keywords.ts';
+import { type DispatcherHarness, startDispatcherHarness } from './harness.ts';
 
 const SID = `AC${'2'.repeat(32)}`;
 
 describe('carrier receipts (signed, deduplicated, monotonic)', () => {
-  let topics: TestTopics;
-  let schema: TestSchema;
+  let h: DispatcherHarness;
   let db: Db;
-  let bus: KafkaBus;
   let telnyx: TelnyxSimulator;
   let twilio: TwilioSimulator;
   let dispatcher: Dispatcher;
-  const kms = new LocalKms(generateMasterKey());
   const keys = generateKeyPairSync('ed25519');
-  const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
-  const statuses: IncomingRecord[] = [];
-  const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
-
-  async function publishController(id: string, subprocessors: string[]) {
-    const state = await controllerFixture(keyring, id, subprocessors);
-    await bus
-      .producer()
-      .send([{ topic: topic('controllers.v1'), key: id, value: encodeJson(controllerStateSchema, state) }]);
-  }
-
-  async function dispatch(controllerId: string, messageId: string, to = '+14155552671') {
-    await bus
-      .producer()
-      .send([
-        await dispatchFixture(keyring, { topic: topic('sms.dispatch.v1'), controllerId, messageId, to }),
-      ]);
-  }
-
-  const statusOf = (messageId: string) =>
-    statuses
-      .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
-      .filter((s) => s.messageId === messageId);
+  const dispatch = (controllerId: string, messageId: string, to?: string) =>
+    h.dispatch(controllerId, messageId, to);
+  const statusOf = (messageId: string) => h.statusOf(messageId);
 
   beforeAll(async () => {
-    topics = createTestTopics();
-    await topics.provisionCell('us', 1);
-    schema = await createTestSchema('receipts');
-    db = createPgDb({ url: schema.url, schema: schema.schema });
-    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'receipts-test' });
-    telnyx = await startTelnyxSimulator({ apiKey: 'KEY_T', publicKeyPair: keys });
-    twilio = await startTwilioSimulator({ accountSid: SID, authToken: 'tok' });
-    await publishController('acme', ['telnyx', 'twilio']);
-    await publishController('tw', ['twilio']);
-    await bus.readFromStart({ topics: [topic('sms.status.v1')], onRecords: (r) => void statuses.push(...r) });
-    dispatcher = await startDispatcher({
-      cell: 'us',
-      bus,
-      db,
-      kms,
-      log: createLogger({ service: 'dispatcher', level: 'error' }),
-      namespace: topics.namespace,
-      ingress: { telnyxPublicKey: telnyx.publicKey, twilioAuthToken: 'tok', port: 0, host: '127.0.0.1' },
-      carriers: {
-        telnyx: telnyxCarrier({ apiKey: 'KEY_T', baseUrl: telnyx.baseUrl, timeoutMs: 500 }),
-        twilio: twilioCarrier({ accountSid: SID, authToken: 'tok', baseUrl: twilio.baseUrl, timeoutMs: 500 }),
-      },
+    h = await startDispatcherHarness({
+      telnyxKeys: keys,
+      ingress: true,
+      carrierTimeoutMs: 500,
     });
+    ({ db, telnyx, twilio, dispatcher } = h);
+    await h.publishController('acme', ['telnyx', 'twilio']);
+    await h.publishController('tw', ['twilio']);
   });
-  afterAll(async () => {
-    await dispatcher.stop();
-    await bus.close();
-    await db.close();
-    await schema.drop();
-    await topics.cleanup();
-    await telnyx.close();
-    await twilio.close();
-  });
+  afterAll(() => h.close());
 
   it('Telnyx receipts take a message to `delivered`; duplicated receipts are applied once', async () => {
     telnyx.faults.receipts({ duplicateReceipts: true });
@@ -205,7 +146,6 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
   it('refuses a Twilio callback signed with another auth token', async () => {
     const url = `${dispatcher.ingressUrl}/receipts/twilio/tw/rcpt-3`;
     const params = { MessageSid: 'SMx', MessageStatus: 'failed', ErrorCode: '30003' };
-    const { twilioSignature } = await import('@massivesms/testkit/carriers');
     const res = await fetch(url, {
       method: 'POST',
       headers: {
@@ -269,7 +209,6 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
       Body: 'HELP',
       AccountSid: SID,
     };
-    const { twilioSignature } = await import('@massivesms/testkit/carriers');
     const res = await fetch(url, {
       method: 'POST',
       headers: {
@@ -281,6 +220,22 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(
       /^<Response><Message>MassiveSMS sends these messages .*Reply STOP to opt out\.<\/Message><\/Response>$/,
+    );
+  });
+
+  it('HELP at Telnyx is answered with an outbound message from the number that was texted', async () => {
+    const subscriber = '+14155554200';
+    const delivered = await telnyx.sendInbound({
+      to: '+14155550100',
+      from: subscriber,
+      text: 'help',
+      url: `${dispatcher.ingressUrl}/inbound/telnyx`,
+    });
+    expect(delivered.attempts.at(-1)?.status).toBe(200);
+    await eventually(10_000, () =>
+      expect(telnyx.ledger.entries.filter((e) => e.to === subscriber)).toEqual([
+        expect.objectContaining({ from: '+14155550100', text: HELP_TEXT, callbackUrl: undefined }),
+      ]),
     );
   });
 });

@@ -1,6 +1,6 @@
 import { findSubprocessor } from '@massivesms/privacy';
 import { describe, expect, it } from 'vitest';
-import { regionHosts } from '../src/config.ts';
+import { carrierEndpoints, regionHosts } from '../src/config.ts';
 
 // DPA §2/§7: each cell calls its own region's carrier hosts; EU traffic never leaves EU hosts.
 describe('carrier hosts per cell', () => {
@@ -18,5 +18,37 @@ describe('carrier hosts per cell', () => {
     const us = Object.values(regionHosts.us).map((u) => new URL(u).host);
     for (const host of Object.values(regionHosts.eu).map((u) => new URL(u).host))
       expect(us).not.toContain(host);
+  });
+});
+
+describe('carrier endpoints of a running cell', () => {
+  it('with no override, the eu cell calls only the EU hosts of the registry', () => {
+    const endpoints = carrierEndpoints('eu', {});
+    expect(new URL(endpoints.telnyx).host).toBe('api.telnyx.eu');
+    expect(new URL(endpoints.twilio).host).toBe('api.dublin.ie1.twilio.com');
+  });
+
+  it('an override naming another region’s carrier host is refused, naming the variable', () => {
+    expect(() =>
+      carrierEndpoints('eu', { telnyx: 'https://api.telnyx.com/v2', twilio: 'https://api.twilio.com' }),
+    ).toThrowError(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        problems: [
+          { variable: 'TELNYX_BASE_URL', reason: 'is a carrier host of another region than eu' },
+          { variable: 'TWILIO_BASE_URL', reason: 'is a carrier host of another region than eu' },
+        ],
+      }),
+    );
+    expect(() => carrierEndpoints('us', { twilio: 'https://api.dublin.ie1.twilio.com' })).toThrowError(
+      /TWILIO_BASE_URL/,
+    );
+  });
+
+  it('an override that is no carrier host (a simulator, an egress proxy) is used as given', () => {
+    expect(carrierEndpoints('eu', { telnyx: 'http://127.0.0.1:4010/v2' })).toEqual({
+      telnyx: 'http://127.0.0.1:4010/v2',
+      twilio: 'https://api.dublin.ie1.twilio.com',
+    });
   });
 });

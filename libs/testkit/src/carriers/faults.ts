@@ -14,6 +14,10 @@ export interface RequestFault {
   reset?: true | { afterAccept?: boolean };
   /** Accept and record the message (receipts follow), then never answer. */
   timeoutAfterAccept?: true;
+  /** Refuse the credentials as if the key were revoked (Telnyx 10009, Twilio 20003; HTTP 401). */
+  authFailure?: true;
+  /** The account's or sender's queue is full (Telnyx 40318 with HTTP 429, Twilio 21611 with HTTP 400). */
+  queueFull?: true;
 }
 
 /** Synchronous per-message errors a carrier returns for one recipient. */
@@ -65,7 +69,9 @@ export type FaultEffect =
   | { readonly kind: 'status5xx'; readonly status: number; readonly carrierBody: boolean }
   | { readonly kind: 'rateLimit'; readonly retryAfterSeconds: number }
   | { readonly kind: 'reset'; readonly afterAccept: boolean }
-  | { readonly kind: 'timeoutAfterAccept' };
+  | { readonly kind: 'timeoutAfterAccept' }
+  | { readonly kind: 'authFailure' }
+  | { readonly kind: 'queueFull' };
 
 /** A validated request fault, as the simulators consume it. */
 export interface ResolvedFault {
@@ -245,7 +251,11 @@ function checkBoolean(v: unknown, where: string): boolean {
 /** Validates a request fault and turns it into its single effect plus latency. */
 function resolveFault(input: unknown, where: string): ResolvedFault {
   if (!isObject(input)) throw new FaultConfigError(`${where}: expected an object`);
-  checkKeys(input, ['latencyMs', 'status5xx', 'rateLimit', 'reset', 'timeoutAfterAccept'], where);
+  checkKeys(
+    input,
+    ['latencyMs', 'status5xx', 'rateLimit', 'reset', 'timeoutAfterAccept', 'authFailure', 'queueFull'],
+    where,
+  );
   const latencyMs = input.latencyMs === undefined ? 0 : checkDuration(input.latencyMs, `${where}.latencyMs`);
   const effects: FaultEffect[] = [];
   if (input.status5xx !== undefined) {
@@ -297,8 +307,15 @@ function resolveFault(input: unknown, where: string): ResolvedFault {
       throw new FaultConfigError(`${where}.timeoutAfterAccept: expected true`);
     effects.push({ kind: 'timeoutAfterAccept' });
   }
+  for (const kind of ['authFailure', 'queueFull'] as const) {
+    if (input[kind] === undefined) continue;
+    if (input[kind] !== true) throw new FaultConfigError(`${where}.${kind}: expected true`);
+    effects.push({ kind });
+  }
   if (effects.length > 1) {
-    throw new FaultConfigError(`${where}: status5xx, rateLimit, reset and timeoutAfterAccept are exclusive`);
+    throw new FaultConfigError(
+      `${where}: status5xx, rateLimit, reset, timeoutAfterAccept, authFailure and queueFull are exclusive`,
+    );
   }
   return { latencyMs, effect: effects[0] ?? { kind: 'none' } };
 }

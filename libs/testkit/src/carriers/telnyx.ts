@@ -274,7 +274,11 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
       req.socket.destroy();
       return;
     }
-    if (!authorized(req)) {
+    if (effect.kind === 'queueFull') {
+      sendJson(res, 429, telnyxError('40318', 'Message queue full', 'The message queue is full.'));
+      return;
+    }
+    if (effect.kind === 'authFailure' || !authorized(req)) {
       sendJson(
         res,
         401,

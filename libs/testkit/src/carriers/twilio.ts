@@ -235,7 +235,15 @@ export async function startTwilioSimulator(options: TwilioSimulatorOptions): Pro
       req.socket.destroy();
       return;
     }
-    if (!authorized(req)) {
+    if (effect.kind === 'queueFull') {
+      sendJson(
+        res,
+        400,
+        twilioError(21611, "This 'From' number has exceeded the maximum number of queued messages", 400),
+      );
+      return;
+    }
+    if (effect.kind === 'authFailure' || !authorized(req)) {
       sendJson(res, 401, twilioError(20003, 'Authenticate', 401), {
         'www-authenticate': 'Basic realm="Twilio API"',
       });

@@ -27,7 +27,7 @@ export function telnyxCarrier(options: TelnyxCarrierOptions): CarrierPort {
           from: sms.from,
           text: sms.text,
           type: 'SMS',
-          webhook_url: sms.callbackUrl,
+          ...(sms.callbackUrl ? { webhook_url: sms.callbackUrl } : {}),
           use_profile_webhooks: false,
           ...(options.messagingProfileId ? { messaging_profile_id: options.messagingProfileId } : {}),
         });

@@ -26,7 +26,7 @@ export function twilioCarrier(options: TwilioCarrierOptions): CarrierPort {
           to: sms.to,
           from: sms.from,
           body: sms.text,
-          statusCallback: sms.callbackUrl,
+          ...(sms.callbackUrl ? { statusCallback: sms.callbackUrl } : {}),
           attempt: sms.attempt,
           ...(sms.validitySeconds
             ? { validityPeriod: Math.max(1, Math.min(36_000, sms.validitySeconds)) }

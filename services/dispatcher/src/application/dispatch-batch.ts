@@ -13,7 +13,16 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import type { BusProducer, DecodedRecord, OutgoingRecord } from '@massivesms/messaging';
-import { type ControllerKeys, decryptField, toControllerId } from '@massivesms/privacy';
+import {
+  type ControllerKeys,
+  decryptField,
+  findSubprocessor,
+  processesOutsideRegion,
+  SUBPROCESSORS,
+  type SubprocessorRegistry,
+  subprocessorStatus,
+  toControllerId,
+} from '@massivesms/privacy';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { buildCallbackUrl } from '../domain/callback.ts';
 import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
@@ -47,6 +56,8 @@ export interface DispatchDeps {
   readonly producer: BusProducer;
   /** Segments per second per carrier account and per sender; unset: no throttling (tests). */
   readonly rateLimits?: RateLimits;
+  /** Where each carrier processes, per region (transfer mechanisms); default: the DPA's registry. */
+  readonly subprocessors?: SubprocessorRegistry;
 }
 
 /** Messages claimed per statement: small, so a crash strands few claimed-but-unsent messages. */
@@ -54,10 +65,54 @@ const CLAIM_CHUNK = 10;
 
 const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
 
-/** The SMS route the instruction allows, primary first (only carriers we have an adapter for). */
-function routeOf(controller: ControllerState | undefined): CarrierName[] {
-  const listed = (controller?.instruction?.document.subprocessors ?? []) as string[];
-  return listed.filter((s): s is CarrierName => s === 'telnyx' || s === 'twilio');
+/**
+ * How long a controller may be missing from the directory before its messages are refused: the
+ * directory is caught up at start, so only a controller published moments ago can be missing for
+ * a while; after that it was terminated (its keys are gone) and holding the partition would block
+ * every other controller on it.
+ */
+const UNKNOWN_CONTROLLER_GRACE_MS = 60_000;
+
+/** Why a message must not be sent at all (terminal `failed`, audited as denied). */
+interface Refusal {
+  readonly errorCode: string;
+  readonly reason: string;
+}
+
+/**
+ * The SMS route the instruction allows, primary first: carriers we have an adapter for that are
+ * effective subprocessors now (DPA §6: nothing flows to one that is only noticed).
+ */
+function routeOf(controller: ControllerState, registry: SubprocessorRegistry, now: Date): CarrierName[] {
+  const listed = (controller.instruction?.document.subprocessors ?? []) as string[];
+  return listed.filter(
+    (s): s is CarrierName =>
+      (s === 'telnyx' || s === 'twilio') && subprocessorStatus(s, now, registry) === 'effective',
+  );
+}
+
+/** Whether this cell may send the record at all; `hold` when the directory may still be catching up. */
+function refusalOf(
+  deps: DispatchDeps,
+  record: DispatchRecord,
+  controller: ControllerState | undefined,
+  now: Date,
+): Refusal | 'hold' | undefined {
+  // Carrier hosts are per cell (EU traffic only reaches EU hosts): a record of another region is refused.
+  if (record.region !== deps.cell || (controller && controller.region !== deps.cell))
+    return { errorCode: 'SMS_WRONG_REGION', reason: `the message is not homed in the ${deps.cell} cell` };
+  if (!controller) {
+    if (now.getTime() - Date.parse(record.acceptedAt) < UNKNOWN_CONTROLLER_GRACE_MS) return 'hold';
+    return { errorCode: 'SMS_UNKNOWN_CONTROLLER', reason: 'no controller with this id in this cell' };
+  }
+  if (!controller.instruction)
+    return { errorCode: 'SMS_NO_INSTRUCTION', reason: 'the controller has no instruction in force' };
+  if (routeOf(controller, deps.subprocessors ?? SUBPROCESSORS, now).length === 0)
+    return {
+      errorCode: 'DISPATCH_NO_AUTHORISED_CARRIER',
+      reason: 'the instruction authorises no effective SMS carrier',
+    };
+  return undefined;
 }
 
 /**
@@ -76,7 +131,23 @@ export async function dispatchBatch(
 
   const planned: { record: DispatchRecord; route: CarrierName[] }[] = [];
   for (const { message: record } of records) {
-    const route = routeOf(deps.controllers.get(record.controllerId)).filter((c) => !open(c));
+    const controller = deps.controllers.get(record.controllerId);
+    const refusal = refusalOf(deps, record, controller, now);
+    if (refusal === 'hold') throw new HoldError('the controller is not in the directory yet');
+    if (refusal) {
+      out.push(
+        ...refusalOutputs(
+          deps,
+          topic,
+          record,
+          { status: 'failed', errorCode: refusal.errorCode, reason: refusal.reason },
+          refusal.reason,
+          now,
+        ),
+      );
+      continue;
+    }
+    const route = routeOf(controller!, deps.subprocessors ?? SUBPROCESSORS, now).filter((c) => !open(c));
     if (route.length === 0) throw new HoldError('every carrier the instruction allows is unavailable');
     planned.push({ record, route });
   }
@@ -90,7 +161,21 @@ export async function dispatchBatch(
   );
   const sendable = planned.filter(({ record }) => {
     const kind = suppressed.get(`${record.controllerId}:${record.recipientPseudonym}`);
-    if (kind) out.push(...suppressionOutputs(deps, topic, record, kind, now));
+    if (kind)
+      out.push(
+        ...refusalOutputs(
+          deps,
+          topic,
+          record,
+          {
+            status: 'suppressed',
+            errorCode: `SMS_SUPPRESSED_${kind.toUpperCase()}`,
+            reason: `recipient is under ${kind.replace('_', '-')}`,
+          },
+          `suppressed: ${kind}`,
+          now,
+        ),
+      );
     return kind === undefined;
   });
   // Claim a few at a time, right before sending them: a crash leaves at most one chunk per
@@ -303,12 +388,16 @@ class CountedFailure extends Error {
   }
 }
 
-/** A message stopped at the last moment: `suppressed` (terminal) and an audit event naming why. */
-function suppressionOutputs(
+/**
+ * A message stopped before any carrier saw it (suppressed, or refused): its terminal status and an
+ * audit event naming why. No dispatch row: nothing was claimed, so a redelivery decides again.
+ */
+function refusalOutputs(
   deps: DispatchDeps,
   topic: (name: 'sms.status.v1' | 'audit.processing.v1') => string,
   record: DispatchRecord,
-  kind: string,
+  status: { status: 'suppressed' | 'failed'; errorCode: string; reason: string },
+  auditReason: string,
   now: Date,
 ): OutgoingRecord[] {
   const event: StatusEvent = {
@@ -317,10 +406,8 @@ function suppressionOutputs(
     controllerId: record.controllerId,
     campaignId: record.campaignId,
     region: deps.cell,
-    status: 'suppressed',
+    ...status,
     statusSeq: 1,
-    errorCode: `SMS_SUPPRESSED_${kind.toUpperCase()}`,
-    reason: `recipient is under ${kind.replace('_', '-')}`,
     recipient: record.recipient,
     occurredAt: now.toISOString(),
   };
@@ -337,7 +424,7 @@ function suppressionOutputs(
     instruction: record.instruction,
     region: deps.cell,
     outcome: 'denied',
-    reason: `suppressed: ${kind}`,
+    reason: auditReason,
   };
   return [
     {
@@ -364,6 +451,10 @@ function processing(
   reason: string | undefined,
   now: Date,
 ): OutgoingRecord {
+  // DPA §7: an attempt processed outside the controller's home region names its safeguard.
+  const entry = findSubprocessor(carrier, deps.subprocessors ?? SUBPROCESSORS);
+  const transfer =
+    entry && processesOutsideRegion(entry, deps.cell) ? entry.transferMechanisms.join('; ') : undefined;
   const event: ProcessingEvent = {
     eventId: randomUUID(),
     occurredAt: now.toISOString(),
@@ -377,6 +468,7 @@ function processing(
     instruction: record.instruction,
     region: deps.cell,
     subprocessor: carrier, // the subprocessor actually used for this attempt (DPA §6)
+    ...(transfer ? { transferMechanism: transfer } : {}),
     outcome,
     ...(reason ? { reason } : {}),
   };

@@ -11,8 +11,8 @@ import {
 import type { BusProducer, OutgoingRecord } from '@massivesms/messaging';
 import { type ControllerKeys, isE164, pseudonymise } from '@massivesms/privacy';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
-import { inboundKeyword } from '../domain/keywords.ts';
-import type { CarrierName } from './ports.ts';
+import { HELP_TEXT, inboundKeyword } from '../domain/keywords.ts';
+import type { CarrierName, CarrierPort } from './ports.ts';
 
 export interface InboundDeps {
   readonly cell: Cell;
@@ -87,4 +87,14 @@ export async function handleInbound(deps: InboundDeps, message: InboundMessage):
   }
   await deps.producer.send(out);
   return affected.size;
+}
+
+/**
+ * HELP must be answered. Twilio sends the TwiML the ingress returns; Telnyx needs an outbound
+ * message from the number that was texted, so it is sent here (no callback: it is not a tracked message).
+ */
+export async function answerHelp(telnyx: CarrierPort, message: InboundMessage): Promise<boolean> {
+  if (message.carrier !== 'telnyx' || inboundKeyword(message.text) !== 'help') return false;
+  const outcome = await telnyx.send({ to: message.from, from: message.to, text: HELP_TEXT, attempt: 1 });
+  return outcome.accepted;
 }

@@ -38,8 +38,8 @@ export interface OutboundSms {
   readonly to: string;
   readonly from: string;
   readonly text: string;
-  /** Per-message receipt URL carrying our message id (reconciliation of lost responses). */
-  readonly callbackUrl: string;
+  /** Per-message receipt URL carrying our message id (reconciliation of lost responses); none for HELP replies. */
+  readonly callbackUrl?: string;
   /** Total attempts across carriers so far, this one included (Twilio `Attempt`). */
   readonly attempt: number;
   /** Seconds the carrier may keep trying (Twilio `ValidityPeriod`), from `validUntil`. */

@@ -12,3 +12,7 @@ export function inboundKeyword(text: string): InboundKeyword | undefined {
   if (word === 'HELP' || word === 'INFO') return 'help';
   return undefined;
 }
+
+/** The answer to HELP (carriers require one): who sends, and how to stop. No personal data. */
+export const HELP_TEXT =
+  'MassiveSMS sends these messages for the sender named in them. Reply STOP to opt out.';

@@ -3,12 +3,8 @@ import { Telnyx } from 'telnyx';
 import twilio from 'twilio';
 import type { ReceiptResult, VerifiedReceipt } from '../../application/apply-receipt.ts';
 import { parseCallbackPath } from '../../domain/callback.ts';
-import { inboundKeyword } from '../../domain/keywords.ts';
+import { HELP_TEXT, inboundKeyword } from '../../domain/keywords.ts';
 import { mapTelnyxReceipt, mapTwilioReceipt } from '../../domain/receipts.ts';
-
-/** The answer to HELP (carriers require one): who sends, and how to stop. */
-export const HELP_TEXT =
-  'MassiveSMS sends these messages for the sender named in them. Reply STOP to opt out.';
 
 export interface ReceiptIngressOptions {
   /** The cell's Telnyx account public key (base64, ed25519). */
