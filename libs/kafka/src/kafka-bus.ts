@@ -22,6 +22,7 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
+import { CoalescingSender } from './coalescing-sender.ts';
 
 /** Log sink for the client's own messages (kafkajs logs carry no record contents). */
 export type KafkaLogSink = (
@@ -93,18 +94,18 @@ export class KafkaBus implements MessageBus {
   }
 
   producer(): BusProducer {
-    return {
-      send: async (records) => {
-        if (records.length === 0) return;
-        const producer = await this.#connectedProducer();
-        await producer.sendBatch({
-          acks: -1,
-          compression: this.#options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
-          topicMessages: groupByTopic(records),
-        });
-      },
-    };
+    return { send: (records) => this.#sender.send(records) };
   }
+
+  /** Every producer handle of this bus shares one connection and one request in flight. */
+  readonly #sender = new CoalescingSender(async (records) => {
+    const producer = await this.#connectedProducer();
+    await producer.sendBatch({
+      acks: -1,
+      compression: this.#options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
+      topicMessages: groupByTopic(records),
+    });
+  });
 
   async consume<T>(options: ConsumerOptions<T>): Promise<ConsumerHandle> {
     const handle = new KafkaConsumerHandle(this, options as ConsumerOptions<unknown>, this.#options);

@@ -230,6 +230,10 @@ export class WebhookPoster {
   readonly #options: PosterOptions;
   readonly #pending = new Set<Promise<void>>();
   readonly #abort = new AbortController();
+  /** Reused connections (a carrier keeps them too); destroyed on close, so no socket outlives the simulator. */
+  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  /** Requests in flight, destroyed on close (one abort listener each would make every post O(n)). */
+  readonly #live = new Set<http.ClientRequest>();
   readonly records: DeliveryRecord[] = [];
 
   /** Fixes the retry policy. */
@@ -279,7 +283,10 @@ export class WebhookPoster {
         if (signal.aborted) return record;
         if (attempt > 1) await sleep(this.#options.retryDelayMs, undefined, { signal });
         const { body, headers } = sign(url, attempt);
-        const outcome = await postOnce(url, body, headers, this.#options.timeoutMs, signal);
+        const outcome = await postOnce(url, body, headers, this.#options.timeoutMs, {
+          agent: this.#agent,
+          live: this.#live,
+        });
         record.attempts.push({ url, attempt, ...outcome, at: new Date() });
         if (outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300) {
           record.delivered = true;
@@ -293,17 +300,19 @@ export class WebhookPoster {
   /** Aborts pending deliveries and waits for them to stop. */
   async close(): Promise<void> {
     this.#abort.abort();
+    for (const req of this.#live) req.destroy(new Error('simulator closed'));
     await this.settled();
+    this.#agent.destroy();
   }
 }
 
-/** One POST without connection reuse, so closing the simulator leaves no sockets behind. */
+/** One POST through the poster's agent; the request stays in `live` until it ends. */
 function postOnce(
   url: string,
   body: string,
   headers: Record<string, string>,
   timeoutMs: number,
-  signal: AbortSignal,
+  through: { agent: http.Agent; live: Set<http.ClientRequest> },
 ): Promise<{ status?: number; error?: string }> {
   return new Promise((resolve) => {
     let target: URL;
@@ -313,13 +322,14 @@ function postOnce(
       resolve({ error: 'invalid URL' });
       return;
     }
-    const client = target.protocol === 'https:' ? https : http;
-    const req = client.request(target, {
+    const secure = target.protocol === 'https:';
+    const req = (secure ? https : http).request(target, {
       method: 'POST',
-      agent: false,
+      agent: secure ? false : through.agent,
       headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-      signal,
     });
+    through.live.add(req);
+    req.on('close', () => through.live.delete(req));
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('response', (res) => {
       res.resume();

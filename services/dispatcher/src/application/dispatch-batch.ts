@@ -129,7 +129,7 @@ export async function dispatchBatch(
   const open = (carrier: CarrierName) => deps.routes[carrier].breaker.state === 'open';
   const out: OutgoingRecord[] = [];
 
-  const planned: { record: DispatchRecord; route: CarrierName[] }[] = [];
+  const planned: Planned[] = [];
   for (const { message: record } of records) {
     const controller = deps.controllers.get(record.controllerId);
     const refusal = refusalOf(deps, record, controller, now);
@@ -214,108 +214,147 @@ export async function dispatchBatch(
       }
     }
 
-    for (const { record, route } of chunk) {
-      const key = `${record.controllerId}:${record.messageId}`;
-      const claimedRow = fresh.get(key);
-      if (!claimedRow) continue; // claimed before (or earlier in this batch): never sent again
-      fresh.delete(key); // a duplicate of this record later in the same batch finds no claim
-      let row: DispatchRow = claimedRow;
-      const keys = await deps.controllers.keys(record.controllerId);
-      const context = (field: string) => ({
-        controllerId: toControllerId(record.controllerId),
-        recordId: record.messageId,
-        field,
-      });
-      const to = decryptField(keys.dataKey, record.recipient, context('to'));
-      const text = decryptField(keys.dataKey, record.body, context('body'));
-
-      for (let hop = 0; ; hop++) {
-        const carrier: CarrierName = row.carrier;
-        await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments);
-        const outcome = await attempt(deps, carrier, {
-          to,
-          from: record.from,
-          text,
-          attempt: row.attempt,
-          callbackUrl: buildCallbackUrl(deps.publicBaseUrl, {
-            carrier,
-            controllerId: record.controllerId,
-            messageId: record.messageId,
-          }),
-          ...(record.validUntil
-            ? { validitySeconds: Math.floor((Date.parse(record.validUntil) - now.getTime()) / 1000) }
-            : {}),
-        });
-        if (outcome.accepted) {
-          const recorded = await recordOutcome(
-            deps.store,
-            row,
-            {
-              status: 'queued',
-              carrierMessageId: outcome.carrierMessageId,
-              segments: outcome.segments ?? null,
-            },
-            now,
-          );
-          if (recorded)
-            out.push(
-              statusRecord(deps, recorded, now, { recipient: record.recipient, segments: record.segments }),
-            );
-          out.push(processing(deps, topic, record, carrier, 'performed', undefined, now));
-          break;
+    // One claim per message: a duplicate of a record later in the same batch finds none.
+    const toSend: { planned: Planned; row: DispatchRow }[] = [];
+    for (const item of chunk) {
+      const key = `${item.record.controllerId}:${item.record.messageId}`;
+      const row = fresh.get(key);
+      if (!row) continue; // claimed before (or earlier in this batch): never sent again
+      fresh.delete(key);
+      toSend.push({ planned: item, row });
+    }
+    // The chunk's messages go to the carriers concurrently; those to one recipient stay in order.
+    const byRecipient = Map.groupBy(toSend, ({ planned }) => planned.record.recipientPseudonym);
+    const results = await Promise.all(
+      [...byRecipient.values()].map(async (queue) => {
+        const held: DispatchRow[] = [];
+        for (const item of queue) {
+          // After a hold, the rest of this recipient's queue is not attempted (released below).
+          const release =
+            held.length > 0 ? item.row : await sendOne(deps, topic, item.planned, item.row, now, out);
+          if (release) held.push(release);
         }
-        const verdict: SendFailureClass = classifySendFailure(outcome.failure);
-        out.push(processing(deps, topic, record, carrier, 'failed', verdict.code, now));
-        if (verdict.class === 'A_NOT_ACCEPTED') {
-          if (verdict.retryAfterSeconds)
-            deps.rateLimits?.pause(carrier, now.getTime() + verdict.retryAfterSeconds * 1000);
-          const next = route.find((c) => c !== carrier && !open(c) && hop === 0);
-          const moved = next
-            ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now)
-            : undefined;
-          if (moved) {
-            row = moved;
-            continue;
-          }
-          // Nothing was sent anywhere: release this claim, and those of the chunk not attempted yet,
-          // so the held partition sends them later (a stranded claim would never be sent).
-          await deps.store.release(row.controllerId, row.messageId, row.attempt);
-          for (const pending of fresh.values())
-            await deps.store.release(pending.controllerId, pending.messageId, pending.attempt);
-          await deps.producer.send(out);
-          throw new HoldError(`${carrier} did not accept the message and no failover is available`);
-        }
-        const final = verdict.class === 'C_AMBIGUOUS' ? 'unknown' : 'failed';
-        const recorded = await recordOutcome(
-          deps.store,
-          row,
-          { status: final, errorCode: verdict.code, reason: verdict.reason },
-          now,
-        );
-        if (recorded)
-          out.push(
-            statusRecord(deps, recorded, now, { recipient: record.recipient, segments: record.segments }),
-          );
-        if (verdict.class === 'D_PERMANENT' && verdict.suppress) {
-          const event = {
-            controllerId: record.controllerId,
-            subjectPseudonym: record.recipientPseudonym,
-            kind: 'opt_out' as const,
-            active: true,
-            source: `${carrier}.send`,
-            occurredAt: now.toISOString(),
-          };
-          out.push({
-            topic: topic('suppressions.v1'),
-            key: suppressionKey(event),
-            value: encodeJson(suppressionEventSchema, event),
-          });
-        }
-        break;
-      }
+        return held;
+      }),
+    );
+    const held = results.flat();
+    if (held.length > 0) {
+      // Nothing was sent for these: release their claims so the held partition sends them later
+      // (a stranded claim would never be sent). The chunks after this one were never claimed.
+      for (const row of held) await deps.store.release(row.controllerId, row.messageId, row.attempt);
+      await deps.producer.send(out);
+      throw new HoldError('a carrier did not accept a message and no failover is available');
     }
   }
   await deps.producer.send(out);
+}
+
+/** A message with the carriers its instruction allows now, primary first. */
+interface Planned {
+  readonly record: DispatchRecord;
+  readonly route: CarrierName[];
+}
+
+/**
+ * Sends one claimed message: through its claimed carrier, once more through the failover when the
+ * first did not accept it (class A). Appends its statuses and processing events to `out`.
+ * Returns the claim to release when no route took the message (nothing was sent: hold).
+ */
+async function sendOne(
+  deps: DispatchDeps,
+  topic: (name: 'sms.status.v1' | 'audit.processing.v1' | 'suppressions.v1') => string,
+  { record, route }: Planned,
+  claimedRow: DispatchRow,
+  now: Date,
+  out: OutgoingRecord[],
+): Promise<DispatchRow | undefined> {
+  const open = (carrier: CarrierName) => deps.routes[carrier].breaker.state === 'open';
+  let row: DispatchRow = claimedRow;
+  const keys = await deps.controllers.keys(record.controllerId);
+  const context = (field: string) => ({
+    controllerId: toControllerId(record.controllerId),
+    recordId: record.messageId,
+    field,
+  });
+  const to = decryptField(keys.dataKey, record.recipient, context('to'));
+  const text = decryptField(keys.dataKey, record.body, context('body'));
+
+  for (let hop = 0; ; hop++) {
+    const carrier: CarrierName = row.carrier;
+    await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments);
+    const outcome = await attempt(deps, carrier, {
+      to,
+      from: record.from,
+      text,
+      attempt: row.attempt,
+      callbackUrl: buildCallbackUrl(deps.publicBaseUrl, {
+        carrier,
+        controllerId: record.controllerId,
+        messageId: record.messageId,
+      }),
+      ...(record.validUntil
+        ? { validitySeconds: Math.floor((Date.parse(record.validUntil) - now.getTime()) / 1000) }
+        : {}),
+    });
+    if (outcome.accepted) {
+      const recorded = await recordOutcome(
+        deps.store,
+        row,
+        {
+          status: 'queued',
+          carrierMessageId: outcome.carrierMessageId,
+          segments: outcome.segments ?? null,
+        },
+        now,
+      );
+      if (recorded)
+        out.push(
+          statusRecord(deps, recorded, now, { recipient: record.recipient, segments: record.segments }),
+        );
+      out.push(processing(deps, topic, record, carrier, 'performed', undefined, now));
+      return undefined;
+    }
+    const verdict: SendFailureClass = classifySendFailure(outcome.failure);
+    out.push(processing(deps, topic, record, carrier, 'failed', verdict.code, now));
+    if (verdict.class === 'A_NOT_ACCEPTED') {
+      if (verdict.retryAfterSeconds)
+        deps.rateLimits?.pause(carrier, now.getTime() + verdict.retryAfterSeconds * 1000);
+      const next = route.find((c) => c !== carrier && !open(c) && hop === 0);
+      const moved = next
+        ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now)
+        : undefined;
+      if (moved) {
+        row = moved;
+        continue;
+      }
+      return row; // nothing was sent anywhere: the caller releases this claim
+    }
+    const final = verdict.class === 'C_AMBIGUOUS' ? 'unknown' : 'failed';
+    const recorded = await recordOutcome(
+      deps.store,
+      row,
+      { status: final, errorCode: verdict.code, reason: verdict.reason },
+      now,
+    );
+    if (recorded)
+      out.push(statusRecord(deps, recorded, now, { recipient: record.recipient, segments: record.segments }));
+    if (verdict.class === 'D_PERMANENT' && verdict.suppress) {
+      const event = {
+        controllerId: record.controllerId,
+        subjectPseudonym: record.recipientPseudonym,
+        kind: 'opt_out' as const,
+        active: true,
+        source: `${carrier}.send`,
+        occurredAt: now.toISOString(),
+      };
+      out.push({
+        topic: topic('suppressions.v1'),
+        key: suppressionKey(event),
+        value: encodeJson(suppressionEventSchema, event),
+      });
+    }
+    return undefined;
+  }
 }
 
 /**
