@@ -16,7 +16,7 @@ const usage = `usage: massivesms <command>
 Configuration: docs/configuration.md`;
 
 /** Services and the issue that brings each one; they refuse to start until they exist. */
-const services = { webhooks: 6, audit: 7 } as const;
+const services = { audit: 7 } as const;
 
 const [command, ...rest] = process.argv.slice(2);
 
@@ -39,6 +39,7 @@ async function main(): Promise<number> {
     control: () => import('@massivesms/control'),
     router: () => import('@massivesms/router'),
     dispatcher: () => import('@massivesms/dispatcher'),
+    webhooks: () => import('@massivesms/webhooks'),
   } as const;
   if (command !== undefined && command in entryPoints) {
     const service = await entryPoints[command as keyof typeof entryPoints]();

@@ -2,6 +2,7 @@ import { controlMigrations } from '@massivesms/control/control';
 import type { MigrationSource } from '@massivesms/db';
 import { dispatcherMigrations } from '@massivesms/dispatcher/dispatcher';
 import { routerMigrations } from '@massivesms/router/router';
+import { webhooksMigrations } from '@massivesms/webhooks/webhooks';
 
 /**
  * Migration folders of every service, applied in this order by `massivesms migrate`. Each service
@@ -11,4 +12,5 @@ export const serviceMigrations: readonly MigrationSource[] = [
   controlMigrations,
   routerMigrations,
   dispatcherMigrations,
+  webhooksMigrations,
 ];

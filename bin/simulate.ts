@@ -1,41 +1,68 @@
-// `massivesms simulate telnyx|twilio --port N`: a carrier simulator for manual testing and the demo.
-// Faults are driven through `POST /__admin/faults`; the ledger is at `GET /__admin/ledger`.
+// `massivesms simulate telnyx|twilio|receiver --port N`: a simulator for manual testing and the demo.
+// Carriers: faults are driven through `POST /__admin/faults`; the ledger is at `GET /__admin/ledger`.
+// Receiver: a customer's webhook endpoint; more endpoints through `POST /__admin/endpoints`, the
+// deliveries at `GET /__admin/received`.
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startTelnyxSimulator, startTwilioSimulator } from '@massivesms/testkit/carriers';
+import { ReceiverConfigError, startWebhookReceiver } from '@massivesms/testkit/receiver';
+
+const USAGE =
+  'usage: massivesms simulate telnyx|twilio|receiver [--port N]\n' +
+  '  telnyx    [--api-key KEY]\n' +
+  '  twilio    [--account-sid AC...] [--auth-token TOKEN]\n' +
+  '  receiver  [--secret whsec_...]... [--name NAME]  (a fresh secret when none is given; repeat --secret for a rotation)';
 
 /** Runs a simulator until SIGTERM/SIGINT; returns the exit code. */
 export async function runSimulator(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      port: { type: 'string', default: '0' },
-      'api-key': { type: 'string', default: 'KEY_SIMULATOR' },
-      'account-sid': { type: 'string', default: `AC${'0'.repeat(32)}` },
-      'auth-token': { type: 'string', default: 'simulator-auth-token' },
-    },
-  });
-  const port = Number(values.port);
-  const kind = positionals[0];
-  if (!Number.isInteger(port) || port < 0 || port > 65_535 || (kind !== 'telnyx' && kind !== 'twilio')) {
-    console.error(
-      'usage: massivesms simulate telnyx|twilio [--port N] (receiver arrives with the webhooks service)',
-    );
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (error) {
+    console.error(`massivesms simulate: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
     return 2;
   }
-  let sim: { baseUrl: string; close(): Promise<void> };
-  let info: Record<string, string>;
+  const { values, positionals } = parsed;
+  const port = Number(values.port);
+  const kind = positionals[0];
+  if (
+    !Number.isInteger(port) ||
+    port < 0 ||
+    port > 65_535 ||
+    (kind !== 'telnyx' && kind !== 'twilio' && kind !== 'receiver')
+  ) {
+    console.error(USAGE);
+    return 2;
+  }
+  let sim: { close(): Promise<void> };
+  let info: Record<string, unknown>;
   if (kind === 'telnyx') {
     const telnyx = await startTelnyxSimulator({ apiKey: values['api-key'], port });
     sim = telnyx;
     info = { baseUrl: telnyx.baseUrl, apiKey: values['api-key'], publicKey: telnyx.publicKey };
-  } else {
-    sim = await startTwilioSimulator({
+  } else if (kind === 'twilio') {
+    const twilio = await startTwilioSimulator({
       accountSid: values['account-sid'],
       authToken: values['auth-token'],
       port,
     });
-    info = { baseUrl: sim.baseUrl, accountSid: values['account-sid'], authToken: values['auth-token'] };
+    sim = twilio;
+    info = { baseUrl: twilio.baseUrl, accountSid: values['account-sid'], authToken: values['auth-token'] };
+  } else {
+    // 24 random bytes: the minimum the webhooks reference asks of a real endpoint secret.
+    const secrets = values.secret ?? [`whsec_${randomBytes(24).toString('base64')}`];
+    const receiver = await startWebhookReceiver({ port });
+    let url: string;
+    try {
+      url = receiver.endpoint(values.name, { secrets });
+    } catch (error) {
+      await receiver.close();
+      if (!(error instanceof ReceiverConfigError)) throw error;
+      console.error(`massivesms simulate receiver: ${error.message}`);
+      return 2;
+    }
+    sim = receiver;
+    info = { origin: receiver.origin, url, name: values.name, secrets };
   }
   console.log(JSON.stringify({ simulator: kind, ...info }));
   await new Promise<void>((resolve) => {
@@ -44,4 +71,19 @@ export async function runSimulator(args: string[]): Promise<number> {
   });
   await sim.close();
   return 0;
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string', default: '0' },
+      'api-key': { type: 'string', default: 'KEY_SIMULATOR' },
+      'account-sid': { type: 'string', default: `AC${'0'.repeat(32)}` },
+      'auth-token': { type: 'string', default: 'simulator-auth-token' },
+      secret: { type: 'string', multiple: true },
+      name: { type: 'string', default: 'default' },
+    },
+  });
 }

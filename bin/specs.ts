@@ -2,6 +2,7 @@ import { commonSpec, defineConfig, localInfraSpec } from '@massivesms/config';
 import { controlSpec } from '@massivesms/control/config';
 import { dispatcherSpec } from '@massivesms/dispatcher/config';
 import { routerSpec } from '@massivesms/router/config';
+import { webhooksSpec } from '@massivesms/webhooks/config';
 
 /** `massivesms migrate` needs only the database (and a log level), not a cell or keys. */
 export const migrateSpec = defineConfig({
@@ -10,4 +11,11 @@ export const migrateSpec = defineConfig({
 });
 
 /** Every spec of every entry point: docs/configuration.md documents exactly these. */
-export const documentedSpecs = [commonSpec, localInfraSpec, controlSpec, routerSpec, dispatcherSpec];
+export const documentedSpecs = [
+  commonSpec,
+  localInfraSpec,
+  controlSpec,
+  routerSpec,
+  dispatcherSpec,
+  webhooksSpec,
+];

@@ -1,0 +1,362 @@
+import type { Db } from '@massivesms/db';
+
+/** A delivery to insert: the derived webhook-id and the encrypted body that every attempt sends. */
+export interface NewDelivery {
+  readonly webhookId: string;
+  readonly endpointId: string;
+  readonly controllerId: string;
+  readonly messageId: string | null;
+  readonly eventType: string;
+  readonly body: string;
+}
+
+export type DeliveryState = 'pending' | 'delivered' | 'dead';
+
+/** A stored delivery as the worker and the recovery API see it. */
+export interface DeliveryRow extends NewDelivery {
+  readonly state: DeliveryState;
+  /** Attempts made in all; the log keeps every one. */
+  readonly attempts: number;
+  /** Attempts made before the last resend or recovery: the retry schedule counts from here. */
+  readonly retryFrom: number;
+  readonly nextAttemptAt: Date;
+  readonly lastError: string | null;
+  readonly createdAt: Date;
+  readonly finishedAt: Date | null;
+}
+
+/** One recorded attempt. */
+export interface AttemptRow {
+  readonly webhookId: string;
+  readonly attempt: number;
+  readonly startedAt: Date;
+  readonly httpStatus: number | null;
+  readonly latencyMs: number;
+  readonly errorClass: string | null;
+  readonly responseExcerpt: string | null;
+  readonly nextAttemptAt: Date | null;
+}
+
+export type HealthState = 'healthy' | 'failing' | 'disabled';
+
+export interface EndpointHealth {
+  readonly endpointId: string;
+  readonly controllerId: string;
+  readonly state: HealthState;
+  readonly failingSince: Date | null;
+  readonly disabledReason: string | null;
+  readonly disabledAtRevision: number | null;
+}
+
+function delivery(r: Record<string, unknown>): DeliveryRow {
+  return {
+    webhookId: r.webhook_id as string,
+    endpointId: r.endpoint_id as string,
+    controllerId: r.controller_id as string,
+    messageId: (r.message_id as string | null) ?? null,
+    eventType: r.event_type as string,
+    body: r.body as string,
+    state: r.state as DeliveryState,
+    attempts: Number(r.attempts),
+    retryFrom: Number(r.retry_from),
+    nextAttemptAt: new Date(r.next_attempt_at as string),
+    lastError: (r.last_error as string | null) ?? null,
+    createdAt: new Date(r.created_at as string),
+    finishedAt: r.finished_at ? new Date(r.finished_at as string) : null,
+  };
+}
+
+function attempt(r: Record<string, unknown>): AttemptRow {
+  return {
+    webhookId: r.webhook_id as string,
+    attempt: Number(r.attempt),
+    startedAt: new Date(r.started_at as string),
+    httpStatus: r.http_status === null ? null : Number(r.http_status),
+    latencyMs: Number(r.latency_ms),
+    errorClass: (r.error_class as string | null) ?? null,
+    responseExcerpt: (r.response_excerpt as string | null) ?? null,
+    nextAttemptAt: r.next_attempt_at ? new Date(r.next_attempt_at as string) : null,
+  };
+}
+
+function health(r: Record<string, unknown>): EndpointHealth {
+  return {
+    endpointId: r.endpoint_id as string,
+    controllerId: r.controller_id as string,
+    state: r.state as HealthState,
+    failingSince: r.failing_since ? new Date(r.failing_since as string) : null,
+    disabledReason: (r.disabled_reason as string | null) ?? null,
+    disabledAtRevision: r.disabled_at_revision === null ? null : Number(r.disabled_at_revision),
+  };
+}
+
+/** The delivery queue (DESIGN.md §6: `FOR UPDATE SKIP LOCKED` work queue) over webhook_deliveries. */
+export class PgDeliveryStore {
+  readonly #db: Db;
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  /** Inserts deliveries in one statement; ones that exist (a redelivered status) are left alone. */
+  async insert(deliveries: readonly NewDelivery[], at: Date): Promise<number> {
+    if (deliveries.length === 0) return 0;
+    const column = <K extends keyof NewDelivery>(k: K) => deliveries.map((d) => d[k]);
+    const { rows } = await this.#db.query(
+      `INSERT INTO webhook_deliveries (webhook_id, endpoint_id, controller_id, message_id, event_type, body, state,
+         attempts, next_attempt_at, created_at)
+       SELECT d.webhook_id, d.endpoint_id, d.controller_id, d.message_id, d.event_type, d.body, 'pending', 0, $7, $7
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           AS d(webhook_id, endpoint_id, controller_id, message_id, event_type, body)
+       ON CONFLICT (webhook_id) DO NOTHING
+       RETURNING webhook_id`,
+      [
+        column('webhookId'),
+        column('endpointId'),
+        column('controllerId'),
+        column('messageId'),
+        column('eventType'),
+        column('body'),
+        at,
+      ],
+    );
+    return rows.length;
+  }
+
+  /**
+   * Leases due deliveries for one worker. Fair by construction: each endpoint's deliveries are ranked
+   * (first attempts before retries, then oldest due), at most `perEndpoint` minus what this worker
+   * already has in flight for it are taken, and the pick goes round-robin over endpoints (every
+   * endpoint's first before anyone's second). `SKIP LOCKED` keeps concurrent workers off each other's
+   * picks; the lease, re-checked by the UPDATE, keeps them off each other's in-flight deliveries.
+   */
+  async lease(options: {
+    now: Date;
+    owner: string;
+    leaseMs: number;
+    perEndpoint: number;
+    /** Endpoints this worker cannot take more for now, with how many slots are used. */
+    busy: ReadonlyMap<string, number>;
+    limit: number;
+  }): Promise<DeliveryRow[]> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `WITH busy AS (
+         SELECT * FROM unnest($1::text[], $2::int[]) AS b(endpoint_id, used)
+       ), ranked AS (
+         SELECT w.webhook_id, w.endpoint_id, w.attempts = w.retry_from AS first, w.next_attempt_at,
+                row_number() OVER (PARTITION BY w.endpoint_id
+                                   ORDER BY (w.attempts = w.retry_from) DESC, w.next_attempt_at, w.webhook_id) AS r
+           FROM webhook_deliveries w
+          WHERE w.state = 'pending' AND w.next_attempt_at <= $3
+            AND (w.lease_until IS NULL OR w.lease_until < $3)
+       ), picked AS (
+         SELECT d.webhook_id
+           FROM webhook_deliveries d
+           JOIN ranked ON ranked.webhook_id = d.webhook_id
+           LEFT JOIN busy ON busy.endpoint_id = ranked.endpoint_id
+          WHERE ranked.r <= $4 - coalesce(busy.used, 0)
+          ORDER BY ranked.r, ranked.first DESC, ranked.next_attempt_at
+          LIMIT $5
+            FOR UPDATE OF d SKIP LOCKED
+       )
+       UPDATE webhook_deliveries d
+          SET lease_owner = $6, lease_until = $7
+         FROM picked
+        WHERE d.webhook_id = picked.webhook_id
+          AND d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until < $3)
+       RETURNING d.*`,
+      [
+        [...options.busy.keys()],
+        [...options.busy.values()],
+        options.now,
+        options.perEndpoint,
+        options.limit,
+        options.owner,
+        new Date(options.now.getTime() + options.leaseMs),
+      ],
+    );
+    return rows.map(delivery);
+  }
+
+  /**
+   * Records an attempt and moves the delivery on, if this worker still holds its lease: `pending`
+   * again with its next time, `delivered`, or `dead` with the reason. Returns false when the lease
+   * was lost (another worker owns the delivery now; its record wins).
+   */
+  async recordAttempt(
+    owner: string,
+    row: AttemptRow,
+    next: { state: DeliveryState; nextAttemptAt?: Date; lastError?: string | null },
+    at: Date,
+  ): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
+      const { rows } = await tx.query(
+        `UPDATE webhook_deliveries
+            SET attempts = attempts + 1, state = $3, next_attempt_at = coalesce($4, next_attempt_at),
+                last_error = $5, lease_owner = NULL, lease_until = NULL,
+                finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $6::timestamptz END
+          WHERE webhook_id = $1 AND lease_owner = $2 AND state = 'pending'
+          RETURNING attempts`,
+        [row.webhookId, owner, next.state, next.nextAttemptAt ?? null, next.lastError ?? null, at],
+      );
+      const counted = rows[0] as { attempts: number } | undefined;
+      if (!counted) return false;
+      await tx.query(
+        `INSERT INTO webhook_attempts (webhook_id, attempt, started_at, http_status, latency_ms, error_class,
+           response_excerpt, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (webhook_id, attempt) DO NOTHING`,
+        [
+          row.webhookId,
+          Number(counted.attempts),
+          row.startedAt,
+          row.httpStatus,
+          row.latencyMs,
+          row.errorClass,
+          row.responseExcerpt,
+          next.state === 'pending' ? (next.nextAttemptAt ?? null) : null,
+        ],
+      );
+      return true;
+    });
+  }
+
+  /** Ends a leased delivery without an attempt (its endpoint is gone or disabled). */
+  async abandon(owner: string, webhookId: string, reason: string, at: Date): Promise<boolean> {
+    const { rows } = await this.#db.query(
+      `UPDATE webhook_deliveries SET state = 'dead', last_error = $3, finished_at = $4,
+              lease_owner = NULL, lease_until = NULL
+        WHERE webhook_id = $1 AND lease_owner = $2 AND state = 'pending' RETURNING webhook_id`,
+      [webhookId, owner, reason, at],
+    );
+    return rows.length > 0;
+  }
+
+  /** Gives back leases this worker holds but will not attempt: the listed ones, or all (shutdown). */
+  async releaseLeases(owner: string, webhookIds?: readonly string[]): Promise<void> {
+    await this.#db.query(
+      `UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL
+        WHERE lease_owner = $1 AND ($2::text[] IS NULL OR webhook_id = ANY($2))`,
+      [owner, webhookIds ?? null],
+    );
+  }
+
+  async get(webhookId: string): Promise<DeliveryRow | undefined> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      'SELECT * FROM webhook_deliveries WHERE webhook_id = $1',
+      [webhookId],
+    );
+    return rows[0] ? delivery(rows[0]) : undefined;
+  }
+
+  /** Deliveries of one message (recovery API), oldest first. */
+  async forMessage(controllerId: string, messageId: string): Promise<DeliveryRow[]> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `SELECT * FROM webhook_deliveries WHERE controller_id = $1 AND message_id = $2
+        ORDER BY created_at, webhook_id`,
+      [controllerId, messageId],
+    );
+    return rows.map(delivery);
+  }
+
+  /** Deliveries of one endpoint since a time, newest first (recovery API). */
+  async forEndpoint(endpointId: string, since: Date, limit: number): Promise<DeliveryRow[]> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND created_at >= $2
+        ORDER BY created_at DESC, webhook_id LIMIT $3`,
+      [endpointId, since, limit],
+    );
+    return rows.map(delivery);
+  }
+
+  async attempts(webhookIds: readonly string[]): Promise<AttemptRow[]> {
+    if (webhookIds.length === 0) return [];
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      'SELECT * FROM webhook_attempts WHERE webhook_id = ANY($1) ORDER BY webhook_id, attempt',
+      [webhookIds],
+    );
+    return rows.map(attempt);
+  }
+
+  /**
+   * Puts deliveries back in the queue for one more full schedule: a resend of one delivery or the
+   * recovery of every dead one of an endpoint since a time. Same webhook-id: receivers deduplicate.
+   */
+  async requeue(
+    where: { webhookId: string } | { endpointId: string; since: Date },
+    at: Date,
+  ): Promise<number> {
+    const set = `SET state = 'pending', next_attempt_at = $2, last_error = NULL, finished_at = NULL,
+                     retry_from = attempts, lease_owner = NULL, lease_until = NULL`;
+    const { rows } =
+      'webhookId' in where
+        ? await this.#db.query(
+            `UPDATE webhook_deliveries ${set} WHERE webhook_id = $1 AND state <> 'pending' RETURNING webhook_id`,
+            [where.webhookId, at],
+          )
+        : await this.#db.query(
+            `UPDATE webhook_deliveries ${set}
+              WHERE endpoint_id = $1 AND created_at >= $3 AND state = 'dead' RETURNING webhook_id`,
+            [where.endpointId, at, where.since],
+          );
+    return rows.length;
+  }
+
+  /** Counts for metrics: pending (due or not) and dead deliveries. */
+  async depths(): Promise<{ pending: number; dead: number }> {
+    const { rows } = await this.#db.query<{ state: string; n: string }>(
+      `SELECT state, count(*) AS n FROM webhook_deliveries WHERE state IN ('pending', 'dead') GROUP BY state`,
+    );
+    const of = (s: string) => Number(rows.find((r) => r.state === s)?.n ?? 0);
+    return { pending: of('pending'), dead: of('dead') };
+  }
+
+  async health(endpointId: string): Promise<EndpointHealth | undefined> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      'SELECT * FROM webhook_endpoint_health WHERE endpoint_id = $1',
+      [endpointId],
+    );
+    return rows[0] ? health(rows[0]) : undefined;
+  }
+
+  async disabledEndpoints(): Promise<EndpointHealth[]> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      "SELECT * FROM webhook_endpoint_health WHERE state = 'disabled'",
+    );
+    return rows.map(health);
+  }
+
+  /**
+   * Moves an endpoint's health from `from` to `to` atomically (only one worker wins a transition,
+   * so an operational event is emitted once). Returns the new row when this call changed it.
+   */
+  async transitionHealth(
+    endpointId: string,
+    controllerId: string,
+    from: readonly HealthState[],
+    to: { state: HealthState; failingSince?: Date | null; disabledReason?: string; revision?: number },
+    at: Date,
+  ): Promise<EndpointHealth | undefined> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `INSERT INTO webhook_endpoint_health AS h (endpoint_id, controller_id, state, failing_since, disabled_reason,
+         disabled_at_revision, updated_at)
+       SELECT $1, $2, $4, $5, $6, $7, $8
+        WHERE 'healthy' = ANY($3::text[]) -- no row yet means healthy
+           OR EXISTS (SELECT 1 FROM webhook_endpoint_health WHERE endpoint_id = $1)
+       ON CONFLICT (endpoint_id) DO UPDATE
+         SET state = $4, failing_since = $5, disabled_reason = $6, disabled_at_revision = $7, updated_at = $8
+       WHERE h.state = ANY($3::text[])
+       RETURNING h.*`,
+      [
+        endpointId,
+        controllerId,
+        from,
+        to.state,
+        to.failingSince ?? null,
+        to.disabledReason ?? null,
+        to.revision ?? null,
+        at,
+      ],
+    );
+    return rows[0] ? health(rows[0]) : undefined;
+  }
+}

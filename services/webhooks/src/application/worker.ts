@@ -1,0 +1,406 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type Cell,
+  type EndpointState,
+  encodeJson,
+  type ProcessingEvent,
+  processingEventSchema,
+  topicFor,
+} from '@massivesms/contracts';
+import type { BusProducer } from '@massivesms/messaging';
+import { type ControllerKeys, decryptField, encryptField } from '@massivesms/privacy';
+import type { HttpSender } from '../adapters/http-sender.ts';
+import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
+import { judgeAttempt } from '../domain/outcome.ts';
+import { webhookIdFor } from '../domain/payload.ts';
+import { nextAttemptDelay, RETRY_SCHEDULE_MS } from '../domain/schedule.ts';
+import { signedHeaders } from '../domain/signing.ts';
+import { signingSecrets } from './endpoints.ts';
+import { bodyContext } from './intake.ts';
+
+export interface WorkerOptions {
+  /** Deliveries in flight per endpoint in this process (the fairness bound). */
+  readonly perEndpointConcurrency: number;
+  /** Attempts per second per endpoint in this process. */
+  readonly perEndpointRatePerSecond: number;
+  /** Deliveries in flight in this process. */
+  readonly maxInFlight: number;
+  /** Bound on one attempt (the lease is longer, so a live attempt never loses it). */
+  readonly attemptTimeoutMs: number;
+  /** How often the queue is polled when nothing wakes the worker (retries coming due). */
+  readonly pollMs: number;
+  /** Continuous failure after which an endpoint is disabled. */
+  readonly disableAfterMs: number;
+}
+
+export interface WorkerDeps {
+  readonly cell: Cell;
+  readonly namespace: string;
+  readonly store: PgDeliveryStore;
+  readonly sender: HttpSender;
+  readonly producer: BusProducer;
+  readonly endpoints: {
+    get(endpointId: string): EndpointState | undefined;
+    ofController(controllerId: string): EndpointState[];
+  };
+  readonly keys: (controllerId: string) => Promise<ControllerKeys | undefined>;
+  readonly disabled: DisabledEndpoints;
+  readonly now: () => Date;
+  readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'dead', errorClass: string | undefined) => void;
+  readonly onError?: (error: unknown) => void;
+}
+
+/** Endpoints disabled by this service (410, continuous failure), until the customer changes them. */
+export class DisabledEndpoints {
+  readonly #revisions = new Map<string, number>();
+  /** Disabled unless the control plane published a newer revision (re-enabled, new URL) since. */
+  has(endpointId: string, revision: number): boolean {
+    const at = this.#revisions.get(endpointId);
+    return at !== undefined && revision <= at;
+  }
+  set(health: readonly EndpointHealth[]): void {
+    this.#revisions.clear();
+    for (const h of health)
+      if (h.state === 'disabled') this.#revisions.set(h.endpointId, h.disabledAtRevision ?? 0);
+  }
+  add(endpointId: string, revision: number): void {
+    this.#revisions.set(endpointId, revision);
+  }
+  delete(endpointId: string): void {
+    this.#revisions.delete(endpointId);
+  }
+}
+
+/** A running delivery worker. */
+export interface DeliveryWorker {
+  /** Looks at the queue now (new deliveries were stored, or a test moved the clock). */
+  wake(): void;
+  /** Resolves when nothing is in flight. */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Leases due deliveries (fairly: see PgDeliveryStore.lease), attempts each one, records the attempt
+ * and its next step, and keeps endpoint health. Several processes can run it side by side: leases
+ * keep a delivery with one of them at a time.
+ */
+export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): DeliveryWorker {
+  const owner = `webhooks-${randomUUID()}`;
+  const inFlight = new Map<string, number>();
+  let total = 0;
+  let running = true;
+  let wakeUp: (() => void) | undefined;
+  let idleWaiters: (() => void)[] = [];
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const leaseMs = options.attemptTimeoutMs + 30_000;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wakeUp = undefined;
+        resolve();
+      }
+      wakeUp = done;
+    });
+
+  /** Takes one token of the endpoint's bucket, or says it is empty (the endpoint waits). */
+  function takeToken(endpointId: string): boolean {
+    const rate = options.perEndpointRatePerSecond;
+    const nowMs = performance.now();
+    const bucket = buckets.get(endpointId) ?? { tokens: rate, at: nowMs };
+    bucket.tokens = Math.min(rate, bucket.tokens + ((nowMs - bucket.at) / 1000) * rate);
+    bucket.at = nowMs;
+    buckets.set(endpointId, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+  const throttled = (endpointId: string) => {
+    const bucket = buckets.get(endpointId);
+    if (!bucket) return false;
+    const tokens =
+      bucket.tokens + ((performance.now() - bucket.at) / 1000) * options.perEndpointRatePerSecond;
+    return tokens < 1;
+  };
+
+  async function loop(): Promise<void> {
+    while (running) {
+      const free = options.maxInFlight - total;
+      let leased: DeliveryRow[] = [];
+      if (free > 0) {
+        const busy = new Map(inFlight);
+        for (const endpointId of buckets.keys())
+          if (throttled(endpointId)) busy.set(endpointId, options.perEndpointConcurrency);
+        try {
+          leased = await deps.store.lease({
+            now: deps.now(),
+            owner,
+            leaseMs,
+            perEndpoint: options.perEndpointConcurrency,
+            busy,
+            limit: free,
+          });
+        } catch (error) {
+          deps.onError?.(error);
+        }
+      }
+      const throttledRows = leased.filter((row) => !takeToken(row.endpointId));
+      if (throttledRows.length > 0)
+        // Over the endpoint's rate since the lease was taken: give them back for a later pass.
+        await deps.store
+          .releaseLeases(
+            owner,
+            throttledRows.map((r) => r.webhookId),
+          )
+          .catch(deps.onError);
+      for (const row of leased) {
+        if (throttledRows.includes(row)) continue;
+        inFlight.set(row.endpointId, (inFlight.get(row.endpointId) ?? 0) + 1);
+        total++;
+        void attempt(row)
+          .catch((error: unknown) => deps.onError?.(error))
+          .finally(() => {
+            const n = (inFlight.get(row.endpointId) ?? 1) - 1;
+            if (n === 0) inFlight.delete(row.endpointId);
+            else inFlight.set(row.endpointId, n);
+            total--;
+            if (total === 0) {
+              for (const resolve of idleWaiters) resolve();
+              idleWaiters = [];
+            }
+            wakeUp?.();
+          });
+      }
+      if (!running) break;
+      if (leased.length === 0 || leased.length < free) await sleep(options.pollMs);
+    }
+  }
+
+  async function attempt(row: DeliveryRow): Promise<void> {
+    const now = deps.now();
+    const endpoint = deps.endpoints.get(row.endpointId);
+    if (!endpoint) {
+      await deps.store.abandon(owner, row.webhookId, 'endpoint deleted', now);
+      return;
+    }
+    if (!endpoint.enabled || deps.disabled.has(endpoint.endpointId, endpoint.revision)) {
+      await deps.store.abandon(owner, row.webhookId, 'endpoint disabled', now);
+      return;
+    }
+    const keys = await deps.keys(row.controllerId);
+    if (!keys) {
+      await deps.store.abandon(owner, row.webhookId, 'controller terminated', now);
+      return;
+    }
+    const body = decryptField(keys.dataKey, row.body, bodyContext(row.controllerId, row.webhookId));
+    // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
+    const headers = signedHeaders(signingSecrets(endpoint, keys, now), row.webhookId, now, body);
+    const result = await deps.sender.post(endpoint.url, headers, body);
+    const verdict = judgeAttempt(result);
+    const done = deps.now();
+    const attemptNumber = row.attempts + 1;
+    let next: { state: 'pending' | 'delivered' | 'dead'; nextAttemptAt?: Date; lastError?: string };
+    if (verdict.kind === 'delivered') next = { state: 'delivered' };
+    else if (verdict.kind === 'gone')
+      next = { state: 'dead', lastError: 'endpoint answered 410 Gone: disabled' };
+    else {
+      const delay = nextAttemptDelay(attemptNumber - row.retryFrom, {
+        retryAfterSeconds: result.retryAfterSeconds,
+      });
+      const what = result.status ? `HTTP ${result.status}` : verdict.errorClass;
+      next =
+        delay === undefined
+          ? {
+              state: 'dead',
+              lastError: `gave up after ${RETRY_SCHEDULE_MS.length} attempts; last: ${what}`,
+            }
+          : { state: 'pending', nextAttemptAt: new Date(done.getTime() + delay), lastError: what };
+    }
+    const recorded = await deps.store.recordAttempt(
+      owner,
+      {
+        webhookId: row.webhookId,
+        attempt: attemptNumber,
+        startedAt: now,
+        httpStatus: result.status ?? null,
+        latencyMs: result.latencyMs,
+        errorClass: verdict.kind === 'failed' ? verdict.errorClass : verdict.kind === 'gone' ? 'gone' : null,
+        responseExcerpt: result.responseExcerpt ?? null,
+        nextAttemptAt: next.nextAttemptAt ?? null,
+      },
+      next,
+      done,
+    );
+    if (!recorded) return; // the lease ran out and another worker took over: its record stands
+    deps.onAttempt?.(
+      next.state === 'delivered' ? 'delivered' : next.state === 'dead' ? 'dead' : 'retry',
+      verdict.kind === 'failed' ? verdict.errorClass : undefined,
+    );
+    await deps.producer.send([processingRecord(deps, row, body, verdict.kind, result.status, done)]);
+    await updateHealth(row, endpoint, verdict.kind, done);
+  }
+
+  /** Endpoint health: failing from the first failure, disabled after a long failure or a 410, recovered on success. */
+  async function updateHealth(
+    row: DeliveryRow,
+    endpoint: EndpointState,
+    verdict: 'delivered' | 'gone' | 'failed',
+    at: Date,
+  ): Promise<void> {
+    const { store } = deps;
+    if (verdict === 'delivered') {
+      const recovered = await store.transitionHealth(
+        endpoint.endpointId,
+        row.controllerId,
+        ['failing', 'disabled'],
+        { state: 'healthy' },
+        at,
+      );
+      if (recovered) {
+        deps.disabled.delete(endpoint.endpointId);
+        await operationalEvent('endpoint.recovered', endpoint, recovered, at);
+      }
+      return;
+    }
+    if (verdict === 'gone') {
+      const disabled = await store.transitionHealth(
+        endpoint.endpointId,
+        row.controllerId,
+        ['healthy', 'failing'],
+        { state: 'disabled', disabledReason: 'gone', revision: endpoint.revision },
+        at,
+      );
+      if (disabled) await disable(endpoint, disabled, at);
+      return;
+    }
+    const failing = await store.transitionHealth(
+      endpoint.endpointId,
+      row.controllerId,
+      ['healthy'],
+      { state: 'failing', failingSince: at },
+      at,
+    );
+    if (failing) {
+      await operationalEvent('endpoint.failing', endpoint, failing, at);
+      return;
+    }
+    const health = await store.health(endpoint.endpointId);
+    if (
+      health?.state === 'failing' &&
+      health.failingSince &&
+      at.getTime() - health.failingSince.getTime() >= options.disableAfterMs
+    ) {
+      const disabled = await store.transitionHealth(
+        endpoint.endpointId,
+        row.controllerId,
+        ['failing'],
+        {
+          state: 'disabled',
+          failingSince: health.failingSince,
+          disabledReason: 'continuous_failure',
+          revision: endpoint.revision,
+        },
+        at,
+      );
+      if (disabled) await disable(endpoint, disabled, at);
+    }
+  }
+
+  async function disable(endpoint: EndpointState, health: EndpointHealth, at: Date): Promise<void> {
+    deps.disabled.add(endpoint.endpointId, endpoint.revision);
+    await operationalEvent('endpoint.disabled', endpoint, health, at);
+  }
+
+  /** Tells the controller through its other endpoints that subscribe to the event and are not failing. */
+  async function operationalEvent(
+    type: 'endpoint.failing' | 'endpoint.disabled' | 'endpoint.recovered',
+    endpoint: EndpointState,
+    health: EndpointHealth,
+    at: Date,
+  ): Promise<void> {
+    const others = deps.endpoints
+      .ofController(endpoint.controllerId)
+      .filter((e) => e.endpointId !== endpoint.endpointId && (e.eventTypes as string[]).includes(type));
+    if (others.length === 0) return;
+    const healthy: EndpointState[] = [];
+    for (const other of others) {
+      const h = await deps.store.health(other.endpointId);
+      if (!h || h.state === 'healthy') healthy.push(other);
+    }
+    const keys = await deps.keys(endpoint.controllerId);
+    if (!keys || healthy.length === 0) return;
+    const body = JSON.stringify({
+      type,
+      timestamp: at.toISOString(),
+      data: {
+        endpointId: endpoint.endpointId,
+        url: endpoint.url,
+        ...(health.failingSince ? { failingSince: health.failingSince.toISOString() } : {}),
+        ...(health.disabledReason ? { reason: health.disabledReason } : {}),
+      },
+    });
+    // Derived ids: the same transition, reported twice, is one delivery.
+    const source = `${type}:${endpoint.endpointId}:${at.toISOString()}`;
+    await deps.store.insert(
+      healthy.map((target) => {
+        const webhookId = webhookIdFor(source, target.endpointId);
+        return {
+          webhookId,
+          endpointId: target.endpointId,
+          controllerId: endpoint.controllerId,
+          messageId: null,
+          eventType: type,
+          body: encryptField(keys.dataKey, body, bodyContext(endpoint.controllerId, webhookId)),
+        };
+      }),
+      at,
+    );
+    wakeUp?.();
+  }
+
+  const finished = loop();
+  return {
+    wake: () => wakeUp?.(),
+    idle: () => (total === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
+    async stop() {
+      running = false;
+      wakeUp?.();
+      await finished;
+      if (total > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
+      await deps.store.releaseLeases(owner);
+    },
+  };
+}
+
+/** The status left the processor for the controller's own endpoint (DPA: every operation is logged). */
+function processingRecord(
+  deps: WorkerDeps,
+  row: DeliveryRow,
+  body: string,
+  verdict: 'delivered' | 'gone' | 'failed',
+  status: number | undefined,
+  at: Date,
+) {
+  const carriesNumber = (JSON.parse(body) as { data?: { to?: unknown } }).data?.to !== undefined;
+  const event: ProcessingEvent = {
+    eventId: randomUUID(),
+    occurredAt: at.toISOString(),
+    service: 'webhooks',
+    operation: 'webhook.deliver',
+    controllerId: row.controllerId,
+    ...(row.messageId ? { messageId: row.messageId } : {}),
+    dataCategories: carriesNumber ? ['user.contact.phone_number'] : [],
+    region: deps.cell,
+    outcome: verdict === 'delivered' ? 'performed' : 'failed',
+    reason: `${row.eventType} to endpoint ${row.endpointId}${status ? `: HTTP ${status}` : ''}`,
+  };
+  return {
+    topic: topicFor(deps.cell, 'audit.processing.v1', deps.namespace),
+    key: row.controllerId,
+    value: encodeJson(processingEventSchema, event),
+    headers: { region: deps.cell, controller: row.controllerId, schema: 'audit.processing.v1' },
+  };
+}

@@ -1,0 +1,73 @@
+import { commonSpec, defineConfig } from '@massivesms/config';
+import { validateSsrfPolicy } from '@massivesms/ssrf';
+import { z } from 'zod';
+
+const ms = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: `must be from ${min} to ${max}` });
+const count = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: 'must be a whole number' })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: `must be from ${min} to ${max}` });
+
+/** Environment of `massivesms webhooks`. */
+export const webhooksSpec = defineConfig({
+  ...commonSpec,
+  WEBHOOKS_ALLOWLIST: {
+    schema: z
+      .string()
+      .optional()
+      .transform((v) =>
+        v
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : [],
+      )
+      .superRefine((allowList, ctx) => {
+        try {
+          validateSsrfPolicy({ allowList });
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      }),
+    description:
+      'Comma-separated hosts, IPs or CIDRs deliveries may reach even though they are not public (and over http). For the demo and tests only; empty in production.',
+  },
+  WEBHOOKS_ATTEMPT_TIMEOUT_MS: {
+    schema: ms(1_000, 60_000),
+    default: '15000',
+    description: 'Bound on one delivery attempt, connect to response (webhooks.md: 15–30 s).',
+  },
+  WEBHOOKS_CONNECT_TIMEOUT_MS: {
+    schema: ms(100, 30_000),
+    default: '5000',
+    description: 'Bound on connecting to an endpoint.',
+  },
+  WEBHOOKS_PER_ENDPOINT_CONCURRENCY: {
+    schema: count(1, 256),
+    default: '8',
+    description: 'Deliveries in flight per endpoint per process: a slow endpoint holds at most this many.',
+  },
+  WEBHOOKS_PER_ENDPOINT_RATE: {
+    schema: count(1, 100_000),
+    default: '100',
+    description: 'Attempts per second per endpoint per process.',
+  },
+  WEBHOOKS_MAX_IN_FLIGHT: {
+    schema: count(1, 10_000),
+    default: '256',
+    description: 'Deliveries in flight per process.',
+  },
+  WEBHOOKS_DISABLE_AFTER_MS: {
+    schema: ms(60_000, 30 * 24 * 3_600_000),
+    default: String(5 * 24 * 3_600_000),
+    description: 'Continuous failure after which an endpoint is disabled (the customer is told first).',
+  },
+});

@@ -1,0 +1,54 @@
+// Composition root of `massivesms webhooks`: configuration, adapters, start, drain on SIGTERM.
+import { loadConfigOrExit } from '@massivesms/config';
+import { createPgDb } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import { LocalKms } from '@massivesms/privacy';
+import { createLogger, drainOnSignal, startOpsServer } from '@massivesms/telemetry';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { webhooksSpec } from './config.ts';
+import { startWebhooks, type Webhooks } from './webhooks.ts';
+
+/** Runs the webhooks service until SIGTERM/SIGINT. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadConfigOrExit(webhooksSpec, env);
+  const log = createLogger({ service: 'webhooks', level: config.logLevel });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-webhooks' });
+  const bus = new KafkaBus({
+    brokers: config.kafkaBrokers,
+    clientId: `webhooks-${config.cell}`,
+    log: (level, message, fields) => log[level](fields, message),
+  });
+  let webhooks: Webhooks | undefined;
+  const ops = await startOpsServer({
+    port: config.httpPort,
+    ready: () => webhooks?.ready() ?? false,
+    metrics: registry,
+  });
+  webhooks = await startWebhooks({
+    cell: config.cell,
+    bus,
+    db,
+    kms: new LocalKms(config.kmsMasterKey),
+    log,
+    registry,
+    namespace: config.topicNamespace ?? '',
+    ssrf: { allowList: config.webhooksAllowlist },
+    worker: {
+      attemptTimeoutMs: config.webhooksAttemptTimeoutMs,
+      connectTimeoutMs: config.webhooksConnectTimeoutMs,
+      perEndpointConcurrency: config.webhooksPerEndpointConcurrency,
+      perEndpointRatePerSecond: config.webhooksPerEndpointRate,
+      maxInFlight: config.webhooksMaxInFlight,
+      disableAfterMs: config.webhooksDisableAfterMs,
+    },
+  });
+  log.info({ cell: config.cell, ops: ops.url }, 'webhooks delivering');
+  drainOnSignal(log, async () => {
+    await webhooks?.stop();
+    await bus.close();
+    await ops.close();
+    await db.close();
+  });
+}

@@ -1,0 +1,174 @@
+import { fileURLToPath } from 'node:url';
+import {
+  type Cell,
+  decodeJsonOrThrow,
+  type StatusEvent,
+  statusEventSchema,
+  topicFor,
+} from '@massivesms/contracts';
+import { type Db, migrate } from '@massivesms/db';
+import { startControllerDirectory } from '@massivesms/directory';
+import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import type { Kms } from '@massivesms/privacy';
+import type { SsrfPolicy } from '@massivesms/ssrf';
+import type { Logger } from '@massivesms/telemetry';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { createHttpSender } from './adapters/http-sender.ts';
+import { PgDeliveryStore } from './adapters/pg-delivery-store.ts';
+import { startEndpointDirectory } from './application/endpoints.ts';
+import { intakeStatuses } from './application/intake.ts';
+import { DisabledEndpoints, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
+
+/** Folder of the webhooks service's migrations (`massivesms migrate` applies them too). */
+export const webhooksMigrations = {
+  service: 'webhooks',
+  dir: fileURLToPath(new URL('../migrations/', import.meta.url)),
+};
+
+export interface WebhooksOptions {
+  readonly cell: Cell;
+  readonly bus: MessageBus;
+  readonly db: Db;
+  readonly kms: Kms;
+  readonly log: Logger;
+  readonly namespace?: string;
+  readonly ssrf: SsrfPolicy;
+  readonly now?: () => Date;
+  readonly worker?: Partial<WorkerOptions> & { connectTimeoutMs?: number };
+  readonly registry?: Registry;
+}
+
+export interface Webhooks {
+  readonly store: PgDeliveryStore;
+  /** Looks at the queue now (tests that move the clock). */
+  wake(): void;
+  /** True once the intake consumer and the worker run. */
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+const DEFAULTS: WorkerOptions = {
+  perEndpointConcurrency: 8,
+  perEndpointRatePerSecond: 100,
+  maxInFlight: 256,
+  attemptTimeoutMs: 15_000,
+  pollMs: 1_000,
+  disableAfterMs: 5 * 24 * 3_600_000,
+};
+
+/** Starts the webhooks service: migrations, directories (awaited), intake consumer, delivery worker. */
+export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks> {
+  const namespace = options.namespace ?? '';
+  const now = options.now ?? (() => new Date());
+  await migrate(options.db, webhooksMigrations);
+  const store = new PgDeliveryStore(options.db);
+  const controllers = await startControllerDirectory({
+    bus: options.bus,
+    cell: options.cell,
+    namespace,
+    kms: options.kms,
+  });
+  await controllers.view.ready;
+  const endpoints = await startEndpointDirectory({ bus: options.bus, cell: options.cell, namespace });
+  const keys = (controllerId: string) => controllers.keys(controllerId).catch(() => undefined);
+  const disabled = new DisabledEndpoints();
+  disabled.set(await store.disabledEndpoints());
+  const workerOptions: WorkerOptions = { ...DEFAULTS, ...options.worker };
+  const sender = createHttpSender({
+    ssrf: options.ssrf,
+    connectTimeoutMs: options.worker?.connectTimeoutMs ?? 5_000,
+    totalTimeoutMs: workerOptions.attemptTimeoutMs,
+    connectionsPerOrigin: workerOptions.perEndpointConcurrency,
+  });
+
+  const registry = options.registry ?? new Registry();
+  const attempts = new Counter({
+    name: 'webhooks_attempts_total',
+    help: 'Delivery attempts by outcome (delivered, retry, dead) and error class.',
+    labelNames: ['outcome', 'error_class'] as const,
+    registers: [registry],
+  });
+  const stored = new Counter({
+    name: 'webhooks_deliveries_stored_total',
+    help: 'Deliveries stored from status events (one per subscribed endpoint).',
+    registers: [registry],
+  });
+  const depth = new Gauge({
+    name: 'webhooks_queue_depth',
+    help: 'Deliveries by state: pending (waiting or in flight) and dead (dead letters).',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      const d = await store.depths();
+      this.set({ state: 'pending' }, d.pending);
+      this.set({ state: 'dead' }, d.dead);
+    },
+  });
+  void depth;
+
+  const producer = options.bus.producer();
+  const worker = startDeliveryWorker(
+    {
+      cell: options.cell,
+      namespace,
+      store,
+      sender,
+      producer,
+      endpoints,
+      keys,
+      disabled,
+      now,
+      onAttempt: (outcome, errorClass) => attempts.inc({ outcome, error_class: errorClass ?? 'none' }),
+      onError: (error) => options.log.warn({ err: error }, 'delivery worker error'),
+    },
+    workerOptions,
+  );
+  // Other processes may disable endpoints too: refresh the shared view now and then.
+  const refresh = setInterval(() => {
+    store
+      .disabledEndpoints()
+      .then((h) => disabled.set(h))
+      .catch((error: unknown) => options.log.warn({ err: error }, 'endpoint health refresh failed'));
+  }, 5_000);
+  refresh.unref();
+
+  const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(options.cell, name, namespace);
+  const consumer: ConsumerHandle = await options.bus.consume<StatusEvent>({
+    groupId: `webhooks.${options.cell}`,
+    topics: [topic('sms.status.v1')],
+    deadLetterTopic: topic('deadletter.v1'),
+    decode: (record) => decodeJsonOrThrow(statusEventSchema, record.value),
+    // Stored before the offsets are committed (the consumer commits after this resolves).
+    handleBatch: async (batch) => {
+      const added = await intakeStatuses(
+        { store, endpoints, keys, isDisabled: (id, rev) => disabled.has(id, rev), now },
+        batch.records.map((r) => r.message),
+      );
+      if (added > 0) {
+        stored.inc(added);
+        worker.wake();
+      }
+    },
+    retryBackoffMs: { initial: 250, max: 15_000 },
+    onBatchError: (error, where) =>
+      options.log.warn(
+        { err: error, partition: where.partition, attempt: where.attempt },
+        'intake failed; retrying',
+      ),
+  });
+  let running = true;
+  return {
+    store,
+    wake: () => worker.wake(),
+    ready: () => running,
+    async stop() {
+      running = false;
+      clearInterval(refresh);
+      await consumer.stop();
+      await worker.stop();
+      await sender.close();
+      await endpoints.view.stop();
+      await controllers.view.stop();
+    },
+  };
+}
