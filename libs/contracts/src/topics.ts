@@ -113,6 +113,16 @@ export function topicFor(cell: Cell, name: TopicName, namespace = ''): string {
   return `${topicPrefix(cell, namespace)}${name}`;
 }
 
+/**
+ * A consumer group of a service in a cell (`dispatcher.us`, `router.us.suppressions`), prefixed like
+ * the topics when a namespace is set: groups of two namespaces on one cluster must never share
+ * members, or one side is assigned partitions it does not subscribe to and consumes nothing.
+ */
+export function consumerGroup(service: string, cell: Cell, namespace = '', purpose?: string): string {
+  const base = `${service}.${cell}${purpose ? `.${purpose}` : ''}`;
+  return namespace ? `${namespace}.${base}` : base;
+}
+
 /** The declared topics of a cell with full names, ready for provisioning. */
 export function cellTopics(
   cell: Cell,

@@ -17,7 +17,7 @@ import {
 import { PgControllerKeyStore } from './adapters/pg-store.ts';
 import { ssrfUrlGuard } from './adapters/url-guard.ts';
 import { ControlService } from './application/control-service.ts';
-import type { Clock, UrlGuard } from './application/ports.ts';
+import type { Clock, UrlGuard, WebhookRecoveryPort } from './application/ports.ts';
 
 /** Folder of the control service's migrations (`massivesms migrate` applies them too). */
 export const controlMigrations = {
@@ -42,6 +42,8 @@ export interface ControlOptions {
   readonly subprocessorRegistry?: SubprocessorRegistry;
   /** Replaces the SSRF guard's DNS-based check (tests of the guard itself live in libs/ssrf). */
   readonly guardUrl?: UrlGuard;
+  /** The webhooks service's deliveries in the same cell database; without it recovery answers 503. */
+  readonly webhookRecovery?: WebhookRecoveryPort | undefined;
 }
 
 /** A wired control service: the HTTP app plus what `main` needs to start and stop it. */
@@ -72,6 +74,7 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       options.subprocessorRegistry,
     ),
     clock,
+    webhookRecovery: options.webhookRecovery,
   });
   let ready = false;
   const collectedRoutes: string[] = [];

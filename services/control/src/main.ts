@@ -4,6 +4,7 @@ import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal } from '@massivesms/telemetry';
+import { WebhookRecovery } from '@massivesms/webhooks/recovery';
 import { controlSpec } from './config.ts';
 import { createControl } from './control.ts';
 
@@ -34,6 +35,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       content: config.controlMaxContentRetentionDays,
       metadata: config.controlMaxMetadataRetentionDays,
     },
+    // The webhooks service's tables live in the same cell database.
+    webhookRecovery: new WebhookRecovery(db),
   });
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');

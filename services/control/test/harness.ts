@@ -17,6 +17,7 @@ import type { Resolver } from '@massivesms/ssrf';
 import { createLogger } from '@massivesms/telemetry';
 import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
 import { ssrfUrlGuard } from '../src/adapters/url-guard.ts';
+import type { WebhookRecoveryPort } from '../src/application/ports.ts';
 import { type Control, createControl } from '../src/control.ts';
 
 export const OPERATOR_TOKEN = `op-${'x'.repeat(40)}`;
@@ -66,6 +67,8 @@ export async function startControl(
     clock?: () => Date;
     cell?: Cell;
     subprocessorRegistry?: SubprocessorRegistry;
+    /** Builds the webhook recovery port over the test schema (absent: recovery answers 503). */
+    webhookRecovery?: (db: Db) => WebhookRecoveryPort;
   } = {},
 ): Promise<ControlHarness> {
   const cell = options.cell ?? 'us';
@@ -91,6 +94,7 @@ export async function startControl(
     tls,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.subprocessorRegistry ? { subprocessorRegistry: options.subprocessorRegistry } : {}),
+    webhookRecovery: options.webhookRecovery?.(db),
   });
   const address = await control.listen(0, '127.0.0.1');
   return {

@@ -38,7 +38,9 @@ describe('OpenAPI document', () => {
       const path = template
         .replace('{controllerId}', 'acme')
         .replace('{endpointId}', 'ep_x')
-        .replace('{version}', '1');
+        .replace('{version}', '1')
+        .replace('{messageId}', 'msg_x')
+        .replace('{webhookId}', 'msg_y');
       const res = await h.call(method, path, {
         body: method === 'GET' || method === 'DELETE' ? undefined : {},
       });

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import {
   type Cell,
+  consumerGroup,
   type DispatchRecord,
   decodeJsonOrThrow,
   dispatchRecordSchema,
@@ -161,14 +162,14 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
   };
   const suppressions: ConsumerHandle = await options.bus.consume<SuppressionEvent>({
-    groupId: `dispatcher.${options.cell}.suppressions`,
+    groupId: consumerGroup('dispatcher', options.cell, namespace, 'suppressions'),
     topics: [topic('suppressions.v1')],
     deadLetterTopic: topic('deadletter.v1'),
     decode: (record) => decodeJsonOrThrow(suppressionEventSchema, record.value),
     handleBatch: (batch) => store.applySuppressions(batch.records.map((r) => r.message)),
   });
   const consumer: ConsumerHandle = await options.bus.consume<DispatchRecord>({
-    groupId: `dispatcher.${options.cell}`,
+    groupId: consumerGroup('dispatcher', options.cell, namespace),
     topics: [topic('sms.dispatch.v1')],
     deadLetterTopic: topic('deadletter.v1'),
     decode: (record) => decodeJsonOrThrow(dispatchRecordSchema, record.value),

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import {
   type Cell,
+  consumerGroup,
   decodeJsonOrThrow,
   type SuppressionEvent,
   suppressionEventSchema,
@@ -80,7 +81,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const consumers: ConsumerHandle[] = [];
   consumers.push(
     await options.bus.consume<SuppressionEvent>({
-      groupId: `router.${options.cell}.suppressions`,
+      groupId: consumerGroup('router', options.cell, namespace, 'suppressions'),
       topics: [topic('suppressions.v1')],
       deadLetterTopic,
       decode: (record) => decodeJsonOrThrow(suppressionEventSchema, record.value),
@@ -104,7 +105,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   };
   consumers.push(
     await options.bus.consume({
-      groupId: `router.${options.cell}`,
+      groupId: consumerGroup('router', options.cell, namespace),
       topics: [topic('sms.requested.v1')],
       deadLetterTopic,
       decode: (record) => record, // every record is judged by routeBatch, which answers bad input itself

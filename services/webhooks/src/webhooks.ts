@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import {
   type Cell,
+  consumerGroup,
   decodeJsonOrThrow,
   type StatusEvent,
   statusEventSchema,
@@ -78,7 +79,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     ssrf: options.ssrf,
     connectTimeoutMs: options.worker?.connectTimeoutMs ?? 5_000,
     totalTimeoutMs: workerOptions.attemptTimeoutMs,
-    connectionsPerOrigin: workerOptions.perEndpointConcurrency,
+    connectionsPerEndpoint: workerOptions.perEndpointConcurrency,
   });
 
   const registry = options.registry ?? new Registry();
@@ -134,7 +135,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
 
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(options.cell, name, namespace);
   const consumer: ConsumerHandle = await options.bus.consume<StatusEvent>({
-    groupId: `webhooks.${options.cell}`,
+    groupId: consumerGroup('webhooks', options.cell, namespace),
     topics: [topic('sms.status.v1')],
     deadLetterTopic: topic('deadletter.v1'),
     decode: (record) => decodeJsonOrThrow(statusEventSchema, record.value),

@@ -37,6 +37,8 @@ export interface WebhooksHarness {
   readonly db: Db;
   readonly keyring: Keyring;
   readonly kms: LocalKms;
+  /** The KMS master key (a real process of the service needs it too). */
+  readonly masterKey: string;
   readonly topics: TestTopics;
   readonly schema: TestSchema;
   readonly webhooks: Webhooks;
@@ -62,18 +64,26 @@ export interface WebhooksHarness {
   processing(): ProcessingEvent[];
   stopService(): Promise<void>;
   startService(): Promise<Webhooks>;
+  /** One more service instance on the same database and consumer group (several processes side by side). */
+  startAnother(): Promise<Webhooks>;
   close(): Promise<void>;
 }
 
 export async function startWebhooksHarness(
-  options: { ssrf?: SsrfPolicy; worker?: WebhooksOptions['worker'] } = {},
+  options: {
+    ssrf?: SsrfPolicy;
+    worker?: WebhooksOptions['worker'];
+    /** Start the service in this process (default); false when a test runs the real process. */
+    inProcess?: boolean;
+  } = {},
 ): Promise<WebhooksHarness> {
   const topics = createTestTopics();
   await topics.provisionCell('us', 2);
   const schema = await createTestSchema('webhooks');
   const db = createPgDb({ url: schema.url, schema: schema.schema });
   const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'webhooks-test' });
-  const kms = new LocalKms(generateMasterKey());
+  const masterKey = generateMasterKey();
+  const kms = new LocalKms(masterKey);
   const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
   const audit: IncomingRecord[] = [];
@@ -97,7 +107,9 @@ export async function startWebhooksHarness(
       now: () => new Date(Date.now() + offset),
       worker: { pollMs: 100, attemptTimeoutMs: 3_000, perEndpointConcurrency: 2, ...options.worker },
     });
-  let webhooks = await start();
+  const others: Webhooks[] = [];
+  const idle: Webhooks = { store: undefined as never, wake() {}, ready: () => false, stop: async () => {} };
+  let webhooks = options.inProcess === false ? idle : await start();
   const send = (name: Parameters<typeof topicFor>[1], key: string, value: Buffer | string) =>
     bus.producer().send([{ topic: topic(name), key, value }]);
 
@@ -106,6 +118,7 @@ export async function startWebhooksHarness(
     db,
     keyring,
     kms,
+    masterKey,
     topics,
     schema,
     get webhooks() {
@@ -180,7 +193,13 @@ export async function startWebhooksHarness(
       webhooks = await start();
       return webhooks;
     },
+    async startAnother() {
+      const other = await start();
+      others.push(other);
+      return other;
+    },
     async close() {
+      for (const other of others) await other.stop().catch(() => undefined);
       await webhooks.stop().catch(() => undefined);
       await bus.close();
       await db.close();

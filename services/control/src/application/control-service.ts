@@ -5,7 +5,7 @@ import * as store from '../adapters/pg-store.ts';
 import { ControlProblem } from '../domain/problems.ts';
 import { generateToken, generateWebhookSecret, newId, tokenHash } from '../domain/tokens.ts';
 import type { InstructionPolicy } from './instruction-policy.ts';
-import type { Clock, ControlEvents, Principal, UrlGuard } from './ports.ts';
+import type { Clock, ControlEvents, Principal, UrlGuard, WebhookRecoveryPort } from './ports.ts';
 
 export interface ControlServiceDeps {
   readonly db: Db;
@@ -15,6 +15,8 @@ export interface ControlServiceDeps {
   readonly guardUrl: UrlGuard;
   readonly instructions: InstructionPolicy;
   readonly clock: Clock;
+  /** The webhooks service's deliveries; without it the recovery use cases answer 503. */
+  readonly webhookRecovery?: WebhookRecoveryPort | undefined;
 }
 
 export interface EndpointInput {
@@ -25,6 +27,9 @@ export interface EndpointInput {
 
 /** Default rotation grace period: the old secret keeps verifying for a day. */
 export const DEFAULT_ROTATION_GRACE_SECONDS = 86_400;
+
+/** How far back an endpoint's delivery list looks when the caller does not say. */
+export const DEFAULT_DELIVERIES_WINDOW_MS = 24 * 3_600_000;
 
 /**
  * The control plane's use cases. Each reads like its story: check who asks, change the rows in one
@@ -247,6 +252,50 @@ export class ControlService {
     return { endpoint, secret, secretId };
   }
 
+  async listMessageDeliveries(p: Principal, controllerId: string, messageId: string) {
+    await this.#controllerFor(p, controllerId);
+    return this.#recovery().forMessage(controllerId, messageId);
+  }
+
+  /** An endpoint's deliveries since a time (default: the last 24 h), newest first. */
+  async listEndpointDeliveries(
+    p: Principal,
+    controllerId: string,
+    endpointId: string,
+    query: { since?: Date | undefined; limit: number },
+  ) {
+    await this.#controllerFor(p, controllerId);
+    const recovery = this.#recovery();
+    await this.#endpoint(controllerId, endpointId);
+    const since = query.since ?? new Date(this.#d.clock().getTime() - DEFAULT_DELIVERIES_WINDOW_MS);
+    return recovery.forEndpoint(controllerId, endpointId, since, query.limit);
+  }
+
+  /** Queues one delivery again with a fresh schedule and the same webhook-id. */
+  async resendDelivery(p: Principal, controllerId: string, webhookId: string): Promise<void> {
+    await this.#controllerFor(p, controllerId);
+    const result = await this.#recovery().resend(controllerId, webhookId);
+    if (result === 'not_found') throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
+    if (result === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
+    await this.#audit(p, controllerId, 'webhook.resend', `delivery ${webhookId}`);
+  }
+
+  /** Queues again every dead delivery of one of the controller's endpoints created since `since`. */
+  async recoverEndpoint(p: Principal, controllerId: string, endpointId: string, since: Date) {
+    await this.#controllerFor(p, controllerId);
+    const recovery = this.#recovery();
+    // The control plane owns endpoints: only one of this controller's may be recovered.
+    await this.#endpoint(controllerId, endpointId);
+    const requeued = await recovery.recover(controllerId, endpointId, since);
+    await this.#audit(
+      p,
+      controllerId,
+      'webhook.recover',
+      `endpoint ${endpointId}, since ${since.toISOString()}, requeued ${requeued}`,
+    );
+    return { requeued };
+  }
+
   /** Publishes the state of everything (at start-up, so views converge after a crash between commit and publish). */
   async republishAll(): Promise<void> {
     for (const row of await store.controllers.list(this.#d.db)) await this.#publishController(row);
@@ -260,6 +309,16 @@ export class ControlService {
     const row = await store.controllers.get(this.#d.db, id);
     if (!row) throw new ControlProblem('NOT_FOUND');
     return row;
+  }
+
+  #recovery(): WebhookRecoveryPort {
+    if (!this.#d.webhookRecovery) {
+      throw new ControlProblem(
+        'WEBHOOK_RECOVERY_UNAVAILABLE',
+        'this control plane was started without access to the webhook deliveries',
+      );
+    }
+    return this.#d.webhookRecovery;
   }
 
   async #endpoint(controllerId: string, endpointId: string) {

@@ -21,3 +21,46 @@ export type Clock = () => Date;
 
 /** A transaction scope over the control tables. */
 export type Transact = <T>(fn: (tx: DbTx) => Promise<T>) => Promise<T>;
+
+/** One recorded attempt of a webhook delivery. */
+export interface WebhookAttemptView {
+  readonly attempt: number;
+  readonly startedAt: Date;
+  readonly httpStatus: number | null;
+  readonly latencyMs: number;
+  readonly errorClass: string | null;
+  readonly responseExcerpt: string | null;
+  readonly nextAttemptAt: Date | null;
+}
+
+/** A webhook delivery as the recovery API shows it: never the body (it may hold a number). */
+export interface WebhookDeliveryView {
+  readonly webhookId: string;
+  readonly endpointId: string;
+  readonly messageId: string | null;
+  readonly eventType: string;
+  readonly state: 'pending' | 'delivered' | 'dead';
+  readonly attempts: readonly WebhookAttemptView[];
+  readonly nextAttemptAt: string | null;
+  readonly lastError: string | null;
+  readonly createdAt: string;
+  readonly finishedAt: string | null;
+}
+
+/**
+ * The webhooks service's deliveries, read and requeued by the control plane (same cell database).
+ * Every call is scoped to a controller: another controller's deliveries are never seen or touched.
+ */
+export interface WebhookRecoveryPort {
+  forMessage(controllerId: string, messageId: string): Promise<readonly WebhookDeliveryView[]>;
+  forEndpoint(
+    controllerId: string,
+    endpointId: string,
+    since: Date,
+    limit: number,
+  ): Promise<readonly WebhookDeliveryView[]>;
+  /** `pending` when it is still queued; `not_found` for an unknown or another controller's one. */
+  resend(controllerId: string, webhookId: string): Promise<'queued' | 'pending' | 'not_found'>;
+  /** Requeues every dead delivery of the endpoint created since `since`; returns how many. */
+  recover(controllerId: string, endpointId: string, since: Date): Promise<number>;
+}

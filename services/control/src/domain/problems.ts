@@ -12,6 +12,14 @@ export const problemTypes = {
   CONTROLLER_WRONG_CELL: { status: 422, title: 'This cell serves another region.' },
   INSTRUCTION_REFUSED: { status: 422, title: 'The processor must not follow this instruction.' },
   ENDPOINT_URL_REFUSED: { status: 422, title: 'The webhook URL is not allowed.' },
+  WEBHOOK_DELIVERY_PENDING: {
+    status: 409,
+    title: 'The webhook delivery is still queued; it cannot be resent yet.',
+  },
+  WEBHOOK_RECOVERY_UNAVAILABLE: {
+    status: 503,
+    title: 'Webhook delivery recovery is not available on this control plane.',
+  },
   INTERNAL: { status: 500, title: 'Internal error.' },
 } as const;
 export type ProblemCode = keyof typeof problemTypes;

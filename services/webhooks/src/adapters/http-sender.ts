@@ -1,4 +1,5 @@
 import { checkUrl, type SsrfPolicy, SsrfRefusedError, vettedLookup } from '@massivesms/ssrf';
+import { scrubString } from '@massivesms/telemetry';
 import { Pool } from 'undici';
 import type { AttemptResult } from '../domain/outcome.ts';
 
@@ -8,8 +9,8 @@ export interface HttpSenderOptions {
   readonly connectTimeoutMs: number;
   /** Bound on a whole attempt, from connect to the end of the (truncated) response. */
   readonly totalTimeoutMs: number;
-  /** Connections per origin: the per-endpoint concurrency limit. */
-  readonly connectionsPerOrigin: number;
+  /** Connections per endpoint: the per-endpoint concurrency limit. */
+  readonly connectionsPerEndpoint: number;
   /** Response bytes kept for the attempt log. */
   readonly maxResponseBytes?: number;
   /** Idle pools kept (least recently used beyond this are closed). */
@@ -18,28 +19,40 @@ export interface HttpSenderOptions {
 
 /** Sends one signed webhook; never follows redirects, never throws. */
 export interface HttpSender {
-  post(url: string, headers: Record<string, string>, body: string): Promise<AttemptResult>;
+  /** `endpointId` keys the connection pool: endpoints of one host (customers of one SaaS) never share it. */
+  post(
+    endpointId: string,
+    url: string,
+    headers: Record<string, string>,
+    body: string,
+  ): Promise<AttemptResult>;
   close(): Promise<void>;
 }
 
 /**
- * undici pools per (origin, vetted addresses): each attempt resolves the host and vets every address
- * (libs/ssrf), then connects only to those addresses, so a DNS answer that changes between the check
- * and the connect (rebinding) cannot reach a private address. A changed answer gets a new pool.
+ * undici pools per (endpoint, origin, vetted addresses): each attempt resolves the host and vets every
+ * address (libs/ssrf), then connects only to those addresses, so a DNS answer that changes between the
+ * check and the connect (rebinding) cannot reach a private address; a changed answer gets a new pool.
+ * Per endpoint, not per origin: a hanging endpoint must not take the connections of another endpoint
+ * on the same host.
  */
 export function createHttpSender(options: HttpSenderOptions): HttpSender {
   const maxBytes = options.maxResponseBytes ?? 1024;
   const maxPools = options.maxPools ?? 500;
   const pools = new Map<string, Pool>();
 
-  function poolFor(url: URL, addresses: readonly { address: string; family: 4 | 6 }[]): Pool {
-    const key = `${url.origin}|${addresses.map((a) => a.address).join(',')}`;
+  function poolFor(
+    endpointId: string,
+    url: URL,
+    addresses: readonly { address: string; family: 4 | 6 }[],
+  ): Pool {
+    const key = `${endpointId}|${url.origin}|${addresses.map((a) => a.address).join(',')}`;
     let pool = pools.get(key);
     if (pool) {
       pools.delete(key); // re-insert: the Map's order is the LRU order
     } else {
       pool = new Pool(url.origin, {
-        connections: options.connectionsPerOrigin,
+        connections: options.connectionsPerEndpoint,
         connect: {
           timeout: options.connectTimeoutMs,
           lookup: vettedLookup(addresses, { hostname: url.hostname }),
@@ -58,7 +71,7 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
   }
 
   return {
-    async post(target, headers, body) {
+    async post(endpointId, target, headers, body) {
       const started = performance.now();
       const elapsed = () => Math.round(performance.now() - started);
       let checked: Awaited<ReturnType<typeof checkUrl>>;
@@ -71,14 +84,16 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
       const { url, addresses } = checked;
       const signal = AbortSignal.timeout(options.totalTimeoutMs);
       try {
-        const response = await poolFor(url, addresses).request({
+        const response = await poolFor(endpointId, url, addresses).request({
           method: 'POST',
           path: `${url.pathname}${url.search}`,
           headers: { ...headers, 'user-agent': 'MassiveSMS-Webhooks/1' },
           body,
           signal,
         });
-        const excerpt = await readUpTo(response.body, maxBytes);
+        // Stored and shown to the customer: a receiver that echoes our body must not put the
+        // recipient's number into the attempt log in clear.
+        const excerpt = scrubString(await readUpTo(response.body, maxBytes));
         const retryAfter = parseRetryAfter(response.headers['retry-after']);
         return {
           status: response.statusCode,

@@ -259,11 +259,16 @@ export class PgDeliveryStore {
   }
 
   /** Deliveries of one endpoint since a time, newest first (recovery API). */
-  async forEndpoint(endpointId: string, since: Date, limit: number): Promise<DeliveryRow[]> {
+  async forEndpoint(
+    controllerId: string,
+    endpointId: string,
+    since: Date,
+    limit: number,
+  ): Promise<DeliveryRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 AND created_at >= $2
+      `SELECT * FROM webhook_deliveries WHERE controller_id = $4 AND endpoint_id = $1 AND created_at >= $2
         ORDER BY created_at DESC, webhook_id LIMIT $3`,
-      [endpointId, since, limit],
+      [endpointId, since, limit, controllerId],
     );
     return rows.map(delivery);
   }
@@ -282,7 +287,7 @@ export class PgDeliveryStore {
    * recovery of every dead one of an endpoint since a time. Same webhook-id: receivers deduplicate.
    */
   async requeue(
-    where: { webhookId: string } | { endpointId: string; since: Date },
+    where: { webhookId: string } | { controllerId: string; endpointId: string; since: Date },
     at: Date,
   ): Promise<number> {
     const set = `SET state = 'pending', next_attempt_at = $2, last_error = NULL, finished_at = NULL,
@@ -295,8 +300,9 @@ export class PgDeliveryStore {
           )
         : await this.#db.query(
             `UPDATE webhook_deliveries ${set}
-              WHERE endpoint_id = $1 AND created_at >= $3 AND state = 'dead' RETURNING webhook_id`,
-            [where.endpointId, at, where.since],
+              WHERE controller_id = $4 AND endpoint_id = $1 AND created_at >= $3 AND state = 'dead'
+              RETURNING webhook_id`,
+            [where.endpointId, at, where.since, where.controllerId],
           );
     return rows.length;
   }

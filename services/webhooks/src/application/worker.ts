@@ -93,7 +93,8 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   let wakeUp: (() => void) | undefined;
   let idleWaiters: (() => void)[] = [];
   const buckets = new Map<string, { tokens: number; at: number }>();
-  const leaseMs = options.attemptTimeoutMs + 30_000;
+  // Longer than any live attempt (bounded by the attempt timeout) plus recording it.
+  const leaseMs = options.attemptTimeoutMs + 10_000;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -198,7 +199,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
     const body = decryptField(keys.dataKey, row.body, bodyContext(row.controllerId, row.webhookId));
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
     const headers = signedHeaders(signingSecrets(endpoint, keys, now), row.webhookId, now, body);
-    const result = await deps.sender.post(endpoint.url, headers, body);
+    const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body);
     const verdict = judgeAttempt(result);
     const done = deps.now();
     const attemptNumber = row.attempts + 1;

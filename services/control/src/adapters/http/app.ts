@@ -13,7 +13,7 @@ import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
 import { z } from 'zod';
 import { type ControlService, DEFAULT_ROTATION_GRACE_SECONDS } from '../../application/control-service.ts';
-import type { Principal } from '../../application/ports.ts';
+import type { Principal, WebhookDeliveryView } from '../../application/ports.ts';
 import { ControlProblem, type ProblemCode, problemTypes } from '../../domain/problems.ts';
 
 export interface AppOptions {
@@ -83,6 +83,31 @@ const endpointView = z.object({
   updatedAt: z.string(),
   secrets: z.array(secretInfo).describe('Secret metadata; the secret itself is shown only once.'),
 });
+const attemptView = z.object({
+  attempt: z.int(),
+  startedAt: z.string(),
+  httpStatus: z.int().nullable(),
+  latencyMs: z.number(),
+  errorClass: z.string().nullable(),
+  responseExcerpt: z.string().nullable().describe("The start of the endpoint's response, truncated."),
+  nextAttemptAt: z.string().nullable(),
+});
+const deliveryView = z
+  .object({
+    webhookId: z.string().describe('The `webhook-id` header: the same on every attempt and resend.'),
+    endpointId: z.string(),
+    messageId: z.string().nullable(),
+    eventType: z.string(),
+    state: z.enum(['pending', 'delivered', 'dead']),
+    attempts: z.array(attemptView),
+    nextAttemptAt: z.string().nullable(),
+    lastError: z.string().nullable(),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .describe('A webhook delivery and every attempt; never the body, which may hold a phone number.');
+const deliveriesView = z.object({ deliveries: z.array(deliveryView) });
+const isoTime = z.iso.datetime({ offset: true });
 const eventTypes = z.array(z.enum(webhookEventTypes)).min(1);
 const controllerParams = z.object({ controllerId: id });
 const endpointParams = z.object({ controllerId: id, endpointId: id });
@@ -123,6 +148,30 @@ function endpointOut(e: {
       createdAt: s.createdAt,
       expiresAt: s.expiresAt,
     })),
+  };
+}
+
+// Field by field, so nothing the port adds later (a body, a lease) reaches a client by accident.
+function deliveryOut(d: WebhookDeliveryView) {
+  return {
+    webhookId: d.webhookId,
+    endpointId: d.endpointId,
+    messageId: d.messageId,
+    eventType: d.eventType,
+    state: d.state,
+    attempts: d.attempts.map((a) => ({
+      attempt: a.attempt,
+      startedAt: a.startedAt.toISOString(),
+      httpStatus: a.httpStatus,
+      latencyMs: a.latencyMs,
+      errorClass: a.errorClass,
+      responseExcerpt: a.responseExcerpt,
+      nextAttemptAt: a.nextAttemptAt?.toISOString() ?? null,
+    })),
+    nextAttemptAt: d.nextAttemptAt,
+    lastError: d.lastError,
+    createdAt: d.createdAt,
+    finishedAt: d.finishedAt,
   };
 }
 
@@ -208,7 +257,7 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
         title: 'MassiveSMS control API',
         version: '1.0.0',
         description:
-          'Controllers, instruction documents, webhook endpoints and secrets, scoped tokens. Errors are application/problem+json with a stable `code`.',
+          'Controllers, instruction documents, webhook endpoints and secrets, scoped tokens, webhook delivery recovery. Errors are application/problem+json with a stable `code`.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
@@ -561,6 +610,121 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
         );
         return { ...endpointOut(result.endpoint), secret: result.secret, secretId: result.secretId };
       },
+    );
+
+    r.get(
+      '/v1/controllers/:controllerId/messages/:messageId/webhook-deliveries',
+      {
+        schema: {
+          summary: "Webhook deliveries of one of the controller's messages, with every attempt",
+          tags: ['webhook deliveries'],
+          security: auth,
+          params: z.object({ controllerId: id, messageId: id }),
+          response: {
+            200: deliveriesView,
+            ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND', 'WEBHOOK_RECOVERY_UNAVAILABLE'),
+          },
+        },
+      },
+      async (request) => ({
+        deliveries: (
+          await service.listMessageDeliveries(
+            principal(request),
+            request.params.controllerId,
+            request.params.messageId,
+          )
+        ).map(deliveryOut),
+      }),
+    );
+    r.get(
+      '/v1/controllers/:controllerId/endpoints/:endpointId/deliveries',
+      {
+        schema: {
+          summary: 'Webhook deliveries to an endpoint since a time (default: the last 24 h), newest first',
+          tags: ['webhook deliveries'],
+          security: auth,
+          params: endpointParams,
+          querystring: z.strictObject({
+            since: isoTime.optional().describe('ISO 8601 time; deliveries created at or after it.'),
+            limit: z.coerce.number().int().min(1).max(500).default(100),
+          }),
+          response: {
+            200: deliveriesView,
+            ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND', 'WEBHOOK_RECOVERY_UNAVAILABLE'),
+          },
+        },
+      },
+      async (request) => ({
+        deliveries: (
+          await service.listEndpointDeliveries(
+            principal(request),
+            request.params.controllerId,
+            request.params.endpointId,
+            {
+              since: request.query.since === undefined ? undefined : new Date(request.query.since),
+              limit: request.query.limit,
+            },
+          )
+        ).map(deliveryOut),
+      }),
+    );
+    r.post(
+      '/v1/controllers/:controllerId/webhook-deliveries/:webhookId/resend',
+      {
+        schema: {
+          summary: 'Send one delivery again with a fresh retry schedule (same webhook-id)',
+          tags: ['webhook deliveries'],
+          security: auth,
+          params: z.object({ controllerId: id, webhookId: id }),
+          response: {
+            202: z.object({ status: z.literal('queued') }),
+            ...errors(
+              'REQUEST_INVALID',
+              'AUTH_REQUIRED',
+              'NOT_FOUND',
+              'WEBHOOK_DELIVERY_PENDING',
+              'WEBHOOK_RECOVERY_UNAVAILABLE',
+            ),
+          },
+        },
+      },
+      async (request, reply) => {
+        await service.resendDelivery(
+          principal(request),
+          request.params.controllerId,
+          request.params.webhookId,
+        );
+        return reply.code(202).send({ status: 'queued' as const });
+      },
+    );
+    r.post(
+      '/v1/controllers/:controllerId/endpoints/:endpointId/recover',
+      {
+        schema: {
+          summary: 'Send again every dead delivery to an endpoint created since a time',
+          tags: ['webhook deliveries'],
+          security: auth,
+          params: endpointParams,
+          body: z.strictObject({
+            since: isoTime.describe('ISO 8601 time; dead deliveries created at or after it.'),
+          }),
+          response: {
+            202: z.object({ requeued: z.int().describe('How many dead deliveries were queued again.') }),
+            ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND', 'WEBHOOK_RECOVERY_UNAVAILABLE'),
+          },
+        },
+      },
+      async (request, reply) =>
+        reply
+          .code(202)
+          .send(
+            await service.recoverEndpoint(
+              principal(request),
+              request.params.controllerId,
+              request.params.endpointId,
+              new Date(request.body.since),
+            ),
+          ),
     );
   });
 

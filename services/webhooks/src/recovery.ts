@@ -1,0 +1,76 @@
+// Recovery of webhook deliveries, for the control plane's API (same cell database): list what was
+// attempted, resend one delivery, recover every dead delivery of an endpoint since a time.
+import type { Db } from '@massivesms/db';
+import { type AttemptRow, type DeliveryRow, PgDeliveryStore } from './adapters/pg-delivery-store.ts';
+
+/** A delivery as the API shows it: no body (it may hold the recipient's number), every attempt. */
+export interface DeliveryView {
+  readonly webhookId: string;
+  readonly endpointId: string;
+  readonly messageId: string | null;
+  readonly eventType: string;
+  readonly state: DeliveryRow['state'];
+  readonly attempts: readonly Omit<AttemptRow, 'webhookId'>[];
+  readonly nextAttemptAt: string | null;
+  readonly lastError: string | null;
+  readonly createdAt: string;
+  readonly finishedAt: string | null;
+}
+
+export class WebhookRecovery {
+  readonly #store: PgDeliveryStore;
+  readonly #now: () => Date;
+
+  constructor(db: Db, now: () => Date = () => new Date()) {
+    this.#store = new PgDeliveryStore(db);
+    this.#now = now;
+  }
+
+  /** Deliveries of one message of the controller, with their attempts. */
+  async forMessage(controllerId: string, messageId: string): Promise<DeliveryView[]> {
+    return this.#views(await this.#store.forMessage(controllerId, messageId));
+  }
+
+  /** Deliveries of one of the controller's endpoints since a time, newest first. */
+  async forEndpoint(
+    controllerId: string,
+    endpointId: string,
+    since: Date,
+    limit = 100,
+  ): Promise<DeliveryView[]> {
+    return this.#views(await this.#store.forEndpoint(controllerId, endpointId, since, limit));
+  }
+
+  /**
+   * Queues one delivery of the controller again with a fresh schedule (same webhook-id, so the
+   * receiver can deduplicate). `not_found` for another controller's delivery; `pending` when it is
+   * still in the queue.
+   */
+  async resend(controllerId: string, webhookId: string): Promise<'queued' | 'pending' | 'not_found'> {
+    const row = await this.#store.get(webhookId);
+    if (!row || row.controllerId !== controllerId) return 'not_found';
+    if (row.state === 'pending') return 'pending';
+    return (await this.#store.requeue({ webhookId }, this.#now())) > 0 ? 'queued' : 'pending';
+  }
+
+  /** Queues again every dead delivery of the endpoint created since `since`; returns how many. */
+  async recover(controllerId: string, endpointId: string, since: Date): Promise<number> {
+    return this.#store.requeue({ controllerId, endpointId, since }, this.#now());
+  }
+
+  async #views(rows: readonly DeliveryRow[]): Promise<DeliveryView[]> {
+    const attempts = await this.#store.attempts(rows.map((r) => r.webhookId));
+    return rows.map((r) => ({
+      webhookId: r.webhookId,
+      endpointId: r.endpointId,
+      messageId: r.messageId,
+      eventType: r.eventType,
+      state: r.state,
+      attempts: attempts.filter((a) => a.webhookId === r.webhookId).map(({ webhookId: _, ...a }) => a),
+      nextAttemptAt: r.state === 'pending' ? r.nextAttemptAt.toISOString() : null,
+      lastError: r.lastError,
+      createdAt: r.createdAt.toISOString(),
+      finishedAt: r.finishedAt?.toISOString() ?? null,
+    }));
+  }
+}
