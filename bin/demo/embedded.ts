@@ -35,6 +35,9 @@ import {
   type TelnyxSimulator,
   type TwilioSimulator,
 } from '@massivesms/testkit/carriers';
+import { startWebhookReceiver } from '@massivesms/testkit/receiver';
+import { WebhookRecovery } from '@massivesms/webhooks/recovery';
+import { startWebhooks, type Webhooks } from '@massivesms/webhooks/webhooks';
 import { SingleBar } from 'cli-progress';
 import { Registry } from 'prom-client';
 import { campaign, controllers, optedOut } from './campaign.ts';
@@ -57,8 +60,20 @@ export interface DemoSummary {
   failovers: number;
   breakerTransitions: number;
   delivered: number;
+  /** Signed webhooks to the controllers' endpoints, as the local receiver verified them. */
+  webhooks: { delivered: number; retried: number; deadLettered: number; signatureFailures: number };
   durationSeconds: number;
 }
+
+/** The statuses the demo endpoints subscribe to: one webhook per message, when it ends. */
+const FINAL_EVENTS = [
+  'message.delivered',
+  'message.undelivered',
+  'message.failed',
+  'message.rejected',
+  'message.suppressed',
+  'message.expired',
+] as const;
 
 interface CellRuntime {
   cell: Cell;
@@ -68,6 +83,7 @@ interface CellRuntime {
   controlUrl: string;
   router: Router;
   dispatcher: Dispatcher;
+  webhooks: Webhooks;
   telnyx: TelnyxSimulator;
   twilio: TwilioSimulator;
 }
@@ -85,6 +101,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   let processed = 0;
   let breakerTransitions = 0;
+  // The controllers' webhook endpoints: a local receiver that verifies every signature.
+  const receiver = await startWebhookReceiver();
   const runtimes: CellRuntime[] = [];
   for (const cell of cells) {
     const db = await createPgliteDb();
@@ -97,6 +115,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       log,
       operatorToken: OPERATOR,
       webhookAllowList: ['127.0.0.1'],
+      webhookRecovery: new WebhookRecovery(db),
     });
     const controlUrl = await control.listen(0, '127.0.0.1');
     const router = await startRouter({
@@ -154,7 +173,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       },
       reconcile: false,
     });
-    runtimes.push({ cell, db, kms, control, controlUrl, router, dispatcher, telnyx, twilio });
+    const webhooks = await startWebhooks({
+      cell,
+      bus,
+      db,
+      kms,
+      log,
+      ssrf: { allowList: ['127.0.0.1'] },
+      worker: { pollMs: 200, perEndpointConcurrency: 16, perEndpointRatePerSecond: 10_000 },
+    });
+    runtimes.push({ cell, db, kms, control, controlUrl, router, dispatcher, webhooks, telnyx, twilio });
   }
   say(
     `embedded mode: in-memory bus, PGlite, control API at ${runtimes.map((r) => `${r.cell} ${r.controlUrl}`).join(', ')}`,
@@ -174,6 +202,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const rt = runtimes.find((r) => r.cell === c.region)!;
     await call(rt.controlUrl, 'POST', '/v1/controllers', { id: c.id, name: c.name, region: c.region });
     await call(rt.controlUrl, 'POST', `/v1/controllers/${c.id}/instructions`, c.instruction);
+    // Its admin registers a webhook endpoint; the first controller's endpoint fails each first attempt.
+    const { secret } = (await call(rt.controlUrl, 'POST', `/v1/controllers/${c.id}/endpoints`, {
+      url: `${receiver.origin}/hooks/${c.id}`,
+      eventTypes: FINAL_EVENTS,
+    })) as { secret: string };
+    receiver.endpoint(c.id, {
+      secrets: [secret],
+      ...(c === controllers[0] ? { behaviour: { failFirst: 1 } } : {}),
+    });
   }
 
   // One recipient per controller texted STOP before the campaign (as the dispatcher will report it).
@@ -243,9 +280,31 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     return done >= p.accepted && p.delivered >= done;
   });
 
+  // Every message's final status reaches its controller's endpoint, signed (retried where it failed).
+  const finals = () => countFinalStatuses(bus);
+  if (!options.json) say('webhooks: delivering final statuses (one endpoint fails each first attempt)');
+  await until(async () => (receiver.summary().delivered ?? 0) >= finals());
   const summary = summarise(bus, records.length, (performance.now() - started) / 1000);
   summary.breakerTransitions = breakerTransitions;
+  let retried = 0;
+  let deadLettered = 0;
   for (const rt of runtimes) {
+    const { rows } = await rt.db.query<{ retried: string; dead: string }>(
+      `SELECT count(*) FILTER (WHERE attempts > 1) AS retried, count(*) FILTER (WHERE state = 'dead') AS dead
+         FROM webhook_deliveries`,
+    );
+    retried += Number(rows[0]?.retried ?? 0);
+    deadLettered += Number(rows[0]?.dead ?? 0);
+  }
+  const received = receiver.summary();
+  summary.webhooks = {
+    delivered: received.delivered,
+    retried,
+    deadLettered,
+    signatureFailures: received.signatureFailures,
+  };
+  for (const rt of runtimes) {
+    await rt.webhooks.stop();
     await rt.dispatcher.stop();
     await rt.telnyx.close();
     await rt.twilio.close();
@@ -253,8 +312,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await rt.control.close();
     await rt.db.close();
   }
+  await receiver.close();
   await bus.close();
   return summary;
+}
+
+/** Final statuses on the status topics: each is one webhook to its controller's endpoint. */
+function countFinalStatuses(bus: MemoryBus): number {
+  const finals = new Set<string>(FINAL_EVENTS.map((t) => t.slice('message.'.length)));
+  const known = new Set(controllers.map((c) => c.id));
+  // A status republished after a redelivery (same statusSeq) is the same change: one webhook.
+  const changes = new Set<string>();
+  for (const cell of cells)
+    for (const r of bus.records(topicFor(cell, 'sms.status.v1'))) {
+      const s = statusEventSchema.parse(JSON.parse(r.value!.toString()));
+      if (finals.has(s.status) && known.has(s.controllerId))
+        changes.add(`${s.controllerId}:${s.messageId}:${s.statusSeq}:${s.status}`);
+    }
+  return changes.size;
 }
 
 /** The controller's pseudonym key, as any service gets it: from controllers.v1, unwrapped by the KMS. */
@@ -296,6 +371,7 @@ function summarise(bus: MemoryBus, requested: number, durationSeconds: number): 
     failovers: 0,
     breakerTransitions: 0,
     delivered: 0,
+    webhooks: { delivered: 0, retried: 0, deadLettered: 0, signatureFailures: 0 },
     durationSeconds: 0,
   };
   for (const cell of cells) {
@@ -351,6 +427,10 @@ export function formatSummary(s: DemoSummary): string {
     ['failovers (Telnyx refused → Twilio)', s.failovers],
     ['breaker transitions', s.breakerTransitions],
     ['delivered (signed receipts)', s.delivered],
+    ['webhooks delivered (verified)', s.webhooks.delivered],
+    ['webhooks retried', s.webhooks.retried],
+    ['webhooks dead-lettered', s.webhooks.deadLettered],
+    ['webhook signature failures', s.webhooks.signatureFailures],
     ['duration', `${s.durationSeconds} s`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

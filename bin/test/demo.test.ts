@@ -24,6 +24,7 @@ describe('npm start (the embedded demo)', () => {
       failovers: number;
       breakerTransitions: number;
       delivered: number;
+      webhooks: { delivered: number; retried: number; deadLettered: number; signatureFailures: number };
       durationSeconds: number;
     };
     expect(summary.requested).toBe(100);
@@ -48,6 +49,13 @@ describe('npm start (the embedded demo)', () => {
     expect(summary.sent.twilio).toBeGreaterThanOrEqual(summary.failovers);
     expect(summary.breakerTransitions).toBeGreaterThan(0);
     expect(summary.delivered).toBe(74);
+    // Each message of a known controller ends in one signed webhook to its endpoint (74 delivered,
+    // 4 suppressed, 4 expired, 10 rejected with a known controller), verified by the receiver with
+    // standardwebhooks and svix; one controller's endpoint fails every first attempt.
+    expect(summary.webhooks.delivered).toBe(92);
+    expect(summary.webhooks.retried).toBeGreaterThan(0);
+    expect(summary.webhooks.deadLettered).toBe(0);
+    expect(summary.webhooks.signatureFailures).toBe(0);
     expect(summary.durationSeconds).toBeGreaterThan(0);
   });
 

@@ -53,6 +53,11 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
     });
     const [stored] = await deliveriesOf('acme', 'm-1');
     expect(stored).toMatchObject({ state: 'delivered', attempts: 1, webhookId: got?.webhookId });
+    // The same status republished after a crash (new event id, same statusSeq) is the same webhook.
+    await h.publishStatus('acme', 'm-1', { statusSeq: status.statusSeq });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await deliveriesOf('acme', 'm-1')).toHaveLength(1);
+    expect(receiver.forEndpoint('acme-main')).toHaveLength(1);
     expect(stored?.body).not.toContain('+1415'); // encrypted at rest
     await eventually(5_000, () =>
       expect(h.processing().filter((e) => e.messageId === 'm-1')).toEqual([
@@ -191,10 +196,10 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
   });
 
   it.each([
-    ['loopback outside the allow-list', 'http://127.0.0.2:9/hook'],
-    ['a private address', 'http://192.168.1.10/hook'],
-    ['link-local cloud metadata', 'http://169.254.169.254/latest/meta-data/'],
-    ['an IPv4-mapped IPv6 private address', 'http://[::ffff:10.0.0.1]/hook'],
+    ['loopback outside the allow-list', 'https://127.0.0.2:9/hook'],
+    ['a private address', 'https://192.168.1.10/hook'],
+    ['link-local cloud metadata', 'https://169.254.169.254/latest/meta-data/'],
+    ['an IPv4-mapped IPv6 private address', 'https://[::ffff:10.0.0.1]/hook'],
     ['a host name resolving to a private address', 'https://internal.example.com/hook'],
   ])('SSRF: %s is refused at delivery time, before connecting', async (_l, url) => {
     const endpointId = `ep-ssrf-${Buffer.from(url).toString('hex').slice(-12)}`;
@@ -214,7 +219,11 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
     await eventually(20_000, async () => {
       const mine = (await deliveriesOf('globex', messageId)).find((d) => d.endpointId === endpointId);
       expect(mine && (await h.webhooks.store.attempts([mine.webhookId]))).toEqual([
-        expect.objectContaining({ errorClass: 'ssrf_refused', httpStatus: null }),
+        expect.objectContaining({
+          errorClass: 'ssrf_refused',
+          httpStatus: null,
+          responseExcerpt: 'non_public_address',
+        }),
       ]);
     });
   });

@@ -1,7 +1,7 @@
 import type { EndpointState, StatusEvent } from '@massivesms/contracts';
 import { type ControllerKeys, decryptField, encryptField, toControllerId } from '@massivesms/privacy';
 import type { NewDelivery, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
-import { eventTypeOf, messageWebhookBody, webhookIdFor } from '../domain/payload.ts';
+import { eventTypeOf, messageWebhookBody, statusChangeKey, webhookIdFor } from '../domain/payload.ts';
 
 export interface IntakeDeps {
   readonly store: PgDeliveryStore;
@@ -20,8 +20,9 @@ export const bodyContext = (controllerId: string, webhookId: string) => ({
 
 /**
  * One batch of status events → one delivery per (event, subscribed endpoint), stored in one
- * statement before the consumer commits the batch's offsets. A redelivered batch derives the same
- * webhook-ids, so nothing is stored twice. Returns how many deliveries are new.
+ * statement before the consumer commits the batch's offsets. A redelivered batch, or a status
+ * republished with a new event id, derives the same webhook-ids, so nothing is stored twice.
+ * Returns how many deliveries are new.
  */
 export async function intakeStatuses(deps: IntakeDeps, events: readonly StatusEvent[]): Promise<number> {
   const now = deps.now();
@@ -43,7 +44,7 @@ export async function intakeStatuses(deps: IntakeDeps, events: readonly StatusEv
       : undefined;
     const body = messageWebhookBody(event, to, now);
     for (const endpoint of targets) {
-      const webhookId = webhookIdFor(event.eventId, endpoint.endpointId);
+      const webhookId = webhookIdFor(statusChangeKey(event), endpoint.endpointId);
       deliveries.push({
         webhookId,
         endpointId: endpoint.endpointId,

@@ -9,13 +9,24 @@ export function eventTypeOf(status: StatusEvent['status']): WebhookEventType {
 }
 
 /**
- * The `webhook-id` of one (status event, endpoint) pair: derived, not random, so a crash between
- * storing a delivery and committing its Kafka offset re-creates the same id (the insert is then a
- * no-op) and the receiver's idempotency key never changes. URL-safe base64: no `.` in it.
+ * The `webhook-id` of one (event, endpoint) pair: derived, not random, so a crash between storing a
+ * delivery and committing its Kafka offset re-creates the same id (the insert is then a no-op) and
+ * the receiver's idempotency key never changes. URL-safe base64: no `.` in it.
  */
-export function webhookIdFor(statusEventId: string, endpointId: string): string {
-  const digest = createHash('sha256').update(`${statusEventId}\n${endpointId}`).digest('base64url');
+export function webhookIdFor(source: string, endpointId: string): string {
+  const digest = createHash('sha256').update(`${source}\n${endpointId}`).digest('base64url');
   return `msg_${digest.slice(0, 32)}`;
+}
+
+/**
+ * What identifies a status change: the message and its `statusSeq` (and status), not the event id.
+ * Services republish a status after a crash with a new event id and the same `statusSeq`; that is
+ * the same change, so it must be the same webhook.
+ */
+export function statusChangeKey(
+  event: Pick<StatusEvent, 'controllerId' | 'messageId' | 'statusSeq' | 'status'>,
+) {
+  return `status:${event.controllerId}:${event.messageId}:${event.statusSeq}:${event.status}`;
 }
 
 /** The body of a `message.*` webhook: small, with `statusSeq` and the status time for ordering. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { judgeAttempt } from '../../src/domain/outcome.ts';
-import { webhookIdFor } from '../../src/domain/payload.ts';
+import { statusChangeKey, webhookIdFor } from '../../src/domain/payload.ts';
 import {
   JITTER,
   MAX_RETRY_AFTER_MS,
@@ -64,5 +64,11 @@ describe('webhook ids', () => {
     expect(webhookIdFor('evt-1', 'ep-2')).not.toBe(id);
     expect(webhookIdFor('evt-2', 'ep-1')).not.toBe(id);
     expect(id).toMatch(/^msg_[A-Za-z0-9_-]{32}$/);
+  });
+
+  it('a status republished with a new event id is the same change (same key); the next change is not', () => {
+    const change = { controllerId: 'acme', messageId: 'm-1', statusSeq: 2, status: 'queued' as const };
+    expect(statusChangeKey({ ...change })).toBe(statusChangeKey(change));
+    expect(statusChangeKey({ ...change, statusSeq: 3, status: 'sent' })).not.toBe(statusChangeKey(change));
   });
 });
