@@ -5,6 +5,7 @@ export {
   classifyAddress,
   type EmbeddingForm,
 } from './classify.ts';
+export { allowListSchema } from './config.ts';
 export { type SsrfRefusalContext, type SsrfRefusalReason, SsrfRefusedError } from './errors.ts';
 export { type VettedLookupOptions, vettedLookup } from './lookup.ts';
 export { type ResolvedAddress, type Resolver, type SsrfPolicy, validateSsrfPolicy } from './policy.ts';

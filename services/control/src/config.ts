@@ -1,5 +1,5 @@
 import { commonSpec, defineConfig } from '@massivesms/config';
-import { validateSsrfPolicy } from '@massivesms/ssrf';
+import { allowListSchema } from '@massivesms/ssrf';
 import { z } from 'zod';
 
 const days = (max: number) =>
@@ -22,24 +22,7 @@ export const controlSpec = defineConfig({
     description: 'PEM private key matching `CONTROL_TLS_CERT_FILE`.',
   },
   CONTROL_WEBHOOK_ALLOWLIST: {
-    schema: z
-      .string()
-      .optional()
-      .transform((v) =>
-        v
-          ? v
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean)
-          : [],
-      )
-      .superRefine((allowList, ctx) => {
-        try {
-          validateSsrfPolicy({ allowList });
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        }
-      }),
+    schema: allowListSchema(),
     description:
       'Comma-separated hosts, IPs or CIDRs a webhook URL may point at even though they are not public (and over http). For the demo and tests only; empty in production.',
   },

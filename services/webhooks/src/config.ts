@@ -1,5 +1,5 @@
 import { commonSpec, defineConfig } from '@massivesms/config';
-import { validateSsrfPolicy } from '@massivesms/ssrf';
+import { allowListSchema } from '@massivesms/ssrf';
 import { z } from 'zod';
 
 const ms = (min: number, max: number) =>
@@ -19,24 +19,7 @@ const count = (min: number, max: number) =>
 export const webhooksSpec = defineConfig({
   ...commonSpec,
   WEBHOOKS_ALLOWLIST: {
-    schema: z
-      .string()
-      .optional()
-      .transform((v) =>
-        v
-          ? v
-              .split(',')
-              .map((s) => s.trim())
-              .filter(Boolean)
-          : [],
-      )
-      .superRefine((allowList, ctx) => {
-        try {
-          validateSsrfPolicy({ allowList });
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        }
-      }),
+    schema: allowListSchema(),
     description:
       'Comma-separated hosts, IPs or CIDRs deliveries may reach even though they are not public (and over http). For the demo and tests only; empty in production.',
   },
