@@ -13,7 +13,7 @@ import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
 import type { Kms } from '@massivesms/privacy';
 import type { SsrfPolicy } from '@massivesms/ssrf';
 import type { Logger } from '@massivesms/telemetry';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createHttpSender } from './adapters/http-sender.ts';
 import { PgDeliveryStore } from './adapters/pg-delivery-store.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
@@ -89,6 +89,18 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     labelNames: ['outcome', 'error_class'] as const,
     registers: [registry],
   });
+  const attemptSeconds = new Histogram({
+    name: 'webhooks_attempt_duration_seconds',
+    help: 'Duration of one delivery attempt (connect to truncated response).',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const lagSeconds = new Histogram({
+    name: 'webhooks_delivery_lag_seconds',
+    help: 'From a delivery being stored to its successful attempt (retries included).',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 1800, 7200, 36000, 100000],
+    registers: [registry],
+  });
   const stored = new Counter({
     name: 'webhooks_deliveries_stored_total',
     help: 'Deliveries stored from status events (one per subscribed endpoint).',
@@ -119,7 +131,11 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       keys,
       disabled,
       now,
-      onAttempt: (outcome, errorClass) => attempts.inc({ outcome, error_class: errorClass ?? 'none' }),
+      onAttempt: (a) => {
+        attempts.inc({ outcome: a.outcome, error_class: a.errorClass ?? 'none' });
+        attemptSeconds.observe(a.latencyMs / 1000);
+        if (a.outcome === 'delivered') lagSeconds.observe(a.ageMs / 1000);
+      },
       onError: (error) => options.log.warn({ err: error }, 'delivery worker error'),
     },
     workerOptions,

@@ -46,7 +46,13 @@ export interface WorkerDeps {
   readonly keys: (controllerId: string) => Promise<ControllerKeys | undefined>;
   readonly disabled: DisabledEndpoints;
   readonly now: () => Date;
-  readonly onAttempt?: (outcome: 'delivered' | 'retry' | 'dead', errorClass: string | undefined) => void;
+  readonly onAttempt?: (attempt: {
+    outcome: 'delivered' | 'retry' | 'dead';
+    errorClass: string | undefined;
+    latencyMs: number;
+    /** From the delivery being stored to this attempt's end (the delivery lag, when delivered). */
+    ageMs: number;
+  }) => void;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -236,10 +242,12 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       done,
     );
     if (!recorded) return; // the lease ran out and another worker took over: its record stands
-    deps.onAttempt?.(
-      next.state === 'delivered' ? 'delivered' : next.state === 'dead' ? 'dead' : 'retry',
-      verdict.kind === 'failed' ? verdict.errorClass : undefined,
-    );
+    deps.onAttempt?.({
+      outcome: next.state === 'delivered' ? 'delivered' : next.state === 'dead' ? 'dead' : 'retry',
+      errorClass: verdict.kind === 'failed' ? verdict.errorClass : undefined,
+      latencyMs: result.latencyMs,
+      ageMs: done.getTime() - row.createdAt.getTime(),
+    });
     await deps.producer.send([processingRecord(deps, row, body, verdict.kind, result.status, done)]);
     await updateHealth(row, endpoint, verdict.kind, done);
   }
