@@ -81,6 +81,10 @@ describe('crash: SIGKILL the webhooks service mid-run, restart it', () => {
     await eventually(30_000, async () =>
       expect((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status).toBe(200),
     );
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^webhooks_attempts_total\{outcome="delivered",error_class="none"\} \d+/m);
+    expect(metrics).toContain('webhooks_queue_depth{state="pending"} 0');
+    expect(metrics).toMatch(/^webhooks_delivery_lag_seconds_count \d+/m);
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(0);
