@@ -73,10 +73,13 @@ describe('crash: SIGKILL the webhooks service mid-run, restart it', () => {
     }
     expect(idsPerMessage.size).toBe(MESSAGES);
     expect([...idsPerMessage.values()].every((ids) => ids.size === 1)).toBe(true);
-    const { rows } = await h.db.query<{ n: string; delivered: string }>(
-      `SELECT count(*) AS n, count(*) FILTER (WHERE state = 'delivered') AS delivered FROM webhook_deliveries`,
-    );
-    expect(rows[0]).toEqual({ n: String(MESSAGES), delivered: String(MESSAGES) });
+    // The receiver answers before the attempt is recorded: wait for the last records.
+    await eventually(20_000, async () => {
+      const { rows } = await h.db.query<{ n: string; delivered: string }>(
+        `SELECT count(*) AS n, count(*) FILTER (WHERE state = 'delivered') AS delivered FROM webhook_deliveries`,
+      );
+      expect(rows[0]).toEqual({ n: String(MESSAGES), delivered: String(MESSAGES) });
+    });
     // A clean stop once it is ready: drains and exits 0.
     await eventually(30_000, async () =>
       expect((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status).toBe(200),
