@@ -221,12 +221,23 @@ export class PgDispatchStore {
     return rows.map(row);
   }
 
-  /** Whether a receipt with this dedupe key was applied before. */
-  async receiptSeen(dedupeKey: string): Promise<boolean> {
-    const { rowCount } = await this.#db.query('SELECT 1 FROM dispatcher_receipts WHERE dedupe_key = $1', [
-      dedupeKey,
-    ]);
-    return rowCount > 0;
+  /**
+   * What a receipt needs in one round trip: whether its dedupe key was applied before, and the
+   * message's row (undefined when the message is not ours).
+   */
+  async forReceipt(
+    controllerId: string,
+    messageId: string,
+    dedupeKey: string,
+  ): Promise<{ seen: boolean; row: DispatchRow | undefined }> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `SELECT m.*, EXISTS (SELECT 1 FROM dispatcher_receipts WHERE dedupe_key = $3) AS receipt_seen
+         FROM (SELECT 1) AS one
+         LEFT JOIN dispatcher_messages m ON m.controller_id = $1 AND m.message_id = $2`,
+      [controllerId, messageId, dedupeKey],
+    );
+    const r = rows[0]!;
+    return { seen: r.receipt_seen === true, row: r.controller_id ? row(r) : undefined };
   }
 
   /** Records a receipt's dedupe key; false when it was seen before (a replayed receipt changes nothing). */

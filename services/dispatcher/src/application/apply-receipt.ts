@@ -39,12 +39,14 @@ export type ReceiptResult = 'applied' | 'duplicate' | 'ignored' | 'unknown_messa
  * message id is in the callback URL). A stop at the carrier adds the recipient to the suppression list.
  */
 export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt): Promise<ReceiptResult> {
-  if (await deps.store.receiptSeen(receipt.dedupeKey)) return 'duplicate';
+  const first = await deps.store.forReceipt(receipt.controllerId, receipt.messageId, receipt.dedupeKey);
+  if (first.seen) return 'duplicate';
   const now = deps.now();
   let result: ReceiptResult = 'ignored';
   const out: OutgoingRecord[] = [];
   for (let tries = 0; tries < 3; tries++) {
-    const row = await deps.store.get(receipt.controllerId, receipt.messageId);
+    // The first pass uses the row read with the dedupe check; a lost race re-reads it.
+    const row = tries === 0 ? first.row : await deps.store.get(receipt.controllerId, receipt.messageId);
     if (!row) return 'unknown_message'; // not ours (or not yet claimed): nothing to change
     if (
       row.carrier !== receipt.carrier ||
