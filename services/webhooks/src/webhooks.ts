@@ -18,7 +18,7 @@ import { createHttpSender } from './adapters/http-sender.ts';
 import { PgDeliveryStore } from './adapters/pg-delivery-store.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
 import { intakeStatuses } from './application/intake.ts';
-import { DisabledEndpoints, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
+import { EndpointHealthCache, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
 
 /** Folder of the webhooks service's migrations (`massivesms migrate` applies them too). */
 export const webhooksMigrations = {
@@ -72,8 +72,8 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   await controllers.view.ready;
   const endpoints = await startEndpointDirectory({ bus: options.bus, cell: options.cell, namespace });
   const keys = (controllerId: string) => controllers.keys(controllerId).catch(() => undefined);
-  const disabled = new DisabledEndpoints();
-  disabled.set(await store.disabledEndpoints());
+  const health = new EndpointHealthCache();
+  health.set(await store.unhealthyEndpoints());
   const workerOptions: WorkerOptions = { ...DEFAULTS, ...options.worker };
   const sender = createHttpSender({
     ssrf: options.ssrf,
@@ -129,7 +129,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       producer,
       endpoints,
       keys,
-      disabled,
+      health,
       now,
       onAttempt: (a) => {
         attempts.inc({ outcome: a.outcome, error_class: a.errorClass ?? 'none' });
@@ -143,8 +143,8 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   // Other processes may disable endpoints too: refresh the shared view now and then.
   const refresh = setInterval(() => {
     store
-      .disabledEndpoints()
-      .then((h) => disabled.set(h))
+      .unhealthyEndpoints()
+      .then((h) => health.set(h))
       .catch((error: unknown) => options.log.warn({ err: error }, 'endpoint health refresh failed'));
   }, 5_000);
   refresh.unref();
@@ -158,7 +158,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     // Stored before the offsets are committed (the consumer commits after this resolves).
     handleBatch: async (batch) => {
       const added = await intakeStatuses(
-        { store, endpoints, keys, isDisabled: (id, rev) => disabled.has(id, rev), now },
+        { store, endpoints, keys, isDisabled: (id, rev) => health.isDisabled(id, rev), now },
         batch.records.map((r) => r.message),
       );
       if (added > 0) {

@@ -324,9 +324,10 @@ export class PgDeliveryStore {
     return rows[0] ? health(rows[0]) : undefined;
   }
 
-  async disabledEndpoints(): Promise<EndpointHealth[]> {
+  /** Endpoints that are failing or disabled. */
+  async unhealthyEndpoints(): Promise<EndpointHealth[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      "SELECT * FROM webhook_endpoint_health WHERE state = 'disabled'",
+      "SELECT * FROM webhook_endpoint_health WHERE state <> 'healthy'",
     );
     return rows.map(health);
   }

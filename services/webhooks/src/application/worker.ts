@@ -44,7 +44,7 @@ export interface WorkerDeps {
     ofController(controllerId: string): EndpointState[];
   };
   readonly keys: (controllerId: string) => Promise<ControllerKeys | undefined>;
-  readonly disabled: DisabledEndpoints;
+  readonly health: EndpointHealthCache;
   readonly now: () => Date;
   readonly onAttempt?: (attempt: {
     outcome: 'delivered' | 'retry' | 'dead';
@@ -56,24 +56,42 @@ export interface WorkerDeps {
   readonly onError?: (error: unknown) => void;
 }
 
-/** Endpoints disabled by this service (410, continuous failure), until the customer changes them. */
-export class DisabledEndpoints {
-  readonly #revisions = new Map<string, number>();
+/**
+ * What this process knows of endpoint health (its own transitions, and every process's through a
+ * periodic refresh): which endpoints are disabled (410, continuous failure) until the customer
+ * changes them, and which are not healthy — only those need a recovery check after a success, so a
+ * healthy endpoint's delivery costs no health query.
+ */
+export class EndpointHealthCache {
+  readonly #disabledAt = new Map<string, number>();
+  readonly #unhealthy = new Set<string>();
   /** Disabled unless the control plane published a newer revision (re-enabled, new URL) since. */
-  has(endpointId: string, revision: number): boolean {
-    const at = this.#revisions.get(endpointId);
+  isDisabled(endpointId: string, revision: number): boolean {
+    const at = this.#disabledAt.get(endpointId);
     return at !== undefined && revision <= at;
   }
+  mayBeUnhealthy(endpointId: string): boolean {
+    return this.#unhealthy.has(endpointId);
+  }
+  /** Replaces the cache with the stored rows of every endpoint that is not healthy. */
   set(health: readonly EndpointHealth[]): void {
-    this.#revisions.clear();
-    for (const h of health)
-      if (h.state === 'disabled') this.#revisions.set(h.endpointId, h.disabledAtRevision ?? 0);
+    this.#disabledAt.clear();
+    this.#unhealthy.clear();
+    for (const h of health) {
+      this.#unhealthy.add(h.endpointId);
+      if (h.state === 'disabled') this.#disabledAt.set(h.endpointId, h.disabledAtRevision ?? 0);
+    }
   }
-  add(endpointId: string, revision: number): void {
-    this.#revisions.set(endpointId, revision);
+  failing(endpointId: string): void {
+    this.#unhealthy.add(endpointId);
   }
-  delete(endpointId: string): void {
-    this.#revisions.delete(endpointId);
+  disabled(endpointId: string, revision: number): void {
+    this.#unhealthy.add(endpointId);
+    this.#disabledAt.set(endpointId, revision);
+  }
+  healthy(endpointId: string): void {
+    this.#unhealthy.delete(endpointId);
+    this.#disabledAt.delete(endpointId);
   }
 }
 
@@ -193,7 +211,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       await deps.store.abandon(owner, row.webhookId, 'endpoint deleted', now);
       return;
     }
-    if (!endpoint.enabled || deps.disabled.has(endpoint.endpointId, endpoint.revision)) {
+    if (!endpoint.enabled || deps.health.isDisabled(endpoint.endpointId, endpoint.revision)) {
       await deps.store.abandon(owner, row.webhookId, 'endpoint disabled', now);
       return;
     }
@@ -261,6 +279,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   ): Promise<void> {
     const { store } = deps;
     if (verdict === 'delivered') {
+      if (!deps.health.mayBeUnhealthy(endpoint.endpointId)) return;
       const recovered = await store.transitionHealth(
         endpoint.endpointId,
         row.controllerId,
@@ -268,8 +287,8 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
         { state: 'healthy' },
         at,
       );
+      deps.health.healthy(endpoint.endpointId);
       if (recovered) {
-        deps.disabled.delete(endpoint.endpointId);
         await operationalEvent('endpoint.recovered', endpoint, recovered, at);
       }
       return;
@@ -285,6 +304,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       if (disabled) await disable(endpoint, disabled, at);
       return;
     }
+    deps.health.failing(endpoint.endpointId);
     const failing = await store.transitionHealth(
       endpoint.endpointId,
       row.controllerId,
@@ -319,7 +339,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   }
 
   async function disable(endpoint: EndpointState, health: EndpointHealth, at: Date): Promise<void> {
-    deps.disabled.add(endpoint.endpointId, endpoint.revision);
+    deps.health.disabled(endpoint.endpointId, endpoint.revision);
     await operationalEvent('endpoint.disabled', endpoint, health, at);
   }
 
