@@ -18,12 +18,12 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
 import { PgDispatchStore } from './adapters/pg-dispatch-store.ts';
-import { applyReceipt } from './application/apply-receipt.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { answerHelp, handleInbound } from './application/inbound.ts';
 import type { CarrierName, CarrierPort } from './application/ports.ts';
 import { RateLimits } from './application/rate-limits.ts';
+import { type ReceiptApplier, startReceiptApplier } from './application/receipt-inbox.ts';
 import { type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
@@ -106,7 +106,13 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   });
   const receipts = new Counter({
     name: 'dispatcher_receipts_total',
-    help: 'Carrier receipts by carrier and result (applied, duplicate, ignored, rejected_signature, …).',
+    help: 'Carrier receipts applied from the inbox, by carrier and result (applied, duplicate, ignored, unknown_message, …).',
+    labelNames: ['carrier', 'result'] as const,
+    registers: [registry],
+  });
+  const received = new Counter({
+    name: 'dispatcher_receipts_received_total',
+    help: 'Carrier callbacks at the ingress, by carrier and result (queued, duplicate, rejected_signature).',
     labelNames: ['carrier', 'result'] as const,
     registers: [registry],
   });
@@ -116,14 +122,21 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   let running = false;
   let ingress: FastifyInstance | undefined;
   let ingressUrl: string | undefined;
+  let applier: ReceiptApplier | undefined;
   if (options.ingress) {
     const receiptDeps = { cell: options.cell, namespace, store, producer, now };
+    const inbox = startReceiptApplier(receiptDeps, {
+      onResult: (carrier, result) => receipts.inc({ carrier, result }),
+      onError: (error) =>
+        options.log.warn({ err: error }, 'applying a carrier receipt failed; retried later'),
+    });
+    applier = inbox;
     ingress = await buildReceiptIngress({
       ...options.ingress,
       // Twilio signs the URL it called: the configured public URL, else the ingress's own address.
       publicBaseUrl: () => options.publicBaseUrl ?? ingressUrl ?? '',
-      apply: (receipt) => applyReceipt(receiptDeps, receipt),
-      onResult: (carrier, result) => receipts.inc({ carrier, result }),
+      apply: (receipt) => inbox.accept(receipt),
+      onResult: (carrier, result) => received.inc({ carrier, result }),
       inbound: async (message) => {
         await handleInbound(
           {
@@ -216,6 +229,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       await consumer.stop();
       await suppressions.stop();
       await ingress?.close();
+      await applier?.stop();
       await directory.view.stop();
       breakers.telnyx.shutdown();
       breakers.twilio.shutdown();

@@ -248,4 +248,44 @@ export class PgDispatchStore {
     );
     return rowCount === 1;
   }
+
+  /** Parks a verified receipt for the applier; false when the same receipt is already waiting. */
+  async enqueueReceipt(dedupeKey: string, receipt: unknown, at: Date): Promise<boolean> {
+    const { rowCount } = await this.#db.query(
+      `INSERT INTO dispatcher_receipt_inbox (dedupe_key, receipt, received_at) VALUES ($1, $2, $3)
+       ON CONFLICT (dedupe_key) DO NOTHING`,
+      [dedupeKey, JSON.stringify(receipt), at],
+    );
+    return rowCount === 1;
+  }
+
+  /**
+   * Takes up to `limit` waiting receipts, oldest first, for `holdMs` (`SKIP LOCKED` and the hold let
+   * several dispatchers share the inbox; no transaction stays open while they are applied).
+   */
+  async takeReceipts(
+    limit: number,
+    at: Date,
+    holdMs: number,
+  ): Promise<{ dedupeKey: string; receipt: unknown }[]> {
+    const { rows } = await this.#db.query<{ dedupe_key: string; receipt: unknown }>(
+      `UPDATE dispatcher_receipt_inbox SET taken_until = $3
+        WHERE dedupe_key IN (
+          SELECT dedupe_key FROM dispatcher_receipt_inbox
+           WHERE taken_until IS NULL OR taken_until < $2
+           ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING dedupe_key, receipt`,
+      [limit, at, new Date(at.getTime() + holdMs)],
+    );
+    return rows.map((r) => ({
+      dedupeKey: r.dedupe_key,
+      receipt: typeof r.receipt === 'string' ? JSON.parse(r.receipt) : r.receipt,
+    }));
+  }
+
+  /** Removes applied receipts from the inbox. */
+  async removeReceipts(dedupeKeys: readonly string[]): Promise<void> {
+    if (dedupeKeys.length === 0) return;
+    await this.#db.query('DELETE FROM dispatcher_receipt_inbox WHERE dedupe_key = ANY($1)', [dedupeKeys]);
+  }
 }

@@ -1,0 +1,91 @@
+import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
+import { applyReceipt, type ReceiptDeps, type ReceiptResult, type VerifiedReceipt } from './apply-receipt.ts';
+
+/** Receipts taken per pass; a backlog is worked through pass after pass without waiting. */
+const BATCH = 200;
+/** How long a pass holds its receipts; a crashed dispatcher's are taken again after this. */
+const HOLD_MS = 60_000;
+
+export interface ReceiptApplier {
+  /** Parks a verified receipt (one INSERT) and wakes the applier; the carrier can get its 2xx now. */
+  accept(receipt: VerifiedReceipt): Promise<'queued' | 'duplicate'>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The receipt inbox: the ingress answers the carrier as soon as a verified receipt is stored (the
+ * carriers' deadlines are short: Telnyx retries after 2 s and gives up after 3 retries), and this
+ * applier works through the inbox behind it: each receipt through `applyReceipt` (dedupe, state
+ * machine, status events), concurrently across messages, in arrival order per message.
+ */
+export function startReceiptApplier(
+  deps: ReceiptDeps & { store: PgDispatchStore },
+  options: {
+    pollMs?: number;
+    onResult?: (carrier: string, result: ReceiptResult) => void;
+    onError?: (error: unknown) => void;
+  } = {},
+): ReceiptApplier {
+  let running = true;
+  let wake: (() => void) | undefined;
+  const pollMs = options.pollMs ?? 250;
+
+  async function pass(): Promise<number> {
+    const taken = await deps.store.takeReceipts(BATCH, deps.now(), HOLD_MS);
+    const byMessage = Map.groupBy(taken, ({ receipt }) => {
+      const r = receipt as VerifiedReceipt;
+      return `${r.controllerId}:${r.messageId}`;
+    });
+    const done: string[] = [];
+    await Promise.all(
+      [...byMessage.values()].map(async (queue) => {
+        for (const { dedupeKey, receipt } of queue) {
+          try {
+            const result = await applyReceipt(deps, receipt as VerifiedReceipt);
+            options.onResult?.((receipt as VerifiedReceipt).carrier, result);
+            done.push(dedupeKey);
+          } catch (error) {
+            options.onError?.(error); // stays in the inbox; taken again after the hold
+            return;
+          }
+        }
+      }),
+    );
+    await deps.store.removeReceipts(done);
+    return taken.length;
+  }
+
+  const loop = (async () => {
+    while (running) {
+      let taken = 0;
+      try {
+        taken = await pass();
+      } catch (error) {
+        options.onError?.(error);
+      }
+      if (taken < BATCH && running)
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, pollMs);
+          function done() {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          }
+          wake = done;
+        });
+    }
+  })();
+
+  return {
+    async accept(receipt) {
+      const fresh = await deps.store.enqueueReceipt(receipt.dedupeKey, receipt, deps.now());
+      wake?.();
+      return fresh ? 'queued' : 'duplicate';
+    },
+    async stop() {
+      running = false;
+      wake?.();
+      await loop;
+    },
+  };
+}
