@@ -63,6 +63,8 @@ await admin.query(`CREATE SCHEMA ${schema}`);
 // Router + dispatcher share one pool; the webhooks service has its own, as in its own process.
 const db = createPgDb({ url: infra.databaseUrl, schema, max: 10 });
 const webhooksDb = createPgDb({ url: infra.databaseUrl, schema, max: 10 });
+// The dispatcher's receipt ingress parks receipts through its own small pool, as `massivesms dispatcher` does.
+const ingressDb = createPgDb({ url: infra.databaseUrl, schema, max: 4 });
 const bus = new KafkaBus({ brokers, clientId: 'bench-pipeline', partitionsConsumedConcurrently: 12 });
 const webhooksBus = new KafkaBus({
   brokers,
@@ -151,6 +153,7 @@ const dispatcher = await startDispatcher({
   cell: 'us',
   bus,
   db,
+  ingressDb,
   kms,
   log,
   namespace,
@@ -603,6 +606,7 @@ for (const sim of [telnyxSim, receiverSim]) {
 await twilio.close();
 await webhooksDb.close();
 await db.close();
+await ingressDb.close();
 await admin.query(`DROP SCHEMA ${schema} CASCADE`);
 await admin.end();
 await deleteTopics(

@@ -43,6 +43,11 @@ export interface DispatcherOptions {
   readonly publicBaseUrl?: string;
   /** The carrier callback ingress (receipts): keys to verify signatures and where to listen. */
   readonly ingress?: { telnyxPublicKey: string; twilioAuthToken: string; port: number; host?: string };
+  /**
+   * Connections the ingress parks receipts through; default `db`. Its own small pool keeps the
+   * carriers' 2 s deadline from queueing behind the dispatch batches' queries.
+   */
+  readonly ingressDb?: Db;
   readonly namespace?: string;
   readonly now?: () => Date;
   readonly breaker?: { volumeThreshold?: number; resetTimeoutMs?: number; errorThresholdPercentage?: number };
@@ -126,6 +131,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   if (options.ingress) {
     const receiptDeps = { cell: options.cell, namespace, store, producer, now };
     const inbox = startReceiptApplier(receiptDeps, {
+      inbox: options.ingressDb ? new PgDispatchStore(options.ingressDb) : store,
       onResult: (carrier, result) => receipts.inc({ carrier, result }),
       onError: (error) =>
         options.log.warn({ err: error }, 'applying a carrier receipt failed; retried later'),

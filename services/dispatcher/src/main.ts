@@ -23,6 +23,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   }
   const log = createLogger({ service: 'dispatcher', level: config.logLevel });
   const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-dispatcher' });
+  // The receipt ingress parks receipts through its own connections (carriers wait 2 s at most).
+  const ingressDb = createPgDb({
+    url: config.databaseUrl,
+    applicationName: 'massivesms-dispatcher-ingress',
+    max: 4,
+  });
   const bus = new KafkaBus({
     brokers: config.kafkaBrokers,
     clientId: `dispatcher-${config.cell}`,
@@ -34,6 +40,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     cell: config.cell,
     bus,
     db,
+    ingressDb,
     kms: new LocalKms(config.kmsMasterKey),
     log,
     registry,
@@ -67,6 +74,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   drainOnSignal(log, async () => {
     await dispatcher.stop();
     await bus.close();
+    await ingressDb.close();
     await db.close();
   });
 }

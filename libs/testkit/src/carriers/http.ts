@@ -330,7 +330,12 @@ function postOnce(
     });
     through.live.add(req);
     req.on('close', () => through.live.delete(req));
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    // The deadline runs from when the request has a socket, as a carrier's per-request timeout does:
+    // time spent queued for one of our own connections is not the receiver's fault.
+    let timer: NodeJS.Timeout | undefined;
+    req.once('socket', () => {
+      timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
     req.on('response', (res) => {
       res.resume();
       res.on('end', () => {

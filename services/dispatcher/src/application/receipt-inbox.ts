@@ -21,6 +21,8 @@ export interface ReceiptApplier {
 export function startReceiptApplier(
   deps: ReceiptDeps & { store: PgDispatchStore },
   options: {
+    /** Where `accept` parks receipts (a store over the ingress's own pool); default `deps.store`. */
+    inbox?: PgDispatchStore;
     pollMs?: number;
     onResult?: (carrier: string, result: ReceiptResult) => void;
     onError?: (error: unknown) => void;
@@ -78,7 +80,11 @@ export function startReceiptApplier(
 
   return {
     async accept(receipt) {
-      const fresh = await deps.store.enqueueReceipt(receipt.dedupeKey, receipt, deps.now());
+      const fresh = await (options.inbox ?? deps.store).enqueueReceipt(
+        receipt.dedupeKey,
+        receipt,
+        deps.now(),
+      );
       wake?.();
       return fresh ? 'queued' : 'duplicate';
     },
