@@ -71,7 +71,10 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   });
   await controllers.view.ready;
   const endpoints = await startEndpointDirectory({ bus: options.bus, cell: options.cell, namespace });
-  const keys = (controllerId: string) => controllers.keys(controllerId).catch(() => undefined);
+  // A controller missing from the directory was terminated (its keys are shredded): nothing to send.
+  // Any other failure to unwrap keys (KMS down) throws, so the batch is retried rather than skipped.
+  const keys = async (controllerId: string) =>
+    controllers.get(controllerId) ? controllers.keys(controllerId) : undefined;
   const health = new EndpointHealthCache();
   health.set(await store.unhealthyEndpoints());
   const workerOptions: WorkerOptions = { ...DEFAULTS, ...options.worker };
