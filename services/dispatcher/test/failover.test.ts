@@ -146,3 +146,37 @@ describe('the eu cell (real Kafka and PostgreSQL)', () => {
     );
   });
 });
+
+// DPA §6: a subprocessor whose notice period is still running receives nothing, even when the
+// instruction lists it and the primary is down.
+describe('a carrier that is only noticed, not yet effective (real Kafka and PostgreSQL)', () => {
+  let h: DispatcherHarness;
+  const registry = defineSubprocessorRegistry(
+    SUBPROCESSORS.map((entry) =>
+      entry.name === 'twilio' ? { ...entry, noticeDate: '2026-11-01', effectiveDate: '2099-01-01' } : entry,
+    ),
+  );
+  beforeAll(async () => {
+    h = await startDispatcherHarness({
+      dispatcher: { breaker: { volumeThreshold: 10_000 }, rateLimits: false, subprocessors: registry },
+    });
+    await h.publishController('acme', ['telnyx', 'twilio']);
+  });
+  afterAll(() => h.close());
+
+  it('is never failed over to: the message waits for Telnyx, then goes out once through it', async () => {
+    h.telnyx.faults.always({ status5xx: 503 });
+    await h.dispatch('acme', 'noticed-1', '+14155556101');
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(h.statusOf('noticed-1')).toEqual([]);
+    expect(h.twilio.ledger.countForCallbackId('noticed-1')).toBe(0);
+    await h.telnyx.faults.clear();
+    await eventually(30_000, () =>
+      expect(h.statusOf('noticed-1')).toEqual([
+        expect.objectContaining({ status: 'queued', carrier: 'telnyx' }),
+      ]),
+    );
+    expect(h.twilio.ledger.countForCallbackId('noticed-1')).toBe(0);
+    expect(h.sendsOf('noticed-1').map((e) => e.subprocessor)).not.toContain('twilio');
+  });
+});
