@@ -128,6 +128,8 @@ export class PgDeliveryStore {
    * already has in flight for it are taken, and the pick goes round-robin over endpoints (every
    * endpoint's first before anyone's second). `SKIP LOCKED` keeps concurrent workers off each other's
    * picks; the lease, re-checked by the UPDATE, keeps them off each other's in-flight deliveries.
+   * Leases run on the database's clock: `now` (the schedule's clock) may differ between processes, and a
+   * skewed clock must never expire another worker's lease early.
    */
   async lease(options: {
     now: Date;
@@ -147,7 +149,7 @@ export class PgDeliveryStore {
                                    ORDER BY (w.attempts = w.retry_from) DESC, w.next_attempt_at, w.webhook_id) AS r
            FROM webhook_deliveries w
           WHERE w.state = 'pending' AND w.next_attempt_at <= $3
-            AND (w.lease_until IS NULL OR w.lease_until < $3)
+            AND (w.lease_until IS NULL OR w.lease_until < statement_timestamp())
        ), picked AS (
          SELECT d.webhook_id
            FROM webhook_deliveries d
@@ -159,10 +161,10 @@ export class PgDeliveryStore {
             FOR UPDATE OF d SKIP LOCKED
        )
        UPDATE webhook_deliveries d
-          SET lease_owner = $6, lease_until = $7
+          SET lease_owner = $6, lease_until = statement_timestamp() + make_interval(secs => $7::float8 / 1000)
          FROM picked
         WHERE d.webhook_id = picked.webhook_id
-          AND d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until < $3)
+          AND d.state = 'pending' AND (d.lease_until IS NULL OR d.lease_until < statement_timestamp())
        RETURNING d.*`,
       [
         [...options.busy.keys()],
@@ -171,7 +173,7 @@ export class PgDeliveryStore {
         options.perEndpoint,
         options.limit,
         options.owner,
-        new Date(options.now.getTime() + options.leaseMs),
+        options.leaseMs,
       ],
     );
     return rows.map(delivery);
