@@ -3,23 +3,22 @@
 // reached through the official SDK) in its own process like a remote carrier, all on the same
 // 2 cores. Its signed receipts come back to the dispatcher's ingress. Throughput from the first
 // request produced to the last `queued` status (carrier accepted).
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { cellTopics, statusEventSchema, topicFor } from '@massivesms/contracts';
 import { createPgDb } from '@massivesms/db';
-import { RateLimits, startDispatcher } from '@massivesms/dispatcher/dispatcher';
-import { telnyxCarrier } from '@massivesms/dispatcher/telnyx';
-import { twilioCarrier } from '@massivesms/dispatcher/twilio';
 import { infraUp, loadInfraSettings } from '@massivesms/infra';
 import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
 import { startRouter } from '@massivesms/router/router';
 import { createLogger } from '@massivesms/telemetry';
-import { startTwilioSimulator } from '@massivesms/testkit/carriers';
 import pg from 'pg';
 import { Registry } from 'prom-client';
-import { publishBenchController } from './fixtures.ts';
+import {
+  publishBenchController,
+  startBenchDispatcher,
+  startSimulatorProcess,
+  stopSimulatorProcess,
+} from './fixtures.ts';
 
 const messages = Number(process.env.BENCH_DISPATCH_MESSAGES ?? 5_000);
 const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
@@ -38,43 +37,20 @@ const log = createLogger({ service: 'bench', level: 'warn', destination: process
 
 const kms = await publishBenchController(bus, topic('controllers.v1'));
 
-const simulator = spawn(
-  process.execPath,
-  [new URL('../bin/massivesms.ts', import.meta.url).pathname, 'simulate', 'telnyx', '--api-key', 'KEY_BENCH'],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const [firstLine] = (await once(simulator.stdout, 'data')) as [Buffer];
-const telnyx = JSON.parse(firstLine.toString().split('\n')[0]!) as { baseUrl: string; publicKey: string };
+const telnyxSim = await startSimulatorProcess<{ baseUrl: string; publicKey: string }>([
+  'telnyx',
+  '--api-key',
+  'KEY_BENCH',
+]);
+const telnyx = telnyxSim.info;
 const ledgerSize = async () =>
   (
     (await (await fetch(`${telnyx.baseUrl.replace(/\/v2$/, '')}/__admin/ledger`)).json()) as {
       entries: unknown[];
     }
   ).entries.length;
-const twilio = await startTwilioSimulator({ accountSid: `AC${'5'.repeat(32)}`, authToken: 'tok-bench' });
 const router = await startRouter({ cell: 'us', bus, db, kms, log, registry: new Registry(), namespace });
-const dispatcher = await startDispatcher({
-  cell: 'us',
-  bus,
-  db,
-  kms,
-  log,
-  namespace,
-  ingress: { telnyxPublicKey: telnyx.publicKey, twilioAuthToken: 'tok-bench', port: 0, host: '127.0.0.1' },
-  carriers: {
-    telnyx: telnyxCarrier({ apiKey: 'KEY_BENCH', baseUrl: telnyx.baseUrl }),
-    twilio: twilioCarrier({
-      accountSid: `AC${'5'.repeat(32)}`,
-      authToken: 'tok-bench',
-      baseUrl: twilio.baseUrl,
-    }),
-  },
-  rateLimits: new RateLimits({
-    accountPerSecond: { telnyx: 1_000_000, twilio: 1_000_000 },
-    senderPerSecond: { e164: 1_000_000, short_code: 1_000_000, alphanumeric: 1_000_000 },
-  }),
-  reconcile: false,
-});
+const { dispatcher, twilio } = await startBenchDispatcher({ bus, db, kms, log, namespace, telnyx });
 
 let queued = 0;
 let lastAt = 0;
@@ -127,8 +103,7 @@ await reader.stop();
 await dispatcher.stop();
 await router.stop();
 await bus.close();
-simulator.kill('SIGTERM');
-await once(simulator, 'exit');
+await stopSimulatorProcess(telnyxSim);
 await twilio.close();
 await db.close();
 await admin.query(`DROP SCHEMA ${schema} CASCADE`);

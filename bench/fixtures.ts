@@ -1,3 +1,5 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import {
   type ControllerState,
   controllerStateSchema,
@@ -6,6 +8,10 @@ import {
   endpointStateSchema,
   instructionRef,
 } from '@massivesms/contracts';
+import type { Db } from '@massivesms/db';
+import { type Dispatcher, RateLimits, startDispatcher } from '@massivesms/dispatcher/dispatcher';
+import { telnyxCarrier } from '@massivesms/dispatcher/telnyx';
+import { twilioCarrier } from '@massivesms/dispatcher/twilio';
 import type { MessageBus } from '@massivesms/messaging';
 import {
   encryptField,
@@ -15,6 +21,8 @@ import {
   LocalKms,
   toControllerId,
 } from '@massivesms/privacy';
+import type { Logger } from '@massivesms/telemetry';
+import { startTwilioSimulator, type TwilioSimulator } from '@massivesms/testkit/carriers';
 
 // The keyring behind each KMS publishBenchController returned, so an endpoint can be sealed for it.
 const keyrings = new WeakMap<LocalKms, Keyring>();
@@ -98,4 +106,61 @@ export async function publishBenchEndpoint(
     .send([
       { topic: endpointsTopic, key: endpoint.endpointId, value: encodeJson(endpointStateSchema, state) },
     ]);
+}
+
+/** Runs `massivesms simulate <args>` in its own process (a remote party) and reads its first JSON line. */
+export async function startSimulatorProcess<T>(args: string[]): Promise<{ child: ChildProcess; info: T }> {
+  const child = spawn(
+    process.execPath,
+    [new URL('../bin/massivesms.ts', import.meta.url).pathname, 'simulate', ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [firstLine] = (await once(child.stdout!, 'data')) as [Buffer];
+  child.stdout!.resume(); // nothing more is expected, but a full pipe must never block it
+  process.once('exit', () => child.kill('SIGTERM')); // never outlive a bench that crashed
+  return { child, info: JSON.parse(firstLine.toString().split('\n')[0]!) as T };
+}
+
+/** Stops a simulator process started by startSimulatorProcess. */
+export async function stopSimulatorProcess(sim: { child: ChildProcess }): Promise<void> {
+  sim.child.kill('SIGTERM');
+  await once(sim.child, 'exit');
+}
+
+const BENCH_TWILIO_SID = `AC${'5'.repeat(32)}`;
+
+/**
+ * The dispatcher as both benches run it: Telnyx (a simulator process) first, an in-process Twilio
+ * simulator for failover, the receipt ingress on a free port, carrier rate limits lifted, no sweeper.
+ */
+export async function startBenchDispatcher(options: {
+  bus: MessageBus;
+  db: Db;
+  ingressDb?: Db;
+  kms: LocalKms;
+  log: Logger;
+  namespace: string;
+  telnyx: { baseUrl: string; publicKey: string };
+}): Promise<{ dispatcher: Dispatcher; twilio: TwilioSimulator }> {
+  const twilio = await startTwilioSimulator({ accountSid: BENCH_TWILIO_SID, authToken: 'tok-bench' });
+  const { telnyx, ...rest } = options;
+  const dispatcher = await startDispatcher({
+    ...rest,
+    cell: 'us',
+    ingress: { telnyxPublicKey: telnyx.publicKey, twilioAuthToken: 'tok-bench', port: 0, host: '127.0.0.1' },
+    carriers: {
+      telnyx: telnyxCarrier({ apiKey: 'KEY_BENCH', baseUrl: telnyx.baseUrl }),
+      twilio: twilioCarrier({
+        accountSid: BENCH_TWILIO_SID,
+        authToken: 'tok-bench',
+        baseUrl: twilio.baseUrl,
+      }),
+    },
+    rateLimits: new RateLimits({
+      accountPerSecond: { telnyx: 1_000_000, twilio: 1_000_000 },
+      senderPerSecond: { e164: 1_000_000, short_code: 1_000_000, alphanumeric: 1_000_000 },
+    }),
+    reconcile: false,
+  });
+  return { dispatcher, twilio };
 }

@@ -9,28 +9,28 @@
 //      BENCH_PIPELINE_RATE_SECONDS, per message receiver receivedAt − produce time, p50/p99;
 //   3. raw: an undici POST loop (BENCH_PIPELINE_RAW_CONCURRENCY in flight) to the same receiver with
 //      signed bodies of the same size for BENCH_PIPELINE_RAW_SECONDS, requests/s.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { cellTopics, topicFor } from '@massivesms/contracts';
 import { createPgDb } from '@massivesms/db';
-import { RateLimits, startDispatcher } from '@massivesms/dispatcher/dispatcher';
-import { telnyxCarrier } from '@massivesms/dispatcher/telnyx';
-import { twilioCarrier } from '@massivesms/dispatcher/twilio';
 import { infraUp, loadInfraSettings } from '@massivesms/infra';
 import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
 import { startRouter } from '@massivesms/router/router';
 import { createLogger } from '@massivesms/telemetry';
-import { startTwilioSimulator } from '@massivesms/testkit/carriers';
 import type { ReceiverCounts, ReceiverSummary } from '@massivesms/testkit/receiver';
 import { startWebhooks } from '@massivesms/webhooks/webhooks';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { Pool } from 'undici';
-import { publishBenchController, publishBenchEndpoint } from './fixtures.ts';
+import {
+  publishBenchController,
+  publishBenchEndpoint,
+  startBenchDispatcher,
+  startSimulatorProcess,
+  stopSimulatorProcess,
+} from './fixtures.ts';
 
 const messages = Number(process.env.BENCH_PIPELINE_MESSAGES ?? 3_000);
 const rates = (process.env.BENCH_PIPELINE_RATES ?? '100,300')
@@ -87,19 +87,6 @@ function machineTicks(): { busy: number; total: number } {
 }
 const benchStarted = performance.now();
 
-/** Starts `massivesms simulate …` in its own process and returns it with the JSON line it prints. */
-async function simulator<T>(args: string[]): Promise<{ child: ChildProcess; info: T }> {
-  const child = spawn(
-    process.execPath,
-    [new URL('../bin/massivesms.ts', import.meta.url).pathname, 'simulate', ...args],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const [firstLine] = (await once(child.stdout!, 'data')) as [Buffer];
-  child.stdout!.resume(); // nothing more is expected, but a full pipe must never block it
-  process.once('exit', () => child.kill('SIGTERM')); // never outlive a bench that crashed
-  return { child, info: JSON.parse(firstLine.toString().split('\n')[0]!) as T };
-}
-
 /** Resident set (now and peak) and CPU seconds used so far of another process, from /proc (Linux). */
 function usageOf(
   pid: number | undefined,
@@ -124,14 +111,14 @@ function usageOf(
 
 const kms = await publishBenchController(bus, topic('controllers.v1'));
 
-const telnyxSim = await simulator<{ baseUrl: string; publicKey: string }>([
+const telnyxSim = await startSimulatorProcess<{ baseUrl: string; publicKey: string }>([
   'telnyx',
   '--api-key',
   'KEY_BENCH',
 ]);
 const telnyx = telnyxSim.info;
 const secret = `whsec_${randomBytes(24).toString('base64')}`;
-const receiverSim = await simulator<{ origin: string; url: string }>([
+const receiverSim = await startSimulatorProcess<{ origin: string; url: string }>([
   'receiver',
   '--port',
   '0',
@@ -147,30 +134,15 @@ await publishBenchEndpoint(bus, topic('endpoints.v1'), kms, {
   secret,
 });
 
-const twilio = await startTwilioSimulator({ accountSid: `AC${'5'.repeat(32)}`, authToken: 'tok-bench' });
 const router = await startRouter({ cell: 'us', bus, db, kms, log, registry: new Registry(), namespace });
-const dispatcher = await startDispatcher({
-  cell: 'us',
+const { dispatcher, twilio } = await startBenchDispatcher({
   bus,
   db,
   ingressDb,
   kms,
   log,
   namespace,
-  ingress: { telnyxPublicKey: telnyx.publicKey, twilioAuthToken: 'tok-bench', port: 0, host: '127.0.0.1' },
-  carriers: {
-    telnyx: telnyxCarrier({ apiKey: 'KEY_BENCH', baseUrl: telnyx.baseUrl }),
-    twilio: twilioCarrier({
-      accountSid: `AC${'5'.repeat(32)}`,
-      authToken: 'tok-bench',
-      baseUrl: twilio.baseUrl,
-    }),
-  },
-  rateLimits: new RateLimits({
-    accountPerSecond: { telnyx: 1_000_000, twilio: 1_000_000 },
-    senderPerSecond: { e164: 1_000_000, short_code: 1_000_000, alphanumeric: 1_000_000 },
-  }),
-  reconcile: false,
+  telnyx,
 });
 const webhooksRegistry = new Registry();
 const webhooks = await startWebhooks({
@@ -599,10 +571,7 @@ await dispatcher.stop();
 await router.stop();
 await webhooksBus.close();
 await bus.close();
-for (const sim of [telnyxSim, receiverSim]) {
-  sim.child.kill('SIGTERM');
-  await once(sim.child, 'exit');
-}
+for (const sim of [telnyxSim, receiverSim]) await stopSimulatorProcess(sim);
 await twilio.close();
 await webhooksDb.close();
 await db.close();
