@@ -41,6 +41,12 @@ export interface WebhooksOptions {
 
 export interface Webhooks {
   readonly store: PgDeliveryStore;
+  /**
+   * The revision of an endpoint or controller as this process has seen it (undefined: not seen).
+   * A status consumed before its endpoint is seen has no subscriber, so callers that publish an
+   * endpoint and then a status (tests, the demo) wait for this first.
+   */
+  seenRevision(kind: 'endpoint' | 'controller', id: string): number | undefined;
   /** Looks at the queue now (tests that move the clock). */
   wake(): void;
   /** True once the intake consumer and the worker run. */
@@ -179,6 +185,8 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   let running = true;
   return {
     store,
+    seenRevision: (kind, id) =>
+      kind === 'endpoint' ? endpoints.get(id)?.revision : controllers.get(id)?.revision,
     wake: () => worker.wake(),
     ready: () => running,
     async stop() {

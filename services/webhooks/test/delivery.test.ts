@@ -194,7 +194,6 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
       eventTypes: ['message.sent'],
       revision: 2,
     });
-    await new Promise((r) => setTimeout(r, 500));
     await h.publishStatus('acme', 'gone-3', { status: 'sent', statusSeq: 3 });
     await eventually(20_000, () => expect(receiver.forEndpoint('acme-gone')).toHaveLength(2));
     await eventually(10_000, () =>

@@ -25,7 +25,14 @@ import {
 } from '@massivesms/privacy';
 import type { SsrfPolicy } from '@massivesms/ssrf';
 import { createLogger } from '@massivesms/telemetry';
-import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
+import {
+  createTestSchema,
+  createTestTopics,
+  eventually,
+  type TestSchema,
+  type TestTopics,
+} from '@massivesms/testkit';
+import { expect } from 'vitest';
 import { startWebhooks, type Webhooks, type WebhooksOptions } from '../src/webhooks.ts';
 
 /** A fresh Standard Webhooks secret, as the control plane makes them. */
@@ -108,7 +115,21 @@ export async function startWebhooksHarness(
       worker: { pollMs: 100, attemptTimeoutMs: 3_000, perEndpointConcurrency: 2, ...options.worker },
     });
   const others: Webhooks[] = [];
-  const idle: Webhooks = { store: undefined as never, wake() {}, ready: () => false, stop: async () => {} };
+  const idle: Webhooks = {
+    store: undefined as never,
+    seenRevision: () => undefined,
+    wake() {},
+    ready: () => false,
+    stop: async () => {},
+  };
+  // Waits until every running instance has seen the published revision (a status consumed earlier
+  // would find no subscriber): the race is the test's, not the service's.
+  const seen = async (kind: 'endpoint' | 'controller', id: string, revision: number) => {
+    const instances = [webhooks, ...others].filter((w) => w !== idle);
+    await eventually(15_000, () => {
+      for (const w of instances) expect(w.seenRevision(kind, id)).toBeGreaterThanOrEqual(revision);
+    });
+  };
   let webhooks = options.inProcess === false ? idle : await start();
   const send = (name: Parameters<typeof topicFor>[1], key: string, value: Buffer | string) =>
     bus.producer().send([{ topic: topic(name), key, value }]);
@@ -140,6 +161,7 @@ export async function startWebhooksHarness(
         updatedAt: new Date().toISOString(),
       };
       await send('controllers.v1', id, encodeJson(controllerStateSchema, state));
+      await seen('controller', id, state.revision);
     },
     async publishEndpoint(e) {
       const keys = await keyring.get(toControllerId(e.controllerId));
@@ -163,6 +185,7 @@ export async function startWebhooksHarness(
         updatedAt: new Date().toISOString(),
       };
       await send('endpoints.v1', e.endpointId, encodeJson(endpointStateSchema, state));
+      await seen('endpoint', e.endpointId, state.revision);
     },
     async publishStatus(controllerId, messageId, overrides = {}) {
       const keys = await keyring.get(toControllerId(controllerId));
