@@ -13,6 +13,9 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
     (await h.webhooks.store.attempts([webhookId])).map((a) => a.httpStatus ?? a.errorClass);
   const deliveriesOf = (controllerId: string, messageId: string) =>
     h.webhooks.store.forMessage(controllerId, messageId);
+  // A controller's other endpoints may subscribe to the same status: pick the one under test.
+  const deliveryTo = async (controllerId: string, messageId: string, endpointId: string) =>
+    (await deliveriesOf(controllerId, messageId)).find((d) => d.endpointId === endpointId);
 
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
@@ -139,10 +142,49 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
       [200, true],
     ]);
     await eventually(5_000, async () =>
-      expect((await deliveriesOf('initech', 'i-1'))[0]).toMatchObject({ state: 'delivered', attempts: 2 }),
+      expect(await deliveryTo('initech', 'i-1', 'ep-flaky')).toMatchObject({
+        state: 'delivered',
+        attempts: 2,
+      }),
     );
-    const [stored] = await deliveriesOf('initech', 'i-1');
+    const stored = await deliveryTo('initech', 'i-1', 'ep-flaky');
     expect(await attemptsOf(stored!.webhookId)).toEqual([500, 200]);
+  });
+
+  it('a stored body that no longer decrypts (moved from another record) is dead-lettered with the reason, not retried', async () => {
+    const secret = newSecret();
+    const url = receiver.endpoint('initech-moved', { secrets: [secret], behaviour: { failFirst: 1 } });
+    await h.publishEndpoint({ endpointId: 'ep-moved', controllerId: 'initech', url, secrets: [secret] });
+    await h.publishStatus('initech', 'mv-1');
+    await h.publishStatus('initech', 'mv-2');
+    const onEndpoint = (messageId: string) => deliveryTo('initech', messageId, 'ep-moved');
+    await eventually(20_000, async () => {
+      for (const m of ['mv-1', 'mv-2'])
+        expect(await onEndpoint(m)).toMatchObject({ state: 'pending', attempts: 1 });
+    });
+    const [moved, source] = [await onEndpoint('mv-1'), await onEndpoint('mv-2')];
+    // Ciphertext copied from another delivery: its associated data names the other webhook-id.
+    await h.db.query('UPDATE webhook_deliveries SET body = $1 WHERE webhook_id = $2', [
+      source!.body,
+      moved!.webhookId,
+    ]);
+    h.advance(7_000); // past the 5 s (+20 %) slot
+    await eventually(10_000, async () => {
+      expect(await onEndpoint('mv-1')).toMatchObject({
+        state: 'dead',
+        attempts: 1,
+        lastError: 'stored body cannot be decrypted',
+      });
+      expect(await onEndpoint('mv-2')).toMatchObject({ state: 'delivered', attempts: 2 });
+    });
+    // The moved one was attempted once (before the move), the other one twice.
+    const statuses = (webhookId: string) =>
+      receiver
+        .forEndpoint('initech-moved')
+        .filter((r) => r.webhookId === webhookId)
+        .map((r) => r.status);
+    expect(statuses(moved!.webhookId)).toEqual([500]);
+    expect(statuses(source!.webhookId)).toEqual([500, 200]);
   });
 
   it('410 Gone disables the endpoint and tells the controller through its other endpoint', async () => {
@@ -215,11 +257,11 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
     });
     await h.publishStatus('globex', 'r-1', { status: 'queued', statusSeq: 2 });
     await eventually(20_000, async () => {
-      const [d] = await deliveriesOf('globex', 'r-1');
+      const d = await deliveryTo('globex', 'r-1', 'ep-redirect');
       expect(d && (await attemptsOf(d.webhookId))).toEqual([302]);
     });
     expect(receiver.forEndpoint('redirect-target')).toHaveLength(0);
-    const [d] = await deliveriesOf('globex', 'r-1');
+    const d = await deliveryTo('globex', 'r-1', 'ep-redirect');
     expect(d).toMatchObject({ state: 'pending', lastError: 'HTTP 302' });
   });
 
@@ -245,7 +287,7 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
       errorCode: 'SMS_INVALID_RECIPIENT',
     });
     await eventually(20_000, async () => {
-      const mine = (await deliveriesOf('globex', messageId)).find((d) => d.endpointId === endpointId);
+      const mine = await deliveryTo('globex', messageId, endpointId);
       expect(mine && (await h.webhooks.store.attempts([mine.webhookId]))).toEqual([
         expect.objectContaining({
           errorClass: 'ssrf_refused',
@@ -266,7 +308,7 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
       eventTypes: ['message.expired'],
     });
     await h.publishStatus('initech', 'i-down', { status: 'expired' });
-    const attemptsMade = async () => (await deliveriesOf('initech', 'i-down'))[0]?.attempts;
+    const attemptsMade = async () => (await deliveryTo('initech', 'i-down', 'ep-down'))?.attempts;
     await eventually(20_000, async () => expect(await attemptsMade()).toBe(1));
     h.advance(3_000); // before the 5 s slot (−20 % = 4 s)
     await new Promise((r) => setTimeout(r, 400));
@@ -282,7 +324,7 @@ describe('webhook delivery (real Kafka and PostgreSQL, verified by standardwebho
       h.advance(13 * 3_600_000); // beyond any slot (10 h + 20 %)
       await eventually(10_000, async () => expect(await attemptsMade()).toBe(attempt));
     }
-    const [dead] = await deliveriesOf('initech', 'i-down');
+    const dead = await deliveryTo('initech', 'i-down', 'ep-down');
     expect(dead).toMatchObject({ state: 'dead', lastError: 'gave up after 8 attempts; last: connect' });
     expect(await attemptsOf(dead!.webhookId)).toEqual(Array(8).fill('connect'));
     h.advance(13 * 3_600_000);

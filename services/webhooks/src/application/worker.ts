@@ -220,9 +220,28 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       await deps.store.abandon(owner, row.webhookId, 'controller terminated', now);
       return;
     }
-    const body = decryptField(keys.dataKey, row.body, bodyContext(row.controllerId, row.webhookId));
+    // A body or secret that does not decrypt (tampered, or sealed for another record or key) fails
+    // the same way on every attempt: dead-letter it with the reason instead of retrying forever.
+    let body: string;
+    let secrets: string[];
+    try {
+      body = decryptField(keys.dataKey, row.body, bodyContext(row.controllerId, row.webhookId));
+    } catch {
+      await deadLetterUnreadable(row, 'stored body cannot be decrypted', now);
+      return;
+    }
+    try {
+      secrets = signingSecrets(endpoint, keys, now);
+    } catch {
+      await deadLetterUnreadable(
+        row,
+        `signing secret of endpoint revision ${endpoint.revision} cannot be decrypted`,
+        now,
+      );
+      return;
+    }
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
-    const headers = signedHeaders(signingSecrets(endpoint, keys, now), row.webhookId, now, body);
+    const headers = signedHeaders(secrets, row.webhookId, now, body);
     const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body);
     const verdict = judgeAttempt(result);
     const done = deps.now();
@@ -268,6 +287,11 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
     });
     await deps.producer.send([processingRecord(deps, row, body, verdict.kind, result.status, done)]);
     await updateHealth(row, endpoint, verdict.kind, done);
+  }
+
+  async function deadLetterUnreadable(row: DeliveryRow, reason: string, at: Date): Promise<void> {
+    if (await deps.store.abandon(owner, row.webhookId, reason, at))
+      deps.onError?.(new Error(`delivery ${row.webhookId} dead-lettered: ${reason}`));
   }
 
   /** Endpoint health: failing from the first failure, disabled after a long failure or a 410, recovered on success. */
