@@ -19,3 +19,5 @@ export type { PgDbOptions } from './pg.ts';
 export { createPgDb } from './pg.ts';
 export type { PgliteDbOptions } from './pglite.ts';
 export { createPgliteDb } from './pglite.ts';
+export type { StatementCoalescerOptions } from './statement-coalescer.ts';
+export { StatementCoalescer } from './statement-coalescer.ts';

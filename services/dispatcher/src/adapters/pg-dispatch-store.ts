@@ -1,4 +1,4 @@
-import type { Db } from '@massivesms/db';
+import { type Db, StatementCoalescer } from '@massivesms/db';
 import type { CarrierName, ClaimRequest, DispatchRow, SendStatus } from '../application/ports.ts';
 
 function row(r: Record<string, unknown>): DispatchRow {
@@ -20,10 +20,45 @@ function row(r: Record<string, unknown>): DispatchRow {
 }
 
 /** The claim-before-send store (DESIGN.md §5.1) over dispatcher_messages. */
+type Advance = {
+  current: Pick<DispatchRow, 'controllerId' | 'messageId' | 'statusSeq'>;
+  next: {
+    status: SendStatus;
+    carrierMessageId?: string | null;
+    segments?: number | null;
+    errorCode?: string | null;
+    reason?: string | null;
+  };
+  at: Date;
+};
+type Enqueue = { dedupeKey: string; receipt: unknown; at: Date };
+type ReceiptLookup = { controllerId: string; messageId: string; dedupeKey: string };
+
 export class PgDispatchStore {
   readonly #db: Db;
+  // Send outcomes and receipts arrive concurrently, one row each: they are written and read as
+  // multi-row statements (one round trip per batch, not per message). See StatementCoalescer.
+  readonly #advances: StatementCoalescer<Advance, DispatchRow | undefined>;
+  readonly #firstReceipts: StatementCoalescer<{ dedupeKey: string; at: Date }, boolean>;
+  readonly #enqueues: StatementCoalescer<Enqueue, boolean>;
+  readonly #receiptLookups: StatementCoalescer<
+    ReceiptLookup,
+    { seen: boolean; row: DispatchRow | undefined }
+  >;
+
   constructor(db: Db) {
     this.#db = db;
+    const message = (c: Advance['current']) => `${c.controllerId}\u0000${c.messageId}`;
+    this.#advances = new StatementCoalescer((items) => this.#advanceMany(items), {
+      key: (a) => message(a.current),
+    });
+    this.#firstReceipts = new StatementCoalescer((items) => this.#firstReceiptMany(items), {
+      key: (r) => r.dedupeKey,
+    });
+    this.#enqueues = new StatementCoalescer((items) => this.#enqueueMany(items), { key: (r) => r.dedupeKey });
+    this.#receiptLookups = new StatementCoalescer((items) => this.#forReceiptMany(items), {
+      key: (r) => r.dedupeKey,
+    });
   }
 
   /**
@@ -101,37 +136,45 @@ export class PgDispatchStore {
    * Records a new status if `statusSeq` is the next one (optimistic: a concurrent receipt that got
    * there first wins, and the caller re-reads and re-applies its state machine).
    */
-  async advance(
-    current: Pick<DispatchRow, 'controllerId' | 'messageId' | 'statusSeq'>,
-    next: {
-      status: SendStatus;
-      carrierMessageId?: string | null;
-      segments?: number | null;
-      errorCode?: string | null;
-      reason?: string | null;
-    },
-    at: Date,
-  ): Promise<DispatchRow | undefined> {
+  advance(current: Advance['current'], next: Advance['next'], at: Date): Promise<DispatchRow | undefined> {
+    return this.#advances.run({ current, next, at });
+  }
+
+  async #advanceMany(items: readonly Advance[]): Promise<(DispatchRow | undefined)[]> {
+    // Rows are locked in key order, so two dispatchers' batches cannot deadlock each other.
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `UPDATE dispatcher_messages
-          SET status = $4, status_seq = status_seq + 1,
-              carrier_message_id = COALESCE($5, carrier_message_id), segments = COALESCE($6, segments),
-              error_code = COALESCE($7, error_code), reason = COALESCE($8, reason), updated_at = $9
-        WHERE controller_id = $1 AND message_id = $2 AND status_seq = $3
-        RETURNING *`,
+      `WITH u AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[],
+                              $7::text[], $8::text[], $9::timestamptz[])
+           AS u(controller_id, message_id, status_seq, status, carrier_message_id, segments, error_code, reason, at)
+       ), locked AS (
+         SELECT m.controller_id, m.message_id FROM dispatcher_messages m
+           JOIN u ON u.controller_id = m.controller_id AND u.message_id = m.message_id AND u.status_seq = m.status_seq
+          ORDER BY m.controller_id, m.message_id
+            FOR UPDATE OF m
+       )
+       UPDATE dispatcher_messages m
+          SET status = u.status, status_seq = m.status_seq + 1,
+              carrier_message_id = COALESCE(u.carrier_message_id, m.carrier_message_id),
+              segments = COALESCE(u.segments, m.segments), error_code = COALESCE(u.error_code, m.error_code),
+              reason = COALESCE(u.reason, m.reason), updated_at = u.at
+         FROM u JOIN locked USING (controller_id, message_id)
+        WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id AND m.status_seq = u.status_seq
+        RETURNING m.*`,
       [
-        current.controllerId,
-        current.messageId,
-        current.statusSeq,
-        next.status,
-        next.carrierMessageId ?? null,
-        next.segments ?? null,
-        next.errorCode ?? null,
-        next.reason ?? null,
-        at,
+        items.map((a) => a.current.controllerId),
+        items.map((a) => a.current.messageId),
+        items.map((a) => a.current.statusSeq),
+        items.map((a) => a.next.status),
+        items.map((a) => a.next.carrierMessageId ?? null),
+        items.map((a) => a.next.segments ?? null),
+        items.map((a) => a.next.errorCode ?? null),
+        items.map((a) => a.next.reason ?? null),
+        items.map((a) => a.at),
       ],
     );
-    return rows[0] ? row(rows[0]) : undefined;
+    const updated = new Map(rows.map((r) => [`${r.controller_id}\u0000${r.message_id}`, row(r)]));
+    return items.map((a) => updated.get(`${a.current.controllerId}\u0000${a.current.messageId}`));
   }
 
   /**
@@ -225,38 +268,60 @@ export class PgDispatchStore {
    * What a receipt needs in one round trip: whether its dedupe key was applied before, and the
    * message's row (undefined when the message is not ours).
    */
-  async forReceipt(
+  forReceipt(
     controllerId: string,
     messageId: string,
     dedupeKey: string,
   ): Promise<{ seen: boolean; row: DispatchRow | undefined }> {
+    return this.#receiptLookups.run({ controllerId, messageId, dedupeKey });
+  }
+
+  async #forReceiptMany(
+    items: readonly ReceiptLookup[],
+  ): Promise<{ seen: boolean; row: DispatchRow | undefined }[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT m.*, EXISTS (SELECT 1 FROM dispatcher_receipts WHERE dedupe_key = $3) AS receipt_seen
-         FROM (SELECT 1) AS one
-         LEFT JOIN dispatcher_messages m ON m.controller_id = $1 AND m.message_id = $2`,
-      [controllerId, messageId, dedupeKey],
+      `SELECT u.ord, m.*, EXISTS (SELECT 1 FROM dispatcher_receipts r WHERE r.dedupe_key = u.dedupe_key) AS receipt_seen
+         FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(controller_id, message_id, dedupe_key, ord)
+         LEFT JOIN dispatcher_messages m ON m.controller_id = u.controller_id AND m.message_id = u.message_id`,
+      [items.map((r) => r.controllerId), items.map((r) => r.messageId), items.map((r) => r.dedupeKey)],
     );
-    const r = rows[0]!;
-    return { seen: r.receipt_seen === true, row: r.controller_id ? row(r) : undefined };
+    const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
+    return items.map((_, i) => {
+      const r = byOrd.get(i + 1);
+      return { seen: r?.receipt_seen === true, row: r?.controller_id ? row(r) : undefined };
+    });
   }
 
   /** Records a receipt's dedupe key; false when it was seen before (a replayed receipt changes nothing). */
-  async firstReceipt(dedupeKey: string, at: Date): Promise<boolean> {
-    const { rowCount } = await this.#db.query(
-      'INSERT INTO dispatcher_receipts (dedupe_key, received_at) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-      [dedupeKey, at],
+  firstReceipt(dedupeKey: string, at: Date): Promise<boolean> {
+    return this.#firstReceipts.run({ dedupeKey, at });
+  }
+
+  async #firstReceiptMany(items: readonly { dedupeKey: string; at: Date }[]): Promise<boolean[]> {
+    const { rows } = await this.#db.query<{ dedupe_key: string }>(
+      `INSERT INTO dispatcher_receipts (dedupe_key, received_at)
+       SELECT * FROM unnest($1::text[], $2::timestamptz[])
+       ON CONFLICT DO NOTHING RETURNING dedupe_key`,
+      [items.map((r) => r.dedupeKey), items.map((r) => r.at)],
     );
-    return rowCount === 1;
+    const inserted = new Set(rows.map((r) => r.dedupe_key));
+    return items.map((r) => inserted.has(r.dedupeKey));
   }
 
   /** Parks a verified receipt for the applier; false when the same receipt is already waiting. */
-  async enqueueReceipt(dedupeKey: string, receipt: unknown, at: Date): Promise<boolean> {
-    const { rowCount } = await this.#db.query(
-      `INSERT INTO dispatcher_receipt_inbox (dedupe_key, receipt, received_at) VALUES ($1, $2, $3)
-       ON CONFLICT (dedupe_key) DO NOTHING`,
-      [dedupeKey, JSON.stringify(receipt), at],
+  enqueueReceipt(dedupeKey: string, receipt: unknown, at: Date): Promise<boolean> {
+    return this.#enqueues.run({ dedupeKey, receipt, at });
+  }
+
+  async #enqueueMany(items: readonly Enqueue[]): Promise<boolean[]> {
+    const { rows } = await this.#db.query<{ dedupe_key: string }>(
+      `INSERT INTO dispatcher_receipt_inbox (dedupe_key, receipt, received_at)
+       SELECT * FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[])
+       ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key`,
+      [items.map((r) => r.dedupeKey), items.map((r) => JSON.stringify(r.receipt)), items.map((r) => r.at)],
     );
-    return rowCount === 1;
+    const inserted = new Set(rows.map((r) => r.dedupe_key));
+    return items.map((r) => inserted.has(r.dedupeKey));
   }
 
   /**

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { StatementCoalescer } from '../src/index.ts';
+
+/** A flush that records its batches and answers when the test lets it. */
+function recordingFlush(answer: (item: string) => string = (item) => item.toUpperCase()) {
+  const batches: string[][] = [];
+  let release: (() => void) | undefined;
+  let gate: Promise<void> | undefined;
+  return {
+    batches,
+    hold() {
+      gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    },
+    release: () => release?.(),
+    flush: async (items: readonly string[]) => {
+      batches.push([...items]);
+      if (gate) {
+        const g = gate;
+        gate = undefined;
+        await g;
+      }
+      return items.map(answer);
+    },
+  };
+}
+
+const byItem = (item: string) => item;
+const byKeyPrefix = (item: string) => item.split(':')[0]!;
+
+describe('StatementCoalescer', () => {
+  it('a lone call goes at once, in a batch of one', async () => {
+    const f = recordingFlush();
+    const c = new StatementCoalescer(f.flush, { key: byItem });
+    expect(await c.run('a')).toBe('A');
+    expect(f.batches).toEqual([['a']]);
+  });
+
+  it('calls made while a statement is in flight go together in the next one, each with its own result', async () => {
+    const f = recordingFlush();
+    const c = new StatementCoalescer(f.flush, { key: byItem });
+    f.hold();
+    const first = c.run('a');
+    const rest = ['b', 'c', 'd'].map((x) => c.run(x));
+    f.release();
+    expect(await first).toBe('A');
+    expect(await Promise.all(rest)).toEqual(['B', 'C', 'D']);
+    expect(f.batches).toEqual([['a'], ['b', 'c', 'd']]);
+  });
+
+  it('never puts two calls with one key in a statement, and keeps their order', async () => {
+    const f = recordingFlush();
+    const c = new StatementCoalescer(f.flush, { key: byKeyPrefix });
+    f.hold();
+    const calls = ['x:0', 'm:1', 'n:1', 'm:2', 'o:1', 'm:3'].map((x) => c.run(x));
+    f.release();
+    await Promise.all(calls);
+    expect(f.batches).toEqual([['x:0'], ['m:1', 'n:1', 'o:1'], ['m:2'], ['m:3']]);
+  });
+
+  it('splits at maxBatch', async () => {
+    const f = recordingFlush();
+    const c = new StatementCoalescer(f.flush, { key: byItem, maxBatch: 2 });
+    f.hold();
+    const calls = ['a', 'b', 'c', 'd', 'e'].map((x) => c.run(x));
+    f.release();
+    await Promise.all(calls);
+    expect(f.batches.map((b) => b.length)).toEqual([1, 2, 2]);
+  });
+
+  it('when a multi-row statement fails, retries each call alone: only the faulty one is rejected', async () => {
+    const batches: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const c = new StatementCoalescer(
+      async (items: readonly string[]) => {
+        batches.push([...items]);
+        if (items[0] === 'first') await gate;
+        if (items.includes('bad')) throw new Error('unique violation');
+        return items.map((i) => i.length);
+      },
+      { key: byItem },
+    );
+    const first = c.run('first');
+    const calls = ['ok', 'bad', 'fine'].map((x) => c.run(x));
+    release();
+    await first;
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(settled[0]).toMatchObject({ value: 2 });
+    expect(settled[1]).toMatchObject({ reason: new Error('unique violation') });
+    expect(batches).toEqual([['first'], ['ok', 'bad', 'fine'], ['ok'], ['bad'], ['fine']]);
+    // The coalescer keeps working after a failure.
+    expect(await c.run('again')).toBe(5);
+  });
+
+  it('rejects a flush that answers the wrong number of results', async () => {
+    const c = new StatementCoalescer(async () => [], { key: byItem });
+    await expect(c.run('a')).rejects.toThrow('0 results for 1 items');
+  });
+});
