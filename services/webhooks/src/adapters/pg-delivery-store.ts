@@ -1,4 +1,4 @@
-import type { Db } from '@massivesms/db';
+import { type Db, StatementCoalescer } from '@massivesms/db';
 
 /** A delivery to insert: the derived webhook-id and the encrypted body that every attempt sends. */
 export interface NewDelivery {
@@ -91,10 +91,22 @@ function health(r: Record<string, unknown>): EndpointHealth {
 }
 
 /** The delivery queue (DESIGN.md §6: `FOR UPDATE SKIP LOCKED` work queue) over webhook_deliveries. */
+interface RecordedAttempt {
+  readonly owner: string;
+  readonly row: AttemptRow;
+  readonly next: { state: DeliveryState; nextAttemptAt?: Date; lastError?: string | null };
+  readonly at: Date;
+}
+
 export class PgDeliveryStore {
   readonly #db: Db;
+  // Attempts end concurrently (up to maxInFlight): they are recorded in multi-row statements.
+  readonly #attempts: StatementCoalescer<RecordedAttempt, boolean>;
   constructor(db: Db) {
     this.#db = db;
+    this.#attempts = new StatementCoalescer((items) => this.#recordAttempts(items), {
+      key: (a) => a.row.webhookId,
+    });
   }
 
   /** Inserts deliveries in one statement; ones that exist (a redelivered status) are left alone. */
@@ -184,42 +196,56 @@ export class PgDeliveryStore {
    * again with its next time, `delivered`, or `dead` with the reason. Returns false when the lease
    * was lost (another worker owns the delivery now; its record wins).
    */
-  async recordAttempt(
+  recordAttempt(
     owner: string,
     row: AttemptRow,
     next: { state: DeliveryState; nextAttemptAt?: Date; lastError?: string | null },
     at: Date,
   ): Promise<boolean> {
-    return this.#db.transaction(async (tx) => {
-      const { rows } = await tx.query(
-        `UPDATE webhook_deliveries
-            SET attempts = attempts + 1, state = $3, next_attempt_at = coalesce($4, next_attempt_at),
-                last_error = $5, lease_owner = NULL, lease_until = NULL,
-                finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE $6::timestamptz END
-          WHERE webhook_id = $1 AND lease_owner = $2 AND state = 'pending'
-          RETURNING attempts`,
-        [row.webhookId, owner, next.state, next.nextAttemptAt ?? null, next.lastError ?? null, at],
-      );
-      const counted = rows[0] as { attempts: number } | undefined;
-      if (!counted) return false;
-      await tx.query(
-        `INSERT INTO webhook_attempts (webhook_id, attempt, started_at, http_status, latency_ms, error_class,
-           response_excerpt, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (webhook_id, attempt) DO NOTHING`,
-        [
-          row.webhookId,
-          Number(counted.attempts),
-          row.startedAt,
-          row.httpStatus,
-          row.latencyMs,
-          row.errorClass,
-          row.responseExcerpt,
-          next.state === 'pending' ? (next.nextAttemptAt ?? null) : null,
-        ],
-      );
-      return true;
-    });
+    return this.#attempts.run({ owner, row, next, at });
+  }
+
+  async #recordAttempts(items: readonly RecordedAttempt[]): Promise<boolean[]> {
+    // One statement (atomic on its own): the delivery's update and its attempt row, for many at once.
+    const { rows } = await this.#db.query<{ webhook_id: string }>(
+      `WITH u AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[],
+                              $7::timestamptz[], $8::int[], $9::int[], $10::text[], $11::text[])
+           AS u(webhook_id, owner, state, next_attempt_at, last_error, at,
+                started_at, http_status, latency_ms, error_class, response_excerpt)
+       ), updated AS (
+         UPDATE webhook_deliveries d
+            SET attempts = d.attempts + 1, state = u.state, next_attempt_at = coalesce(u.next_attempt_at, d.next_attempt_at),
+                last_error = u.last_error, lease_owner = NULL, lease_until = NULL,
+                finished_at = CASE WHEN u.state = 'pending' THEN NULL ELSE u.at END
+           FROM u
+          WHERE d.webhook_id = u.webhook_id AND d.lease_owner = u.owner AND d.state = 'pending'
+          RETURNING d.webhook_id, d.attempts
+       ), attempts AS (
+         INSERT INTO webhook_attempts (webhook_id, attempt, started_at, http_status, latency_ms, error_class,
+                                       response_excerpt, next_attempt_at)
+         SELECT u.webhook_id, updated.attempts, u.started_at, u.http_status, u.latency_ms, u.error_class,
+                u.response_excerpt, CASE WHEN u.state = 'pending' THEN u.next_attempt_at END
+           FROM updated JOIN u USING (webhook_id)
+         ON CONFLICT (webhook_id, attempt) DO NOTHING
+       )
+       SELECT webhook_id FROM updated`,
+      [
+        items.map((a) => a.row.webhookId),
+        items.map((a) => a.owner),
+        items.map((a) => a.next.state),
+        items.map((a) => a.next.nextAttemptAt ?? null),
+        items.map((a) => a.next.lastError ?? null),
+        items.map((a) => a.at),
+        items.map((a) => a.row.startedAt),
+        items.map((a) => a.row.httpStatus),
+        items.map((a) => a.row.latencyMs),
+        items.map((a) => a.row.errorClass),
+        items.map((a) => a.row.responseExcerpt),
+      ],
+    );
+    const recorded = new Set(rows.map((r) => r.webhook_id));
+    return items.map((a) => recorded.has(a.row.webhookId));
   }
 
   /** Ends a leased delivery without an attempt (its endpoint is gone or disabled). */
