@@ -260,25 +260,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   bar?.update(records.length);
   bar?.stop();
 
-  // Dispatch, with a Telnyx outage in the US cell while a third of the messages go out: the breaker
-  // opens and Twilio takes them; then Telnyx recovers. Wait for every carrier receipt.
+  // Dispatch, with a Telnyx outage in the US cell while a third of its messages go out: the breaker
+  // opens and Twilio takes them; then Telnyx recovers. Wait for every carrier receipt. The outage
+  // follows the US cell's own progress and lasts until the breaker has opened, however the two cells'
+  // dispatchers happen to interleave.
   const us = runtimes.find((r) => r.cell === 'us')!;
   const progress = () => summarise(bus, records.length, 0);
-  let outage: 'before' | 'during' | 'after' = 'before';
+  let outage = 'before' as 'before' | 'during' | 'after';
   await until(async () => {
     const p = progress();
     const done = Object.values(p.sent).reduce((a, b) => a + b, 0);
-    if (outage === 'before' && done >= p.accepted * 0.2) {
+    const inUs = cellProgress(bus, 'us');
+    if (outage === 'before' && inUs.sent >= inUs.accepted * 0.2) {
       us.telnyx.faults.always({ status5xx: 503 });
       outage = 'during';
       say('telnyx (us): outage begins');
-    } else if (outage === 'during' && done >= p.accepted * 0.55) {
+    } else if (outage === 'during' && inUs.sent >= inUs.accepted * 0.55 && breakerTransitions > 0) {
       us.telnyx.faults.always(null);
       outage = 'after';
       say('telnyx (us): recovered');
     }
     return done >= p.accepted && p.delivered >= done;
   });
+  if (outage === 'during') us.telnyx.faults.always(null);
 
   // Every message's final status reaches its controller's endpoint, signed (retried where it failed).
   const finals = () => countFinalStatuses(bus);
@@ -358,6 +362,18 @@ async function until(check: () => Promise<boolean>, timeoutMs = 120_000): Promis
     if (Date.now() > deadline) throw new Error('the demo did not finish in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Accepted and carrier-accepted (queued) messages of one cell so far. */
+function cellProgress(bus: MemoryBus, cell: Cell): { accepted: number; sent: number } {
+  let accepted = 0;
+  let sent = 0;
+  for (const r of bus.records(topicFor(cell, 'sms.status.v1'))) {
+    const status = statusEventSchema.parse(JSON.parse(r.value!.toString())).status;
+    if (status === 'accepted') accepted++;
+    if (status === 'queued') sent++;
+  }
+  return { accepted, sent };
 }
 
 function summarise(bus: MemoryBus, requested: number, durationSeconds: number): DemoSummary {
