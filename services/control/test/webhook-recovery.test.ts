@@ -525,6 +525,86 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
     });
   });
 
+  describe('a disabled or deleted endpoint', () => {
+    const resend = (webhookId: string) =>
+      h.call('POST', `/v1/controllers/acme/webhook-deliveries/${webhookId}/resend`, { token: acme.token });
+    const recover = (endpointId: string) =>
+      h.call('POST', `/v1/controllers/acme/endpoints/${endpointId}/recover`, {
+        token: acme.token,
+        body: { since: ago(2 * HOUR).toISOString() },
+      });
+    const deadTo = async (webhookId: string, endpointId: string) =>
+      seed({
+        webhookId,
+        controllerId: 'acme',
+        endpointId,
+        messageId: `m_${webhookId}`,
+        createdAt: ago(HOUR),
+        attempts: [{ httpStatus: 410, errorClass: 'gone' }],
+        state: 'dead',
+      });
+    const revisionOf = async (endpointId: string): Promise<number> =>
+      (await h.call('GET', `/v1/controllers/acme/endpoints/${endpointId}`, { token: acme.token })).body
+        .revision;
+
+    it('one the webhooks service disabled (410 Gone) is refused with the reason until the customer changes it', async () => {
+      const endpointId = await endpointOf('acme', acme.token);
+      await deadTo('msg_dis_gone', endpointId);
+      // What the webhooks worker records when the endpoint answers 410, at its current revision.
+      expect(
+        await store.transitionHealth(
+          endpointId,
+          'acme',
+          ['healthy', 'failing'],
+          { state: 'disabled', disabledReason: 'gone', revision: await revisionOf(endpointId) },
+          new Date(),
+        ),
+      ).toBeDefined();
+      for (const res of [await resend('msg_dis_gone'), await recover(endpointId)]) {
+        expect(res.status).toBe(409);
+        expect(res.headers.get('content-type')).toContain('application/problem+json');
+        expect(res.body).toMatchObject({ code: 'WEBHOOK_ENDPOINT_DISABLED', endpointId, reason: 'gone' });
+        expect(res.body.detail).toContain('410 Gone');
+      }
+      expect((await row('msg_dis_gone')).state).toBe('dead');
+      // Any update is a new revision, which lifts the disable: now the resend is queued.
+      const patched = await h.call('PATCH', `/v1/controllers/acme/endpoints/${endpointId}`, {
+        token: acme.token,
+        body: { url: 'https://hooks.example.test/acme-fixed' },
+      });
+      expect(patched.status).toBe(200);
+      expect(await resend('msg_dis_gone')).toMatchObject({ status: 202, body: { status: 'queued' } });
+      expect((await row('msg_dis_gone')).state).toBe('pending');
+    });
+
+    it('one the customer disabled or deleted is refused, and nothing is queued', async () => {
+      const endpointId = await endpointOf('acme', acme.token);
+      await deadTo('msg_dis_off', endpointId);
+      const off = await h.call('PATCH', `/v1/controllers/acme/endpoints/${endpointId}`, {
+        token: acme.token,
+        body: { enabled: false },
+      });
+      expect(off.status).toBe(200);
+      for (const res of [await resend('msg_dis_off'), await recover(endpointId)]) {
+        expect(res).toMatchObject({
+          status: 409,
+          body: { code: 'WEBHOOK_ENDPOINT_DISABLED', endpointId, reason: 'disabled' },
+        });
+      }
+      expect(
+        (await h.call('DELETE', `/v1/controllers/acme/endpoints/${endpointId}`, { token: acme.token }))
+          .status,
+      ).toBe(204);
+      expect(await resend('msg_dis_off')).toMatchObject({
+        status: 409,
+        body: { code: 'WEBHOOK_ENDPOINT_DISABLED', endpointId, reason: 'deleted' },
+      });
+      // The control plane no longer knows the endpoint: recovering it is a 404, as for any unknown one.
+      expect((await recover(endpointId)).status).toBe(404);
+      expect((await row('msg_dis_off')).state).toBe('dead');
+    });
+  });
+
   describe('audit', () => {
     it('records each resend and recovery as a processing event naming the token that asked, and nothing for refusals', async () => {
       const endpointId = await endpointOf('globex', globex.token);

@@ -41,6 +41,24 @@ export class WebhookRecovery {
     return this.#views(await this.#store.forEndpoint(controllerId, endpointId, since, limit));
   }
 
+  /** One delivery of the controller, with its attempts (undefined for an unknown or another's). */
+  async delivery(controllerId: string, webhookId: string): Promise<DeliveryView | undefined> {
+    const row = await this.#store.get(webhookId);
+    if (!row || row.controllerId !== controllerId) return undefined;
+    return (await this.#views([row]))[0];
+  }
+
+  /**
+   * Why this service disabled the endpoint (`gone`: it answered 410; otherwise continuous failure),
+   * when it did so at `revision` or later: deliveries to it are dead-lettered until the control plane
+   * publishes a newer revision (the customer updated or re-enabled it). Undefined when it is not.
+   */
+  async disabledReason(endpointId: string, revision: number): Promise<string | undefined> {
+    const health = await this.#store.health(endpointId);
+    if (health?.state !== 'disabled' || (health.disabledAtRevision ?? 0) < revision) return undefined;
+    return health.disabledReason ?? 'disabled';
+  }
+
   /**
    * Queues one delivery of the controller again with a fresh schedule (same webhook-id, so the
    * receiver can deduplicate). `not_found` for another controller's delivery; `pending` when it is

@@ -274,7 +274,12 @@ export class ControlService {
   /** Queues one delivery again with a fresh schedule and the same webhook-id. */
   async resendDelivery(p: Principal, controllerId: string, webhookId: string): Promise<void> {
     await this.#controllerFor(p, controllerId);
-    const result = await this.#recovery().resend(controllerId, webhookId);
+    const recovery = this.#recovery();
+    const delivery = await recovery.delivery(controllerId, webhookId);
+    if (!delivery) throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
+    if (delivery.state === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
+    await this.#deliverable(recovery, controllerId, delivery.endpointId);
+    const result = await recovery.resend(controllerId, webhookId);
     if (result === 'not_found') throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
     if (result === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
     await this.#audit(p, controllerId, 'webhook.resend', `delivery ${webhookId}`);
@@ -286,6 +291,7 @@ export class ControlService {
     const recovery = this.#recovery();
     // The control plane owns endpoints: only one of this controller's may be recovered.
     await this.#endpoint(controllerId, endpointId);
+    await this.#deliverable(recovery, controllerId, endpointId);
     const requeued = await recovery.recover(controllerId, endpointId, since);
     await this.#audit(
       p,
@@ -294,6 +300,26 @@ export class ControlService {
       `endpoint ${endpointId}, since ${since.toISOString()}, requeued ${requeued}`,
     );
     return { requeued };
+  }
+
+  /**
+   * Refuses to queue deliveries the webhooks service would only dead-letter again: to a deleted or
+   * disabled endpoint, or one it disabled itself (410 Gone, continuous failure) that nobody changed since.
+   */
+  async #deliverable(recovery: WebhookRecoveryPort, controllerId: string, endpointId: string) {
+    const endpoint = await store.endpoints.get(this.#d.db, controllerId, endpointId);
+    const refuse = (reason: string, detail: string) => {
+      throw new ControlProblem('WEBHOOK_ENDPOINT_DISABLED', detail, { endpointId, reason });
+    };
+    if (!endpoint) return refuse('deleted', `endpoint ${endpointId} was deleted`);
+    if (!endpoint.enabled)
+      return refuse('disabled', `endpoint ${endpointId} is disabled: enable it first (PATCH enabled: true)`);
+    const disabled = await recovery.disabledReason(endpointId, endpoint.revision);
+    if (disabled)
+      refuse(
+        disabled,
+        `endpoint ${endpointId} was disabled by the webhooks service (${disabled === 'gone' ? 'it answered 410 Gone' : 'continuous failure'}): update or re-enable it first (any PATCH)`,
+      );
   }
 
   /** Publishes the state of everything (at start-up, so views converge after a crash between commit and publish). */

@@ -59,6 +59,13 @@ export interface WebhookRecoveryPort {
     since: Date,
     limit: number,
   ): Promise<readonly WebhookDeliveryView[]>;
+  /** One delivery; undefined for an unknown or another controller's one. */
+  delivery(controllerId: string, webhookId: string): Promise<WebhookDeliveryView | undefined>;
+  /**
+   * Why the webhooks service disabled the endpoint (410 Gone, continuous failure) at this revision or
+   * later; undefined when it did not. Deliveries to it are dead-lettered until a newer revision.
+   */
+  disabledReason(endpointId: string, revision: number): Promise<string | undefined>;
   /** `pending` when it is still queued; `not_found` for an unknown or another controller's one. */
   resend(controllerId: string, webhookId: string): Promise<'queued' | 'pending' | 'not_found'>;
   /** Requeues every dead delivery of the endpoint created since `since`; returns how many. */

@@ -16,6 +16,10 @@ export const problemTypes = {
     status: 409,
     title: 'The webhook delivery is still queued; it cannot be resent yet.',
   },
+  WEBHOOK_ENDPOINT_DISABLED: {
+    status: 409,
+    title: 'The endpoint is disabled or deleted: update or re-enable it before sending to it again.',
+  },
   WEBHOOK_RECOVERY_UNAVAILABLE: {
     status: 503,
     title: 'Webhook delivery recovery is not available on this control plane.',

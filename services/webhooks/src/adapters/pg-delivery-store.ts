@@ -90,7 +90,6 @@ function health(r: Record<string, unknown>): EndpointHealth {
   };
 }
 
-/** The delivery queue (DESIGN.md §6: `FOR UPDATE SKIP LOCKED` work queue) over webhook_deliveries. */
 interface RecordedAttempt {
   readonly owner: string;
   readonly row: AttemptRow;
@@ -98,6 +97,7 @@ interface RecordedAttempt {
   readonly at: Date;
 }
 
+/** The delivery queue (DESIGN.md §6: `FOR UPDATE SKIP LOCKED` work queue) over webhook_deliveries. */
 export class PgDeliveryStore {
   readonly #db: Db;
   // Attempts end concurrently (up to maxInFlight): they are recorded in multi-row statements.

@@ -683,6 +683,7 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
               'AUTH_REQUIRED',
               'NOT_FOUND',
               'WEBHOOK_DELIVERY_PENDING',
+              'WEBHOOK_ENDPOINT_DISABLED',
               'WEBHOOK_RECOVERY_UNAVAILABLE',
             ),
           },
@@ -710,7 +711,13 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
           }),
           response: {
             202: z.object({ requeued: z.int().describe('How many dead deliveries were queued again.') }),
-            ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND', 'WEBHOOK_RECOVERY_UNAVAILABLE'),
+            ...errors(
+              'REQUEST_INVALID',
+              'AUTH_REQUIRED',
+              'NOT_FOUND',
+              'WEBHOOK_ENDPOINT_DISABLED',
+              'WEBHOOK_RECOVERY_UNAVAILABLE',
+            ),
           },
         },
       },
