@@ -101,6 +101,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   let processed = 0;
   let breakerTransitions = 0;
+  let usTelnyxOpened = false;
   // The controllers' webhook endpoints: a local receiver that verifies every signature.
   const receiver = await startWebhookReceiver();
   const runtimes: CellRuntime[] = [];
@@ -168,8 +169,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       }),
       // Everything happens within seconds here: a low threshold lets the short outage open the breaker.
       breaker: { volumeThreshold: 5, errorThresholdPercentage: 10, resetTimeoutMs: 500 },
-      onBreakerChange: () => {
+      onBreakerChange: (carrier, state) => {
         breakerTransitions++;
+        if (cell === 'us' && carrier === 'telnyx' && state === 'open') usTelnyxOpened = true;
       },
       reconcile: false,
     });
@@ -271,11 +273,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const p = progress();
     const done = Object.values(p.sent).reduce((a, b) => a + b, 0);
     const inUs = cellProgress(bus, 'us');
-    if (outage === 'before' && inUs.sent >= inUs.accepted * 0.2) {
+    if (outage === 'before' && inUs.accepted > 0 && inUs.sent >= inUs.accepted * 0.2) {
       us.telnyx.faults.always({ status5xx: 503 });
       outage = 'during';
       say('telnyx (us): outage begins');
-    } else if (outage === 'during' && inUs.sent >= inUs.accepted * 0.55 && breakerTransitions > 0) {
+    } else if (outage === 'during' && inUs.sent >= inUs.accepted * 0.55 && usTelnyxOpened) {
       us.telnyx.faults.always(null);
       outage = 'after';
       say('telnyx (us): recovered');

@@ -20,4 +20,4 @@ export { createPgDb } from './pg.ts';
 export type { PgliteDbOptions } from './pglite.ts';
 export { createPgliteDb } from './pglite.ts';
 export type { StatementCoalescerOptions } from './statement-coalescer.ts';
-export { StatementCoalescer } from './statement-coalescer.ts';
+export { isRowLevelFailure, StatementCoalescer } from './statement-coalescer.ts';

@@ -6,60 +6,81 @@ interface Pending<I, O> {
 }
 
 export interface StatementCoalescerOptions<I> {
-  /** Calls with the same key never share a statement, so each sees what sequential calls would. */
+  /** Calls with the same key never share a statement or run at once, so each sees what sequential calls would. */
   readonly key: (item: I) => string;
   /** Largest number of calls in one statement. */
   readonly maxBatch?: number;
+  /** Statements in flight at once (their keys never overlap): one slow statement does not stop the rest. */
+  readonly maxInFlight?: number;
+  /**
+   * Whether a failed multi-row statement is retried row by row (so only the faulty call sees the
+   * error). Default: PostgreSQL errors of one row's data (22), a constraint (23) or a deadlock or
+   * serialisation failure (40); anything else (connection lost, timeout) may have committed or says
+   * nothing about one row, so the whole batch is rejected.
+   */
+  readonly retryAlone?: (error: unknown) => boolean;
+}
+
+/** SQLSTATE classes whose failure one row can cause, and where running each row alone is the cure. */
+export function isRowLevelFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|40)[0-9A-Z]{3}$/.test(code);
 }
 
 /**
- * Turns concurrent single-row statements (writes, or lookups) into multi-row ones: calls made while a
- * statement is in flight wait and go together in the next one. One statement in flight, no timer, so a lone call pays
- * no delay and a busy service pays one round trip per batch instead of one per row.
+ * Turns concurrent single-row statements (writes, or lookups) into multi-row ones: calls made while
+ * statements are in flight wait and go together in the next one. No timer, so a lone call pays no
+ * delay and a busy service pays one round trip per batch instead of one per row.
  *
- * `flush` gets the items and answers one result per item, in order. When a multi-row statement fails
- * (a constraint one row breaks, a deadlock) each of its items is retried alone, so only the call that
- * is at fault sees the error.
+ * `flush` gets the items and answers one result per item, in order.
  */
 export class StatementCoalescer<I, O> {
   readonly #flush: (items: readonly I[]) => Promise<readonly O[]>;
   readonly #key: (item: I) => string;
   readonly #maxBatch: number;
+  readonly #maxInFlight: number;
+  readonly #retryAlone: (error: unknown) => boolean;
   #queue: Pending<I, O>[] = [];
-  #inFlight = false;
+  readonly #busyKeys = new Set<string>();
+  #inFlight = 0;
 
   constructor(flush: (items: readonly I[]) => Promise<readonly O[]>, options: StatementCoalescerOptions<I>) {
     this.#flush = flush;
     this.#key = options.key;
     this.#maxBatch = options.maxBatch ?? 500;
+    this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#retryAlone = options.retryAlone ?? isRowLevelFailure;
   }
 
   run(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.#queue.push({ item, key: this.#key(item), resolve, reject });
-      if (!this.#inFlight) void this.#drain();
+      this.#pump();
     });
   }
 
-  async #drain(): Promise<void> {
-    this.#inFlight = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch: Pending<I, O>[] = [];
-        const keys = new Set<string>();
-        const later: Pending<I, O>[] = [];
-        for (const pending of this.#queue) {
-          // A key already in this batch waits for the next one, and so does everything after it.
-          if (batch.length < this.#maxBatch && !keys.has(pending.key)) {
-            batch.push(pending);
-            keys.add(pending.key);
-          } else later.push(pending);
-        }
-        this.#queue = later;
-        await this.#settle(batch);
+  /** Starts statements while there is room and work whose keys are free. */
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
+      const batch: Pending<I, O>[] = [];
+      const later: Pending<I, O>[] = [];
+      const seen = new Set<string>();
+      for (const pending of this.#queue) {
+        // A key in flight or already in this batch waits; so do its later calls (order per key).
+        const free = !this.#busyKeys.has(pending.key) && !seen.has(pending.key);
+        seen.add(pending.key);
+        if (free && batch.length < this.#maxBatch) batch.push(pending);
+        else later.push(pending);
       }
-    } finally {
-      this.#inFlight = false;
+      if (batch.length === 0) return;
+      this.#queue = later;
+      for (const pending of batch) this.#busyKeys.add(pending.key);
+      this.#inFlight++;
+      void this.#settle(batch).finally(() => {
+        for (const pending of batch) this.#busyKeys.delete(pending.key);
+        this.#inFlight--;
+        this.#pump();
+      });
     }
   }
 
@@ -68,8 +89,9 @@ export class StatementCoalescer<I, O> {
     try {
       results = await this.#flush(batch.map((p) => p.item));
     } catch (error) {
-      if (batch.length === 1) batch[0]!.reject(error);
-      else for (const pending of batch) await this.#settle([pending]);
+      if (batch.length > 1 && this.#retryAlone(error)) {
+        for (const pending of batch) await this.#settle([pending]);
+      } else for (const pending of batch) pending.reject(error);
       return;
     }
     // Not retried: the statement ran, and running it again would not be the same write.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StatementCoalescer } from '../src/index.ts';
+import { isRowLevelFailure, StatementCoalescer } from '../src/index.ts';
 
 /** A flush that records its batches and answers when the test lets it. */
 function recordingFlush(answer: (item: string) => string = (item) => item.toUpperCase()) {
@@ -39,7 +39,7 @@ describe('StatementCoalescer', () => {
 
   it('calls made while a statement is in flight go together in the next one, each with its own result', async () => {
     const f = recordingFlush();
-    const c = new StatementCoalescer(f.flush, { key: byItem });
+    const c = new StatementCoalescer(f.flush, { key: byItem, maxInFlight: 1 });
     f.hold();
     const first = c.run('a');
     const rest = ['b', 'c', 'd'].map((x) => c.run(x));
@@ -51,7 +51,7 @@ describe('StatementCoalescer', () => {
 
   it('never puts two calls with one key in a statement, and keeps their order', async () => {
     const f = recordingFlush();
-    const c = new StatementCoalescer(f.flush, { key: byKeyPrefix });
+    const c = new StatementCoalescer(f.flush, { key: byKeyPrefix, maxInFlight: 1 });
     f.hold();
     const calls = ['x:0', 'm:1', 'n:1', 'm:2', 'o:1', 'm:3'].map((x) => c.run(x));
     f.release();
@@ -61,7 +61,7 @@ describe('StatementCoalescer', () => {
 
   it('splits at maxBatch', async () => {
     const f = recordingFlush();
-    const c = new StatementCoalescer(f.flush, { key: byItem, maxBatch: 2 });
+    const c = new StatementCoalescer(f.flush, { key: byItem, maxBatch: 2, maxInFlight: 1 });
     f.hold();
     const calls = ['a', 'b', 'c', 'd', 'e'].map((x) => c.run(x));
     f.release();
@@ -79,10 +79,10 @@ describe('StatementCoalescer', () => {
       async (items: readonly string[]) => {
         batches.push([...items]);
         if (items[0] === 'first') await gate;
-        if (items.includes('bad')) throw new Error('unique violation');
+        if (items.includes('bad')) throw Object.assign(new Error('unique violation'), { code: '23505' });
         return items.map((i) => i.length);
       },
-      { key: byItem },
+      { key: byItem, maxInFlight: 1 },
     );
     const first = c.run('first');
     const calls = ['ok', 'bad', 'fine'].map((x) => c.run(x));
@@ -91,10 +91,69 @@ describe('StatementCoalescer', () => {
     const settled = await Promise.allSettled(calls);
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(settled[0]).toMatchObject({ value: 2 });
-    expect(settled[1]).toMatchObject({ reason: new Error('unique violation') });
+    expect(settled[1]).toMatchObject({ reason: { message: 'unique violation', code: '23505' } });
     expect(batches).toEqual([['first'], ['ok', 'bad', 'fine'], ['ok'], ['bad'], ['fine']]);
     // The coalescer keeps working after a failure.
     expect(await c.run('again')).toBe(5);
+  });
+
+  it('rejects the whole batch, without running it again, when the failure is not one row’s (connection lost)', async () => {
+    const batches: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const c = new StatementCoalescer(
+      async (items: readonly string[]) => {
+        batches.push([...items]);
+        if (items[0] === 'first') {
+          await gate;
+          return [1];
+        }
+        // The server may have committed before the connection dropped: a retry could be a second write.
+        throw Object.assign(new Error('Connection terminated unexpectedly'), {});
+      },
+      { key: byItem, maxInFlight: 1 },
+    );
+    const first = c.run('first');
+    const calls = ['a', 'b'].map((x) => c.run(x));
+    release();
+    await first;
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
+    expect(batches).toEqual([['first'], ['a', 'b']]);
+  });
+
+  it('classifies PostgreSQL errors: data, constraint and deadlock are one row’s; others are not', () => {
+    for (const code of ['22P02', '23505', '23503', '40P01', '40001'])
+      expect(isRowLevelFailure({ code }), code).toBe(true);
+    for (const error of [{ code: '57014' }, { code: '08006' }, { code: 'ECONNRESET' }, new Error('x'), null])
+      expect(isRowLevelFailure(error)).toBe(false);
+  });
+
+  it('runs several statements at once, never two with one key: a slow statement does not stop the others', async () => {
+    const started: string[][] = [];
+    const gates = new Map<string, () => void>();
+    const c = new StatementCoalescer(
+      async (items: readonly string[]) => {
+        started.push([...items]);
+        if (items.includes('slow'))
+          await new Promise<void>((r) => {
+            gates.set('slow', r);
+          });
+        return items.map((i) => i.toUpperCase());
+      },
+      { key: byKeyPrefix, maxInFlight: 2 },
+    );
+    const slow = c.run('slow');
+    // While `slow` is in flight the other keys go through the second slot; a second `slow:` call waits.
+    const fast = ['a:1', 'slow:2', 'b:1'].map((x) => c.run(x));
+    await expect(Promise.all([fast[0], fast[2]])).resolves.toEqual(['A:1', 'B:1']);
+    expect(started).toEqual([['slow'], ['a:1'], ['b:1']]);
+    gates.get('slow')!();
+    await expect(slow).resolves.toBe('SLOW');
+    await expect(fast[1]).resolves.toBe('SLOW:2');
+    expect(started.at(-1)).toEqual(['slow:2']);
   });
 
   it('rejects a flush that answers the wrong number of results', async () => {

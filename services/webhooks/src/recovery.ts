@@ -56,7 +56,7 @@ export class WebhookRecovery {
   async disabledReason(endpointId: string, revision: number): Promise<string | undefined> {
     const health = await this.#store.health(endpointId);
     if (health?.state !== 'disabled' || (health.disabledAtRevision ?? 0) < revision) return undefined;
-    return health.disabledReason ?? 'disabled';
+    return health.disabledReason ?? 'unknown';
   }
 
   /**

@@ -300,7 +300,7 @@ export class PgDispatchStore {
   async #firstReceiptMany(items: readonly { dedupeKey: string; at: Date }[]): Promise<boolean[]> {
     const { rows } = await this.#db.query<{ dedupe_key: string }>(
       `INSERT INTO dispatcher_receipts (dedupe_key, received_at)
-       SELECT * FROM unnest($1::text[], $2::timestamptz[])
+       SELECT * FROM unnest($1::text[], $2::timestamptz[]) ORDER BY 1 -- key order: two dispatchers' batches cannot deadlock
        ON CONFLICT DO NOTHING RETURNING dedupe_key`,
       [items.map((r) => r.dedupeKey), items.map((r) => r.at)],
     );
@@ -316,7 +316,7 @@ export class PgDispatchStore {
   async #enqueueMany(items: readonly Enqueue[]): Promise<boolean[]> {
     const { rows } = await this.#db.query<{ dedupe_key: string }>(
       `INSERT INTO dispatcher_receipt_inbox (dedupe_key, receipt, received_at)
-       SELECT * FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[])
+       SELECT * FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[]) ORDER BY 1 -- key order: two dispatchers' batches cannot deadlock
        ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key`,
       [items.map((r) => r.dedupeKey), items.map((r) => JSON.stringify(r.receipt)), items.map((r) => r.at)],
     );

@@ -8,7 +8,7 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import type { BusProducer } from '@massivesms/messaging';
-import { type ControllerKeys, decryptField, encryptField } from '@massivesms/privacy';
+import { type ControllerKeys, DecryptionFailedError, decryptField, encryptField } from '@massivesms/privacy';
 import type { HttpSender } from '../adapters/http-sender.ts';
 import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { judgeAttempt } from '../domain/outcome.ts';
@@ -92,6 +92,15 @@ export class EndpointHealthCache {
   healthy(endpointId: string): void {
     this.#unhealthy.delete(endpointId);
     this.#disabledAt.delete(endpointId);
+  }
+}
+
+/** An endpoint's signing secret did not decrypt (distinguished from the body for the reason). */
+class UnreadableSecretError extends Error {
+  readonly revision: number;
+  constructor(revision: number, cause: unknown) {
+    super('signing secret cannot be decrypted', { cause });
+    this.revision = revision;
   }
 }
 
@@ -226,18 +235,24 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
     let secrets: string[];
     try {
       body = decryptField(keys.dataKey, row.body, bodyContext(row.controllerId, row.webhookId));
-    } catch {
-      await deadLetterUnreadable(row, 'stored body cannot be decrypted', now);
-      return;
-    }
-    try {
-      secrets = signingSecrets(endpoint, keys, now);
-    } catch {
-      await deadLetterUnreadable(
-        row,
-        `signing secret of endpoint revision ${endpoint.revision} cannot be decrypted`,
-        now,
-      );
+      try {
+        secrets = signingSecrets(endpoint, keys, now);
+      } catch (error) {
+        throw new UnreadableSecretError(endpoint.revision, error);
+      }
+    } catch (error) {
+      const cause = error instanceof UnreadableSecretError ? error.cause : error;
+      if (!(cause instanceof DecryptionFailedError)) throw error;
+      // The controller may have been terminated meanwhile (its keys destroyed): say so, not "tampered".
+      if (!(await deps.keys(row.controllerId))) {
+        await deps.store.abandon(owner, row.webhookId, 'controller terminated', now);
+        return;
+      }
+      const what =
+        error instanceof UnreadableSecretError
+          ? `signing secret of endpoint revision ${error.revision} cannot be decrypted`
+          : 'stored body cannot be decrypted';
+      await deadLetterUnreadable(row, what, now);
       return;
     }
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
