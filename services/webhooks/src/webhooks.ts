@@ -43,8 +43,8 @@ export interface Webhooks {
   readonly store: PgDeliveryStore;
   /**
    * The revision of an endpoint or controller as this process has seen it (undefined: not seen).
-   * A status consumed before its endpoint is seen has no subscriber, so callers that publish an
-   * endpoint and then a status (tests, the demo) wait for this first.
+   * A status consumed before its endpoint is seen has no subscriber, so a caller that publishes an
+   * endpoint and then a status (tests) waits for this first.
    */
   seenRevision(kind: 'endpoint' | 'controller', id: string): number | undefined;
   /** Looks at the queue now (tests that move the clock). */

@@ -123,9 +123,9 @@ export async function startWebhooksHarness(
     stop: async () => {},
   };
   // Waits until every running instance has seen the published revision (a status consumed earlier
-  // would find no subscriber): the race is the test's, not the service's.
+  // would find no subscriber): the race is the test's, not the service's. Stopped ones are skipped.
   const seen = async (kind: 'endpoint' | 'controller', id: string, revision: number) => {
-    const instances = [webhooks, ...others].filter((w) => w !== idle);
+    const instances = [webhooks, ...others].filter((w) => w.ready());
     await eventually(15_000, () => {
       for (const w of instances) expect(w.seenRevision(kind, id)).toBeGreaterThanOrEqual(revision);
     });

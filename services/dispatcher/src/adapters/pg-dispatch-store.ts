@@ -19,7 +19,6 @@ function row(r: Record<string, unknown>): DispatchRow {
   };
 }
 
-/** The claim-before-send store (DESIGN.md §5.1) over dispatcher_messages. */
 type Advance = {
   current: Pick<DispatchRow, 'controllerId' | 'messageId' | 'statusSeq'>;
   next: {
@@ -34,6 +33,7 @@ type Advance = {
 type Enqueue = { dedupeKey: string; receipt: unknown; at: Date };
 type ReceiptLookup = { controllerId: string; messageId: string; dedupeKey: string };
 
+/** The claim-before-send store (DESIGN.md §5.1) over dispatcher_messages. */
 export class PgDispatchStore {
   readonly #db: Db;
   // Send outcomes and receipts arrive concurrently, one row each: they are written and read as

@@ -100,7 +100,7 @@ interface RecordedAttempt {
 /** The delivery queue (DESIGN.md §6: `FOR UPDATE SKIP LOCKED` work queue) over webhook_deliveries. */
 export class PgDeliveryStore {
   readonly #db: Db;
-  // Attempts end concurrently (up to maxInFlight): they are recorded in multi-row statements.
+  // Attempts end concurrently (a worker has many deliveries out): recorded in multi-row statements.
   readonly #attempts: StatementCoalescer<RecordedAttempt, boolean>;
   constructor(db: Db) {
     this.#db = db;

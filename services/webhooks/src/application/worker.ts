@@ -95,12 +95,13 @@ export class EndpointHealthCache {
   }
 }
 
-/** An endpoint's signing secret did not decrypt (distinguished from the body for the reason). */
-class UnreadableSecretError extends Error {
-  readonly revision: number;
-  constructor(revision: number, cause: unknown) {
-    super('signing secret cannot be decrypted', { cause });
-    this.revision = revision;
+/** The value, or undefined when it failed to decrypt (any other error is thrown on). */
+function unlessUndecryptable<T>(decrypt: () => T): T | undefined {
+  try {
+    return decrypt();
+  } catch (error) {
+    if (error instanceof DecryptionFailedError) return undefined;
+    throw error;
   }
 }
 
@@ -231,30 +232,17 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
     }
     // A body or secret that does not decrypt (tampered, or sealed for another record or key) fails
     // the same way on every attempt: dead-letter it with the reason instead of retrying forever.
-    let body: string;
-    let secrets: string[];
-    try {
-      body = decryptField(keys.dataKey, row.body, bodyContext(row.controllerId, row.webhookId));
-      try {
-        secrets = signingSecrets(endpoint, keys, now);
-      } catch (error) {
-        throw new UnreadableSecretError(endpoint.revision, error);
-      }
-    } catch (error) {
-      const cause = error instanceof UnreadableSecretError ? error.cause : error;
-      if (!(cause instanceof DecryptionFailedError)) throw error;
-      // The controller may have been terminated meanwhile (its keys destroyed): say so, not "tampered".
-      if (!(await deps.keys(row.controllerId))) {
-        await deps.store.abandon(owner, row.webhookId, 'controller terminated', now);
-        return;
-      }
-      const what =
-        error instanceof UnreadableSecretError
-          ? `signing secret of endpoint revision ${error.revision} cannot be decrypted`
-          : 'stored body cannot be decrypted';
-      await deadLetterUnreadable(row, what, now);
-      return;
-    }
+    const body = unlessUndecryptable(() =>
+      decryptField(keys.dataKey, row.body, bodyContext(row.controllerId, row.webhookId)),
+    );
+    if (body === undefined) return deadLetterUnreadable(row, 'stored body cannot be decrypted', now);
+    const secrets = unlessUndecryptable(() => signingSecrets(endpoint, keys, now));
+    if (secrets === undefined)
+      return deadLetterUnreadable(
+        row,
+        `signing secret of endpoint revision ${endpoint.revision} cannot be decrypted`,
+        now,
+      );
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
     const headers = signedHeaders(secrets, row.webhookId, now, body);
     const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body);
@@ -305,6 +293,11 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   }
 
   async function deadLetterUnreadable(row: DeliveryRow, reason: string, at: Date): Promise<void> {
+    // The controller may have been terminated meanwhile (its keys destroyed): say so, not "tampered".
+    if (!(await deps.keys(row.controllerId))) {
+      await deps.store.abandon(owner, row.webhookId, 'controller terminated', at);
+      return;
+    }
     if (await deps.store.abandon(owner, row.webhookId, reason, at))
       deps.onError?.(new Error(`delivery ${row.webhookId} dead-lettered: ${reason}`));
   }
