@@ -5,15 +5,13 @@
 // request produced to the last `queued` status (carrier accepted).
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { cellTopics, statusEventSchema, topicFor } from '@massivesms/contracts';
-import { createPgDb } from '@massivesms/db';
-import { infraUp, loadInfraSettings } from '@massivesms/infra';
-import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
+import { statusEventSchema } from '@massivesms/contracts';
+import { KafkaBus } from '@massivesms/kafka';
 import { startRouter } from '@massivesms/router/router';
 import { createLogger } from '@massivesms/telemetry';
-import pg from 'pg';
 import { Registry } from 'prom-client';
 import {
+  openBenchWorkspace,
   publishBenchController,
   startBenchDispatcher,
   startSimulatorProcess,
@@ -21,17 +19,9 @@ import {
 } from './fixtures.ts';
 
 const messages = Number(process.env.BENCH_DISPATCH_MESSAGES ?? 5_000);
-const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
-const brokers = infra.kafkaBrokers.split(',');
-const namespace = `benchd${Date.now().toString(36)}`;
-const topics = cellTopics('us', { namespace });
-await ensureTopics(brokers, topics);
-const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, namespace);
-const schema = `bench_${namespace}`;
-const admin = new pg.Client({ connectionString: infra.databaseUrl });
-await admin.connect();
-await admin.query(`CREATE SCHEMA ${schema}`);
-const db = createPgDb({ url: infra.databaseUrl, schema, max: 10 });
+const workspace = await openBenchWorkspace('benchd');
+const { infra, brokers, namespace, topic } = workspace;
+const db = workspace.db(10);
 const bus = new KafkaBus({ brokers, clientId: 'bench-dispatch', partitionsConsumedConcurrently: 12 });
 const log = createLogger({ service: 'bench', level: 'warn', destination: process.stderr });
 
@@ -106,9 +96,4 @@ await bus.close();
 await stopSimulatorProcess(telnyxSim);
 await twilio.close();
 await db.close();
-await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-await admin.end();
-await deleteTopics(
-  brokers,
-  topics.map((t) => t.fullName),
-);
+await workspace.close();

@@ -2,16 +2,20 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
   type ControllerState,
+  cellTopics,
   controllerStateSchema,
   type EndpointState,
   encodeJson,
   endpointStateSchema,
   instructionRef,
+  topicFor,
 } from '@massivesms/contracts';
-import type { Db } from '@massivesms/db';
+import { createPgDb, type Db } from '@massivesms/db';
 import { type Dispatcher, RateLimits, startDispatcher } from '@massivesms/dispatcher/dispatcher';
 import { telnyxCarrier } from '@massivesms/dispatcher/telnyx';
 import { twilioCarrier } from '@massivesms/dispatcher/twilio';
+import { type Infra, infraUp, loadInfraSettings } from '@massivesms/infra';
+import { deleteTopics, ensureTopics } from '@massivesms/kafka';
 import type { MessageBus } from '@massivesms/messaging';
 import {
   encryptField,
@@ -23,6 +27,48 @@ import {
 } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import { startTwilioSimulator, type TwilioSimulator } from '@massivesms/testkit/carriers';
+import pg from 'pg';
+
+/** A bench's own topics (the us cell under a fresh namespace) and PostgreSQL schema on the local infra. */
+export interface BenchWorkspace {
+  readonly infra: Infra;
+  readonly brokers: string[];
+  readonly namespace: string;
+  readonly topics: ReturnType<typeof cellTopics>;
+  readonly topic: (name: Parameters<typeof topicFor>[1]) => string;
+  /** A pool on the bench's schema. */
+  db(max: number): Db;
+  /** Drops the schema and the topics; close every pool first. */
+  close(): Promise<void>;
+}
+
+export async function openBenchWorkspace(prefix: string): Promise<BenchWorkspace> {
+  const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
+  const brokers = infra.kafkaBrokers.split(',');
+  const namespace = `${prefix}${Date.now().toString(36)}`;
+  const topics = cellTopics('us', { namespace });
+  await ensureTopics(brokers, topics);
+  const schema = `bench_${namespace}`;
+  const admin = new pg.Client({ connectionString: infra.databaseUrl });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  return {
+    infra,
+    brokers,
+    namespace,
+    topics,
+    topic: (name) => topicFor('us', name, namespace),
+    db: (max) => createPgDb({ url: infra.databaseUrl, schema, max }),
+    async close() {
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end();
+      await deleteTopics(
+        brokers,
+        topics.map((t) => t.fullName),
+      );
+    },
+  };
+}
 
 // The keyring behind each KMS publishBenchController returned, so an endpoint can be sealed for it.
 const keyrings = new WeakMap<LocalKms, Keyring>();

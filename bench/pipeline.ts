@@ -13,18 +13,15 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { cellTopics, topicFor } from '@massivesms/contracts';
-import { createPgDb } from '@massivesms/db';
-import { infraUp, loadInfraSettings } from '@massivesms/infra';
-import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
+import { KafkaBus } from '@massivesms/kafka';
 import { startRouter } from '@massivesms/router/router';
 import { createLogger } from '@massivesms/telemetry';
 import type { ReceiverCounts, ReceiverSummary } from '@massivesms/testkit/receiver';
 import { startWebhooks } from '@massivesms/webhooks/webhooks';
-import pg from 'pg';
 import { Registry } from 'prom-client';
 import { Pool } from 'undici';
 import {
+  openBenchWorkspace,
   publishBenchController,
   publishBenchEndpoint,
   startBenchDispatcher,
@@ -50,21 +47,13 @@ const workerOptions = {
 };
 const loadAtStart = loadavg();
 
-const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
-const brokers = infra.kafkaBrokers.split(',');
-const namespace = `benchp${Date.now().toString(36)}`;
-const topics = cellTopics('us', { namespace });
-await ensureTopics(brokers, topics);
-const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, namespace);
-const schema = `bench_${namespace}`;
-const admin = new pg.Client({ connectionString: infra.databaseUrl });
-await admin.connect();
-await admin.query(`CREATE SCHEMA ${schema}`);
+const workspace = await openBenchWorkspace('benchp');
+const { infra, brokers, namespace, topic, topics } = workspace;
 // Router + dispatcher share one pool; the webhooks service has its own, as in its own process.
-const db = createPgDb({ url: infra.databaseUrl, schema, max: 10 });
-const webhooksDb = createPgDb({ url: infra.databaseUrl, schema, max: 10 });
+const db = workspace.db(10);
+const webhooksDb = workspace.db(10);
 // The dispatcher's receipt ingress parks receipts through its own small pool, as `massivesms dispatcher` does.
-const ingressDb = createPgDb({ url: infra.databaseUrl, schema, max: 4 });
+const ingressDb = workspace.db(4);
 const bus = new KafkaBus({ brokers, clientId: 'bench-pipeline', partitionsConsumedConcurrently: 12 });
 const webhooksBus = new KafkaBus({
   brokers,
@@ -576,9 +565,4 @@ await twilio.close();
 await webhooksDb.close();
 await db.close();
 await ingressDb.close();
-await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-await admin.end();
-await deleteTopics(
-  brokers,
-  topics.map((t) => t.fullName),
-);
+await workspace.close();

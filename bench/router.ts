@@ -6,36 +6,23 @@
 //   3. raw: a kafkajs consumer group that forwards the same backlog unchanged, msgs/s.
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { cellTopics, topicFor } from '@massivesms/contracts';
-import { createPgDb } from '@massivesms/db';
-import { infraUp, loadInfraSettings } from '@massivesms/infra';
 import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
 import { startRouter } from '@massivesms/router/router';
 import { createLogger } from '@massivesms/telemetry';
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
 import { Registry } from 'prom-client';
-import { publishBenchController } from './fixtures.ts';
+import { openBenchWorkspace, publishBenchController } from './fixtures.ts';
 
 const backlog = Number(process.env.BENCH_ROUTER_MESSAGES ?? 50_000);
 const rate = Number(process.env.BENCH_ROUTER_RATE ?? 1_000);
 const rateSeconds = Number(process.env.BENCH_ROUTER_RATE_SECONDS ?? 10);
 
-const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
-const brokers = infra.kafkaBrokers.split(',');
-const namespace = `benchr${Date.now().toString(36)}`;
-const topics = cellTopics('us', { namespace });
-await ensureTopics(brokers, [
-  ...topics,
-  { ...topics[0]!, name: 'raw.out', fullName: `${namespace}.raw.out`, partitions: 12 },
-]);
-const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, namespace);
-
-const schema = `bench_${namespace}`;
-const admin = new pg.Client({ connectionString: infra.databaseUrl });
-await admin.connect();
-await admin.query(`CREATE SCHEMA ${schema}`);
-const db = createPgDb({ url: infra.databaseUrl, schema, max: 8 });
+const workspace = await openBenchWorkspace('benchr');
+const { infra, brokers, namespace, topics, topic } = workspace;
+// The raw loop's output topic, beside the cell's.
+const rawOut = { ...topics[0]!, name: 'raw.out', fullName: `${namespace}.raw.out`, partitions: 12 };
+await ensureTopics(brokers, [rawOut]);
+const db = workspace.db(8);
 const bus = new KafkaBus({
   brokers,
   clientId: 'bench-router',
@@ -156,7 +143,7 @@ await rawConsumer.run({
   eachBatch: async ({ batch }) => {
     if (rawFirst === 0) rawFirst = performance.now();
     await rawProducer.send({
-      topic: `${namespace}.raw.out`,
+      topic: rawOut.fullName,
       acks: -1,
       compression: CompressionTypes.GZIP,
       messages: batch.messages.map((m) => ({ key: m.key, value: m.value })),
@@ -203,6 +190,5 @@ writeFileSync(new URL('reports/router.json', import.meta.url), `${JSON.stringify
 
 await bus.close();
 await db.close();
-await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-await admin.end();
-await deleteTopics(brokers, [...topics.map((t) => t.fullName), `${namespace}.raw.out`]);
+await deleteTopics(brokers, [rawOut.fullName]);
+await workspace.close();
