@@ -1,2 +1,3 @@
 export * from './port.ts';
+export * from './snooze.ts';
 export * from './state-view.ts';

@@ -1,3 +1,4 @@
+import { Snooze } from '@massivesms/messaging';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { applyReceipt, type ReceiptDeps, type ReceiptResult, type VerifiedReceipt } from './apply-receipt.ts';
 
@@ -29,7 +30,7 @@ export function startReceiptApplier(
   } = {},
 ): ReceiptApplier {
   let running = true;
-  let wake: (() => void) | undefined;
+  const snooze = new Snooze();
   const pollMs = options.pollMs ?? 250;
 
   async function pass(): Promise<number> {
@@ -65,16 +66,7 @@ export function startReceiptApplier(
       } catch (error) {
         options.onError?.(error);
       }
-      if (taken < BATCH && running)
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, pollMs);
-          function done() {
-            clearTimeout(timer);
-            wake = undefined;
-            resolve();
-          }
-          wake = done;
-        });
+      if (taken < BATCH && running) await snooze.for(pollMs);
     }
   })();
 
@@ -85,12 +77,12 @@ export function startReceiptApplier(
         receipt,
         deps.now(),
       );
-      wake?.();
+      snooze.wake();
       return fresh ? 'queued' : 'duplicate';
     },
     async stop() {
       running = false;
-      wake?.();
+      snooze.wake();
       await loop;
     },
   };

@@ -7,7 +7,7 @@ import {
   processingEventSchema,
   topicFor,
 } from '@massivesms/contracts';
-import type { BusProducer } from '@massivesms/messaging';
+import { type BusProducer, Snooze } from '@massivesms/messaging';
 import { type ControllerKeys, DecryptionFailedError, decryptField, encryptField } from '@massivesms/privacy';
 import type { HttpSender } from '../adapters/http-sender.ts';
 import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
@@ -124,22 +124,11 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   const inFlight = new Map<string, number>();
   let total = 0;
   let running = true;
-  let wakeUp: (() => void) | undefined;
+  const snooze = new Snooze();
   let idleWaiters: (() => void)[] = [];
   const buckets = new Map<string, { tokens: number; at: number }>();
   // Longer than any live attempt (bounded by the attempt timeout) plus recording it.
   const leaseMs = options.attemptTimeoutMs + 10_000;
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wakeUp = undefined;
-        resolve();
-      }
-      wakeUp = done;
-    });
 
   /** Takes one token of the endpoint's bucket, or says it is empty (the endpoint waits). */
   function takeToken(endpointId: string): boolean {
@@ -206,11 +195,11 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
               for (const resolve of idleWaiters) resolve();
               idleWaiters = [];
             }
-            wakeUp?.();
+            snooze.wake();
           });
       }
       if (!running) break;
-      if (leased.length === 0 || leased.length < free) await sleep(options.pollMs);
+      if (leased.length === 0 || leased.length < free) await snooze.for(options.pollMs);
     }
   }
 
@@ -419,16 +408,16 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       }),
       at,
     );
-    wakeUp?.();
+    snooze.wake();
   }
 
   const finished = loop();
   return {
-    wake: () => wakeUp?.(),
+    wake: () => snooze.wake(),
     idle: () => (total === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     async stop() {
       running = false;
-      wakeUp?.();
+      snooze.wake();
       await finished;
       if (total > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
       await deps.store.releaseLeases(owner);
