@@ -1,26 +1,32 @@
 import { describe, expect, it } from 'vitest';
 import { isRowLevelFailure, StatementCoalescer } from '../src/index.ts';
 
-/** A flush that records its batches and answers when the test lets it. */
+/** A promise the test resolves when it likes: a statement held in flight. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+/** A flush that records its batches and, after `hold()`, keeps the next one in flight until `release()`. */
 function recordingFlush(answer: (item: string) => string = (item) => item.toUpperCase()) {
   const batches: string[][] = [];
-  let release: (() => void) | undefined;
-  let gate: Promise<void> | undefined;
+  let held: ReturnType<typeof gate> | undefined;
+  let next: ReturnType<typeof gate> | undefined;
   return {
     batches,
     hold() {
-      gate = new Promise<void>((resolve) => {
-        release = resolve;
-      });
+      next = gate();
+      held = next;
     },
-    release: () => release?.(),
+    release: () => held?.open(),
     flush: async (items: readonly string[]) => {
       batches.push([...items]);
-      if (gate) {
-        const g = gate;
-        gate = undefined;
-        await g;
-      }
+      const g = next;
+      next = undefined;
+      if (g) await g.opened;
       return items.map(answer);
     },
   };
@@ -71,23 +77,20 @@ describe('StatementCoalescer', () => {
 
   it('when a multi-row statement fails, retries each call alone: only the faulty one is rejected', async () => {
     const batches: string[][] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const first = gate();
     const c = new StatementCoalescer(
       async (items: readonly string[]) => {
         batches.push([...items]);
-        if (items[0] === 'first') await gate;
+        if (items[0] === 'first') await first.opened;
         if (items.includes('bad')) throw Object.assign(new Error('unique violation'), { code: '23505' });
         return items.map((i) => i.length);
       },
       { key: byItem, maxInFlight: 1 },
     );
-    const first = c.run('first');
+    const held = c.run('first');
     const calls = ['ok', 'bad', 'fine'].map((x) => c.run(x));
-    release();
-    await first;
+    first.open();
+    await held;
     const settled = await Promise.allSettled(calls);
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(settled[0]).toMatchObject({ value: 2 });
@@ -99,15 +102,12 @@ describe('StatementCoalescer', () => {
 
   it('rejects the whole batch, without running it again, when the failure is not one row’s (connection lost)', async () => {
     const batches: string[][] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const first = gate();
     const c = new StatementCoalescer(
       async (items: readonly string[]) => {
         batches.push([...items]);
         if (items[0] === 'first') {
-          await gate;
+          await first.opened;
           return [1];
         }
         // The server may have committed before the connection dropped: a retry could be a second write.
@@ -115,10 +115,10 @@ describe('StatementCoalescer', () => {
       },
       { key: byItem, maxInFlight: 1 },
     );
-    const first = c.run('first');
+    const held = c.run('first');
     const calls = ['a', 'b'].map((x) => c.run(x));
-    release();
-    await first;
+    first.open();
+    await held;
     const settled = await Promise.allSettled(calls);
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
     expect(batches).toEqual([['first'], ['a', 'b']]);
@@ -133,14 +133,11 @@ describe('StatementCoalescer', () => {
 
   it('runs several statements at once, never two with one key: a slow statement does not stop the others', async () => {
     const started: string[][] = [];
-    const gates = new Map<string, () => void>();
+    const slowStatement = gate();
     const c = new StatementCoalescer(
       async (items: readonly string[]) => {
         started.push([...items]);
-        if (items.includes('slow'))
-          await new Promise<void>((r) => {
-            gates.set('slow', r);
-          });
+        if (items.includes('slow')) await slowStatement.opened;
         return items.map((i) => i.toUpperCase());
       },
       { key: byKeyPrefix, maxInFlight: 2 },
@@ -150,7 +147,7 @@ describe('StatementCoalescer', () => {
     const fast = ['a:1', 'slow:2', 'b:1'].map((x) => c.run(x));
     await expect(Promise.all([fast[0], fast[2]])).resolves.toEqual(['A:1', 'B:1']);
     expect(started).toEqual([['slow'], ['a:1'], ['b:1']]);
-    gates.get('slow')!();
+    slowStatement.open();
     await expect(slow).resolves.toBe('SLOW');
     await expect(fast[1]).resolves.toBe('SLOW:2');
     expect(started.at(-1)).toEqual(['slow:2']);
