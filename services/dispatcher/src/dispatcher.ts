@@ -12,12 +12,13 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms, SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
-import { PgDispatchStore } from './adapters/pg-dispatch-store.ts';
+import { DISPATCHER_OUTBOX, PgDispatchStore } from './adapters/pg-dispatch-store.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { answerHelp, handleInbound } from './application/inbound.ts';
@@ -122,16 +123,29 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     registers: [registry],
   });
   const now = options.now ?? (() => new Date());
-  const store = new PgDispatchStore(options.db);
-  const producer = options.bus.producer();
+  const published = new Counter({
+    name: 'dispatcher_outbox_published_total',
+    help: 'Events (statuses, suppressions, processing events) the outbox relay published to Kafka.',
+    registers: [registry],
+  });
+  // Every event is stored with the change it announces; the relay publishes them (DESIGN §5.0).
+  const relay: OutboxRelay = startOutboxRelay({
+    db: options.db,
+    table: DISPATCHER_OUTBOX,
+    producer: options.bus.producer(),
+    onPublished: (count) => published.inc(count),
+    onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
+  });
+  const wake = () => relay.wake();
+  const store = new PgDispatchStore(options.db, wake);
   let running = false;
   let ingress: FastifyInstance | undefined;
   let ingressUrl: string | undefined;
   let applier: ReceiptApplier | undefined;
   if (options.ingress) {
-    const receiptDeps = { cell: options.cell, namespace, store, producer, now };
+    const receiptDeps = { cell: options.cell, namespace, store, now };
     const inbox = startReceiptApplier(receiptDeps, {
-      inbox: options.ingressDb ? new PgDispatchStore(options.ingressDb) : store,
+      inbox: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake) : store,
       onResult: (carrier, result) => receipts.inc({ carrier, result }),
       onError: (error) =>
         options.log.warn({ err: error }, 'applying a carrier receipt failed; retried later'),
@@ -176,7 +190,6 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       telnyx: { port: options.carriers.telnyx, breaker: breakers.telnyx },
       twilio: { port: options.carriers.twilio, breaker: breakers.twilio },
     },
-    producer,
     ...(options.rateLimits === false ? {} : { rateLimits: options.rateLimits ?? new RateLimits() }),
     ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
   };
@@ -215,7 +228,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       : setInterval(
           () => {
             reconcileStale(
-              { cell: options.cell, namespace, store, producer, now },
+              { cell: options.cell, namespace, store, now },
               options.reconcile || undefined,
             ).catch((error: unknown) => options.log.warn({ err: error }, 'reconciliation sweep failed'));
           },
@@ -236,6 +249,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       await suppressions.stop();
       await ingress?.close();
       await applier?.stop();
+      // What the last batches stored goes out now if the broker takes it; the rest at the next start.
+      await relay.stop({ drainMs: 2_000 });
       await directory.view.stop();
       breakers.telnyx.shutdown();
       breakers.twilio.shutdown();

@@ -1,9 +1,10 @@
 import { MemoryBus } from '@massivesms/bus-memory';
 import { statusEventSchema, topicFor } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
+import { startOutboxRelay } from '@massivesms/outbox';
 import { createTestSchema, type TestSchema } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgDispatchStore } from '../src/adapters/pg-dispatch-store.ts';
+import { DISPATCHER_OUTBOX, PgDispatchStore } from '../src/adapters/pg-dispatch-store.ts';
 import { reconcileStale } from '../src/application/reconcile.ts';
 import { dispatcherMigrations } from '../src/dispatcher.ts';
 
@@ -47,11 +48,13 @@ describe('reconciliation of stale outcomes', () => {
       cell: 'us' as const,
       namespace: '',
       store,
-      producer: bus.producer(),
       now: () => new Date(t0.getTime() + 7 * 3_600_000),
     };
 
+    const relay = startOutboxRelay({ db, table: DISPATCHER_OUTBOX, producer: bus.producer() });
     expect(await reconcileStale(deps)).toBe(2);
+    await relay.flushed(); // the changes' events were stored with them; the relay published them
+    await relay.stop();
     expect((await store.get('acme', 'interrupted'))?.status).toBe('unknown');
     expect(await store.get('acme', 'ambiguous')).toMatchObject({
       status: 'failed',

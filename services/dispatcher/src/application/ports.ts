@@ -2,7 +2,15 @@
 export type CarrierName = 'telnyx' | 'twilio';
 
 /** Our statuses for a message on its way through a carrier (DESIGN.md §4). */
-export type SendStatus = 'sending' | 'queued' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'unknown';
+export type SendStatus =
+  | 'sending'
+  | 'queued'
+  | 'sent'
+  | 'delivered'
+  | 'undelivered'
+  | 'failed'
+  | 'unknown'
+  | 'expired';
 
 /** A claimed message as the dispatcher stores it. */
 export interface DispatchRow {

@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import {
   type Cell,
   encodeJson,
+  eventIdFor,
   type ProcessingEvent,
   processingEventSchema,
   topicFor,
 } from '@massivesms/contracts';
-import type { BusProducer, OutgoingRecord } from '@massivesms/messaging';
+import type { OutgoingRecord } from '@massivesms/messaging';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import type { DispatchRow } from './ports.ts';
 import { statusRecord } from './status-events.ts';
@@ -15,7 +15,6 @@ export interface ReconcileDeps {
   readonly cell: Cell;
   readonly namespace: string;
   readonly store: PgDispatchStore;
-  readonly producer: BusProducer;
   readonly now: () => Date;
 }
 
@@ -47,7 +46,7 @@ export async function reconcileStale(
     new Date(now.getTime() - policy.sendingTimeoutMs),
     new Date(now.getTime() - policy.quarantineMs),
   );
-  const out: OutgoingRecord[] = [];
+  let closed = 0;
   for (const row of stale) {
     const next =
       row.status === 'sending'
@@ -61,17 +60,19 @@ export async function reconcileStale(
             errorCode: 'DISPATCH_OUTCOME_UNKNOWN',
             reason: 'no receipt within the quarantine window; not resent, to avoid a double send',
           };
-    const updated = await deps.store.advance(row, next, now);
-    if (!updated) continue; // a receipt got there first
-    out.push(statusRecord(deps, updated, now), audit(deps, row, next.errorCode, now));
+    // The change and its announcement are one statement; a receipt that got there first wins.
+    const updated = await deps.store.advance(row, next, now, (changed) => [
+      statusRecord(deps, changed, now),
+      audit(deps, changed, next.errorCode, now),
+    ]);
+    if (updated) closed++;
   }
-  await deps.producer.send(out);
-  return out.length / 2;
+  return closed;
 }
 
 function audit(deps: ReconcileDeps, row: DispatchRow, reason: string, now: Date): OutgoingRecord {
   const event: ProcessingEvent = {
-    eventId: randomUUID(),
+    eventId: eventIdFor('dispatcher', 'send.reconcile', row.controllerId, row.messageId, row.statusSeq),
     occurredAt: now.toISOString(),
     service: 'dispatcher',
     operation: 'send.reconcile',
