@@ -273,6 +273,38 @@ describe('the invariant checker on planted data', () => {
       ]);
     });
 
+    it('formats a request with no ids by its position', () => {
+      const report = checkPlanted((run) => {
+        run.rejections = run.rejections.filter((r) => r.code !== 'CONTRACT_UNDECODABLE');
+      });
+      expect(formatReport(report)).toBe(
+        `1 violations: missing_terminal 1\n- missing_terminal ${REQUESTED}[1]@7: no status and no rejection`,
+      );
+    });
+
+    it('expects no `route` event for a request rejected by position only, and one when the rejection names it', () => {
+      const schemaInvalid = { topic: REQUESTED, partition: 1, offset: '8' };
+      const report = checkPlanted((run) => {
+        // Its JSON has ids, but the router could not read it as a request: no subject, no decision to log.
+        run.requests.push({ controllerId: 'acme', messageId: 'm-schema', source: schemaInvalid });
+        run.rejections.push({ ...run.rejections[1]!, rejectionId: 'rj-schema', source: schemaInvalid });
+      });
+      expect(report.violations).toEqual([]);
+
+      const named = checkPlanted((run) => {
+        run.requests.push({ controllerId: 'acme', messageId: 'm-named', source: schemaInvalid });
+        run.rejections.push({
+          ...run.rejections[0]!,
+          rejectionId: 'rj-named',
+          messageId: 'm-named',
+          source: schemaInvalid,
+        });
+      });
+      expect(named.violations).toEqual([
+        expect.objectContaining({ kind: 'processing_event_missing', rule: 'route', messageId: 'm-named' }),
+      ]);
+    });
+
     it('reports two different terminal statuses of one message', () => {
       const report = checkPlanted((run) => {
         const late = status('m-ok', 3, 'failed');

@@ -123,6 +123,8 @@ interface RequestEntry {
   /** One status change per statusSeq: every copy seen, by status. */
   readonly changes: Map<number, Map<string, StatusEvent[]>>;
   readonly rejectionIds: Set<string>;
+  /** Whether a rejection names the request's ids: the router could read it (and logs its decision). */
+  attributed: boolean;
   readonly sends: AttributedSend[];
 }
 
@@ -147,6 +149,7 @@ export function checkInvariants(run: RunRecord, options: CheckOptions = {}): Inv
         source: ref.source,
         changes: new Map(),
         rejectionIds: new Set(),
+        attributed: false,
         sends: [],
       };
       requests.set(key, entry);
@@ -172,10 +175,11 @@ export function checkInvariants(run: RunRecord, options: CheckOptions = {}): Inv
   }
 
   for (const rejection of run.rejections) {
-    const entry =
-      (rejection.controllerId && rejection.messageId
+    const named =
+      rejection.controllerId && rejection.messageId
         ? requests.get(messageKey(rejection.controllerId, rejection.messageId))
-        : undefined) ?? bySource.get(sourceKey(rejection.source));
+        : undefined;
+    const entry = named ?? bySource.get(sourceKey(rejection.source));
     if (!entry) {
       report({
         kind: 'answer_without_request',
@@ -187,6 +191,7 @@ export function checkInvariants(run: RunRecord, options: CheckOptions = {}): Inv
       continue;
     }
     entry.rejectionIds.add(rejection.rejectionId);
+    if (named) entry.attributed = true;
   }
 
   for (const entry of requests.values()) checkStatuses(entry, report);
@@ -229,7 +234,7 @@ export function checkInvariants(run: RunRecord, options: CheckOptions = {}): Inv
   const rules = options.processingRules ?? processingRules;
   if (run.processingEvents) {
     const answeredRequests = [...requests.values()].flatMap((e) =>
-      e.controllerId && e.messageId && (e.changes.size > 0 || e.rejectionIds.size > 0)
+      e.controllerId && e.messageId && (e.changes.size > 0 || e.attributed)
         ? [{ controllerId: e.controllerId, messageId: e.messageId }]
         : [],
     );
@@ -525,7 +530,8 @@ export function formatReport(report: InvariantReport, max = 20): string {
     `${report.violations.length} violations: ${[...counts].map(([k, vs]) => `${k} ${vs.length}`).join(', ')}`,
   ];
   for (const v of report.violations.slice(0, max)) {
-    const who = [v.controllerId, v.messageId].filter(Boolean).join('/');
+    const at = v.source ? `${v.source.topic}[${v.source.partition}]@${v.source.offset}` : '';
+    const who = [v.controllerId, v.messageId].filter(Boolean).join('/') || at;
     lines.push(`- ${v.kind}${who ? ` ${who}` : ''}${v.endpointId ? ` @${v.endpointId}` : ''}: ${v.detail}`);
   }
   if (report.violations.length > max) lines.push(`… and ${report.violations.length - max} more`);

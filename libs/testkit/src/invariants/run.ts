@@ -100,7 +100,10 @@ export interface DeliveredWebhook {
 
 /** The facts of a run the processing-event rules derive their expectations from (built by the checker). */
 export interface RunFacts {
-  /** Requests with ids the pipeline answered (a status or a rejection naming them). */
+  /**
+   * Requests the router attributed and answered: a status, or a rejection naming their ids (one it
+   * could not read is rejected by position only, and is no operation on a known subject).
+   */
   readonly answeredRequests: readonly { readonly controllerId: string; readonly messageId: string }[];
   /** Carrier acceptances, attributed. */
   readonly sends: readonly AttributedSend[];
