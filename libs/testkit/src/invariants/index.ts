@@ -22,6 +22,7 @@ export {
   acceptancesOf,
   type CellTopicRecords,
   checkRun,
+  checkRunUntilClean,
   collectRun,
   fetchCarrierAcceptances,
   fetchWebhookAttempts,

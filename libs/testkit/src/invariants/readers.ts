@@ -231,3 +231,22 @@ export async function collectRun(sources: RunSources): Promise<RunRecord> {
 export async function checkRun(sources: RunSources, options: CheckOptions = {}): Promise<InvariantReport> {
   return checkInvariants(await collectRun(sources), options);
 }
+
+/**
+ * Checks a run again and again (every `intervalMs`) until the report is clean or `withinMs` passed,
+ * and returns the last report: after a fault the pipeline needs a while to catch up, and a report
+ * read too early lists what is merely late. The caller asserts on the report it gets.
+ */
+export async function checkRunUntilClean(
+  sources: RunSources,
+  options: CheckOptions & { readonly withinMs: number; readonly intervalMs?: number },
+): Promise<InvariantReport> {
+  const deadline = Date.now() + options.withinMs;
+  for (;;) {
+    const report = await checkRun(sources, options);
+    if (report.ok || Date.now() >= deadline) return report;
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(options.intervalMs ?? 500, deadline - Date.now())),
+    );
+  }
+}
