@@ -25,7 +25,7 @@ import { answerHelp, handleInbound } from './application/inbound.ts';
 import type { CarrierName, CarrierPort } from './application/ports.ts';
 import { RateLimits } from './application/rate-limits.ts';
 import { type ReceiptApplier, startReceiptApplier } from './application/receipt-inbox.ts';
-import { type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
+import { defaultReconcilePolicy, type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
 export const dispatcherMigrations = {
@@ -222,21 +222,31 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       );
     },
   });
-  const sweep =
-    options.reconcile === false
-      ? undefined
-      : setInterval(
-          () => {
-            reconcileStale(
-              { cell: options.cell, namespace, store, now },
-              options.reconcile || undefined,
-            ).catch((error: unknown) => options.log.warn({ err: error }, 'reconciliation sweep failed'));
+  // Reconciliation: every message without a terminal status is closed by an explicit policy. One
+  // sweep at a time; the timer is cleared at stop.
+  const policy = options.reconcile === false ? undefined : (options.reconcile ?? defaultReconcilePolicy);
+  let sweeping: Promise<unknown> | undefined;
+  const sweep = policy
+    ? setInterval(() => {
+        if (sweeping) return;
+        sweeping = reconcileStale(
+          {
+            cell: options.cell,
+            namespace,
+            store,
+            now,
+            carriers: options.carriers,
+            onLookupError: (error) =>
+              options.log.warn({ err: error }, 'carrier lookup failed; asked again at the next sweep'),
           },
-          Math.min(
-            60_000,
-            Math.max(1_000, (options.reconcile || { sendingTimeoutMs: 60_000 }).sendingTimeoutMs / 2),
-          ),
-        );
+          policy,
+        )
+          .catch((error: unknown) => options.log.warn({ err: error }, 'reconciliation sweep failed'))
+          .finally(() => {
+            sweeping = undefined;
+          });
+      }, policy.sweepEveryMs)
+    : undefined;
   sweep?.unref();
   running = true;
   return {
@@ -245,6 +255,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     async stop() {
       running = false;
       if (sweep) clearInterval(sweep);
+      await sweeping;
       await consumer.stop();
       await suppressions.stop();
       await ingress?.close();
@@ -259,3 +270,4 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
 }
 
 export { RateLimits } from './application/rate-limits.ts';
+export { defaultReconcilePolicy, type ReconcilePolicy, reconcilePolicy } from './application/reconcile.ts';

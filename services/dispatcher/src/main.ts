@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { telnyxCarrier } from './adapters/telnyx-carrier.ts';
 import { twilioCarrier } from './adapters/twilio-carrier.ts';
 import { carrierEndpoints, dispatcherSpec } from './config.ts';
-import { startDispatcher } from './dispatcher.ts';
+import { reconcilePolicy, startDispatcher } from './dispatcher.ts';
 
 /** Runs the dispatcher until SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -44,10 +44,12 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     kms: new LocalKms(config.kmsMasterKey),
     log,
     registry,
-    reconcile: {
+    reconcile: reconcilePolicy({
       sendingTimeoutMs: config.dispatcherSendingTimeoutMs,
       quarantineMs: config.dispatcherQuarantineMs,
-    },
+      receiptDeadlineMs: config.dispatcherReceiptDeadlineMs,
+      finaliseAfterMs: config.dispatcherFinaliseAfterMs,
+    }),
     namespace: config.topicNamespace ?? '',
     ...(config.dispatcherPublicBaseUrl ? { publicBaseUrl: config.dispatcherPublicBaseUrl } : {}),
     ingress: {

@@ -3,6 +3,7 @@ import type { KafkaBus } from '@massivesms/kafka';
 import type { MessageBus } from '@massivesms/messaging';
 import { eventually } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcilePolicy } from '../src/dispatcher.ts';
 import { type DispatcherHarness, startDispatcherHarness } from './harness.ts';
 
 // Regression tests for the paths of issue 10 that lost a status or sent what must not be sent
@@ -36,7 +37,17 @@ describe('delivery guarantees of the dispatcher', () => {
     h = await startDispatcherHarness({
       ingress: true,
       wrapBus: (bus) => refusingProducer(bus, () => refusing),
-      dispatcher: { rateLimits: false },
+      dispatcher: {
+        rateLimits: false,
+        breaker: { resetTimeoutMs: 1_000 },
+        // Final receipts are expected within 1.5 s here; sends stay `sending` long enough for the tests.
+        reconcile: reconcilePolicy({
+          sendingTimeoutMs: 60_000,
+          quarantineMs: 3_600_000,
+          receiptDeadlineMs: 1_500,
+          finaliseAfterMs: 3_600_000,
+        }),
+      },
     });
     await h.publishController('acme', ['telnyx', 'twilio']);
     await h.publishController('solo', ['telnyx']);
@@ -57,7 +68,11 @@ describe('delivery guarantees of the dispatcher', () => {
     refusing = false;
     await eventually(20_000, () => expect(statuses('refused-1')).toEqual(['queued', 'sent', 'delivered']));
     expect(h.telnyx.ledger.countForCallbackId('refused-1')).toBe(1);
-    expect(h.sendsOf('refused-1').map((e) => `${e.subprocessor}:${e.outcome}`)).toEqual(['telnyx:performed']);
+    await eventually(5_000, () =>
+      expect(h.sendsOf('refused-1').map((e) => `${e.subprocessor}:${e.outcome}`)).toEqual([
+        'telnyx:performed',
+      ]),
+    );
   });
 
   it('when one message of a chunk cannot store its outcome, the others still announce theirs, and nothing is sent twice', async () => {
@@ -107,7 +122,14 @@ describe('delivery guarantees of the dispatcher', () => {
     // `solo` allows Telnyx only: with Telnyx down, its messages wait (no failover).
     h.telnyx.faults.configure({ always: { status5xx: 503 } });
     try {
-      for (let i = 0; i < 6; i++) await h.dispatch('solo', `trip-${i}`, `+1415555330${i}`);
+      // One batch: its sends fail together and open the breaker at once.
+      await h.bus
+        .producer()
+        .send(
+          await Promise.all(
+            Array.from({ length: 6 }, (_, i) => h.dispatchRecord('solo', `trip-${i}`, `+1415555330${i}`)),
+          ),
+        );
       await eventually(20_000, () => expect(h.dispatcher.breakers.telnyx.state).toBe('open'));
       await h.dispatch('solo', 'waits-1', '+14155553400', undefined, {
         validUntil: new Date(Date.now() + 2_000),
@@ -138,4 +160,28 @@ describe('delivery guarantees of the dispatcher', () => {
     expect(h.sendsOf('sealed-1')[0]!.subprocessor).toBeUndefined();
     expect(statusEventSchema.safeParse(h.statusOf('sealed-1')[0]).success).toBe(true);
   });
+
+  it.each([
+    ['acme', 'telnyx'],
+    ['twilio-only', 'twilio'],
+  ] as const)(
+    'a message whose receipts are lost is asked about at %s’s carrier (%s) through its SDK and finalised',
+    async (controller, carrier) => {
+      if (controller === 'twilio-only') await h.publishController('twilio-only', ['twilio']);
+      const to = carrier === 'telnyx' ? '+14155553600' : '+14155553601';
+      h[carrier].faults.recipient(to, { receipts: { drop: true } });
+      const messageId = `lost-receipts-${carrier}`;
+      await h.dispatch(controller, messageId, to);
+      await eventually(30_000, () => expect(statuses(messageId)).toEqual(['queued', 'delivered']));
+      expect(h[carrier].ledger.countForCallbackId(messageId)).toBe(1);
+      await eventually(5_000, () =>
+        expect(
+          h
+            .processingOf(messageId)
+            .filter((e) => e.operation === 'send.lookup')
+            .map((e) => `${e.subprocessor}:${e.outcome}`),
+        ).toEqual([`${carrier}:performed`]),
+      );
+    },
+  );
 });

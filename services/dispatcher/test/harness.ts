@@ -60,6 +60,8 @@ export interface DispatcherHarness {
   statusOf(messageId: string): StatusEvent[];
   /** Processing events of one message's send attempts. */
   sendsOf(messageId: string): ProcessingEvent[];
+  /** Every processing event of one message. */
+  processingOf(messageId: string): ProcessingEvent[];
   close(): Promise<void>;
 }
 
@@ -79,7 +81,9 @@ export interface HarnessOptions {
   /** Run the receipt ingress on a free port (receipts reach the dispatcher). */
   readonly ingress?: boolean;
   readonly carrierTimeoutMs?: number;
-  readonly dispatcher?: Partial<Pick<DispatcherOptions, 'breaker' | 'rateLimits' | 'subprocessors' | 'now'>>;
+  readonly dispatcher?: Partial<
+    Pick<DispatcherOptions, 'breaker' | 'rateLimits' | 'subprocessors' | 'now' | 'reconcile'>
+  >;
 }
 
 /** Starts topics, schema, simulators and a dispatcher; `close()` removes all of it. */
@@ -164,6 +168,10 @@ export async function startDispatcherHarness(options: HarnessOptions = {}): Prom
       statuses
         .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
         .filter((s) => s.messageId === messageId),
+    processingOf: (messageId) =>
+      audit
+        .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())))
+        .filter((e) => e.messageId === messageId),
     sendsOf: (messageId) =>
       audit
         .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())))

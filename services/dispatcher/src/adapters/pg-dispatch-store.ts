@@ -18,6 +18,7 @@ function row(r: Record<string, unknown>): DispatchRow {
     reason: (r.reason as string | null) ?? null,
     recipientPseudonym: r.recipient_pseudonym as string,
     instruction: r.instruction as string,
+    updatedAt: new Date(r.updated_at as string | Date),
   };
 }
 
@@ -324,11 +325,40 @@ export class PgDispatchStore {
   async stale(sendingBefore: Date, unknownBefore: Date, limit = 500): Promise<DispatchRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
       `SELECT * FROM dispatcher_messages
-        WHERE (status = 'sending' AND updated_at < $1) OR (status = 'unknown' AND updated_at < $2)
+        WHERE status IN ('sending', 'queued', 'sent', 'unknown')
+          AND ((status = 'sending' AND updated_at < $1) OR (status = 'unknown' AND updated_at < $2))
         ORDER BY updated_at LIMIT $3`,
       [sendingBefore, unknownBefore, limit],
     );
     return rows.map(row);
+  }
+
+  /**
+   * Messages a carrier accepted that got no final receipt: `queued` or `sent`, not updated since
+   * `before`, and not asked about since `checkedBefore`.
+   */
+  async unconfirmed(before: Date, checkedBefore: Date, limit = 200): Promise<DispatchRow[]> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `SELECT * FROM dispatcher_messages
+        WHERE status IN ('queued', 'sent') AND updated_at < $1 AND (checked_at IS NULL OR checked_at < $2)
+        ORDER BY updated_at LIMIT $3`,
+      [before, checkedBefore, limit],
+    );
+    return rows.map(row);
+  }
+
+  /** Records that the carrier was asked about a message (and the events of asking), changing nothing else. */
+  async markChecked(current: DispatchRow, at: Date, events: readonly OutgoingRecord[]): Promise<void> {
+    await this.#db.query(
+      `WITH checked AS (
+         UPDATE dispatcher_messages SET checked_at = $3
+          WHERE controller_id = $1 AND message_id = $2
+          RETURNING 1
+       )
+       INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(4, 'EXISTS (SELECT 1 FROM checked)')}`,
+      [current.controllerId, current.messageId, at, ...outboxParams(outboxColumns([events]))],
+    );
+    if (events.length > 0) this.#wrote();
   }
 
   /**
