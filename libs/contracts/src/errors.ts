@@ -26,7 +26,7 @@ export const errorCodes = {
   PRIVACY_KEYS_UNAVAILABLE:
     "Dead letter: the controller's keys could not be obtained (key service unreachable or refusing, key not unwrappable). Retried with backoff, then dead-lettered; replay once the keys are available.",
   PRIVACY_DECRYPT_FAILED:
-    'Dead letter: a personal field of the record does not decrypt under its controller\'s key (altered, or sealed for another record or field). Dead-lettered at once: every attempt would fail alike.',
+    "Dead letter: a personal field of the record does not decrypt under its controller's key (altered, or sealed for another record or field). Dead-lettered at once: every attempt would fail alike.",
   RECORD_UNPROCESSABLE:
     'Dead letter: a consumer failed on the record with an error that had no code of its own; the reason names only the error class (its message may quote input).',
 } as const;
