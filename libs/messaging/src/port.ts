@@ -141,7 +141,7 @@ export interface ConsumerOptions<T> {
   readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
   /**
    * Attempts at a record that keeps failing with a retryable error before it is dead-lettered
-   * (default 10: about a minute with the default backoff).
+   * (default 10: about 40 s with the default backoff).
    */
   readonly maxAttempts?: number;
   /** Called when a batch fails and will be retried (for logs and metrics). */
@@ -233,6 +233,11 @@ function codeOf(error: unknown): string | undefined {
   return error && typeof error === 'object' && 'code' in error && typeof error.code === 'string'
     ? error.code
     : undefined;
+}
+
+/** A cause as a reason may name it: its code when it has one, else its class, never its message. */
+export function describeCause(cause: unknown): string {
+  return codeOf(cause) ?? (cause instanceof Error ? cause.name : 'non-error value');
 }
 
 /**

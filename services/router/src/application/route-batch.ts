@@ -17,6 +17,7 @@ import {
 } from '@massivesms/contracts';
 import {
   type BusProducer,
+  describeCause,
   type FailedRecord,
   type IncomingRecord,
   isRetryable,
@@ -199,15 +200,9 @@ export async function routeBatch(
  * leaves the request on the dead-letter topic, to be replayed once the keys are available.
  */
 function keysUnavailable(controllerId: string, cause: unknown): RecordFailedError {
-  const why =
-    cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string'
-      ? cause.code
-      : cause instanceof Error
-        ? cause.name
-        : 'unknown error';
   return new RecordFailedError(
     'PRIVACY_KEYS_UNAVAILABLE',
-    `keys of controller ${controllerId} are not available (${why})`,
+    `keys of controller ${controllerId} are not available (${describeCause(cause)})`,
     { retryable: isRetryable(cause), cause },
   );
 }

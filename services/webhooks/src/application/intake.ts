@@ -1,5 +1,11 @@
 import type { EndpointState, StatusEvent } from '@massivesms/contracts';
-import { type DecodedRecord, type FailedRecord, isRetryable, RecordFailedError } from '@massivesms/messaging';
+import {
+  type DecodedRecord,
+  describeCause,
+  type FailedRecord,
+  isRetryable,
+  RecordFailedError,
+} from '@massivesms/messaging';
 import { type ControllerKeys, decryptField, encryptField, toControllerId } from '@massivesms/privacy';
 import type { NewDelivery, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { eventTypeOf, messageWebhookBody, statusChangeKey, webhookIdFor } from '../domain/payload.ts';
@@ -64,7 +70,7 @@ async function deliveriesFor(deps: IntakeDeps, event: StatusEvent, now: Date): P
   } catch (cause) {
     throw new RecordFailedError(
       'PRIVACY_KEYS_UNAVAILABLE',
-      `keys of controller ${event.controllerId} are not available (${describe(cause)})`,
+      `keys of controller ${event.controllerId} are not available (${describeCause(cause)})`,
       { retryable: isRetryable(cause), cause },
     );
   }
@@ -83,7 +89,7 @@ async function deliveriesFor(deps: IntakeDeps, event: StatusEvent, now: Date): P
     // The same bytes under the same key fail the same way on every attempt.
     throw RecordFailedError.nonRetryable(
       'PRIVACY_DECRYPT_FAILED',
-      `the recipient of message ${event.messageId} (controller ${event.controllerId}) does not decrypt (${describe(cause)})`,
+      `the recipient of message ${event.messageId} (controller ${event.controllerId}) does not decrypt (${describeCause(cause)})`,
       { field: 'recipient', cause },
     );
   }
@@ -99,11 +105,4 @@ async function deliveriesFor(deps: IntakeDeps, event: StatusEvent, now: Date): P
       body: encryptField(keys.dataKey, body, bodyContext(event.controllerId, webhookId)),
     };
   });
-}
-
-/** A cause in a dead letter's reason: its stable code when it has one, its class otherwise (never its text). */
-function describe(cause: unknown): string {
-  if (cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string')
-    return cause.code;
-  return cause instanceof Error ? cause.name : 'unknown error';
 }
