@@ -75,7 +75,7 @@ export class RecordFailedError extends Error {
     this.field = options.field;
   }
 
-  /** A failure that another attempt may not repeat (a dependency down, a key not yet available). */
+  /** A failure another attempt may overcome (a dependency down, a key not available yet). */
   static retryable(code: string, reason: string, options: { field?: string; cause?: unknown } = {}) {
     return new RecordFailedError(code, reason, { ...options, retryable: true });
   }
