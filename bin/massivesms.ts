@@ -10,6 +10,7 @@ const usage = `usage: massivesms <command>
 
   control|router|dispatcher|webhooks|audit   run one service (configured by environment)
   migrate                                    apply every service's database migrations
+  deadletter list|replay [--cell C] ...      list dead letters; replay them after a fix (docs/dead-letters.md)
   simulate telnyx|twilio|receiver --port N   run a carrier or webhook-receiver simulator
   demo                                       the embedded demo (npm start)
 
@@ -68,6 +69,10 @@ async function main(): Promise<number> {
     if (values.json) console.log(JSON.stringify(summary));
     else console.log(formatSummary(summary));
     return 0;
+  }
+  if (command === 'deadletter') {
+    const { runDeadLetterCommand } = await import('./deadletter.ts');
+    return runDeadLetterCommand(rest);
   }
   if (command === 'simulate') {
     const { runSimulator } = await import('./simulate.ts');

@@ -36,6 +36,11 @@ export interface WebhooksOptions {
   readonly ssrf: SsrfPolicy;
   readonly now?: () => Date;
   readonly worker?: Partial<WorkerOptions> & { connectTimeoutMs?: number };
+  /** How a status whose keys are not available is retried before it is dead-lettered. */
+  readonly intake?: {
+    readonly maxAttempts?: number;
+    readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
+  };
   readonly registry?: Registry;
 }
 
@@ -127,6 +132,12 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     },
   });
   void depth;
+  const deadLettered = new Counter({
+    name: 'webhooks_intake_dead_letters_total',
+    help: 'Status records the intake could not process, sent to the dead-letter topic, by code.',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
 
   const producer = options.bus.producer();
   const worker = startDeliveryWorker(
@@ -164,23 +175,40 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     topics: [topic('sms.status.v1')],
     deadLetterTopic: topic('deadletter.v1'),
     decode: (record) => decodeJsonOrThrow(statusEventSchema, record.value),
-    // Stored before the offsets are committed (the consumer commits after this resolves).
+    // Stored before the offsets are committed (the consumer commits after this resolves); a status
+    // that cannot be processed is retried alone or dead-lettered, never holding up the partition.
     handleBatch: async (batch) => {
-      const added = await intakeStatuses(
+      const { added, failed } = await intakeStatuses(
         { store, endpoints, keys, isDisabled: (id, rev) => health.isDisabled(id, rev), now },
-        batch.records.map((r) => r.message),
+        batch.records,
       );
       if (added > 0) {
         stored.inc(added);
         worker.wake();
       }
+      return { failed };
     },
-    retryBackoffMs: { initial: 250, max: 15_000 },
+    retryBackoffMs: options.intake?.retryBackoffMs ?? { initial: 250, max: 15_000 },
+    maxAttempts: options.intake?.maxAttempts ?? 10,
     onBatchError: (error, where) =>
       options.log.warn(
         { err: error, partition: where.partition, attempt: where.attempt },
         'intake failed; retrying',
       ),
+    onRecordFailed: (error, where) => {
+      if (where.outcome === 'dead-letter') deadLettered.inc({ code: where.code });
+      // Warn, not error: the record is kept on the dead-letter topic, counted, and replayable.
+      options.log.warn(
+        {
+          err: error,
+          code: where.code,
+          partition: where.partition,
+          offset: where.offset,
+          attempt: where.attempt,
+        },
+        where.outcome === 'retry' ? 'status not processed; retrying it' : 'status dead-lettered',
+      );
+    },
   });
   let running = true;
   return {
