@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import {
   type Cell,
   type ControllerState,
   type DispatchRecord,
   dispatchRecordSchema,
   encodeJson,
+  eventIdFor,
   newTraceparent,
   type ProcessingEvent,
   processingEventSchema,
@@ -218,7 +218,9 @@ function status(
   traceparent: string,
 ): OutgoingRecord {
   const value: StatusEvent = {
-    eventId: randomUUID(),
+    // Derived from the message: a request routed again (a replay, a commit lost after producing)
+    // yields the same event, which consumers drop.
+    eventId: eventIdFor('sms.status', controller.controllerId, event.messageId, 0),
     controllerId: controller.controllerId,
     region: deps.cell,
     statusSeq: 0,
@@ -241,7 +243,14 @@ function processing(
   traceparent: string,
 ): OutgoingRecord {
   const value: ProcessingEvent = {
-    eventId: randomUUID(),
+    eventId: eventIdFor(
+      'router',
+      event.operation,
+      event.controllerId,
+      event.messageId ?? '',
+      event.outcome,
+      event.reason ?? '',
+    ),
     occurredAt: now.toISOString(),
     service: 'router',
     region: deps.cell,
@@ -443,7 +452,8 @@ function rejectionOutputs(
 ): OutgoingRecord[] {
   const attributable = d.controller !== undefined;
   const rejection = {
-    rejectionId: randomUUID(),
+    // The record it answers identifies it: answered again after a replay, it is the same rejection.
+    rejectionId: eventIdFor('sms.rejected', record.topic, record.partition, record.offset),
     code: d.code,
     ...(d.field ? { field: d.field } : {}),
     reason: d.reason.slice(0, 500),
