@@ -26,6 +26,7 @@ import type { CarrierName, CarrierPort } from './application/ports.ts';
 import { RateLimits } from './application/rate-limits.ts';
 import { type ReceiptApplier, startReceiptApplier } from './application/receipt-inbox.ts';
 import { defaultReconcilePolicy, type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
+import { startScheduler } from './application/scheduler.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
 export const dispatcherMigrations = {
@@ -222,6 +223,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       );
     },
   });
+  // Messages held for quiet hours go out when their window opens.
+  const scheduler = startScheduler(deps, {
+    onError: (error) => options.log.warn({ err: error }, 'dispatching held messages failed; retried later'),
+  });
   // Reconciliation: every message without a terminal status is closed by an explicit policy. One
   // sweep at a time; the timer is cleared at stop.
   const policy = options.reconcile === false ? undefined : (options.reconcile ?? defaultReconcilePolicy);
@@ -257,6 +262,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       if (sweep) clearInterval(sweep);
       await sweeping;
       await consumer.stop();
+      await scheduler.stop();
       await suppressions.stop();
       await ingress?.close();
       await applier?.stop();

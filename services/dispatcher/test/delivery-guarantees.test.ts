@@ -184,4 +184,17 @@ describe('delivery guarantees of the dispatcher', () => {
       );
     },
   );
+
+  it('a message held for quiet hours goes out once when its window opens, without holding back the messages behind it', async () => {
+    const opens = new Date(Date.now() + 2_500);
+    await h.dispatch('acme', 'quiet-1', '+14155553700', undefined, { sendAfter: opens });
+    await h.dispatch('acme', 'behind-quiet-1', '+14155553700'); // same recipient: same partition, after it
+    await eventually(20_000, () => expect(statuses('behind-quiet-1')).toContain('queued'));
+    expect(h.telnyx.ledger.countForCallbackId('quiet-1')).toBe(0);
+    await eventually(20_000, () => expect(statuses('quiet-1')).toContain('queued'));
+    expect(Date.now()).toBeGreaterThanOrEqual(opens.getTime());
+    expect(h.telnyx.ledger.countForCallbackId('quiet-1')).toBe(1);
+    const { rows } = await h.db.query('SELECT 1 FROM dispatcher_scheduled');
+    expect(rows).toEqual([]);
+  });
 });

@@ -251,6 +251,62 @@ export class PgDispatchStore {
     if (events.length > 0) this.#wrote();
   }
 
+  /** Parks messages held until their `sendAfter` (a redelivered one is parked once). */
+  async schedule(
+    records: readonly { controllerId: string; messageId: string; sendAfter: string; record: unknown }[],
+  ) {
+    if (records.length === 0) return;
+    await this.#db.query(
+      `INSERT INTO dispatcher_scheduled (controller_id, message_id, send_after, record)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[])
+       ON CONFLICT DO NOTHING`,
+      [
+        records.map((r) => r.controllerId),
+        records.map((r) => r.messageId),
+        records.map((r) => r.sendAfter),
+        records.map((r) => JSON.stringify(r.record)),
+      ],
+    );
+  }
+
+  /** Takes up to `limit` parked messages whose window opened, for `holdMs` (SKIP LOCKED: shared by dispatchers). */
+  async takeDue(
+    limit: number,
+    at: Date,
+    holdMs: number,
+  ): Promise<{ controllerId: string; messageId: string; record: unknown }[]> {
+    const { rows } = await this.#db.query<{
+      controller_id: string;
+      message_id: string;
+      record: unknown;
+      send_after: Date;
+    }>(
+      `UPDATE dispatcher_scheduled SET taken_until = $3
+        WHERE (controller_id, message_id) IN (
+          SELECT controller_id, message_id FROM dispatcher_scheduled
+           WHERE send_after <= $2 AND (taken_until IS NULL OR taken_until < $2)
+           ORDER BY send_after LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING controller_id, message_id, record, send_after`,
+      [limit, at, new Date(at.getTime() + holdMs)],
+    );
+    rows.sort((a, b) => new Date(a.send_after).getTime() - new Date(b.send_after).getTime());
+    return rows.map((r) => ({
+      controllerId: r.controller_id,
+      messageId: r.message_id,
+      record: typeof r.record === 'string' ? JSON.parse(r.record) : r.record,
+    }));
+  }
+
+  /** Removes parked messages that were dispatched (claimed, or refused with their status). */
+  async unschedule(keys: readonly { controllerId: string; messageId: string }[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.#db.query(
+      `DELETE FROM dispatcher_scheduled s USING unnest($1::text[], $2::text[]) AS k(controller_id, message_id)
+        WHERE s.controller_id = k.controller_id AND s.message_id = k.message_id`,
+      [keys.map((k) => k.controllerId), keys.map((k) => k.messageId)],
+    );
+  }
+
   /** Writes events that announce no stored change of ours (refusals, inbound opt-outs) to the outbox. */
   async writeEvents(events: readonly OutgoingRecord[], tx: DbTx = this.#db): Promise<void> {
     if (events.length === 0) return;

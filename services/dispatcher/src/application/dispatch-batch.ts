@@ -123,13 +123,15 @@ function refusalOf(
  */
 export async function dispatchBatch(
   deps: DispatchDeps,
-  records: readonly DecodedRecord<DispatchRecord>[],
+  records: readonly Pick<DecodedRecord<DispatchRecord>, 'message'>[],
 ): Promise<void> {
   const now = deps.now();
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(deps.cell, name, deps.namespace);
   const open = (carrier: CarrierName) => deps.routes[carrier].breaker.state === 'open';
   // Events of messages stopped before any claim: they announce no stored change of ours.
   const refusals: OutgoingRecord[] = [];
+  // Messages held for quiet hours: parked until their window opens, out of the partition's way.
+  const held: DispatchRecord[] = [];
 
   const planned: Planned[] = [];
   for (const { message: record } of records) {
@@ -144,6 +146,10 @@ export async function dispatchBatch(
     }
     if (expired(record, now)) {
       refusals.push(...refusalOutputs(deps, topic, record, EXPIRED, EXPIRED.reason, now));
+      continue;
+    }
+    if (record.sendAfter && Date.parse(record.sendAfter) > now.getTime()) {
+      held.push(record);
       continue;
     }
     const route = routeOf(controller!, deps.subprocessors ?? SUBPROCESSORS, now).filter((c) => !open(c));
@@ -186,6 +192,14 @@ export async function dispatchBatch(
     sendable.push({ ...item, plain });
   }
   await deps.store.writeEvents(refusals);
+  await deps.store.schedule(
+    held.map((record) => ({
+      controllerId: record.controllerId,
+      messageId: record.messageId,
+      sendAfter: record.sendAfter!,
+      record,
+    })),
+  );
   // Claim a few at a time, right before sending them: a crash leaves at most one chunk per
   // partition claimed but never attempted (those become `unknown`, never resent).
   for (let c = 0; c < sendable.length; c += CLAIM_CHUNK) {
