@@ -10,12 +10,13 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { SsrfPolicy } from '@massivesms/ssrf';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createHttpSender } from './adapters/http-sender.ts';
-import { PgDeliveryStore } from './adapters/pg-delivery-store.ts';
+import { PgDeliveryStore, WEBHOOKS_OUTBOX } from './adapters/pg-delivery-store.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
 import { intakeStatuses } from './application/intake.ts';
 import { EndpointHealthCache, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
@@ -73,7 +74,14 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   const namespace = options.namespace ?? '';
   const now = options.now ?? (() => new Date());
   await migrate(options.db, webhooksMigrations);
-  const store = new PgDeliveryStore(options.db);
+  // Every event is stored with the change it announces; the relay publishes them (DESIGN §5.0).
+  const relay: OutboxRelay = startOutboxRelay({
+    db: options.db,
+    table: WEBHOOKS_OUTBOX,
+    producer: options.bus.producer(),
+    onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
+  });
+  const store = new PgDeliveryStore(options.db, () => relay.wake());
   const controllers = await startControllerDirectory({
     bus: options.bus,
     cell: options.cell,
@@ -139,14 +147,12 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     registers: [registry],
   });
 
-  const producer = options.bus.producer();
   const worker = startDeliveryWorker(
     {
       cell: options.cell,
       namespace,
       store,
       sender,
-      producer,
       endpoints,
       keys,
       health,
@@ -222,6 +228,8 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       clearInterval(refresh);
       await consumer.stop();
       await worker.stop();
+      // What the last attempts stored goes out now if the broker takes it; the rest at the next start.
+      await relay.stop({ drainMs: 2_000 });
       await sender.close();
       await endpoints.view.stop();
       await controllers.view.stop();

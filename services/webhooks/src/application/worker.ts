@@ -3,11 +3,12 @@ import {
   type Cell,
   type EndpointState,
   encodeJson,
+  eventIdFor,
   type ProcessingEvent,
   processingEventSchema,
   topicFor,
 } from '@massivesms/contracts';
-import { type BusProducer, Snooze } from '@massivesms/messaging';
+import { Snooze } from '@massivesms/messaging';
 import { type ControllerKeys, DecryptionFailedError, decryptField, encryptField } from '@massivesms/privacy';
 import type { HttpSender } from '../adapters/http-sender.ts';
 import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
@@ -38,7 +39,6 @@ export interface WorkerDeps {
   readonly namespace: string;
   readonly store: PgDeliveryStore;
   readonly sender: HttpSender;
-  readonly producer: BusProducer;
   readonly endpoints: {
     get(endpointId: string): EndpointState | undefined;
     ofController(controllerId: string): EndpointState[];
@@ -255,6 +255,9 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
             }
           : { state: 'pending', nextAttemptAt: new Date(done.getTime() + delay), lastError: what };
     }
+    // The attempt's processing event is stored with the attempt (DESIGN §5.0): one per attempt, its
+    // id derived from the delivery and the attempt number.
+    const audit = processingRecord(deps, row, body, verdict.kind, result.status, done, attemptNumber);
     const recorded = await deps.store.recordAttempt(
       owner,
       {
@@ -269,6 +272,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       },
       next,
       done,
+      [audit],
     );
     if (!recorded) return; // the lease ran out and another worker took over: its record stands
     deps.onAttempt?.({
@@ -277,7 +281,6 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       latencyMs: result.latencyMs,
       ageMs: done.getTime() - row.createdAt.getTime(),
     });
-    await deps.producer.send([processingRecord(deps, row, body, verdict.kind, result.status, done)]);
     await updateHealth(row, endpoint, verdict.kind, done);
   }
 
@@ -433,10 +436,11 @@ function processingRecord(
   verdict: 'delivered' | 'gone' | 'failed',
   status: number | undefined,
   at: Date,
+  attempt: number,
 ) {
   const carriesNumber = (JSON.parse(body) as { data?: { to?: unknown } }).data?.to !== undefined;
   const event: ProcessingEvent = {
-    eventId: randomUUID(),
+    eventId: eventIdFor('webhooks', 'webhook.deliver', row.webhookId, attempt),
     occurredAt: at.toISOString(),
     service: 'webhooks',
     operation: 'webhook.deliver',
