@@ -190,14 +190,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         breakerTransitions++;
         if (cell === 'us' && carrier === 'telnyx' && state === 'open') usTelnyxOpened = true;
       },
-      // The documented policy for outcomes nobody reported, on a demo's time scale: an unanswered
-      // send becomes `unknown` after 5 s and `failed` after 10 s more without a receipt; an accepted
-      // message without its final receipt is looked up at the carrier after 3 s.
+      // The documented policy for outcomes nobody reported, on a demo's time scale: a send still
+      // unanswered after 15 s (its call is bounded at 2 s) becomes `unknown`, and `failed` after 15 s
+      // more without a receipt; an accepted message without its final receipt is looked up at the
+      // carrier after 5 s and closed as unconfirmed after 30 s.
       reconcile: reconcilePolicy({
-        sendingTimeoutMs: 5_000,
-        quarantineMs: 10_000,
-        receiptDeadlineMs: 3_000,
-        finaliseAfterMs: 15_000,
+        sendingTimeoutMs: 15_000,
+        quarantineMs: 15_000,
+        receiptDeadlineMs: 5_000,
+        finaliseAfterMs: 30_000,
       }),
     });
     const webhooks = await startWebhooks({
