@@ -31,6 +31,8 @@ export interface WorkerOptions {
   readonly pollMs: number;
   /** Continuous failure after which an endpoint is disabled. */
   readonly disableAfterMs: number;
+  /** A receiver's `Retry-After` up to this delays the next attempt; default MAX_RETRY_AFTER_MS (1 h). */
+  readonly maxRetryAfterMs?: number;
 }
 
 export interface WorkerDeps {
@@ -243,8 +245,10 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
     else if (verdict.kind === 'gone')
       next = { state: 'dead', lastError: 'endpoint answered 410 Gone: disabled' };
     else {
+      // A stored due time, not a sleep: the delivery waits in the table, nothing holds it in memory.
       const delay = nextAttemptDelay(attemptNumber - row.retryFrom, {
         retryAfterSeconds: result.retryAfterSeconds,
+        ...(options.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: options.maxRetryAfterMs }),
       });
       const what = result.status ? `HTTP ${result.status}` : verdict.errorClass;
       next =
