@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one CLI (DESIGN.md §9). Thin: each verb validates its configuration first, so a bad
 // environment value fails fast with the variable's name, then hands over to a service or lib.
-import { commonSpec, loadConfigOrExit } from '@massivesms/config';
+import { commonSpec, databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb, migrateAll } from '@massivesms/db';
 import { createLogger } from '@massivesms/telemetry';
 import { serviceMigrations } from './migrations.ts';
@@ -26,7 +26,7 @@ async function main(): Promise<number> {
     const { migrateSpec } = await import('./specs.ts');
     const config = loadConfigOrExit(migrateSpec);
     const log = createLogger({ service: 'migrate', level: config.logLevel });
-    const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-migrate' });
+    const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-migrate' });
     try {
       const results = await migrateAll(db, serviceMigrations);
       if (results.length === 0) log.info('no service has migrations yet');

@@ -32,6 +32,8 @@ export interface WorkerOptions {
   readonly pollMs: number;
   /** Continuous failure after which an endpoint is disabled. */
   readonly disableAfterMs: number;
+  /** A receiver's `Retry-After` up to this delays the next attempt; default MAX_RETRY_AFTER_MS (1 h). */
+  readonly maxRetryAfterMs?: number;
 }
 
 export interface WorkerDeps {
@@ -95,6 +97,9 @@ export class EndpointHealthCache {
   }
 }
 
+/** How long stop() lets attempts in flight finish before cutting them short. */
+const STOP_GRACE_MS = 3_000;
+
 /** The value, or undefined when it failed to decrypt (any other error is thrown on). */
 function unlessUndecryptable<T>(decrypt: () => T): T | undefined {
   try {
@@ -125,6 +130,8 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   let total = 0;
   let running = true;
   const snooze = new Snooze();
+  // Aborted when stop() has waited STOP_GRACE_MS for the attempts in flight: cuts the rest short.
+  const stopping = new AbortController();
   let idleWaiters: (() => void)[] = [];
   const buckets = new Map<string, { tokens: number; at: number }>();
   // Longer than any live attempt (bounded by the attempt timeout) plus recording it.
@@ -234,7 +241,10 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       );
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
     const headers = signedHeaders(secrets, row.webhookId, now, body);
-    const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body);
+    const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body, stopping.signal);
+    // Cut short by stop(): not the endpoint's failure, so nothing is recorded (no attempt counted, no
+    // health change). stop() releases the lease: the next process retries now, same webhook-id.
+    if (result.error === 'aborted') return;
     const verdict = judgeAttempt(result);
     const done = deps.now();
     const attemptNumber = row.attempts + 1;
@@ -243,8 +253,10 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
     else if (verdict.kind === 'gone')
       next = { state: 'dead', lastError: 'endpoint answered 410 Gone: disabled' };
     else {
+      // A stored due time, not a sleep: the delivery waits in the table, nothing holds it in memory.
       const delay = nextAttemptDelay(attemptNumber - row.retryFrom, {
         retryAfterSeconds: result.retryAfterSeconds,
+        ...(options.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: options.maxRetryAfterMs }),
       });
       const what = result.status ? `HTTP ${result.status}` : verdict.errorClass;
       next =
@@ -422,7 +434,13 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       running = false;
       snooze.wake();
       await finished;
-      if (total > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
+      if (total > 0) {
+        const drained = new Promise<void>((resolve) => idleWaiters.push(resolve));
+        // A hanging endpoint must not hold the shutdown for a whole attempt timeout (up to 60 s).
+        const grace = setTimeout(() => stopping.abort(), STOP_GRACE_MS);
+        await drained;
+        clearTimeout(grace);
+      }
       await deps.store.releaseLeases(owner);
     },
   };
