@@ -180,7 +180,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   }
   const publicBaseUrl = options.publicBaseUrl ?? ingressUrl;
   if (!publicBaseUrl) throw new Error('the dispatcher needs a public base URL for receipts (or an ingress)');
+  // Cuts every rate-limit wait short at stop.
+  const stopping = new AbortController();
   const deps = {
+    signal: stopping.signal,
     cell: options.cell,
     namespace,
     now,
@@ -259,6 +262,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     ingressUrl,
     async stop() {
       running = false;
+      stopping.abort();
       if (sweep) clearInterval(sweep);
       await sweeping;
       await consumer.stop();

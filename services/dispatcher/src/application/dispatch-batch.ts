@@ -30,7 +30,7 @@ import { classifySendFailure, type SendFailureClass } from '../domain/classify.t
 import { applyStatus } from '../domain/state-machine.ts';
 import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
-import type { RateLimits } from './rate-limits.ts';
+import { type RateLimits, RateLimitWaitAbortedError } from './rate-limits.ts';
 import { statusRecord } from './status-events.ts';
 
 /** Thrown to hold a partition: no route may take its messages now (nothing was sent). Retried with backoff. */
@@ -56,6 +56,8 @@ export interface DispatchDeps {
   >;
   /** Segments per second per carrier account and per sender; unset: no throttling (tests). */
   readonly rateLimits?: RateLimits;
+  /** Aborted when the dispatcher stops: a rate-limit wait ends at once (nothing sent, claim released). */
+  readonly signal?: AbortSignal;
   /** Where each carrier processes, per region (transfer mechanisms); default: the DPA's registry. */
   readonly subprocessors?: SubprocessorRegistry;
 }
@@ -319,7 +321,13 @@ async function sendOne(
 
   for (let hop = 0; ; hop++) {
     const carrier: CarrierName = row.carrier;
-    await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments);
+    try {
+      await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments, deps.signal);
+    } catch (error) {
+      // Stopping: nothing was sent, so the claim is released and the batch is not committed.
+      if (error instanceof RateLimitWaitAbortedError) return { row, events: [] };
+      throw error;
+    }
     // The wait (rate limits, a held partition) may have outlived the message's validity.
     const now = deps.now();
     if (expired(record, now)) {
