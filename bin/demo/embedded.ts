@@ -63,6 +63,8 @@ export interface DemoSummary {
   sent: Record<string, number>;
   /** Messages Telnyx refused during its outage that Twilio took instead. */
   failovers: number;
+  /** Sends whose carrier call ended without an answer (`unknown`), reconciled from the receipt. */
+  ambiguous: number;
   breakerTransitions: number;
   delivered: number;
   /** Accepted messages that ended otherwise: the carrier said undelivered, or sending failed (reconciliation included). */
@@ -293,7 +295,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   // follows the US cell's own progress and lasts until the breaker has opened, however the two cells'
   // dispatchers happen to interleave.
   const us = runtimes.find((r) => r.cell === 'us')!;
+  const eu = runtimes.find((r) => r.cell === 'eu')!;
   let outage = 'before' as 'before' | 'during' | 'after';
+  let ambiguityPlanted = false;
   // Every accepted message ends in exactly one terminal status: delivered, or what the carrier or the
   // reconciliation policy says. The wait fails only if nothing at all moves for a minute.
   await until(
@@ -307,6 +311,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         us.telnyx.faults.always(null);
         outage = 'after';
         say('telnyx (us): recovered');
+      }
+      // In the EU cell, one send is accepted by Telnyx but never answered: its outcome is ambiguous
+      // (`unknown`, never resent) until the receipt carrying our id reconciles it.
+      if (!ambiguityPlanted && tally.queued('eu') >= tally.accepted('eu') * 0.1 && tally.accepted('eu') > 0) {
+        eu.telnyx.faults.configure({ next: [{ timeoutAfterAccept: true }] });
+        ambiguityPlanted = true;
+        say('telnyx (eu): one send accepted but never answered (an ambiguous outcome)');
       }
       return tally.unfinished() === 0;
     },
@@ -411,6 +422,7 @@ function summarise(
     expired: tally.count('expired'),
     sent: tally.sentPerCarrier(),
     failovers: 0,
+    ambiguous: 0,
     breakerTransitions: 0,
     delivered: tally.count('delivered'),
     undelivered: tally.count('undelivered'),
@@ -418,8 +430,10 @@ function summarise(
     webhooks: { delivered: 0, retried: 0, deadLettered: 0, signatureFailures: 0 },
     durationSeconds: 0,
   };
-  // Read once, at the end: a failover is a Telnyx attempt that failed for a message Twilio took.
+  // Read once, at the end: a failover is a Telnyx attempt that failed for a message Twilio took; an
+  // ambiguous send is one whose carrier call ended without an answer.
   const failedOver = new Set<string>();
+  const ambiguous = new Set<string>();
   for (const cell of cells) {
     for (const r of bus.records(topicFor(cell, 'audit.processing.v1'))) {
       const event = JSON.parse(r.value!.toString()) as {
@@ -428,6 +442,7 @@ function summarise(
         outcome: string;
         controllerId: string;
         messageId?: string;
+        reason?: string;
       };
       if (
         event.operation === 'send' &&
@@ -437,6 +452,12 @@ function summarise(
         tally.carrierOf(event.controllerId, event.messageId) === 'twilio'
       )
         failedOver.add(`${event.controllerId}:${event.messageId}`);
+      if (
+        event.operation === 'send' &&
+        event.outcome === 'failed' &&
+        event.reason === 'CARRIER_RESPONSE_TIMEOUT'
+      )
+        ambiguous.add(`${event.controllerId}:${event.messageId}`);
     }
     for (const r of bus.records(topicFor(cell, 'sms.rejected.v1'))) {
       const rejection = rejectionSchema.parse(JSON.parse(r.value!.toString()));
@@ -444,6 +465,7 @@ function summarise(
     }
   }
   summary.failovers = failedOver.size;
+  summary.ambiguous = ambiguous.size;
   summary.durationSeconds = Number(durationSeconds.toFixed(2));
   return summary;
 }
@@ -462,6 +484,7 @@ export function formatSummary(s: DemoSummary): string {
       .sort()
       .map(([carrier, n]): [string, number] => [`sent via ${carrier}`, n]),
     ['failovers (Telnyx refused → Twilio)', s.failovers],
+    ['ambiguous sends (reconciled, never resent)', s.ambiguous],
     ['breaker transitions', s.breakerTransitions],
     ['delivered (signed receipts)', s.delivered],
     ['undelivered', s.undelivered],
