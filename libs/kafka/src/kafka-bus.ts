@@ -15,18 +15,16 @@ import {
   CompressionTypes,
   type Consumer,
   type EachBatchPayload,
-  Kafka,
+  type Kafka,
   type KafkaMessage,
-  type LogEntry,
-  logLevel,
   Partitioners,
   type Producer,
-  type RetryOptions,
 } from 'kafkajs';
+import { BrokerContact, type KafkaLogSink, kafkaClient } from './client.ts';
 import { CoalescingSender } from './coalescing-sender.ts';
-import { type KafkaLogSink, SupervisedConsumer, settlesWithin } from './supervised-consumer.ts';
+import { SupervisedConsumer, settlesWithin } from './supervised-consumer.ts';
 
-export type { KafkaLogSink } from './supervised-consumer.ts';
+export type { KafkaLogSink } from './client.ts';
 
 export interface KafkaBusOptions {
   readonly brokers: readonly string[];
@@ -52,14 +50,6 @@ export interface KafkaBusOptions {
    */
   readonly stopTimeoutMs?: number;
 }
-
-const levelNames = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-  [logLevel.NOTHING]: 'debug',
-} as const;
 
 /** A member not handling a batch fetches at least every `maxWaitTimeInMs` (250 ms) while all is well. */
 const STALL_MS = 10_000;
@@ -90,27 +80,11 @@ function toIncoming(topic: string, partition: number, m: KafkaMessage): Incoming
   };
 }
 
-function kafkaClient(options: KafkaBusOptions, retry: RetryOptions): Kafka {
-  const sink = options.log;
-  return new Kafka({
-    clientId: options.clientId,
-    brokers: [...options.brokers],
-    logLevel: logLevel.WARN,
-    retry,
-    logCreator: () => (entry: LogEntry) => {
-      const { message, ...fields } = entry.log;
-      if (sink) sink(levelNames[entry.level], message, { ...fields, namespace: entry.namespace });
-      else if (entry.level <= logLevel.ERROR)
-        process.stderr.write(`kafkajs ${entry.namespace}: ${message}\n`);
-    },
-  });
-}
-
 /** The messaging port over Apache Kafka (kafkajs). */
 export class KafkaBus implements MessageBus {
   /** The producer's and admin's client. */
   readonly kafka: Kafka;
-  readonly #consumerKafka: Kafka;
+  readonly #producerContact = new BrokerContact();
   readonly #options: KafkaBusOptions;
   readonly #consumers = new Set<KafkaConsumerHandle>();
   readonly #readers = new Set<KafkaReaderHandle>();
@@ -119,10 +93,7 @@ export class KafkaBus implements MessageBus {
 
   constructor(options: KafkaBusOptions) {
     this.#options = options;
-    this.kafka = kafkaClient(options, { initialRetryTime: 100, retries: 8 });
-    // Consumers wait at most 2 s between retries and give up after ~9 s, then their supervisor
-    // restarts them: one asleep in a 13 s kafkajs backoff would notice a returned broker late.
-    this.#consumerKafka = kafkaClient(options, { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 });
+    this.kafka = kafkaClient(options, { initialRetryTime: 100, retries: 8 }, this.#producerContact);
   }
 
   /** @internal */
@@ -138,7 +109,11 @@ export class KafkaBus implements MessageBus {
   /** @internal What every consumer and reader of this bus shares. */
   supervision(name: string) {
     return {
-      kafka: this.#consumerKafka,
+      // Each consumer has a client of its own, so that its sockets report on it alone. Consumers wait
+      // at most 2 s between retries and give up after ~9 s, then their supervisor restarts them: one
+      // asleep in a 13 s kafkajs backoff would notice a returned broker late.
+      client: (contact: BrokerContact) =>
+        kafkaClient(this.#options, { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 }, contact),
       name,
       restartBackoffMs: this.#options.restartBackoffMs ?? { initial: 250, max: 5_000 },
       stallMs: STALL_MS,
@@ -158,6 +133,7 @@ export class KafkaBus implements MessageBus {
       compression: this.#options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
       topicMessages: groupByTopic(records),
     });
+    this.#producerContact.heard();
   });
 
   async consume<T>(options: ConsumerOptions<T>): Promise<ConsumerHandle> {
@@ -196,6 +172,10 @@ export class KafkaBus implements MessageBus {
     this.#producer = undefined;
     if (!producer) return;
     const disconnected = producer.then((p) => p.disconnect());
+    disconnected.catch(() => {}); // a producer that never connected has nothing to disconnect
+    // One whose connections failed since the broker last answered it is not waited for. (An idle
+    // producer hears nothing, so only failures count here.)
+    if (!this.#producerContact.inTouch(Number.POSITIVE_INFINITY)) return;
     if (!(await settlesWithin(disconnected, deadline - performance.now()))) {
       this.#options.log?.('warn', 'Kafka producer did not disconnect in time; abandoned', {
         timeoutMs: this.stopTimeoutMs,
@@ -220,7 +200,10 @@ export class KafkaBus implements MessageBus {
         createPartitioner: Partitioners.DefaultPartitioner,
       });
       this.#producer = producer.connect().then(
-        () => producer,
+        () => {
+          this.#producerContact.heard();
+          return producer;
+        },
         (error: unknown) => {
           this.#producer = undefined;
           throw error;
@@ -374,7 +357,6 @@ class KafkaConsumerHandle implements ConsumerHandle {
  */
 class KafkaReaderHandle implements ReaderHandle {
   readonly #bus: KafkaBus;
-  readonly #kafka: Kafka;
   readonly #options: ReaderOptions;
   readonly #supervisor: SupervisedConsumer;
   readonly #caughtUp = Promise.withResolvers<void>();
@@ -390,10 +372,8 @@ class KafkaReaderHandle implements ReaderHandle {
   constructor(bus: KafkaBus, options: ReaderOptions) {
     this.#bus = bus;
     this.#options = options;
-    const supervision = bus.supervision(`reader of ${options.topics.join(',')}`);
-    this.#kafka = supervision.kafka;
     this.#supervisor = new SupervisedConsumer({
-      ...supervision,
+      ...bus.supervision(`reader of ${options.topics.join(',')}`),
       config: () => {
         const groupId = bus.readerGroupId();
         this.#groupIds.push(groupId);
@@ -456,7 +436,7 @@ class KafkaReaderHandle implements ReaderHandle {
 
   async #fetchEnds(): Promise<Map<string, bigint>> {
     const ends = new Map<string, bigint>();
-    const admin = this.#kafka.admin();
+    const admin = this.#supervisor.kafka.admin();
     await admin.connect();
     try {
       for (const topic of this.#options.topics) {
@@ -479,7 +459,7 @@ class KafkaReaderHandle implements ReaderHandle {
     this.#stopped ??= (async () => {
       const deadline = performance.now() + timeoutMs;
       if (await this.#supervisor.stop(timeoutMs)) {
-        const cleanup = this.#kafka.admin();
+        const cleanup = this.#supervisor.kafka.admin();
         const deleted = (async () => {
           await cleanup.connect();
           try {

@@ -1,15 +1,10 @@
 import { type Assignment, pause } from '@massivesms/messaging';
 import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs';
-
-/** Log sink for the client's own messages (kafkajs logs carry no record contents). */
-export type KafkaLogSink = (
-  level: 'error' | 'warn' | 'info' | 'debug',
-  message: string,
-  fields: object,
-) => void;
+import { BrokerContact, type KafkaLogSink } from './client.ts';
 
 export interface SupervisedConsumerOptions {
-  readonly kafka: Kafka;
+  /** Makes this consumer's own client, which reports its failed connections to `contact`. */
+  readonly client: (contact: BrokerContact) => Kafka;
   /** Names the consumer in logs (its group, or the topics a reader follows). */
   readonly name: string;
   /** The kafkajs consumer of one attempt (a reader takes a fresh group each time). */
@@ -22,9 +17,10 @@ export interface SupervisedConsumerOptions {
   /** Wait before restarting a failed consumer: `initial`, doubled per consecutive failure, up to `max`. */
   readonly restartBackoffMs: { readonly initial: number; readonly max: number };
   /**
-   * A member that has not fetched, heartbeated or committed for this long is not consuming (a broker
-   * that stopped answering, a rebalance that does not end). A member handling a long batch must
-   * heartbeat meanwhile to count as consuming (and to keep its partitions).
+   * A member whose connections failed since it last heard from the broker, or that has not fetched,
+   * heartbeated or committed for this long, is not consuming (a broker down or that stopped
+   * answering, a rebalance that does not end). A member handling a long batch must heartbeat
+   * meanwhile to count as consuming (and to keep its partitions).
    */
   readonly stallMs: number;
   readonly log: KafkaLogSink | undefined;
@@ -65,6 +61,9 @@ const HEALTHY_AFTER_MS = 60_000;
  */
 export class SupervisedConsumer {
   readonly #options: SupervisedConsumerOptions;
+  readonly #contact = new BrokerContact();
+  /** This consumer's client: its sockets tell `#contact` about this consumer's connections only. */
+  readonly kafka: Kafka;
   readonly #abort = new AbortController();
   readonly #firstJoin = Promise.withResolvers<void>();
   /** Batches being handled by any attempt: a restart waits for them so a partition never has two. */
@@ -72,7 +71,6 @@ export class SupervisedConsumer {
   #current: Consumer | undefined;
   #joined = false;
   #joinedSince = 0;
-  #lastContact = 0;
   #assigned: Assignment[] = [];
   #everJoined = false;
   /** Set by stop(): its drain and disconnect, which the supervisor lets finish. */
@@ -80,6 +78,7 @@ export class SupervisedConsumer {
 
   constructor(options: SupervisedConsumerOptions) {
     this.#options = options;
+    this.kafka = options.client(this.#contact);
     // Nobody may be waiting for the first join when the consumer is stopped before it.
     this.#firstJoin.promise.catch(() => {});
   }
@@ -99,10 +98,9 @@ export class SupervisedConsumer {
     return this.#joined ? [...this.#assigned] : [];
   }
 
-  /** Joined, not crashed or restarting, and in touch with the broker (fetches, heartbeats, commits). */
+  /** Joined, not crashed or restarting, and in touch with the broker (see `stallMs`). */
   consuming(): boolean {
-    if (!this.#joined || this.#abort.signal.aborted) return false;
-    return performance.now() - this.#lastContact < this.#options.stallMs;
+    return this.#joined && !this.#abort.signal.aborted && this.#contact.inTouch(this.#options.stallMs);
   }
 
   /** Registers a batch being handled; resolves (never rejects) when it settled. */
@@ -156,7 +154,8 @@ export class SupervisedConsumer {
   }
 
   async #supervise(): Promise<void> {
-    const { kafka, restartBackoffMs, log, name } = this.#options;
+    const { restartBackoffMs, log, name } = this.#options;
+    const kafka = this.kafka;
     const signal = this.#abort.signal;
     const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
     let failures = 0;
@@ -169,9 +168,7 @@ export class SupervisedConsumer {
       });
       this.#current = consumer;
       const crashed = Promise.withResolvers<unknown>();
-      const touch = () => {
-        this.#lastContact = performance.now();
-      };
+      const touch = () => this.#contact.heard();
       const { events } = consumer;
       const listeners = [
         consumer.on(events.GROUP_JOIN, (event) => {

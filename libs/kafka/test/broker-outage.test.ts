@@ -1,10 +1,9 @@
 // A broker outage, on a broker of this file's own: consumers and readers must come back by
 // themselves, say meanwhile that they are not consuming, and let the process stop in bounded time.
-import { eventually } from '@massivesms/testkit';
+import { eventually, type PrivateKafka, startPrivateKafka } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics } from '../src/admin.ts';
 import { KafkaBus } from '../src/index.ts';
-import { type PrivateBroker, startPrivateBroker } from './private-broker.ts';
 
 interface LogLine {
   readonly level: string;
@@ -15,11 +14,11 @@ interface LogLine {
 const decode = (record: { value: Buffer | null }) => Number(record.value?.toString());
 
 describe('KafkaBus when its broker goes away', () => {
-  let broker: PrivateBroker;
+  let broker: PrivateKafka;
   const topic = (name: string) => `outage.${name}`;
 
   beforeAll(async () => {
-    broker = await startPrivateBroker();
+    broker = await startPrivateKafka();
     await ensureTopics(
       broker.brokers,
       ['work', 'late', 'state', 'out', 'dlq'].map((name) => ({

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ensureKafka, KAFKA_VERSION, loadInfraSettings, stopKafka } from '@massivesms/infra';
 
 /** A broker of one test file's own, which it may stop and start (never the run's shared broker). */
-export interface PrivateBroker {
+export interface PrivateKafka {
   readonly brokers: string[];
   /** Stops the broker (SIGTERM, as an orchestrator would); its data stays. */
   stop(): Promise<void>;
@@ -39,7 +39,7 @@ async function freePortPair(): Promise<number> {
 }
 
 /** Starts a single-node broker on free ports with its state in a temporary folder. */
-export async function startPrivateBroker(): Promise<PrivateBroker> {
+export async function startPrivateKafka(): Promise<PrivateKafka> {
   const settings = loadInfraSettings();
   const stateDir = mkdtempSync(join(tmpdir(), 'massivesms-private-kafka-'));
   // The jars the run's broker was started from, when this checkout started it: resolving them again
