@@ -137,6 +137,7 @@ export class KafkaBus implements MessageBus {
   });
 
   async consume<T>(options: ConsumerOptions<T>): Promise<ConsumerHandle> {
+    if (this.#closed) throw new BusClosedError();
     const handle = new KafkaConsumerHandle(this, options as ConsumerOptions<unknown>, this.#options);
     this.#consumers.add(handle);
     await handle.start();
@@ -144,6 +145,7 @@ export class KafkaBus implements MessageBus {
   }
 
   async readFromStart(options: ReaderOptions): Promise<ReaderHandle> {
+    if (this.#closed) throw new BusClosedError();
     const handle = new KafkaReaderHandle(this, options);
     this.#readers.add(handle);
     await handle.start();
@@ -213,6 +215,7 @@ export class KafkaBus implements MessageBus {
     return this.#producer;
   }
 }
+
 /**
  * Retries what a just-created topic answers while its leadership settles ("not the leader",
  * "unknown topic"): errors kafkajs marks retriable, for up to `timeoutMs`.
@@ -270,7 +273,6 @@ class KafkaConsumerHandle implements ConsumerHandle {
         heartbeatInterval: this.#heartbeatIntervalMs,
         maxWaitTimeInMs: 250,
         maxBytesPerPartition: busOptions.maxBytesPerPartition ?? 1_048_576,
-        retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
       }),
       start: async (consumer, signal) => {
         await consumer.connect();

@@ -70,7 +70,6 @@ export class SupervisedConsumer {
   readonly #inFlight = new Set<Promise<unknown>>();
   #current: Consumer | undefined;
   #joined = false;
-  #joinedSince = 0;
   #assigned: Assignment[] = [];
   #everJoined = false;
   /** Set by stop(): its drain and disconnect, which the supervisor lets finish. */
@@ -90,7 +89,8 @@ export class SupervisedConsumer {
 
   /** Starts supervising; resolves once the consumer first joined its group (rejects if stopped before). */
   start(): Promise<void> {
-    void this.#supervise();
+    // Only a programming error gets here (kafkajs refusing the consumer's configuration).
+    this.#supervise().catch((error: unknown) => this.#firstJoin.reject(error));
     return this.#firstJoin.promise;
   }
 
@@ -168,6 +168,7 @@ export class SupervisedConsumer {
       });
       this.#current = consumer;
       const crashed = Promise.withResolvers<unknown>();
+      let joinedAt: number | undefined;
       const touch = () => this.#contact.heard();
       const { events } = consumer;
       const listeners = [
@@ -175,7 +176,7 @@ export class SupervisedConsumer {
           this.#assigned = Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) =>
             partitions.map((partition) => ({ topic, partition })),
           );
-          if (!this.#joined) this.#joinedSince = performance.now();
+          joinedAt ??= performance.now();
           this.#joined = true;
           touch();
           if (this.#everJoined && failures > 0) {
@@ -201,7 +202,7 @@ export class SupervisedConsumer {
       } catch (error) {
         failure = error;
       }
-      const ranHealthy = this.#joined && performance.now() - this.#joinedSince >= HEALTHY_AFTER_MS;
+      const ranHealthy = joinedAt !== undefined && performance.now() - joinedAt >= HEALTHY_AFTER_MS;
       this.#left();
       if (signal.aborted) {
         // stop() drains and disconnects it; a connect in progress then may complete later, though.
