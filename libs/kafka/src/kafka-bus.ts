@@ -317,6 +317,7 @@ class KafkaConsumerHandle implements ConsumerHandle {
     // kafkajs heartbeats only between batches: a long one would lose its partitions after the session
     // timeout, and look stalled. A failed beat changes nothing here; the next fetch or commit tells.
     const beat = setInterval(() => heartbeat().catch(() => {}), this.#heartbeatIntervalMs);
+    beat.unref(); // a batch abandoned at shutdown must not keep the process alive
     try {
       for (let i = 0; i < records.length; i += max) {
         const chunk = records.slice(i, i + max);
