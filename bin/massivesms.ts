@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one CLI (DESIGN.md §9). Thin: each verb validates its configuration first, so a bad
 // environment value fails fast with the variable's name, then hands over to a service or lib.
-import { commonSpec, loadConfigOrExit } from '@massivesms/config';
+import { commonSpec, databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb, migrateAll } from '@massivesms/db';
 import { createLogger } from '@massivesms/telemetry';
 import { serviceMigrations } from './migrations.ts';
@@ -10,6 +10,7 @@ const usage = `usage: massivesms <command>
 
   control|router|dispatcher|webhooks|audit   run one service (configured by environment)
   migrate                                    apply every service's database migrations
+  deadletter list|replay [--cell C] ...      list dead letters; replay them after a fix (docs/dead-letters.md)
   simulate telnyx|twilio|receiver --port N   run a carrier or webhook-receiver simulator
   demo                                       the embedded demo (npm start)
 
@@ -25,7 +26,7 @@ async function main(): Promise<number> {
     const { migrateSpec } = await import('./specs.ts');
     const config = loadConfigOrExit(migrateSpec);
     const log = createLogger({ service: 'migrate', level: config.logLevel });
-    const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-migrate' });
+    const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-migrate' });
     try {
       const results = await migrateAll(db, serviceMigrations);
       if (results.length === 0) log.info('no service has migrations yet');
@@ -68,6 +69,10 @@ async function main(): Promise<number> {
     if (values.json) console.log(JSON.stringify(summary));
     else console.log(formatSummary(summary));
     return 0;
+  }
+  if (command === 'deadletter') {
+    const { runDeadLetterCommand } = await import('./deadletter.ts');
+    return runDeadLetterCommand(rest);
   }
   if (command === 'simulate') {
     const { runSimulator } = await import('./simulate.ts');

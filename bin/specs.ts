@@ -7,6 +7,9 @@ import { webhooksSpec } from '@massivesms/webhooks/config';
 /** `massivesms migrate` needs only the database (and a log level), not a cell or keys. */
 export const migrateSpec = defineConfig({
   DATABASE_URL: commonSpec.DATABASE_URL,
+  DATABASE_STATEMENT_TIMEOUT_MS: commonSpec.DATABASE_STATEMENT_TIMEOUT_MS,
+  DATABASE_QUERY_TIMEOUT_MS: commonSpec.DATABASE_QUERY_TIMEOUT_MS,
+  DATABASE_CONNECT_TIMEOUT_MS: commonSpec.DATABASE_CONNECT_TIMEOUT_MS,
   LOG_LEVEL: commonSpec.LOG_LEVEL,
 });
 

@@ -8,14 +8,18 @@ import {
   controllerStateSchema,
   encodeJson,
   rejectionSchema,
-  statusEventSchema,
   suppressionEventSchema,
   suppressionKey,
   topicFor,
 } from '@massivesms/contracts';
 import { type Control, createControl } from '@massivesms/control/control';
 import { createPgliteDb, type Db } from '@massivesms/db';
-import { type Dispatcher, RateLimits, startDispatcher } from '@massivesms/dispatcher/dispatcher';
+import {
+  type Dispatcher,
+  RateLimits,
+  reconcilePolicy,
+  startDispatcher,
+} from '@massivesms/dispatcher/dispatcher';
 import { telnyxCarrier } from '@massivesms/dispatcher/telnyx';
 import { twilioCarrier } from '@massivesms/dispatcher/twilio';
 import {
@@ -41,6 +45,7 @@ import { startWebhooks, type Webhooks } from '@massivesms/webhooks/webhooks';
 import { SingleBar } from 'cli-progress';
 import { Registry } from 'prom-client';
 import { campaign, controllers, optedOut } from './campaign.ts';
+import { StatusTally } from './tally.ts';
 
 export interface DemoOptions {
   readonly messages: number;
@@ -58,8 +63,13 @@ export interface DemoSummary {
   sent: Record<string, number>;
   /** Messages Telnyx refused during its outage that Twilio took instead. */
   failovers: number;
+  /** Sends whose carrier call ended without an answer (`unknown`), reconciled from the receipt. */
+  ambiguous: number;
   breakerTransitions: number;
   delivered: number;
+  /** Accepted messages that ended otherwise: the carrier said undelivered, or sending failed (reconciliation included). */
+  undelivered: number;
+  failed: number;
   /** Signed webhooks to the controllers' endpoints, as the local receiver verified them. */
   webhooks: { delivered: number; retried: number; deadLettered: number; signatureFailures: number };
   durationSeconds: number;
@@ -99,6 +109,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   for (const cell of cells)
     for (const t of cellTopics(cell, { partitions: 3 })) bus.createTopic(t.fullName, t.partitions);
 
+  // Progress is counted as statuses arrive, not by re-reading the topics.
+  const tally = new StatusTally(
+    FINAL_EVENTS.map((t) => t.slice('message.'.length)),
+    controllers.map((c) => c.id),
+  );
+  await bus.readFromStart({
+    topics: cells.map((cell) => topicFor(cell, 'sms.status.v1')),
+    onRecords: (records) => tally.add(records),
+  });
   let processed = 0;
   let breakerTransitions = 0;
   let usTelnyxOpened = false;
@@ -173,7 +192,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         breakerTransitions++;
         if (cell === 'us' && carrier === 'telnyx' && state === 'open') usTelnyxOpened = true;
       },
-      reconcile: false,
+      // The documented policy for outcomes nobody reported, on a demo's time scale: a send still
+      // unanswered after 15 s (its call is bounded at 2 s) becomes `unknown`, and `failed` after 15 s
+      // more without a receipt; an accepted message without its final receipt is looked up at the
+      // carrier after 5 s and closed as unconfirmed after 30 s.
+      reconcile: reconcilePolicy({
+        sendingTimeoutMs: 15_000,
+        quarantineMs: 15_000,
+        receiptDeadlineMs: 5_000,
+        finaliseAfterMs: 30_000,
+      }),
     });
     const webhooks = await startWebhooks({
       cell,
@@ -267,30 +295,43 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   // follows the US cell's own progress and lasts until the breaker has opened, however the two cells'
   // dispatchers happen to interleave.
   const us = runtimes.find((r) => r.cell === 'us')!;
-  const progress = () => summarise(bus, records.length, 0);
+  const eu = runtimes.find((r) => r.cell === 'eu')!;
   let outage = 'before' as 'before' | 'during' | 'after';
-  await until(async () => {
-    const p = progress();
-    const done = Object.values(p.sent).reduce((a, b) => a + b, 0);
-    const inUs = cellProgress(bus, 'us');
-    if (outage === 'before' && inUs.accepted > 0 && inUs.sent >= inUs.accepted * 0.2) {
-      us.telnyx.faults.always({ status5xx: 503 });
-      outage = 'during';
-      say('telnyx (us): outage begins');
-    } else if (outage === 'during' && inUs.sent >= inUs.accepted * 0.55 && usTelnyxOpened) {
-      us.telnyx.faults.always(null);
-      outage = 'after';
-      say('telnyx (us): recovered');
-    }
-    return done >= p.accepted && p.delivered >= done;
-  });
+  let ambiguityPlanted = false;
+  // Every accepted message ends in exactly one terminal status: delivered, or what the carrier or the
+  // reconciliation policy says. The wait fails only if nothing at all moves for a minute.
+  await until(
+    async () => {
+      const inUs = { accepted: tally.accepted('us'), sent: tally.queued('us') };
+      if (outage === 'before' && inUs.accepted > 0 && inUs.sent >= inUs.accepted * 0.2) {
+        us.telnyx.faults.always({ status5xx: 503 });
+        outage = 'during';
+        say('telnyx (us): outage begins');
+      } else if (outage === 'during' && inUs.sent >= inUs.accepted * 0.55 && usTelnyxOpened) {
+        us.telnyx.faults.always(null);
+        outage = 'after';
+        say('telnyx (us): recovered');
+      }
+      // In the EU cell, one send is accepted by Telnyx but never answered: its outcome is ambiguous
+      // (`unknown`, never resent) until the receipt carrying our id reconciles it.
+      if (!ambiguityPlanted && tally.queued('eu') >= tally.accepted('eu') * 0.1 && tally.accepted('eu') > 0) {
+        eu.telnyx.faults.configure({ next: [{ timeoutAfterAccept: true }] });
+        ambiguityPlanted = true;
+        say('telnyx (eu): one send accepted but never answered (an ambiguous outcome)');
+      }
+      return tally.unfinished() === 0;
+    },
+    () => tally.seen,
+  );
   if (outage === 'during') us.telnyx.faults.always(null);
 
   // Every message's final status reaches its controller's endpoint, signed (retried where it failed).
-  const finals = () => countFinalStatuses(bus);
   if (!options.json) say('webhooks: delivering final statuses (one endpoint fails each first attempt)');
-  await until(async () => (receiver.summary().delivered ?? 0) >= finals());
-  const summary = summarise(bus, records.length, (performance.now() - started) / 1000);
+  await until(
+    async () => (receiver.summary().delivered ?? 0) >= tally.webhooksOwed(),
+    () => receiver.summary().delivered ?? 0,
+  );
+  const summary = summarise(bus, tally, records.length, (performance.now() - started) / 1000);
   summary.breakerTransitions = breakerTransitions;
   let retried = 0;
   let deadLettered = 0;
@@ -323,21 +364,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   return summary;
 }
 
-/** Final statuses on the status topics: each is one webhook to its controller's endpoint. */
-function countFinalStatuses(bus: MemoryBus): number {
-  const finals = new Set<string>(FINAL_EVENTS.map((t) => t.slice('message.'.length)));
-  const known = new Set(controllers.map((c) => c.id));
-  // A status republished after a redelivery (same statusSeq) is the same change: one webhook.
-  const changes = new Set<string>();
-  for (const cell of cells)
-    for (const r of bus.records(topicFor(cell, 'sms.status.v1'))) {
-      const s = statusEventSchema.parse(JSON.parse(r.value!.toString()));
-      if (finals.has(s.status) && known.has(s.controllerId))
-        changes.add(`${s.controllerId}:${s.messageId}:${s.statusSeq}:${s.status}`);
-    }
-  return changes.size;
-}
-
 /** The controller's pseudonym key, as any service gets it: from controllers.v1, unwrapped by the KMS. */
 async function waitForKeys(bus: MemoryBus, rt: CellRuntime, controllerId: string) {
   let wrapped: { dataKey: string; pseudonymKey: string } | undefined;
@@ -358,73 +384,88 @@ async function waitForKeys(bus: MemoryBus, rt: CellRuntime, controllerId: string
   return (await new Keyring({ kms: rt.kms, store }).get(toControllerId(controllerId))).pseudonymKey;
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Waits until `check` holds. Bounded by progress, not by size: it gives up when `progress` (a count
+ * that grows as work gets done) has not moved for `stallMs`, so a large run is never cut short and
+ * a stuck one never waits forever.
+ */
+async function until(
+  check: () => Promise<boolean>,
+  progress: () => number = () => 0,
+  stallMs = 60_000,
+): Promise<void> {
+  let last = progress();
+  let movedAt = Date.now();
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('the demo did not finish in time');
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      movedAt = Date.now();
+    }
+    if (Date.now() - movedAt > stallMs)
+      throw new Error(`the demo made no progress for ${stallMs / 1000} s and stopped waiting`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-/** Accepted and carrier-accepted (queued) messages of one cell so far. */
-function cellProgress(bus: MemoryBus, cell: Cell): { accepted: number; sent: number } {
-  let accepted = 0;
-  let sent = 0;
-  for (const r of bus.records(topicFor(cell, 'sms.status.v1'))) {
-    const status = statusEventSchema.parse(JSON.parse(r.value!.toString())).status;
-    if (status === 'accepted') accepted++;
-    if (status === 'queued') sent++;
-  }
-  return { accepted, sent };
-}
-
-function summarise(bus: MemoryBus, requested: number, durationSeconds: number): DemoSummary {
+function summarise(
+  bus: MemoryBus,
+  tally: StatusTally,
+  requested: number,
+  durationSeconds: number,
+): DemoSummary {
   const summary: DemoSummary = {
     requested,
-    accepted: 0,
+    accepted: tally.accepted(),
     rejected: {},
-    suppressed: 0,
-    expired: 0,
-    sent: {},
+    suppressed: tally.count('suppressed'),
+    expired: tally.count('expired'),
+    sent: tally.sentPerCarrier(),
     failovers: 0,
+    ambiguous: 0,
     breakerTransitions: 0,
-    delivered: 0,
+    delivered: tally.count('delivered'),
+    undelivered: tally.count('undelivered'),
+    failed: tally.count('failed'),
     webhooks: { delivered: 0, retried: 0, deadLettered: 0, signatureFailures: 0 },
     durationSeconds: 0,
   };
+  // Read once, at the end: a failover is a Telnyx attempt that failed for a message Twilio took; an
+  // ambiguous send is one whose carrier call ended without an answer.
+  const failedOver = new Set<string>();
+  const ambiguous = new Set<string>();
   for (const cell of cells) {
-    const carrierOf = new Map<string, string>();
-    for (const r of bus.records(topicFor(cell, 'sms.status.v1'))) {
-      const status = statusEventSchema.parse(JSON.parse(r.value!.toString()));
-      if (status.status === 'accepted') summary.accepted++;
-      if (status.status === 'suppressed') summary.suppressed++;
-      if (status.status === 'expired') summary.expired++;
-      if (status.status === 'delivered') summary.delivered++;
-      if (status.status === 'queued' && status.carrier) carrierOf.set(status.messageId, status.carrier);
-    }
-    for (const carrier of carrierOf.values()) summary.sent[carrier] = (summary.sent[carrier] ?? 0) + 1;
     for (const r of bus.records(topicFor(cell, 'audit.processing.v1'))) {
       const event = JSON.parse(r.value!.toString()) as {
         operation: string;
         subprocessor?: string;
         outcome: string;
+        controllerId: string;
         messageId?: string;
+        reason?: string;
       };
       if (
         event.operation === 'send' &&
         event.subprocessor === 'telnyx' &&
         event.outcome === 'failed' &&
         event.messageId &&
-        carrierOf.get(event.messageId) === 'twilio'
-      ) {
-        summary.failovers++;
-      }
+        tally.carrierOf(event.controllerId, event.messageId) === 'twilio'
+      )
+        failedOver.add(`${event.controllerId}:${event.messageId}`);
+      if (
+        event.operation === 'send' &&
+        event.outcome === 'failed' &&
+        event.reason === 'CARRIER_RESPONSE_TIMEOUT'
+      )
+        ambiguous.add(`${event.controllerId}:${event.messageId}`);
     }
     for (const r of bus.records(topicFor(cell, 'sms.rejected.v1'))) {
       const rejection = rejectionSchema.parse(JSON.parse(r.value!.toString()));
       summary.rejected[rejection.code] = (summary.rejected[rejection.code] ?? 0) + 1;
     }
   }
+  summary.failovers = failedOver.size;
+  summary.ambiguous = ambiguous.size;
   summary.durationSeconds = Number(durationSeconds.toFixed(2));
   return summary;
 }
@@ -443,8 +484,11 @@ export function formatSummary(s: DemoSummary): string {
       .sort()
       .map(([carrier, n]): [string, number] => [`sent via ${carrier}`, n]),
     ['failovers (Telnyx refused → Twilio)', s.failovers],
+    ['ambiguous sends (reconciled, never resent)', s.ambiguous],
     ['breaker transitions', s.breakerTransitions],
     ['delivered (signed receipts)', s.delivered],
+    ['undelivered', s.undelivered],
+    ['failed (carrier or reconciliation)', s.failed],
     ['webhooks delivered (verified)', s.webhooks.delivered],
     ['webhooks retried', s.webhooks.retried],
     ['webhooks dead-lettered', s.webhooks.deadLettered],

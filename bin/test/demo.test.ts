@@ -22,8 +22,11 @@ describe('npm start (the embedded demo)', () => {
       expired: number;
       sent: Record<string, number>;
       failovers: number;
+      ambiguous: number;
       breakerTransitions: number;
       delivered: number;
+      undelivered: number;
+      failed: number;
       webhooks: { delivered: number; retried: number; deadLettered: number; signatureFailures: number };
       durationSeconds: number;
     };
@@ -48,7 +51,10 @@ describe('npm start (the embedded demo)', () => {
     expect(summary.failovers).toBeGreaterThan(0);
     expect(summary.sent.twilio).toBeGreaterThanOrEqual(summary.failovers);
     expect(summary.breakerTransitions).toBeGreaterThan(0);
+    // One send in the EU cell was accepted but never answered: reconciled, not resent, delivered.
+    expect(summary.ambiguous).toBe(1);
     expect(summary.delivered).toBe(74);
+    expect(summary.undelivered + summary.failed).toBe(0);
     // Each message of a known controller ends in one signed webhook to its endpoint (74 delivered,
     // 4 suppressed, 4 expired, 10 rejected with a known controller), verified by the receiver with
     // standardwebhooks and svix; one controller's endpoint fails every first attempt.

@@ -96,6 +96,53 @@ export function tokenSchema(min: number) {
     .min(min, { error: `must be at least ${min} characters` });
 }
 
+/**
+ * A duration in whole milliseconds from `min` to `max`; with `off`, also `0`, meaning "no bound"
+ * (or "the server's own setting"). At most a day: Node's timers overflow past 2^31-1 ms.
+ */
+export function durationMsSchema(min: number, max: number, options: { off?: boolean } = {}) {
+  const range = `a whole number of milliseconds from ${min} to ${max}`;
+  const error = options.off === true ? `must be 0 (off) or ${range}` : `must be ${range}`;
+  return z
+    .string()
+    .refine((text) => /^\d{1,9}$/.test(text), { error })
+    .transform(Number)
+    .refine((n) => (options.off === true && n === 0) || (n >= min && n <= max), { error });
+}
+
+const DAY_MS = 86_400_000;
+const PGLITE = 'Ignored by the embedded mode (PGlite: one in-process session, no network).';
+
+/** The PostgreSQL pool settings of the DATABASE_* variables; spread into a service's spec with commonSpec. */
+const databaseSpec = {
+  DATABASE_STATEMENT_TIMEOUT_MS: {
+    schema: durationMsSchema(100, DAY_MS, { off: true }),
+    default: '30000',
+    description: `Server-side bound on one SQL statement, lock waits included (PostgreSQL \`statement_timeout\`): the server cancels it (SQLSTATE 57014) and the connection stays usable. \`0\` keeps the server's own setting (a long migration: set \`DATABASE_QUERY_TIMEOUT_MS=0\` too). ${PGLITE}`,
+  },
+  DATABASE_QUERY_TIMEOUT_MS: {
+    schema: durationMsSchema(1_000, DAY_MS, { off: true }),
+    default: '35000',
+    description: `Client-side bound on waiting for a statement's answer, which ends a wait on a dead connection: the caller gets \`DB_QUERY_TIMEOUT\` and the connection is destroyed. Must exceed \`DATABASE_STATEMENT_TIMEOUT_MS\`, so a merely slow statement is cancelled by the server first; \`0\` turns it off. ${PGLITE}`,
+    check: (config: Readonly<Record<string, unknown>>) => {
+      const query = config.databaseQueryTimeoutMs;
+      const statement = config.databaseStatementTimeoutMs;
+      return typeof query === 'number' &&
+        typeof statement === 'number' &&
+        query > 0 &&
+        statement > 0 &&
+        query <= statement
+        ? `must exceed DATABASE_STATEMENT_TIMEOUT_MS (${statement}), or the client gives up on a slow statement and discards a healthy connection`
+        : undefined;
+    },
+  },
+  DATABASE_CONNECT_TIMEOUT_MS: {
+    schema: durationMsSchema(100, 600_000),
+    default: '10000',
+    description: `Bound on opening a PostgreSQL connection and on waiting for a free pooled one (\`DB_CONNECT_TIMEOUT\`). ${PGLITE}`,
+  },
+} as const;
+
 /** The variables every MassiveSMS service reads (DESIGN.md §9); spread into a service's own spec. */
 export const commonSpec = defineConfig({
   CELL: {
@@ -114,6 +161,7 @@ export const commonSpec = defineConfig({
     description:
       'PostgreSQL connection URL (`postgres://` or `postgresql://`). A password in it is masked when the config is logged.',
   },
+  ...databaseSpec,
   HTTP_PORT: {
     schema: listenPortSchema(),
     default: '8080',
@@ -161,3 +209,21 @@ export const commonSpec = defineConfig({
 
 /** The parsed common configuration. */
 export type CommonConfig = ConfigOf<typeof commonSpec>;
+
+/**
+ * The createPgDb options (libs/db) that the DATABASE_* variables set, so every composition root
+ * builds its pools the same way: `createPgDb({ ...databasePoolOptions(config), applicationName })`.
+ */
+export function databasePoolOptions(
+  config: Pick<
+    CommonConfig,
+    'databaseUrl' | 'databaseStatementTimeoutMs' | 'databaseQueryTimeoutMs' | 'databaseConnectTimeoutMs'
+  >,
+): { url: string; statementTimeoutMs: number; queryTimeoutMs: number; connectionTimeoutMs: number } {
+  return {
+    url: config.databaseUrl,
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
+    queryTimeoutMs: config.databaseQueryTimeoutMs,
+    connectionTimeoutMs: config.databaseConnectTimeoutMs,
+  };
+}

@@ -2,6 +2,8 @@ export {
   base64KeySchema,
   type CommonConfig,
   commonSpec,
+  databasePoolOptions,
+  durationMsSchema,
   hostPortListSchema,
   listenPortSchema,
   logLevels,

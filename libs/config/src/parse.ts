@@ -86,6 +86,14 @@ export function parseConfig<const S extends ConfigSpec>(spec: S, env: Env = proc
       problems.push({ variable: name, reason: outcome.reason });
     }
   }
+  if (problems.length === 0) {
+    for (const [name, variable] of Object.entries(spec)) {
+      const reason = variable.check?.(config);
+      if (reason !== undefined) {
+        problems.push({ variable: name, reason });
+      }
+    }
+  }
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }

@@ -13,6 +13,12 @@ export interface ConfigVariable<S extends z.ZodType = z.ZodType> {
   readonly secret?: boolean;
   /** Property name in the parsed object; defaults to the camelCase form of the variable name. */
   readonly key?: string;
+  /**
+   * Checks the parsed value against other variables of the spec (one timeout must exceed another).
+   * Gets every parsed value by property name (a variable the spec lacks is undefined) and returns
+   * the problem, or undefined. Runs only when every variable parsed on its own.
+   */
+  readonly check?: (config: Readonly<Record<string, unknown>>) => string | undefined;
 }
 
 /** Environment variable name → how to parse it. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, commonSpec, parseConfig } from '../src/index.ts';
+import { ConfigError, commonSpec, databasePoolOptions, parseConfig } from '../src/index.ts';
 import { validEnv } from './helpers.ts';
 
 function problemFor(variable: string, value: string): string | undefined {
@@ -27,6 +27,11 @@ describe('commonSpec', () => {
     ['HTTP_PORT', '65535'],
     ['LOG_LEVEL', 'silent'],
     ['CONTROL_OPERATOR_TOKEN', 'a'.repeat(16) + 'B'.repeat(16)],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '0'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '5000'],
+    ['DATABASE_QUERY_TIMEOUT_MS', '0'],
+    ['DATABASE_QUERY_TIMEOUT_MS', '86400000'],
+    ['DATABASE_CONNECT_TIMEOUT_MS', '2500'],
   ])('accepts %s=%s', (variable, value) => {
     expect(problemFor(variable, value)).toBeUndefined();
   });
@@ -54,6 +59,13 @@ describe('commonSpec', () => {
     ['KMS_MASTER_KEY', Buffer.from('k'.repeat(32)).toString('base64'), 'looks like a placeholder'],
     ['CONTROL_OPERATOR_TOKEN', 'x'.repeat(31), 'must be at least 32 characters'],
     ['CONTROL_OPERATOR_TOKEN', `${'x'.repeat(40)}\n`, 'must not contain whitespace'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '50', 'must be 0 (off) or a whole number of milliseconds from 100'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '30s', 'must be 0 (off) or a whole number of milliseconds'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '-1', 'must be 0 (off) or a whole number of milliseconds'],
+    ['DATABASE_QUERY_TIMEOUT_MS', '86400001', 'to 86400000'],
+    ['DATABASE_QUERY_TIMEOUT_MS', '1e4', 'must be 0 (off) or a whole number of milliseconds'],
+    ['DATABASE_QUERY_TIMEOUT_MS', '30000', 'must exceed DATABASE_STATEMENT_TIMEOUT_MS (30000)'],
+    ['DATABASE_CONNECT_TIMEOUT_MS', '0', 'must be a whole number of milliseconds from 100 to 600000'],
   ])('rejects %s=%j with a reason', (variable, value, reason) => {
     expect(problemFor(variable, value)).toContain(reason);
   });
@@ -61,5 +73,25 @@ describe('commonSpec', () => {
   it('has no default for KMS_MASTER_KEY, so an unset key stops start-up', () => {
     expect(commonSpec.KMS_MASTER_KEY).not.toHaveProperty('default');
     expect(problemFor('KMS_MASTER_KEY', '')).toBe('required');
+  });
+
+  it('lets a query timeout above the statement timeout, or either off, pass the cross-check', () => {
+    const ok = (env: Record<string, string>) => () => parseConfig(commonSpec, validEnv(env));
+    expect(ok({ DATABASE_STATEMENT_TIMEOUT_MS: '5000', DATABASE_QUERY_TIMEOUT_MS: '6000' })).not.toThrow();
+    expect(ok({ DATABASE_STATEMENT_TIMEOUT_MS: '0', DATABASE_QUERY_TIMEOUT_MS: '1000' })).not.toThrow();
+    expect(ok({ DATABASE_STATEMENT_TIMEOUT_MS: '60000', DATABASE_QUERY_TIMEOUT_MS: '0' })).not.toThrow();
+  });
+
+  it('hands the DATABASE_* settings to the pool as createPgDb options', () => {
+    const config = parseConfig(
+      commonSpec,
+      validEnv({ DATABASE_STATEMENT_TIMEOUT_MS: '5000', DATABASE_QUERY_TIMEOUT_MS: '8000' }),
+    );
+    expect(databasePoolOptions(config)).toEqual({
+      url: 'postgres://postgres@127.0.0.1:5432/massivesms',
+      statementTimeoutMs: 5_000,
+      queryTimeoutMs: 8_000,
+      connectionTimeoutMs: 10_000,
+    });
   });
 });

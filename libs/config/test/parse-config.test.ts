@@ -32,6 +32,9 @@ describe('parseConfig', () => {
       cell: 'us',
       kafkaBrokers: ['127.0.0.1:19092'],
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/massivesms',
+      databaseStatementTimeoutMs: 30_000,
+      databaseQueryTimeoutMs: 35_000,
+      databaseConnectTimeoutMs: 10_000,
       httpPort: 8080,
       logLevel: 'info',
       kmsMasterKey: key,
@@ -108,6 +111,24 @@ describe('parseConfig', () => {
     for (const problem of error.problems) {
       expect(error.message).toContain(`${problem.variable}: ${problem.reason}`);
     }
+  });
+
+  it('checks a variable against the others once each parsed, and names the variable that fails', () => {
+    const spec = defineConfig({
+      LOW_MS: { schema: z.string().transform(Number), default: '10', description: 'Low.' },
+      HIGH_MS: {
+        schema: z.string().transform(Number),
+        default: '20',
+        description: 'High.',
+        check: (config) =>
+          (config.highMs as number) > (config.lowMs as number) ? undefined : 'must exceed LOW_MS',
+      },
+    });
+
+    expect(parseConfig(spec, {})).toEqual({ lowMs: 10, highMs: 20 });
+    expect(configError(() => parseConfig(spec, { HIGH_MS: '10' })).problems).toEqual([
+      { variable: 'HIGH_MS', reason: 'must exceed LOW_MS' },
+    ]);
   });
 
   it('never echoes a secret value, even when a custom schema puts its input in the message', () => {

@@ -23,5 +23,11 @@ export const errorCodes = {
     "The controller's instruction lists no SMS carrier that is an effective subprocessor: nothing is sent.",
   SMS_CONTROLLER_KEYS_UNAVAILABLE:
     "The controller's keys were destroyed (terminated controller): nothing can be processed.",
+  PRIVACY_KEYS_UNAVAILABLE:
+    "Dead letter: the controller's keys could not be obtained (key service unreachable or refusing, key not unwrappable). Retried with backoff, then dead-lettered; replay once the keys are available.",
+  PRIVACY_DECRYPT_FAILED:
+    "Dead letter: a personal field of the record does not decrypt under its controller's key (altered, or sealed for another record or field). Dead-lettered at once: every attempt would fail alike.",
+  RECORD_UNPROCESSABLE:
+    'Dead letter: a consumer failed on the record with an error that had no code of its own; the reason names only the error class (its message may quote input).',
 } as const;
 export type ErrorCode = keyof typeof errorCodes;

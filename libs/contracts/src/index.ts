@@ -1,5 +1,7 @@
 export * from './codec.ts';
+export * from './dead-letters.ts';
 export * from './errors.ts';
+export * from './event-id.ts';
 export * from './events.ts';
 export * from './headers.ts';
 export * from './json-schema.ts';

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
+import { deadLetterReplaySchema } from './dead-letters.ts';
 import { processingEventSchema, rejectionSchema, smsRequestSchema, statusEventSchema } from './events.ts';
 import { recordHeadersSchema } from './headers.ts';
 import { dispatchRecordSchema, suppressionEventSchema } from './sms.ts';
@@ -16,6 +17,7 @@ export const exportedSchemas = {
   'record-headers.v1': recordHeadersSchema,
   'controllers.v1': controllerStateSchema,
   'endpoints.v1': endpointStateSchema,
+  'deadletter.replayed.v1': deadLetterReplaySchema,
 } as const;
 
 /** Folder of the committed JSON Schema files. */

@@ -69,7 +69,17 @@ export const topicTable = Object.freeze([
     retentionMs: 7 * DAY_MS,
     personalData: true,
     description:
-      'Records a consumer could not decode: original bytes and headers, error code, reason, origin.',
+      'Records a consumer could not process (undecodable at once, failing after bounded retries): original headers and bytes (omitted where the source holds plaintext personal data), code, reason, origin, attempts.',
+  },
+  {
+    name: 'deadletter.replayed.v1',
+    partitions: 1,
+    cleanupPolicy: 'delete',
+    // As long as the dead letters: a replay is recorded after its dead letter, so it outlives it.
+    retentionMs: 7 * DAY_MS,
+    personalData: false,
+    description:
+      'Dead letters `massivesms deadletter replay` produced again, keyed by their partition:offset, so a second replay skips them.',
   },
   {
     name: 'controllers.v1',

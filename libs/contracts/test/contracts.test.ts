@@ -172,6 +172,9 @@ describe('topic table', () => {
       if (topic.cleanupPolicy === 'compact') expect(topic.retentionMs).toBeNull();
       if (topic.personalData) expect(topic.retentionMs).toBeLessThanOrEqual(7 * 24 * 3_600_000);
     }
+    // A replay record must outlive its dead letter, or a second replay would produce it again.
+    const retention = (name: string) => topicTable.find((t) => t.name === name)!.retentionMs!;
+    expect(retention('deadletter.replayed.v1')).toBeGreaterThanOrEqual(retention('deadletter.v1'));
     expect(topicTable.filter((t) => t.cleanupPolicy === 'compact').map((t) => t.name)).toEqual([
       'controllers.v1',
       'endpoints.v1',

@@ -42,6 +42,41 @@ export class DbTransactionAbortedError extends DbError {
   }
 }
 
+/**
+ * PostgreSQL did not answer a statement within the client-side query timeout (dead connection, cut
+ * network, or a statement outliving the server-side timeout). The connection was destroyed, never
+ * reused. Whether the statement took effect is unknown (a COMMIT may have been applied); a retry must
+ * be idempotent. Not a fault of one row: a batch that hit it is rejected whole.
+ */
+export class DbQueryTimeoutError extends DbError {
+  readonly timeoutMs: number;
+  readonly retryable = true;
+
+  constructor(timeoutMs: number, options?: ErrorOptions) {
+    super(
+      'DB_QUERY_TIMEOUT',
+      `no answer from PostgreSQL within ${timeoutMs} ms; the connection was discarded (the statement may or may not have taken effect)`,
+      options,
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** No connection within the connection timeout: the server is unreachable or every pooled connection stayed busy. */
+export class DbConnectTimeoutError extends DbError {
+  readonly timeoutMs: number;
+  readonly retryable = true;
+
+  constructor(timeoutMs: number, options?: ErrorOptions) {
+    super(
+      'DB_CONNECT_TIMEOUT',
+      `no PostgreSQL connection within ${timeoutMs} ms (server unreachable, or the pool stayed busy)`,
+      options,
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** The migration folder could not be read. */
 export class MigrationDirectoryError extends DbError {
   readonly dir: string;

@@ -2,7 +2,9 @@ export type { Db, DbTx, QueryResult } from './db.ts';
 export { quoteIdent } from './db.ts';
 export {
   DbConfigError,
+  DbConnectTimeoutError,
   DbError,
+  DbQueryTimeoutError,
   DbTransactionAbortedError,
   DbTransactionClosedError,
   MigrationChecksumMismatchError,

@@ -1,7 +1,13 @@
 import pg from 'pg';
 import type { Db, DbTx, QueryResult } from './db.ts';
 import { quoteIdent } from './db.ts';
-import { DbConfigError, DbTransactionAbortedError, DbTransactionClosedError } from './errors.ts';
+import {
+  DbConfigError,
+  DbConnectTimeoutError,
+  DbQueryTimeoutError,
+  DbTransactionAbortedError,
+  DbTransactionClosedError,
+} from './errors.ts';
 import { checkSchemaName } from './schema-name.ts';
 
 /** Options of the PostgreSQL adapter. */
@@ -14,6 +20,31 @@ export interface PgDbOptions {
   max?: number;
   /** Shown in pg_stat_activity, so DBAs can tell services apart (default `massivesms`). */
   applicationName?: string;
+  /**
+   * Server-side bound on one statement, lock waits included (PostgreSQL `statement_timeout`, sent in
+   * the startup packet so it holds from the first statement). The server cancels the statement with
+   * SQLSTATE 57014 and the connection stays usable. Default 30 000; 0 leaves the server's own setting.
+   */
+  statementTimeoutMs?: number;
+  /**
+   * Client-side bound on waiting for one statement's answer (pg's `query_timeout`): what ends a wait
+   * on a connection the server will never answer (dead peer, cut network). The caller gets
+   * DbQueryTimeoutError and the connection is destroyed, never reused. Must exceed
+   * `statementTimeoutMs`, so a merely slow statement is cancelled by the server first (the connection
+   * survives). Default: `statementTimeoutMs` + 5 000 (35 000), or off when `statementTimeoutMs` is 0
+   * (long statements wanted); 0 turns it off.
+   */
+  queryTimeoutMs?: number;
+  /** Bound on opening a connection and on waiting for a free pooled one (default 10 000). */
+  connectionTimeoutMs?: number;
+  /**
+   * Server-side: a session that stays idle inside a transaction this long is ended, so a client that
+   * died mid-transaction does not hold its locks until TCP notices (PostgreSQL
+   * `idle_in_transaction_session_timeout`). Default 60 000; 0 leaves the server's own setting.
+   */
+  idleInTransactionTimeoutMs?: number;
+  /** Idle time before TCP keepalive probes start on each connection (default 10 000; always on). */
+  keepAliveInitialDelayMs?: number;
   /**
    * Called when an idle pooled connection fails (server restart, network cut). The pool already drops
    * the connection; the default reports to stderr. Must not throw.
@@ -34,44 +65,81 @@ export function createPgDb(options: PgDbOptions): Db {
       // A throwing reporter must not turn a dropped connection into a crash.
     }
   });
+  const named = (err: unknown) => namedTimeout(err, config);
 
   let closing: Promise<void> | undefined;
 
   return {
     async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-      return normalise<R>(await pool.query(sql, params as unknown[] | undefined));
+      try {
+        // pool.query hands a failed connection back with the error, so the pool destroys it.
+        return normalise<R>(await pool.query(sql, params as unknown[] | undefined));
+      } catch (err) {
+        throw named(err);
+      }
     },
 
     async transaction<T>(fn: (tx: DbTx) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw named(err);
+      }
       let open = true;
+      // Set when the connection must not go back to the pool (destroyed on release).
       let broken: Error | undefined;
+      // The pool listens for errors only on idle connections. One checked out here can fail between
+      // statements (the server ended the session: pg_terminate_backend, idle-in-transaction timeout,
+      // restart); unheard, that 'error' event would crash the process. The next statement fails.
+      const onConnectionError = (err: Error) => {
+        broken ??= err;
+      };
+      client.on('error', onConnectionError);
+      const run = async (sql: string, params?: readonly unknown[]) => {
+        try {
+          return await client.query(sql, params as unknown[] | undefined);
+        } catch (err) {
+          const error = named(err);
+          // The unanswered statement still occupies the connection: anything sent after it (even
+          // ROLLBACK) would wait behind it for another full timeout.
+          if (error instanceof DbQueryTimeoutError) broken ??= error;
+          throw error;
+        }
+      };
       const tx: DbTx = {
         async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
           // After release the client may be running someone else's transaction: never touch it.
           if (!open) throw new DbTransactionClosedError();
-          return normalise<R>(await client.query(sql, params as unknown[] | undefined));
+          if (broken) throw broken;
+          return normalise<R>(await run(sql, params));
         },
       };
       try {
-        await client.query('BEGIN');
+        await run('BEGIN');
         const result = await fn(tx);
         open = false;
-        const commit = await client.query('COMMIT');
+        // `fn` swallowed a timeout: COMMIT was never sent, and the server rolls back when the
+        // connection is destroyed.
+        if (broken) throw new DbTransactionAbortedError({ cause: broken });
+        const commit = await run('COMMIT');
         // PostgreSQL answers COMMIT of an aborted transaction with a ROLLBACK tag and no error.
         if (commit.command === 'ROLLBACK') throw new DbTransactionAbortedError();
         return result;
       } catch (err) {
         open = false;
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackErr) {
-          // The session state is unknown: destroy the connection instead of returning it to the pool.
-          broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+        if (!broken) {
+          try {
+            await client.query('ROLLBACK');
+          } catch (rollbackErr) {
+            // The session state is unknown: destroy the connection instead of returning it to the pool.
+            broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+          }
         }
         throw err;
       } finally {
         open = false;
+        client.removeListener('error', onConnectionError);
         client.release(broken);
       }
     },
@@ -84,6 +152,22 @@ export function createPgDb(options: PgDbOptions): Db {
   };
 }
 
+/**
+ * pg reports its client-side timeouts as plain Errors without a code; give them our named errors
+ * (stable codes, `retryable`) so callers never match message text. Anything else passes through.
+ */
+function namedTimeout(err: unknown, config: pg.PoolConfig): unknown {
+  if (!(err instanceof Error) || (err as { code?: unknown }).code !== undefined) return err;
+  if (err.message === 'Query read timeout')
+    return new DbQueryTimeoutError(Number(config.query_timeout), { cause: err });
+  if (
+    err.message === 'timeout exceeded when trying to connect' ||
+    err.message === 'Connection terminated due to connection timeout'
+  )
+    return new DbConnectTimeoutError(Number(config.connectionTimeoutMillis), { cause: err });
+  return err;
+}
+
 function poolConfig(options: PgDbOptions): pg.PoolConfig {
   if (typeof options.url !== 'string' || options.url.length === 0) {
     throw new DbConfigError('url must be a non-empty PostgreSQL connection URL');
@@ -91,10 +175,47 @@ function poolConfig(options: PgDbOptions): pg.PoolConfig {
   if (options.max !== undefined && (!Number.isInteger(options.max) || options.max < 1)) {
     throw new DbConfigError(`max must be a positive integer, got ${String(options.max)}`);
   }
+  const statementTimeoutMs = checkMs(
+    'statementTimeoutMs',
+    options.statementTimeoutMs,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+  );
+  const queryTimeoutMs = checkMs(
+    'queryTimeoutMs',
+    options.queryTimeoutMs,
+    statementTimeoutMs === 0 ? 0 : statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+  );
+  if (statementTimeoutMs > 0 && queryTimeoutMs > 0 && queryTimeoutMs <= statementTimeoutMs) {
+    throw new DbConfigError(
+      `queryTimeoutMs (${queryTimeoutMs}) must exceed statementTimeoutMs (${statementTimeoutMs}), so the server cancels a slow statement before the client discards its connection`,
+    );
+  }
+  const connectionTimeoutMs = checkMs('connectionTimeoutMs', options.connectionTimeoutMs, 10_000);
+  const idleInTransactionTimeoutMs = checkMs(
+    'idleInTransactionTimeoutMs',
+    options.idleInTransactionTimeoutMs,
+    60_000,
+  );
+  const keepAliveInitialDelayMs = checkMs('keepAliveInitialDelayMs', options.keepAliveInitialDelayMs, 10_000);
+  // A URL parameter of the same name would silently override ours (pg lets the URL win).
+  const overridden = URL_OVERRIDES.filter((name) => new RegExp(`[?&]${name}=`).test(options.url));
+  if (overridden.length > 0) {
+    throw new DbConfigError(
+      `set ${overridden.join(', ')} through the adapter options, not as URL parameters (the URL would override them)`,
+    );
+  }
   const config: pg.PoolConfig = {
     connectionString: options.url,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'massivesms',
+    // pg sends these two in the startup packet; 0 would send nothing and keep the server's setting.
+    statement_timeout: statementTimeoutMs,
+    idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+    query_timeout: queryTimeoutMs,
+    connectionTimeoutMillis: connectionTimeoutMs,
+    // Probes an idle connection, so a dead peer is noticed (and dropped) instead of found by the next query.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: keepAliveInitialDelayMs,
   };
   if (options.schema !== undefined) {
     const schema = checkSchemaName(options.schema);
@@ -111,6 +232,23 @@ function poolConfig(options: PgDbOptions): pg.PoolConfig {
     config.options = inherited ? `${inherited} ${searchPath}` : searchPath;
   }
   return config;
+}
+
+const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+/** How much longer the client waits than the server lets a statement run (network, cancel handling). */
+const QUERY_TIMEOUT_MARGIN_MS = 5_000;
+const URL_OVERRIDES = ['statement_timeout', 'query_timeout', 'idle_in_transaction_session_timeout'];
+/** Largest timeout accepted: a day (setTimeout overflows past 2^31-1 ms and fires at once). */
+const MAX_TIMEOUT_MS = 86_400_000;
+
+function checkMs(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_TIMEOUT_MS) {
+    throw new DbConfigError(
+      `${name} must be a whole number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(value)}`,
+    );
+  }
+  return value;
 }
 
 /** Escapes a value for the startup `options` string, where spaces split arguments and `\` escapes. */

@@ -5,7 +5,11 @@ import { quoteIdent } from './db.ts';
 import { DbConfigError, DbTransactionAbortedError, DbTransactionClosedError } from './errors.ts';
 import { checkSchemaName } from './schema-name.ts';
 
-/** Options of the embedded PGlite adapter (tests, local demos). */
+/**
+ * Options of the embedded PGlite adapter (tests, local demos). It has no statement, query or connection
+ * timeouts and no keepalive (PgDbOptions): one in-process session has no network to lose, and the
+ * DATABASE_*_TIMEOUT_MS variables are ignored in the embedded mode.
+ */
 export interface PgliteDbOptions {
   /** Where PGlite keeps its files; in memory when omitted. */
   dataDir?: string;

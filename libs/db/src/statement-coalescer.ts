@@ -15,8 +15,9 @@ export interface StatementCoalescerOptions<I> {
   /**
    * Whether a failed multi-row statement is retried row by row (so only the faulty call sees the
    * error). Default: PostgreSQL errors of one row's data (22), a constraint (23) or a deadlock or
-   * serialisation failure (40); anything else (connection lost, timeout) may have committed or says
-   * nothing about one row, so the whole batch is rejected.
+   * serialisation failure (40); anything else (connection lost, a statement timeout: SQLSTATE 57014,
+   * a query timeout: DB_QUERY_TIMEOUT) may have committed or says nothing about one row, so the whole
+   * batch is rejected.
    */
   readonly retryAlone?: (error: unknown) => boolean;
 }

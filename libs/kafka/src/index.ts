@@ -1,2 +1,3 @@
 export * from './admin.ts';
+export * from './dead-letters.ts';
 export { KafkaBus, type KafkaBusOptions, type KafkaLogSink } from './kafka-bus.ts';

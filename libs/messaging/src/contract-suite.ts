@@ -7,8 +7,10 @@ import {
   type ConsumerOptions,
   type DecodedRecord,
   deadLetterHeaders,
+  type FailedRecord,
   type IncomingRecord,
   type MessageBus,
+  RecordFailedError,
 } from './port.ts';
 import { startStateView } from './state-view.ts';
 
@@ -387,6 +389,193 @@ export function messagingContract(adapter: string, makeHarness: () => Promise<Co
       expect(view.get('c')).toEqual({ n: 5 });
       expect(changes).toEqual(['a=3']);
       await view.stop();
+    });
+
+    // Dead letters for records the handler reports as failed (a poison record never stalls a partition).
+
+    /** Every record of a topic as it stands (dead letters are acknowledged before the commit). */
+    const readAll = async (topic: string) => {
+      const got: IncomingRecord[] = [];
+      const reader = await h.bus.readFromStart({ topics: [topic], onRecords: (r) => void got.push(...r) });
+      await reader.caughtUp;
+      await reader.stop();
+      return got;
+    };
+    /** Sends `{n}` records to a one-partition topic, all under one key. */
+    const sendN = (topic: string, ns: number[], headers?: Record<string, string>) =>
+      h.bus
+        .producer()
+        .send(
+          ns.map((n) => ({ topic, key: 'k', value: JSON.stringify({ n }), ...(headers ? { headers } : {}) })),
+        );
+    /** A handler that fails the records `fail` picks (with the error it returns) and records the rest. */
+    const failing = (fail: (n: number, call: number) => unknown | undefined) => {
+      const handled: number[] = [];
+      const calls = new Map<number, number>();
+      const batches: number[][] = [];
+      return {
+        handled,
+        calls,
+        batches,
+        handleBatch: async (batch: { records: readonly DecodedRecord<{ n: number }>[] }) => {
+          batches.push(batch.records.map((r) => r.message.n));
+          const failed: FailedRecord[] = [];
+          for (const r of batch.records) {
+            const call = (calls.get(r.message.n) ?? 0) + 1;
+            calls.set(r.message.n, call);
+            const error = fail(r.message.n, call);
+            if (error === undefined) handled.push(r.message.n);
+            else failed.push({ record: r, error });
+          }
+          return { failed };
+        },
+      };
+    };
+
+    it('dead-letters a record the handler reports as permanently failed at once, with its origin, and moves on', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      const groupId = group();
+      await sendN(topic, [1]);
+      await sendN(topic, [13], { region: 'us' });
+      await sendN(topic, [3]);
+      const handler = failing((n) =>
+        n === 13
+          ? RecordFailedError.nonRetryable('TEST_POISON', 'n 13 cannot be handled', { field: 'n' })
+          : undefined,
+      );
+      await start({ groupId, topics: [topic], deadLetterTopic: dlq, decode: decodeN, ...handler });
+      await eventually(h.patienceMs, () => expect(handler.handled).toEqual([1, 3]));
+      await sendN(topic, [4]); // the partition moved on: the batch with the poison record was committed
+      await eventually(h.patienceMs, () => expect(handler.handled).toEqual([1, 3, 4]));
+      expect(handler.calls.get(13)).toBe(1);
+      const dead = await readAll(dlq);
+      expect(dead).toHaveLength(1);
+      expect(dead[0]!.value?.toString()).toBe(JSON.stringify({ n: 13 }));
+      expect(dead[0]!.key).toBe('k');
+      expect(dead[0]!.headers).toMatchObject({
+        region: 'us',
+        [deadLetterHeaders.code]: 'TEST_POISON',
+        [deadLetterHeaders.reason]: 'n 13 cannot be handled',
+        [deadLetterHeaders.field]: 'n',
+        [deadLetterHeaders.topic]: topic,
+        [deadLetterHeaders.partition]: '0',
+        [deadLetterHeaders.offset]: '1',
+        [deadLetterHeaders.groupId]: groupId,
+        [deadLetterHeaders.attempts]: '1',
+        [deadLetterHeaders.retryable]: 'false',
+        [deadLetterHeaders.value]: 'original',
+      });
+    });
+
+    it('hands a record that fails with a retryable error back alone, after a backoff, until it succeeds', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      await sendN(topic, [1, 7, 3]);
+      const handler = failing((n, call) =>
+        n === 7 && call <= 2 ? RecordFailedError.retryable('TEST_BUSY', 'key service busy') : undefined,
+      );
+      await start({
+        groupId: group(),
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        maxAttempts: 5,
+        retryBackoffMs: { initial: 10, max: 20 },
+        ...handler,
+      });
+      await eventually(h.patienceMs, () => expect(handler.handled).toEqual([1, 3, 7]));
+      expect(handler.batches.slice(0, 3)).toEqual([[1, 7, 3], [7], [7]]);
+      await sendN(topic, [9]);
+      await eventually(h.patienceMs, () => expect(handler.handled).toEqual([1, 3, 7, 9]));
+      expect(await readAll(dlq)).toEqual([]);
+    });
+
+    it('dead-letters a record whose retryable failures outlast maxAttempts, with the count and no uncoded message', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      await sendN(topic, [1, 13, 3]);
+      // An error without a code may quote input: its message must not reach the dead letter.
+      const handler = failing((n) => (n === 13 ? new Error('timeout looking up +14155552671') : undefined));
+      const seen: string[] = [];
+      await start({
+        groupId: group(),
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        maxAttempts: 3,
+        retryBackoffMs: { initial: 10, max: 20 },
+        onRecordFailed: (_error, r) => seen.push(`${r.offset}:${r.attempt}:${r.outcome}`),
+        ...handler,
+      });
+      await eventually(h.patienceMs, () => expect(seen).toHaveLength(3));
+      await sendN(topic, [4]);
+      await eventually(h.patienceMs, () => expect(handler.handled).toEqual([1, 3, 4]));
+      expect(handler.calls.get(13)).toBe(3);
+      expect(seen).toEqual(['1:1:retry', '1:2:retry', '1:3:dead-letter']);
+      const dead = await readAll(dlq);
+      expect(dead).toHaveLength(1);
+      expect(dead[0]!.headers).toMatchObject({
+        [deadLetterHeaders.code]: 'RECORD_UNPROCESSABLE',
+        [deadLetterHeaders.reason]: 'Error (message withheld: the error has no code)',
+        [deadLetterHeaders.offset]: '1',
+        [deadLetterHeaders.attempts]: '3',
+        [deadLetterHeaders.retryable]: 'true',
+      });
+      expect(JSON.stringify(dead[0]!.headers)).not.toContain('+1415');
+    });
+
+    it('a consumer that omits values dead-letters key and headers only', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      await sendN(topic, [13, 2], { controller: 'acme' });
+      const handler = failing((n) =>
+        n === 13 ? RecordFailedError.nonRetryable('TEST_POISON', 'no') : undefined,
+      );
+      await start({
+        groupId: group(),
+        topics: [topic],
+        deadLetterTopic: dlq,
+        deadLetterValue: 'omit',
+        decode: decodeN,
+        ...handler,
+      });
+      await eventually(h.patienceMs, () => expect(handler.handled).toEqual([2]));
+      await sendN(topic, [3]);
+      await eventually(h.patienceMs, () => expect(handler.handled).toEqual([2, 3]));
+      const dead = await readAll(dlq);
+      expect(dead).toHaveLength(1);
+      expect(dead[0]!.value).toBeNull();
+      expect(dead[0]!.key).toBe('k');
+      expect(dead[0]!.headers).toMatchObject({
+        controller: 'acme',
+        [deadLetterHeaders.value]: 'omitted',
+        [deadLetterHeaders.offset]: '0',
+      });
+    });
+
+    it('a batch whose handler throws is retried past maxAttempts and dead-letters nothing', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      await sendN(topic, [1, 2]);
+      let throws = 4;
+      const handled: number[] = [];
+      await start({
+        groupId: group(),
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        maxAttempts: 2,
+        retryBackoffMs: { initial: 10, max: 20 },
+        handleBatch: async (batch) => {
+          if (throws-- > 0) throw new Error('database unavailable'); // every record alike: an outage
+          handled.push(...batch.records.map((r) => r.message.n));
+        },
+      });
+      await eventually(h.patienceMs, () => expect(handled).toEqual([1, 2]));
+      await sendN(topic, [3]);
+      await eventually(h.patienceMs, () => expect(handled).toEqual([1, 2, 3]));
+      expect(await readAll(dlq)).toEqual([]);
     });
   });
 }

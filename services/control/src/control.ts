@@ -3,11 +3,12 @@ import { fileURLToPath } from 'node:url';
 import type { Cell } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
 import type { MessageBus } from '@massivesms/messaging';
+import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import { Keyring, type Kms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { busControlEvents } from './adapters/events.ts';
+import { CONTROL_OUTBOX, outboxControlEvents } from './adapters/events.ts';
 import { buildControlApp } from './adapters/http/app.ts';
 import {
   instructionDocumentSchema,
@@ -63,11 +64,13 @@ export async function createControl(options: ControlOptions): Promise<Control> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const keyring = new Keyring({ kms: options.kms, store: new PgControllerKeyStore(options.db), now: clock });
+  // Every change is stored with its events; the relay publishes them (DESIGN §5.0). Started by listen().
+  let relay: OutboxRelay | undefined;
   const service = new ControlService({
     db: options.db,
     cell: options.cell,
     keyring,
-    events: busControlEvents(options.bus.producer(), options.cell, options.topicNamespace ?? '', clock),
+    events: outboxControlEvents(options.cell, options.topicNamespace ?? '', clock, () => relay?.wake()),
     guardUrl: options.guardUrl ?? ssrfUrlGuard(options.webhookAllowList ?? []),
     instructions: privacyInstructionPolicy(
       options.maxRetentionDays ?? { content: 90, metadata: 400 },
@@ -101,6 +104,12 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     service,
     async listen(port, host = '0.0.0.0') {
       await migrate(options.db, controlMigrations);
+      relay ??= startOutboxRelay({
+        db: options.db,
+        table: CONTROL_OUTBOX,
+        producer: options.bus.producer(),
+        onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
+      });
       if (options.operatorToken) await service.bootstrapOperatorToken(options.operatorToken);
       await service.republishAll();
       const address = await app.listen({ port, host });
@@ -110,6 +119,8 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     async close() {
       ready = false;
       await app.close();
+      // What the last requests stored goes out now if the broker takes it; the rest at the next start.
+      await relay?.stop({ drainMs: 2_000 });
     },
   };
 }

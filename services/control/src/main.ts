@@ -1,5 +1,5 @@
 // Composition root of `massivesms control`: configuration, adapters, start, drain on SIGTERM.
-import { loadConfigOrExit } from '@massivesms/config';
+import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
@@ -12,7 +12,7 @@ import { createControl } from './control.ts';
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const config = loadConfigOrExit(controlSpec, env);
   const log = createLogger({ service: 'control', level: config.logLevel });
-  const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-control' });
+  const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-control' });
   const bus = new KafkaBus({
     brokers: config.kafkaBrokers,
     clientId: `control-${config.cell}`,

@@ -55,6 +55,36 @@ export const dispatcherSpec = defineConfig({
     description:
       'How long an `unknown` outcome waits for a receipt before it is closed as `failed` (DISPATCH_OUTCOME_UNKNOWN).',
   },
+  DISPATCHER_RECEIPT_DEADLINE_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n >= 1_000, { error: 'must be at least 1000' }),
+    default: '3600000',
+    description:
+      'A message the carrier accepted with no final receipt after this is looked up at the carrier (then again every half of this, at most every 30 min).',
+  },
+  DISPATCHER_FINALISE_AFTER_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n >= 1_000, { error: 'must be at least 1000' }),
+    default: '86400000',
+    description:
+      'A message the carrier accepted that still has no final status after this is closed as `undelivered` (CARRIER_DELIVERY_UNCONFIRMED).',
+  },
+  DISPATCHER_MAX_RETRY_AFTER_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n <= 600_000, { error: 'must be from 0 to 600000' }),
+    default: '60000',
+    description:
+      "Longest pause a carrier's `Retry-After` imposes on its account while the batch's messages are claimed; a carrier asking for longer counts as unavailable (breaker, failover). Keep it well below `DISPATCHER_SENDING_TIMEOUT_MS`: a claim older than that is reconciled as `unknown`.",
+  },
   CARRIER_TIMEOUT_MS: {
     schema: z
       .string()

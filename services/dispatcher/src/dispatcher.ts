@@ -12,19 +12,21 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms, SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
-import { PgDispatchStore } from './adapters/pg-dispatch-store.ts';
+import { DISPATCHER_OUTBOX, PgDispatchStore } from './adapters/pg-dispatch-store.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { answerHelp, handleInbound } from './application/inbound.ts';
 import type { CarrierName, CarrierPort } from './application/ports.ts';
 import { RateLimits } from './application/rate-limits.ts';
 import { type ReceiptApplier, startReceiptApplier } from './application/receipt-inbox.ts';
-import { type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
+import { defaultReconcilePolicy, type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
+import { startScheduler } from './application/scheduler.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
 export const dispatcherMigrations = {
@@ -122,16 +124,29 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     registers: [registry],
   });
   const now = options.now ?? (() => new Date());
-  const store = new PgDispatchStore(options.db);
-  const producer = options.bus.producer();
+  const published = new Counter({
+    name: 'dispatcher_outbox_published_total',
+    help: 'Events (statuses, suppressions, processing events) the outbox relay published to Kafka.',
+    registers: [registry],
+  });
+  // Every event is stored with the change it announces; the relay publishes them (DESIGN §5.0).
+  const relay: OutboxRelay = startOutboxRelay({
+    db: options.db,
+    table: DISPATCHER_OUTBOX,
+    producer: options.bus.producer(),
+    onPublished: (count) => published.inc(count),
+    onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
+  });
+  const wake = () => relay.wake();
+  const store = new PgDispatchStore(options.db, wake);
   let running = false;
   let ingress: FastifyInstance | undefined;
   let ingressUrl: string | undefined;
   let applier: ReceiptApplier | undefined;
   if (options.ingress) {
-    const receiptDeps = { cell: options.cell, namespace, store, producer, now };
+    const receiptDeps = { cell: options.cell, namespace, store, now };
     const inbox = startReceiptApplier(receiptDeps, {
-      inbox: options.ingressDb ? new PgDispatchStore(options.ingressDb) : store,
+      inbox: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake) : store,
       onResult: (carrier, result) => receipts.inc({ carrier, result }),
       onError: (error) =>
         options.log.warn({ err: error }, 'applying a carrier receipt failed; retried later'),
@@ -169,7 +184,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   }
   const publicBaseUrl = options.publicBaseUrl ?? ingressUrl;
   if (!publicBaseUrl) throw new Error('the dispatcher needs a public base URL for receipts (or an ingress)');
+  // Cuts every rate-limit wait short at stop.
+  const stopping = new AbortController();
   const deps = {
+    signal: stopping.signal,
     cell: options.cell,
     namespace,
     now,
@@ -180,7 +198,6 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       telnyx: { port: options.carriers.telnyx, breaker: breakers.telnyx },
       twilio: { port: options.carriers.twilio, breaker: breakers.twilio },
     },
-    producer,
     ...(options.rateLimits === false ? {} : { rateLimits: options.rateLimits ?? new RateLimits() }),
     ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
   };
@@ -213,21 +230,35 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       );
     },
   });
-  const sweep =
-    options.reconcile === false
-      ? undefined
-      : setInterval(
-          () => {
-            reconcileStale(
-              { cell: options.cell, namespace, store, producer, now },
-              options.reconcile || undefined,
-            ).catch((error: unknown) => options.log.warn({ err: error }, 'reconciliation sweep failed'));
+  // Messages held for quiet hours go out when their window opens.
+  const scheduler = startScheduler(deps, {
+    onError: (error) => options.log.warn({ err: error }, 'dispatching held messages failed; retried later'),
+  });
+  // Reconciliation: every message without a terminal status is closed by an explicit policy. One
+  // sweep at a time; the timer is cleared at stop.
+  const policy = options.reconcile === false ? undefined : (options.reconcile ?? defaultReconcilePolicy);
+  let sweeping: Promise<unknown> | undefined;
+  const sweep = policy
+    ? setInterval(() => {
+        if (sweeping) return;
+        sweeping = reconcileStale(
+          {
+            cell: options.cell,
+            namespace,
+            store,
+            now,
+            carriers: options.carriers,
+            onLookupError: (error) =>
+              options.log.warn({ err: error }, 'carrier lookup failed; asked again at the next sweep'),
           },
-          Math.min(
-            60_000,
-            Math.max(1_000, (options.reconcile || { sendingTimeoutMs: 60_000 }).sendingTimeoutMs / 2),
-          ),
-        );
+          policy,
+        )
+          .catch((error: unknown) => options.log.warn({ err: error }, 'reconciliation sweep failed'))
+          .finally(() => {
+            sweeping = undefined;
+          });
+      }, policy.sweepEveryMs)
+    : undefined;
   sweep?.unref();
   running = true;
   return {
@@ -235,11 +266,16 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     ingressUrl,
     async stop() {
       running = false;
+      stopping.abort();
       if (sweep) clearInterval(sweep);
+      await sweeping;
       await consumer.stop();
+      await scheduler.stop();
       await suppressions.stop();
       await ingress?.close();
       await applier?.stop();
+      // What the last batches stored goes out now if the broker takes it; the rest at the next start.
+      await relay.stop({ drainMs: 2_000 });
       await directory.view.stop();
       breakers.telnyx.shutdown();
       breakers.twilio.shutdown();
@@ -248,3 +284,4 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
 }
 
 export { RateLimits } from './application/rate-limits.ts';
+export { defaultReconcilePolicy, type ReconcilePolicy, reconcilePolicy } from './application/reconcile.ts';

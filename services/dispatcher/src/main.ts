@@ -1,5 +1,5 @@
 // Composition root of `massivesms dispatcher`: configuration, carriers of the cell, start, drain on SIGTERM.
-import { ConfigError, formatConfigProblems, loadConfigOrExit } from '@massivesms/config';
+import { ConfigError, databasePoolOptions, formatConfigProblems, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
@@ -7,8 +7,9 @@ import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { telnyxCarrier } from './adapters/telnyx-carrier.ts';
 import { twilioCarrier } from './adapters/twilio-carrier.ts';
+import { defaultRateLimits, RateLimits } from './application/rate-limits.ts';
 import { carrierEndpoints, dispatcherSpec } from './config.ts';
-import { startDispatcher } from './dispatcher.ts';
+import { reconcilePolicy, startDispatcher } from './dispatcher.ts';
 
 /** Runs the dispatcher until SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -22,10 +23,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     process.exit(2);
   }
   const log = createLogger({ service: 'dispatcher', level: config.logLevel });
-  const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-dispatcher' });
+  const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-dispatcher' });
   // The receipt ingress parks receipts through its own connections (carriers wait 2 s at most).
   const ingressDb = createPgDb({
-    url: config.databaseUrl,
+    ...databasePoolOptions(config),
     applicationName: 'massivesms-dispatcher-ingress',
     max: 4,
   });
@@ -45,10 +46,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     kms: new LocalKms(config.kmsMasterKey),
     log,
     registry,
-    reconcile: {
+    rateLimits: new RateLimits({ ...defaultRateLimits, maxRetryAfterMs: config.dispatcherMaxRetryAfterMs }),
+    reconcile: reconcilePolicy({
       sendingTimeoutMs: config.dispatcherSendingTimeoutMs,
       quarantineMs: config.dispatcherQuarantineMs,
-    },
+      receiptDeadlineMs: config.dispatcherReceiptDeadlineMs,
+      finaliseAfterMs: config.dispatcherFinaliseAfterMs,
+    }),
     namespace: config.topicNamespace ?? '',
     ...(config.dispatcherPublicBaseUrl ? { publicBaseUrl: config.dispatcherPublicBaseUrl } : {}),
     ingress: {

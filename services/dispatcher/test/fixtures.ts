@@ -48,6 +48,10 @@ export async function dispatchFixture(
     from?: string;
     region?: Cell;
     acceptedAt?: Date;
+    validUntil?: Date;
+    sendAfter?: Date;
+    /** Encrypt the body for another record, as if it had been moved here: it never decrypts. */
+    undecryptable?: boolean;
   },
 ): Promise<OutgoingRecord> {
   const { controllerId, messageId, to } = options;
@@ -65,10 +69,16 @@ export async function dispatchFixture(
     recipientPseudonym: pseudonym,
     from: options.from ?? '+14155550100',
     senderKind: 'e164',
-    body: encryptField(keys.dataKey, `Message ${messageId}`, ctx('body')),
+    body: encryptField(
+      keys.dataKey,
+      `Message ${messageId}`,
+      options.undecryptable ? { ...ctx('body'), recordId: `${messageId}-elsewhere` } : ctx('body'),
+    ),
     encoding: 'GSM-7',
     segments: 1,
     acceptedAt: (options.acceptedAt ?? new Date()).toISOString(),
+    ...(options.validUntil ? { validUntil: options.validUntil.toISOString() } : {}),
+    ...(options.sendAfter ? { sendAfter: options.sendAfter.toISOString() } : {}),
   };
   return { topic: options.topic, key: pseudonym, value: encodeJson(dispatchRecordSchema, record) };
 }

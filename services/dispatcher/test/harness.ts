@@ -11,7 +11,7 @@ import {
 } from '@massivesms/contracts';
 import { createPgDb, type Db } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
-import type { IncomingRecord, OutgoingRecord } from '@massivesms/messaging';
+import type { IncomingRecord, MessageBus, OutgoingRecord } from '@massivesms/messaging';
 import { generateMasterKey, InMemoryControllerKeyStore, Keyring, LocalKms } from '@massivesms/privacy';
 import { createLogger } from '@massivesms/telemetry';
 import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
@@ -47,16 +47,33 @@ export interface DispatcherHarness {
     messageId: string,
     to?: string,
     region?: Cell,
+    extra?: DispatchExtra,
   ): Promise<OutgoingRecord>;
-  dispatch(controllerId: string, messageId: string, to?: string, region?: Cell): Promise<void>;
+  dispatch(
+    controllerId: string,
+    messageId: string,
+    to?: string,
+    region?: Cell,
+    extra?: DispatchExtra,
+  ): Promise<void>;
   /** Status events of one message, in topic order. */
   statusOf(messageId: string): StatusEvent[];
   /** Processing events of one message's send attempts. */
   sendsOf(messageId: string): ProcessingEvent[];
+  /** Every processing event of one message. */
+  processingOf(messageId: string): ProcessingEvent[];
   close(): Promise<void>;
 }
 
+/** Optional fields of a dispatch record (validity, quiet-hours hold, a body that never decrypts). */
+export type DispatchExtra = Pick<
+  Parameters<typeof dispatchFixture>[1],
+  'validUntil' | 'sendAfter' | 'undecryptable'
+>;
+
 export interface HarnessOptions {
+  /** What the dispatcher gets instead of the bus (e.g. one whose producer fails for a while). */
+  readonly wrapBus?: (bus: KafkaBus) => MessageBus;
   readonly cell?: Cell;
   readonly partitions?: number;
   /** Telnyx webhook key pair (receipt tests); the simulator makes one otherwise. */
@@ -64,7 +81,9 @@ export interface HarnessOptions {
   /** Run the receipt ingress on a free port (receipts reach the dispatcher). */
   readonly ingress?: boolean;
   readonly carrierTimeoutMs?: number;
-  readonly dispatcher?: Partial<Pick<DispatcherOptions, 'breaker' | 'rateLimits' | 'subprocessors' | 'now'>>;
+  readonly dispatcher?: Partial<
+    Pick<DispatcherOptions, 'breaker' | 'rateLimits' | 'subprocessors' | 'now' | 'reconcile'>
+  >;
 }
 
 /** Starts topics, schema, simulators and a dispatcher; `close()` removes all of it. */
@@ -93,7 +112,7 @@ export async function startDispatcherHarness(options: HarnessOptions = {}): Prom
   const timeoutMs = options.carrierTimeoutMs ?? 1_000;
   const dispatcher = await startDispatcher({
     cell,
-    bus,
+    bus: options.wrapBus ? options.wrapBus(bus) : bus,
     db,
     kms,
     log: createLogger({ service: 'dispatcher', level: 'error' }),
@@ -110,13 +129,20 @@ export async function startDispatcherHarness(options: HarnessOptions = {}): Prom
     ...options.dispatcher,
   });
 
-  const dispatchRecord = (controllerId: string, messageId: string, to = '+14155552671', region?: Cell) =>
+  const dispatchRecord = (
+    controllerId: string,
+    messageId: string,
+    to = '+14155552671',
+    region?: Cell,
+    extra: DispatchExtra = {},
+  ) =>
     dispatchFixture(keyring, {
       topic: topic('sms.dispatch.v1'),
       controllerId,
       messageId,
       to,
       region: region ?? cell,
+      ...extra,
     });
   return {
     cell,
@@ -135,13 +161,17 @@ export async function startDispatcherHarness(options: HarnessOptions = {}): Prom
         .send([{ topic: topic('controllers.v1'), key: id, value: encodeJson(controllerStateSchema, state) }]);
     },
     dispatchRecord,
-    async dispatch(controllerId, messageId, to, region) {
-      await bus.producer().send([await dispatchRecord(controllerId, messageId, to, region)]);
+    async dispatch(controllerId, messageId, to, region, extra) {
+      await bus.producer().send([await dispatchRecord(controllerId, messageId, to, region, extra)]);
     },
     statusOf: (messageId) =>
       statuses
         .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
         .filter((s) => s.messageId === messageId),
+    processingOf: (messageId) =>
+      audit
+        .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())))
+        .filter((e) => e.messageId === messageId),
     sendsOf: (messageId) =>
       audit
         .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())))

@@ -1,9 +1,10 @@
 import { MemoryBus } from '@massivesms/bus-memory';
 import { statusEventSchema, topicFor } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
+import { startOutboxRelay } from '@massivesms/outbox';
 import { createTestSchema, eventually, type TestSchema } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgDispatchStore } from '../src/adapters/pg-dispatch-store.ts';
+import { DISPATCHER_OUTBOX, PgDispatchStore } from '../src/adapters/pg-dispatch-store.ts';
 import type { VerifiedReceipt } from '../src/application/apply-receipt.ts';
 import { startReceiptApplier } from '../src/application/receipt-inbox.ts';
 import { dispatcherMigrations } from '../src/dispatcher.ts';
@@ -41,7 +42,6 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
     cell: 'us' as const,
     namespace: '',
     store,
-    producer: bus.producer(),
     now: () => clock,
   });
 
@@ -83,9 +83,62 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
     await applier.accept(receipt('m-1', 'tx-1', 'e-1'));
     await eventually(5_000, () => expect(results).toEqual(['applied', 'duplicate']));
     await applier.stop();
+    const relay = startOutboxRelay({ db, table: DISPATCHER_OUTBOX, producer: bus.producer() });
+    await relay.flushed(); // the status was stored with the change; the relay published it
+    await relay.stop();
     const statuses = bus
       .records(topicFor('us', 'sms.status.v1'))
       .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())));
     expect(statuses.map((s) => s.status)).toEqual(['delivered']);
+  });
+
+  it('applies receipts in the order they arrived, so a `sent` acknowledged before `delivered` is announced', async () => {
+    // Dedupe keys that sort against arrival order (like random carrier event ids, half the time),
+    // and one clock instant for all: only the arrival order can tell which came first.
+    const messages = Array.from({ length: 40 }, (_, i) => `order-${i}`);
+    const rows = await store.claim(
+      messages.map((messageId) => ({
+        controllerId: 'acme',
+        messageId,
+        campaignId: 'c',
+        carrier: 'telnyx' as const,
+        recipientPseudonym: 'ps_x',
+        instruction: `acme-sms@1#${'d'.repeat(64)}`,
+      })),
+      clock,
+    );
+    for (const row of rows)
+      await store.advance(row, { status: 'queued', carrierMessageId: `tx-${row.messageId}` }, clock);
+    const statusOf = (messageId: string, status: 'sent' | 'delivered', key: string): VerifiedReceipt => ({
+      ...receipt(messageId, `tx-${messageId}`, key),
+      mapping: { kind: 'status', status, suppress: false },
+    });
+    // The ingress parks them as the carrier posts them, concurrently: they share multi-row INSERTs.
+    const applier = startReceiptApplier(deps(), { pollMs: 50 });
+    await Promise.all(
+      messages.flatMap((m, i) => [
+        applier.accept(statusOf(m, 'sent', `z-${i}`)),
+        applier.accept(statusOf(m, 'delivered', `a-${i}`)),
+      ]),
+    );
+    await eventually(10_000, async () => {
+      const { rows: left } = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM dispatcher_receipt_inbox',
+      );
+      expect(left[0]!.n).toBe(0);
+    });
+    await applier.stop();
+    const { rows: finals } = await db.query<{ status: string }>(
+      `SELECT status FROM dispatcher_messages WHERE message_id LIKE 'order-%'`,
+    );
+    expect(finals.every((r) => r.status === 'delivered')).toBe(true);
+    const relay = startOutboxRelay({ db, table: DISPATCHER_OUTBOX, producer: bus.producer() });
+    await relay.flushed();
+    await relay.stop();
+    const sent = bus
+      .records(topicFor('us', 'sms.status.v1'))
+      .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
+      .filter((s) => s.messageId.startsWith('order-') && s.status === 'sent');
+    expect(sent).toHaveLength(messages.length);
   });
 });

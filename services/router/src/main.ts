@@ -1,5 +1,5 @@
 // Composition root of `massivesms router`: configuration, adapters, start, drain on SIGTERM.
-import { loadConfigOrExit } from '@massivesms/config';
+import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
@@ -14,7 +14,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const log = createLogger({ service: 'router', level: config.logLevel });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-router' });
+  const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-router' });
   const bus = new KafkaBus({
     brokers: config.kafkaBrokers,
     clientId: `router-${config.cell}`,

@@ -34,6 +34,11 @@ export interface RouterOptions {
   readonly now?: () => Date;
   /** Called after each routed batch (the demo's progress bar and summary). */
   readonly onBatch?: (outcome: BatchOutcome) => void;
+  /** How a request whose controller's keys are not available is retried before it is dead-lettered. */
+  readonly routing?: {
+    readonly maxAttempts?: number;
+    readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
+  };
 }
 
 /** A running router: consumers of requests and suppressions, over a view of the controllers. */
@@ -59,6 +64,12 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     name: 'router_batch_duration_seconds',
     help: 'Time to route one batch, from handing it over to its outputs being acknowledged.',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [options.registry],
+  });
+  const deadLettered = new Counter({
+    name: 'router_dead_letters_total',
+    help: 'Requests sent to the dead-letter topic (their controller keys stayed unavailable), by code.',
+    labelNames: ['code'] as const,
     registers: [options.registry],
   });
 
@@ -109,6 +120,9 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
       topics: [topic('sms.requested.v1')],
       deadLetterTopic,
       decode: (record) => record, // every record is judged by routeBatch, which answers bad input itself
+      // Requests carry the number and body in plaintext: a dead letter keeps only key and headers,
+      // and a replay reads the value back from sms.requested.v1 while it retains it.
+      deadLetterValue: 'omit',
       handleBatch: async (batch) => {
         const timer = batchSeconds.startTimer();
         const outcome = await routeBatch(deps, batch.records);
@@ -120,9 +134,27 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
         for (const [code, n] of Object.entries(outcome.rejected))
           routed.inc({ outcome: 'rejected', code }, n);
         options.onBatch?.(outcome);
+        return { failed: outcome.failed };
       },
       maxBatchSize: 500,
+      maxAttempts: options.routing?.maxAttempts ?? 10,
+      ...(options.routing?.retryBackoffMs ? { retryBackoffMs: options.routing.retryBackoffMs } : {}),
       onBatchError,
+      onRecordFailed: (error, where) => {
+        if (where.outcome === 'dead-letter') deadLettered.inc({ code: where.code });
+        // Warn, not error: the request is kept (by reference) on the dead-letter topic and replayable.
+        log.warn(
+          {
+            err: error,
+            code: where.code,
+            topic: where.topic,
+            partition: where.partition,
+            offset: where.offset,
+            attempt: where.attempt,
+          },
+          where.outcome === 'retry' ? 'request not routed; retrying it' : 'request dead-lettered',
+        );
+      },
     }),
   );
   let stopped = false;

@@ -17,6 +17,7 @@ import {
   generateMasterKey,
   InMemoryControllerKeyStore,
   Keyring,
+  type Kms,
   LocalKms,
   pseudonymise,
   toControllerId,
@@ -29,7 +30,7 @@ export { eventually } from '@massivesms/testkit';
 
 import { Registry } from 'prom-client';
 import type { BatchOutcome } from '../src/application/route-batch.ts';
-import { type Router, startRouter } from '../src/router.ts';
+import { type Router, type RouterOptions, startRouter } from '../src/router.ts';
 
 /** A request as the campaign API would write it. */
 export function request(overrides: Record<string, unknown> = {}) {
@@ -72,9 +73,12 @@ export interface RouterHarness {
   pseudonym(controllerId: string, e164: string): Promise<string>;
   suppress(event: Omit<SuppressionEvent, 'occurredAt' | 'source'> & { occurredAt?: string }): Promise<void>;
   send(values: readonly (object | Buffer | string)[], headers?: Record<string, string>): Promise<void>;
-  /** Every record on an output topic so far. */
+  /** Every record on a topic the router reads or writes, so far. */
   read(name: Parameters<typeof topicFor>[1]): IncomingRecord[];
-  startRouter(now?: () => Date): Promise<Router>;
+  startRouter(
+    now?: () => Date,
+    options?: { kms?: (kms: Kms) => Kms; routing?: RouterOptions['routing'] },
+  ): Promise<Router>;
   router: Router | undefined;
   close(): Promise<void>;
 }
@@ -91,7 +95,16 @@ export async function startHarness(cell: Cell = 'us'): Promise<RouterHarness> {
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(cell, name, topics.namespace);
   const outputs = new Map<string, IncomingRecord[]>();
   const readers = await Promise.all(
-    (['sms.dispatch.v1', 'sms.status.v1', 'sms.rejected.v1', 'audit.processing.v1'] as const).map((name) => {
+    (
+      [
+        'sms.requested.v1',
+        'sms.dispatch.v1',
+        'sms.status.v1',
+        'sms.rejected.v1',
+        'audit.processing.v1',
+        'deadletter.v1',
+      ] as const
+    ).map((name) => {
       outputs.set(name, []);
       return bus.readFromStart({
         topics: [topic(name)],
@@ -166,15 +179,16 @@ export async function startHarness(cell: Cell = 'us'): Promise<RouterHarness> {
       );
     },
     read: (name) => [...(outputs.get(name) ?? [])],
-    async startRouter(now) {
+    async startRouter(now, extra = {}) {
       h.router = await startRouter({
         cell,
         bus,
         db,
-        kms,
+        kms: extra.kms ? extra.kms(kms) : kms,
+        ...(extra.routing ? { routing: extra.routing } : {}),
         log: createLogger({
           service: 'router',
-          level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'warn',
+          level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
         }),
         registry: new Registry(),
         namespace: topics.namespace,

@@ -48,6 +48,12 @@ export const webhooksSpec = defineConfig({
     default: '256',
     description: 'Deliveries in flight per process.',
   },
+  WEBHOOKS_MAX_RETRY_AFTER_MS: {
+    schema: ms(0, 24 * 3_600_000),
+    default: '3600000',
+    description:
+      "A receiver's `Retry-After` up to this sets when its next attempt is due (a stored time, never a sleep); a longer ask falls back to the retry schedule. `0` ignores `Retry-After`.",
+  },
   WEBHOOKS_DISABLE_AFTER_MS: {
     schema: ms(60_000, 30 * 24 * 3_600_000),
     default: String(5 * 24 * 3_600_000),

@@ -1,5 +1,5 @@
 // Composition root of `massivesms webhooks`: configuration, adapters, start, drain on SIGTERM.
-import { loadConfigOrExit } from '@massivesms/config';
+import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
@@ -14,7 +14,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const log = createLogger({ service: 'webhooks', level: config.logLevel });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const db = createPgDb({ url: config.databaseUrl, applicationName: 'massivesms-webhooks' });
+  const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-webhooks' });
   const bus = new KafkaBus({
     brokers: config.kafkaBrokers,
     clientId: `webhooks-${config.cell}`,
@@ -43,6 +43,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       perEndpointRatePerSecond: config.webhooksPerEndpointRate,
       maxInFlight: config.webhooksMaxInFlight,
       disableAfterMs: config.webhooksDisableAfterMs,
+      maxRetryAfterMs: config.webhooksMaxRetryAfterMs,
     },
   });
   log.info({ cell: config.cell, ops: ops.url }, 'webhooks delivering');

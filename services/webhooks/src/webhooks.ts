@@ -10,12 +10,13 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { SsrfPolicy } from '@massivesms/ssrf';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createHttpSender } from './adapters/http-sender.ts';
-import { PgDeliveryStore } from './adapters/pg-delivery-store.ts';
+import { PgDeliveryStore, WEBHOOKS_OUTBOX } from './adapters/pg-delivery-store.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
 import { intakeStatuses } from './application/intake.ts';
 import { EndpointHealthCache, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
@@ -36,6 +37,11 @@ export interface WebhooksOptions {
   readonly ssrf: SsrfPolicy;
   readonly now?: () => Date;
   readonly worker?: Partial<WorkerOptions> & { connectTimeoutMs?: number };
+  /** How a status whose keys are not available is retried before it is dead-lettered. */
+  readonly intake?: {
+    readonly maxAttempts?: number;
+    readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
+  };
   readonly registry?: Registry;
 }
 
@@ -68,7 +74,14 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   const namespace = options.namespace ?? '';
   const now = options.now ?? (() => new Date());
   await migrate(options.db, webhooksMigrations);
-  const store = new PgDeliveryStore(options.db);
+  // Every event is stored with the change it announces; the relay publishes them (DESIGN §5.0).
+  const relay: OutboxRelay = startOutboxRelay({
+    db: options.db,
+    table: WEBHOOKS_OUTBOX,
+    producer: options.bus.producer(),
+    onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
+  });
+  const store = new PgDeliveryStore(options.db, () => relay.wake());
   const controllers = await startControllerDirectory({
     bus: options.bus,
     cell: options.cell,
@@ -127,15 +140,19 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     },
   });
   void depth;
+  const deadLettered = new Counter({
+    name: 'webhooks_intake_dead_letters_total',
+    help: 'Status records the intake could not process, sent to the dead-letter topic, by code.',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
 
-  const producer = options.bus.producer();
   const worker = startDeliveryWorker(
     {
       cell: options.cell,
       namespace,
       store,
       sender,
-      producer,
       endpoints,
       keys,
       health,
@@ -164,23 +181,40 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     topics: [topic('sms.status.v1')],
     deadLetterTopic: topic('deadletter.v1'),
     decode: (record) => decodeJsonOrThrow(statusEventSchema, record.value),
-    // Stored before the offsets are committed (the consumer commits after this resolves).
+    // Stored before the offsets are committed (the consumer commits after this resolves); a status
+    // that cannot be processed is retried alone or dead-lettered, never holding up the partition.
     handleBatch: async (batch) => {
-      const added = await intakeStatuses(
+      const { added, failed } = await intakeStatuses(
         { store, endpoints, keys, isDisabled: (id, rev) => health.isDisabled(id, rev), now },
-        batch.records.map((r) => r.message),
+        batch.records,
       );
       if (added > 0) {
         stored.inc(added);
         worker.wake();
       }
+      return { failed };
     },
-    retryBackoffMs: { initial: 250, max: 15_000 },
+    retryBackoffMs: options.intake?.retryBackoffMs ?? { initial: 250, max: 15_000 },
+    maxAttempts: options.intake?.maxAttempts ?? 10,
     onBatchError: (error, where) =>
       options.log.warn(
         { err: error, partition: where.partition, attempt: where.attempt },
         'intake failed; retrying',
       ),
+    onRecordFailed: (error, where) => {
+      if (where.outcome === 'dead-letter') deadLettered.inc({ code: where.code });
+      // Warn, not error: the record is kept on the dead-letter topic, counted, and replayable.
+      options.log.warn(
+        {
+          err: error,
+          code: where.code,
+          partition: where.partition,
+          offset: where.offset,
+          attempt: where.attempt,
+        },
+        where.outcome === 'retry' ? 'status not processed; retrying it' : 'status dead-lettered',
+      );
+    },
   });
   let running = true;
   return {
@@ -195,6 +229,8 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       clearInterval(refresh);
       await consumer.stop();
       await worker.stop();
+      // What the last attempts stored goes out now if the broker takes it; the rest at the next start.
+      await relay.stop({ drainMs: 2_000 });
       await sender.close();
       await endpoints.view.stop();
       await controllers.view.stop();

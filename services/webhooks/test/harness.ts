@@ -20,6 +20,7 @@ import {
   generateMasterKey,
   InMemoryControllerKeyStore,
   Keyring,
+  type Kms,
   LocalKms,
   toControllerId,
 } from '@massivesms/privacy';
@@ -82,6 +83,9 @@ export async function startWebhooksHarness(
     worker?: WebhooksOptions['worker'];
     /** Start the service in this process (default); false when a test runs the real process. */
     inProcess?: boolean;
+    /** Stands between the service and the KMS (a key service that fails). */
+    kms?: (kms: Kms) => Kms;
+    intake?: WebhooksOptions['intake'];
   } = {},
 ): Promise<WebhooksHarness> {
   const topics = createTestTopics();
@@ -104,7 +108,8 @@ export async function startWebhooksHarness(
       cell: 'us',
       bus,
       db,
-      kms,
+      kms: options.kms ? options.kms(kms) : kms,
+      ...(options.intake ? { intake: options.intake } : {}),
       log: createLogger({
         service: 'webhooks',
         level: process.env.WEBHOOKS_TEST_LOG === '1' ? 'warn' : 'error',

@@ -10,54 +10,61 @@ import {
   processingEventSchema,
   topicFor,
 } from '@massivesms/contracts';
-import type { BusProducer } from '@massivesms/messaging';
+import type { DbTx } from '@massivesms/db';
+import type { OutgoingRecord } from '@massivesms/messaging';
+import { writeOutbox } from '@massivesms/outbox';
 import type { ControlEvents } from '../application/ports.ts';
 
-/** Publishes control-plane state to the cell's compacted topics and processing events to the audit topic. */
-export function busControlEvents(
-  producer: BusProducer,
+/** The outbox the control plane's events go through (migration 0002). */
+export const CONTROL_OUTBOX = 'control_outbox';
+
+/**
+ * Control-plane state for the cell's compacted topics and processing events for the audit topic,
+ * stored in the outbox inside the transaction that makes the change; `wrote` wakes the relay.
+ */
+export function outboxControlEvents(
   cell: Cell,
   namespace = '',
   now = () => new Date(),
+  wrote: () => void = () => {},
 ): ControlEvents {
   const headers = (schema: string) => ({ region: cell, schema, traceparent: newTraceparent() });
   return {
-    async controller(state: ControllerState) {
-      await producer.send([
-        {
-          topic: topicFor(cell, 'controllers.v1', namespace),
-          key: state.controllerId,
-          value: encodeJson(controllerStateSchema, state),
-          headers: { ...headers('controllers.v1'), controller: state.controllerId },
-        },
-      ]);
+    controller(state: ControllerState): OutgoingRecord {
+      return {
+        topic: topicFor(cell, 'controllers.v1', namespace),
+        key: state.controllerId,
+        value: encodeJson(controllerStateSchema, state),
+        headers: { ...headers('controllers.v1'), controller: state.controllerId },
+      };
     },
-    async endpoint(endpointId: string, state: EndpointState | null) {
-      await producer.send([
-        {
-          topic: topicFor(cell, 'endpoints.v1', namespace),
-          key: endpointId,
-          value: state === null ? null : encodeJson(endpointStateSchema, state),
-          headers: headers('endpoints.v1'),
-        },
-      ]);
+    endpoint(endpointId: string, state: EndpointState | null): OutgoingRecord {
+      return {
+        topic: topicFor(cell, 'endpoints.v1', namespace),
+        key: endpointId,
+        value: state === null ? null : encodeJson(endpointStateSchema, state),
+        headers: headers('endpoints.v1'),
+      };
     },
-    async processing(event) {
+    processing(event): OutgoingRecord {
       const full = {
         ...event,
+        // Made once and stored with the change: a republished copy carries the same id.
         eventId: randomUUID(),
         occurredAt: now().toISOString(),
         service: 'control' as const,
         region: cell,
       };
-      await producer.send([
-        {
-          topic: topicFor(cell, 'audit.processing.v1', namespace),
-          key: event.controllerId,
-          value: encodeJson(processingEventSchema, full),
-          headers: { ...headers('audit.processing.v1'), controller: event.controllerId },
-        },
-      ]);
+      return {
+        topic: topicFor(cell, 'audit.processing.v1', namespace),
+        key: event.controllerId,
+        value: encodeJson(processingEventSchema, full),
+        headers: { ...headers('audit.processing.v1'), controller: event.controllerId },
+      };
     },
+    async announce(tx: DbTx, records: readonly OutgoingRecord[]) {
+      await writeOutbox(tx, CONTROL_OUTBOX, records);
+    },
+    committed: wrote,
   };
 }

@@ -4,7 +4,7 @@ import type {
   EndpointState,
   Cell as Region,
 } from '@massivesms/contracts';
-import type { Db, DbTx } from '@massivesms/db';
+import type { DbTx } from '@massivesms/db';
 import {
   type ControllerId,
   type ControllerKeyStore,
@@ -265,8 +265,9 @@ export const tokens = {
 
 /** The keyring's persistence port over control_controller_keys. */
 export class PgControllerKeyStore implements ControllerKeyStore {
-  readonly #db: Db;
-  constructor(db: Db) {
+  readonly #db: DbTx;
+  /** Over a pool, or over a transaction (reads inside it see its writes). */
+  constructor(db: DbTx) {
     this.#db = db;
   }
 

@@ -1,5 +1,6 @@
-import type { Cell } from '@massivesms/contracts';
-import type { Db } from '@massivesms/db';
+import type { Cell, EndpointState } from '@massivesms/contracts';
+import type { Db, DbTx } from '@massivesms/db';
+import type { OutgoingRecord } from '@massivesms/messaging';
 import { encryptField, type Keyring, toControllerId } from '@massivesms/privacy';
 import * as store from '../adapters/pg-store.ts';
 import { ControlProblem } from '../domain/problems.ts';
@@ -32,8 +33,9 @@ export const DEFAULT_ROTATION_GRACE_SECONDS = 86_400;
 export const DEFAULT_DELIVERIES_WINDOW_MS = 24 * 3_600_000;
 
 /**
- * The control plane's use cases. Each reads like its story: check who asks, change the rows in one
- * transaction, then publish the new state and a processing event saying who changed what.
+ * The control plane's use cases. Each reads like its story: check who asks, then in one transaction
+ * change the rows and store the new state and a processing event saying who changed what (the
+ * outbox publishes them once it commits: a change is never left unannounced).
  */
 export class ControlService {
   readonly #d: ControlServiceDeps;
@@ -75,8 +77,10 @@ export class ControlService {
     // Keys are created after the row: the key table references it. A crash in between leaves a
     // controller without keys, which `publish` repairs by creating them on the next change.
     await this.#d.keyring.create(toControllerId(id));
-    await this.#publishController(row);
-    await this.#audit(p, id, 'controller.create');
+    await this.#commit(async (tx) => [
+      ...(await this.#controllerRecords(tx, row)),
+      this.#audit(p, id, 'controller.create'),
+    ]);
     return row;
   }
 
@@ -97,10 +101,12 @@ export class ControlService {
         `controller ${id} is homed in ${current.region}; a home region never changes (DPA §7)`,
       );
     }
-    const row = await store.controllers.touch(this.#d.db, id, { name: changes.name }, this.#d.clock());
-    await this.#publishController(row);
-    await this.#audit(p, id, 'controller.update');
-    return row;
+    let row: store.ControllerRow | undefined;
+    await this.#commit(async (tx) => {
+      row = await store.controllers.touch(tx, id, { name: changes.name }, this.#d.clock());
+      return [...(await this.#controllerRecords(tx, row)), this.#audit(p, id, 'controller.update')];
+    });
+    return row!;
   }
 
   async issueControllerToken(p: Principal, controllerId: string) {
@@ -108,8 +114,10 @@ export class ControlService {
     await this.#controllerFor(p, controllerId);
     const token = generateToken();
     const tokenId = newId('tok');
-    await store.tokens.insertController(this.#d.db, tokenId, tokenHash(token), controllerId, this.#d.clock());
-    await this.#audit(p, controllerId, 'token.issue', `token ${tokenId}`);
+    await this.#commit(async (tx) => {
+      await store.tokens.insertController(tx, tokenId, tokenHash(token), controllerId, this.#d.clock());
+      return [this.#audit(p, controllerId, 'token.issue', `token ${tokenId}`)];
+    });
     return { tokenId, token };
   }
 
@@ -118,18 +126,21 @@ export class ControlService {
     const now = this.#d.clock();
     const verdict = this.#d.instructions.validate(document, controller.region, now);
     if (!verdict.ok) {
-      await this.#audit(
-        p,
-        controllerId,
-        'instruction.publish',
-        verdict.problems.map((x) => x.code).join(','),
-        'denied',
-      );
+      await this.#commit(async () => [
+        this.#audit(
+          p,
+          controllerId,
+          'instruction.publish',
+          verdict.problems.map((x) => x.code).join(','),
+          'denied',
+        ),
+      ]);
       throw new ControlProblem('INSTRUCTION_REFUSED', 'the instruction was not published: see problems', {
         problems: verdict.problems,
       });
     }
-    const row = await this.#d.db.transaction(async (tx) => {
+    let row: store.InstructionRow | undefined;
+    await this.#commit(async (tx) => {
       const locked = (await store.controllers.get(tx, controllerId, true))!;
       const previous = await store.instructions.current(tx, controllerId);
       const published: store.InstructionRow = {
@@ -141,12 +152,14 @@ export class ControlService {
         publishedBy: p.tokenId,
       };
       await store.instructions.insert(tx, published);
-      await store.controllers.touch(tx, locked.id, {}, now);
-      return published;
+      const touched = await store.controllers.touch(tx, locked.id, {}, now);
+      row = published;
+      return [
+        ...(await this.#controllerRecords(tx, touched)),
+        this.#audit(p, controllerId, 'instruction.publish', `version ${published.version}`),
+      ];
     });
-    await this.#publishController((await store.controllers.get(this.#d.db, controllerId))!);
-    await this.#audit(p, controllerId, 'instruction.publish', `version ${row.version}`);
-    return row;
+    return row!;
   }
 
   async listInstructions(p: Principal, controllerId: string) {
@@ -171,7 +184,8 @@ export class ControlService {
     const id = newId('ep');
     const secret = generateWebhookSecret();
     const sealed = await this.#seal(controllerId, id, 'sec_1', secret);
-    await this.#d.db.transaction(async (tx) => {
+    let endpoint: EndpointState | undefined;
+    await this.#commit(async (tx) => {
       await store.endpoints.insert(tx, {
         id,
         controllerId,
@@ -181,10 +195,13 @@ export class ControlService {
         createdAt: now.toISOString(),
       });
       await store.secrets.insert(tx, id, sealed);
+      endpoint = await this.#endpointState(tx, controllerId, id);
+      return [
+        this.#d.events.endpoint(id, endpoint),
+        this.#audit(p, controllerId, 'endpoint.create', `endpoint ${id}`),
+      ];
     });
-    const endpoint = await this.#publishEndpoint(controllerId, id);
-    await this.#audit(p, controllerId, 'endpoint.create', `endpoint ${id}`);
-    return { endpoint, secret };
+    return { endpoint: endpoint!, secret };
   }
 
   async listEndpoints(p: Principal, controllerId: string) {
@@ -206,23 +223,33 @@ export class ControlService {
     await this.#controllerFor(p, controllerId);
     await this.#endpoint(controllerId, endpointId);
     if (changes.url !== undefined) await this.#d.guardUrl(changes.url);
-    await store.endpoints.update(
-      this.#d.db,
-      endpointId,
-      { ...changes, eventTypes: changes.eventTypes ? [...changes.eventTypes] : undefined },
-      this.#d.clock(),
-    );
-    const endpoint = await this.#publishEndpoint(controllerId, endpointId);
-    await this.#audit(p, controllerId, 'endpoint.update', `endpoint ${endpointId}`);
-    return endpoint;
+    let endpoint: EndpointState | undefined;
+    await this.#commit(async (tx) => {
+      await store.endpoints.update(
+        tx,
+        endpointId,
+        { ...changes, eventTypes: changes.eventTypes ? [...changes.eventTypes] : undefined },
+        this.#d.clock(),
+      );
+      endpoint = await this.#endpointState(tx, controllerId, endpointId);
+      return [
+        this.#d.events.endpoint(endpointId, endpoint),
+        this.#audit(p, controllerId, 'endpoint.update', `endpoint ${endpointId}`),
+      ];
+    });
+    return endpoint!;
   }
 
   async deleteEndpoint(p: Principal, controllerId: string, endpointId: string) {
     await this.#controllerFor(p, controllerId);
     await this.#endpoint(controllerId, endpointId);
-    await store.endpoints.delete(this.#d.db, endpointId);
-    await this.#d.events.endpoint(endpointId, null);
-    await this.#audit(p, controllerId, 'endpoint.delete', `endpoint ${endpointId}`);
+    await this.#commit(async (tx) => {
+      await store.endpoints.delete(tx, endpointId);
+      return [
+        this.#d.events.endpoint(endpointId, null),
+        this.#audit(p, controllerId, 'endpoint.delete', `endpoint ${endpointId}`),
+      ];
+    });
   }
 
   /** New secret now; the previous ones keep verifying for `graceSeconds` (0 ends them at once). */
@@ -232,7 +259,8 @@ export class ControlService {
     const secret = generateWebhookSecret();
     const secretId = newId('sec');
     const sealed = await this.#seal(controllerId, endpointId, secretId, secret);
-    await this.#d.db.transaction(async (tx) => {
+    let endpoint: EndpointState | undefined;
+    await this.#commit(async (tx) => {
       if (!(await store.endpoints.get(tx, controllerId, endpointId, true)))
         throw new ControlProblem('NOT_FOUND');
       await store.secrets.expireCurrent(tx, endpointId, new Date(now.getTime() + graceSeconds * 1000));
@@ -241,15 +269,18 @@ export class ControlService {
         createdAt: new Date(now.getTime() + 1).toISOString(),
       });
       await store.endpoints.update(tx, endpointId, {}, now);
+      endpoint = await this.#endpointState(tx, controllerId, endpointId);
+      return [
+        this.#d.events.endpoint(endpointId, endpoint),
+        this.#audit(
+          p,
+          controllerId,
+          'endpoint.rotate_secret',
+          `endpoint ${endpointId}, grace ${graceSeconds} s`,
+        ),
+      ];
     });
-    const endpoint = await this.#publishEndpoint(controllerId, endpointId);
-    await this.#audit(
-      p,
-      controllerId,
-      'endpoint.rotate_secret',
-      `endpoint ${endpointId}, grace ${graceSeconds} s`,
-    );
-    return { endpoint, secret, secretId };
+    return { endpoint: endpoint!, secret, secretId };
   }
 
   async listMessageDeliveries(p: Principal, controllerId: string, messageId: string) {
@@ -282,7 +313,7 @@ export class ControlService {
     const result = await recovery.resend(controllerId, webhookId);
     if (result === 'not_found') throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
     if (result === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
-    await this.#audit(p, controllerId, 'webhook.resend', `delivery ${webhookId}`);
+    await this.#commit(async () => [this.#audit(p, controllerId, 'webhook.resend', `delivery ${webhookId}`)]);
   }
 
   /** Queues again every dead delivery of one of the controller's endpoints created since `since`. */
@@ -293,12 +324,14 @@ export class ControlService {
     await this.#endpoint(controllerId, endpointId);
     await this.#deliverable(recovery, controllerId, endpointId);
     const requeued = await recovery.recover(controllerId, endpointId, since);
-    await this.#audit(
-      p,
-      controllerId,
-      'webhook.recover',
-      `endpoint ${endpointId}, since ${since.toISOString()}, requeued ${requeued}`,
-    );
+    await this.#commit(async () => [
+      this.#audit(
+        p,
+        controllerId,
+        'webhook.recover',
+        `endpoint ${endpointId}, since ${since.toISOString()}, requeued ${requeued}`,
+      ),
+    ]);
     return { requeued };
   }
 
@@ -322,11 +355,29 @@ export class ControlService {
       );
   }
 
-  /** Publishes the state of everything (at start-up, so views converge after a crash between commit and publish). */
+  /**
+   * Publishes the state of everything again (at start-up: a controller created just before a crash
+   * may have had its keys made but not its state announced; republishing the rest changes nothing).
+   */
   async republishAll(): Promise<void> {
-    for (const row of await store.controllers.list(this.#d.db)) await this.#publishController(row);
-    for (const row of await store.endpoints.all(this.#d.db))
-      await this.#publishEndpoint(row.controllerId, row.id);
+    await this.#commit(async (tx) => {
+      const records: OutgoingRecord[] = [];
+      for (const row of await store.controllers.list(tx))
+        records.push(...(await this.#controllerRecords(tx, row)));
+      for (const row of await store.endpoints.all(tx))
+        records.push(
+          this.#d.events.endpoint(row.id, await this.#endpointState(tx, row.controllerId, row.id)),
+        );
+      return records;
+    });
+  }
+
+  /** Runs `change` in one transaction together with storing the events it returns. */
+  async #commit(change: (tx: DbTx) => Promise<readonly OutgoingRecord[]>): Promise<void> {
+    await this.#d.db.transaction(async (tx) => {
+      await this.#d.events.announce(tx, await change(tx));
+    });
+    this.#d.events.committed();
   }
 
   /** A controller the principal may see; another controller's id answers 404, never 403. */
@@ -368,33 +419,34 @@ export class ControlService {
     return { secretId, ciphertext, createdAt: this.#d.clock().toISOString(), expiresAt: null };
   }
 
-  async #publishController(row: store.ControllerRow): Promise<void> {
+  /** The controller's state record; none once its keys are shredded (nothing personal can be processed). */
+  async #controllerRecords(tx: DbTx, row: store.ControllerRow): Promise<OutgoingRecord[]> {
     const controllerId = toControllerId(row.id);
-    let stored = await new store.PgControllerKeyStore(this.#d.db).get(controllerId);
+    let stored = await new store.PgControllerKeyStore(tx).get(controllerId);
     if (!stored) {
+      // Keys are made outside the transaction; a controller that lost them in a crash gets them now.
       await this.#d.keyring.create(controllerId);
-      stored = await new store.PgControllerKeyStore(this.#d.db).get(controllerId);
+      stored = await new store.PgControllerKeyStore(tx).get(controllerId);
     }
-    if (stored?.status !== 'active') return; // shredded: nothing personal can be processed any more
-    await this.#d.events.controller(await store.controllerState(this.#d.db, row, stored.keys));
+    if (stored?.status !== 'active') return [];
+    return [this.#d.events.controller(await store.controllerState(tx, row, stored.keys))];
   }
 
-  async #publishEndpoint(controllerId: string, endpointId: string) {
-    const row = await this.#endpoint(controllerId, endpointId);
-    const valid = await store.secrets.valid(this.#d.db, endpointId, this.#d.clock());
-    const state = store.endpointState(row, valid);
-    await this.#d.events.endpoint(endpointId, state);
-    return state;
+  async #endpointState(tx: DbTx, controllerId: string, endpointId: string) {
+    const row = await store.endpoints.get(tx, controllerId, endpointId);
+    if (!row) throw new ControlProblem('NOT_FOUND');
+    const valid = await store.secrets.valid(tx, endpointId, this.#d.clock());
+    return store.endpointState(row, valid);
   }
 
-  async #audit(
+  #audit(
     p: Principal,
     controllerId: string,
     operation: string,
     reason?: string,
     outcome: 'performed' | 'denied' = 'performed',
-  ): Promise<void> {
-    await this.#d.events.processing({
+  ): OutgoingRecord {
+    return this.#d.events.processing({
       operation,
       controllerId,
       actor: p.tokenId,

@@ -1,16 +1,21 @@
 import type { ControllerState, EndpointState, ProcessingEvent } from '@massivesms/contracts';
 import type { DbTx } from '@massivesms/db';
+import type { OutgoingRecord } from '@massivesms/messaging';
 
 /** Who is calling: an operator, or a controller's own token. */
 export type Principal =
   | { readonly kind: 'operator'; readonly tokenId: string }
   | { readonly kind: 'controller'; readonly tokenId: string; readonly controllerId: string };
 
-/** Publishes state and processing events (compacted topics and the audit topic). */
+/** Builds state and processing events (compacted topics, audit topic) and stores them with the change. */
 export interface ControlEvents {
-  controller(state: ControllerState): Promise<void>;
-  endpoint(endpointId: string, state: EndpointState | null): Promise<void>;
-  processing(event: Omit<ProcessingEvent, 'eventId' | 'occurredAt' | 'service' | 'region'>): Promise<void>;
+  controller(state: ControllerState): OutgoingRecord;
+  endpoint(endpointId: string, state: EndpointState | null): OutgoingRecord;
+  processing(event: Omit<ProcessingEvent, 'eventId' | 'occurredAt' | 'service' | 'region'>): OutgoingRecord;
+  /** Stores the records inside `tx`, to be published once it commits (DESIGN §5.0). */
+  announce(tx: DbTx, records: readonly OutgoingRecord[]): Promise<void>;
+  /** Called after a transaction that announced something committed (wakes the publisher). */
+  committed(): void;
 }
 
 /** Checks a webhook URL against the SSRF policy; throws a refusal with a machine-readable reason. */

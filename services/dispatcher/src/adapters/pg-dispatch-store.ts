@@ -1,4 +1,6 @@
-import { type Db, StatementCoalescer } from '@massivesms/db';
+import { type Db, type DbTx, StatementCoalescer } from '@massivesms/db';
+import type { OutgoingRecord } from '@massivesms/messaging';
+import { outboxColumns, outboxParams, outboxSelect, writeOutbox } from '@massivesms/outbox';
 import type { CarrierName, ClaimRequest, DispatchRow, SendStatus } from '../application/ports.ts';
 
 function row(r: Record<string, unknown>): DispatchRow {
@@ -16,20 +18,39 @@ function row(r: Record<string, unknown>): DispatchRow {
     reason: (r.reason as string | null) ?? null,
     recipientPseudonym: r.recipient_pseudonym as string,
     instruction: r.instruction as string,
+    updatedAt: new Date(r.updated_at as string | Date),
   };
 }
 
-type Advance = {
-  current: Pick<DispatchRow, 'controllerId' | 'messageId' | 'statusSeq'>;
-  next: {
-    status: SendStatus;
-    carrierMessageId?: string | null;
-    segments?: number | null;
-    errorCode?: string | null;
-    reason?: string | null;
+/** The outbox the dispatcher's events go through (migration 0004). */
+export const DISPATCHER_OUTBOX = 'dispatcher_outbox';
+
+/** A status change to record: what changes (null/absent keeps the stored value). */
+export interface NextStatus {
+  status: SendStatus;
+  carrierMessageId?: string | null;
+  segments?: number | null;
+  errorCode?: string | null;
+  reason?: string | null;
+}
+
+/** The events that announce a change, built from the row as it will be once the change is stored. */
+export type Announce = (updated: DispatchRow) => readonly OutgoingRecord[];
+
+type Advance = { current: DispatchRow; next: NextStatus; at: Date; events: readonly OutgoingRecord[] };
+
+/** The row `advance` stores: mirrors its UPDATE (absent fields keep their value, the sequence moves on). */
+function advanced(current: DispatchRow, next: NextStatus): DispatchRow {
+  return {
+    ...current,
+    status: next.status,
+    statusSeq: current.statusSeq + 1,
+    carrierMessageId: next.carrierMessageId ?? current.carrierMessageId,
+    segments: next.segments ?? current.segments,
+    errorCode: next.errorCode ?? current.errorCode,
+    reason: next.reason ?? current.reason,
   };
-  at: Date;
-};
+}
 type Enqueue = { dedupeKey: string; receipt: unknown; at: Date };
 type ReceiptLookup = { controllerId: string; messageId: string; dedupeKey: string };
 
@@ -46,8 +67,12 @@ export class PgDispatchStore {
     { seen: boolean; row: DispatchRow | undefined }
   >;
 
-  constructor(db: Db) {
+  readonly #wrote: () => void;
+
+  /** `wrote` is told when events were committed to the outbox (it wakes the relay). */
+  constructor(db: Db, wrote: () => void = () => {}) {
     this.#db = db;
+    this.#wrote = wrote;
     const message = (c: Advance['current']) => `${c.controllerId}\u0000${c.messageId}`;
     this.#advances = new StatementCoalescer((items) => this.#advanceMany(items), {
       key: (a) => message(a.current),
@@ -55,7 +80,11 @@ export class PgDispatchStore {
     this.#firstReceipts = new StatementCoalescer((items) => this.#firstReceiptMany(items), {
       key: (r) => r.dedupeKey,
     });
-    this.#enqueues = new StatementCoalescer((items) => this.#enqueueMany(items), { key: (r) => r.dedupeKey });
+    // One statement in flight: two concurrent ones could number their receipts out of arrival order.
+    this.#enqueues = new StatementCoalescer((items) => this.#enqueueMany(items), {
+      key: (r) => r.dedupeKey,
+      maxInFlight: 1,
+    });
     this.#receiptLookups = new StatementCoalescer((items) => this.#forReceiptMany(items), {
       key: (r) => r.dedupeKey,
     });
@@ -122,13 +151,20 @@ export class PgDispatchStore {
     fromAttempt: number,
     carrier: CarrierName,
     at: Date,
+    events: readonly OutgoingRecord[] = [],
   ) {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `UPDATE dispatcher_messages SET carrier = $4, attempt = attempt + 1, updated_at = $5
-        WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending'
-        RETURNING *`,
-      [controllerId, messageId, fromAttempt, carrier, at],
+      `WITH moved AS (
+         UPDATE dispatcher_messages SET carrier = $4, attempt = attempt + 1, updated_at = $5
+          WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending'
+          RETURNING *
+       ), announced AS (
+         INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(6, 'EXISTS (SELECT 1 FROM moved)')}
+       )
+       SELECT * FROM moved`,
+      [controllerId, messageId, fromAttempt, carrier, at, ...outboxParams(outboxColumns([events]))],
     );
+    if (rows[0] && events.length > 0) this.#wrote();
     return rows[0] ? row(rows[0]) : undefined;
   }
 
@@ -136,8 +172,15 @@ export class PgDispatchStore {
    * Records a new status if `statusSeq` is the next one (optimistic: a concurrent receipt that got
    * there first wins, and the caller re-reads and re-applies its state machine).
    */
-  advance(current: Advance['current'], next: Advance['next'], at: Date): Promise<DispatchRow | undefined> {
-    return this.#advances.run({ current, next, at });
+  advance(
+    current: DispatchRow,
+    next: NextStatus,
+    at: Date,
+    announce?: Announce,
+  ): Promise<DispatchRow | undefined> {
+    // The events are written by the same statement, and only if the row really changed (DESIGN §5.0).
+    const events = announce ? announce(advanced(current, next)) : [];
+    return this.#advances.run({ current, next, at, events });
   }
 
   async #advanceMany(items: readonly Advance[]): Promise<(DispatchRow | undefined)[]> {
@@ -145,22 +188,28 @@ export class PgDispatchStore {
     const { rows } = await this.#db.query<Record<string, unknown>>(
       `WITH u AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[],
-                              $7::text[], $8::text[], $9::timestamptz[])
-           AS u(controller_id, message_id, status_seq, status, carrier_message_id, segments, error_code, reason, at)
+                              $7::text[], $8::text[], $9::timestamptz[]) WITH ORDINALITY
+           AS u(controller_id, message_id, status_seq, status, carrier_message_id, segments, error_code, reason, at, ord)
        ), locked AS (
          SELECT m.controller_id, m.message_id FROM dispatcher_messages m
            JOIN u ON u.controller_id = m.controller_id AND u.message_id = m.message_id AND u.status_seq = m.status_seq
           ORDER BY m.controller_id, m.message_id
             FOR UPDATE OF m
        )
-       UPDATE dispatcher_messages m
-          SET status = u.status, status_seq = m.status_seq + 1,
-              carrier_message_id = COALESCE(u.carrier_message_id, m.carrier_message_id),
-              segments = COALESCE(u.segments, m.segments), error_code = COALESCE(u.error_code, m.error_code),
-              reason = COALESCE(u.reason, m.reason), updated_at = u.at
-         FROM u JOIN locked USING (controller_id, message_id)
-        WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id AND m.status_seq = u.status_seq
-        RETURNING m.*`,
+       , updated AS (
+         UPDATE dispatcher_messages m
+            SET status = u.status, status_seq = m.status_seq + 1,
+                carrier_message_id = COALESCE(u.carrier_message_id, m.carrier_message_id),
+                segments = COALESCE(u.segments, m.segments), error_code = COALESCE(u.error_code, m.error_code),
+                reason = COALESCE(u.reason, m.reason), updated_at = u.at
+           FROM u JOIN locked USING (controller_id, message_id)
+          WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id AND m.status_seq = u.status_seq
+          RETURNING u.ord, m.*
+       ), announced AS (
+         INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers)
+         ${outboxSelect(10, 'e.item IN (SELECT ord FROM updated)')}
+       )
+       SELECT * FROM updated`,
       [
         items.map((a) => a.current.controllerId),
         items.map((a) => a.current.messageId),
@@ -171,8 +220,10 @@ export class PgDispatchStore {
         items.map((a) => a.next.errorCode ?? null),
         items.map((a) => a.next.reason ?? null),
         items.map((a) => a.at),
+        ...outboxParams(outboxColumns(items.map((a) => a.events))),
       ],
     );
+    if (rows.length > 0 && items.some((a) => a.events.length > 0)) this.#wrote();
     const updated = new Map(rows.map((r) => [`${r.controller_id}\u0000${r.message_id}`, row(r)]));
     return items.map((a) => updated.get(`${a.current.controllerId}\u0000${a.current.messageId}`));
   }
@@ -182,12 +233,85 @@ export class PgDispatchStore {
    * the held message is claimed again when its partition is retried. Only the attempt the caller
    * holds, and only while nothing was recorded for it.
    */
-  async release(controllerId: string, messageId: string, attempt: number): Promise<void> {
+  async release(
+    controllerId: string,
+    messageId: string,
+    attempt: number,
+    events: readonly OutgoingRecord[] = [],
+  ): Promise<void> {
     await this.#db.query(
-      `DELETE FROM dispatcher_messages
-        WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending' AND carrier_message_id IS NULL`,
-      [controllerId, messageId, attempt],
+      `WITH released AS (
+         DELETE FROM dispatcher_messages
+          WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending' AND carrier_message_id IS NULL
+          RETURNING 1
+       )
+       INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(4, 'EXISTS (SELECT 1 FROM released)')}`,
+      [controllerId, messageId, attempt, ...outboxParams(outboxColumns([events]))],
     );
+    if (events.length > 0) this.#wrote();
+  }
+
+  /** Parks messages held until their `sendAfter` (a redelivered one is parked once). */
+  async schedule(
+    records: readonly { controllerId: string; messageId: string; sendAfter: string; record: unknown }[],
+  ) {
+    if (records.length === 0) return;
+    await this.#db.query(
+      `INSERT INTO dispatcher_scheduled (controller_id, message_id, send_after, record)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[])
+       ON CONFLICT DO NOTHING`,
+      [
+        records.map((r) => r.controllerId),
+        records.map((r) => r.messageId),
+        records.map((r) => r.sendAfter),
+        records.map((r) => JSON.stringify(r.record)),
+      ],
+    );
+  }
+
+  /** Takes up to `limit` parked messages whose window opened, for `holdMs` (SKIP LOCKED: shared by dispatchers). */
+  async takeDue(
+    limit: number,
+    at: Date,
+    holdMs: number,
+  ): Promise<{ controllerId: string; messageId: string; record: unknown }[]> {
+    const { rows } = await this.#db.query<{
+      controller_id: string;
+      message_id: string;
+      record: unknown;
+      send_after: Date;
+    }>(
+      `UPDATE dispatcher_scheduled SET taken_until = $3
+        WHERE (controller_id, message_id) IN (
+          SELECT controller_id, message_id FROM dispatcher_scheduled
+           WHERE send_after <= $2 AND (taken_until IS NULL OR taken_until < $2)
+           ORDER BY send_after LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING controller_id, message_id, record, send_after`,
+      [limit, at, new Date(at.getTime() + holdMs)],
+    );
+    rows.sort((a, b) => new Date(a.send_after).getTime() - new Date(b.send_after).getTime());
+    return rows.map((r) => ({
+      controllerId: r.controller_id,
+      messageId: r.message_id,
+      record: typeof r.record === 'string' ? JSON.parse(r.record) : r.record,
+    }));
+  }
+
+  /** Removes parked messages that were dispatched (claimed, or refused with their status). */
+  async unschedule(keys: readonly { controllerId: string; messageId: string }[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.#db.query(
+      `DELETE FROM dispatcher_scheduled s USING unnest($1::text[], $2::text[]) AS k(controller_id, message_id)
+        WHERE s.controller_id = k.controller_id AND s.message_id = k.message_id`,
+      [keys.map((k) => k.controllerId), keys.map((k) => k.messageId)],
+    );
+  }
+
+  /** Writes events that announce no stored change of ours (refusals, inbound opt-outs) to the outbox. */
+  async writeEvents(events: readonly OutgoingRecord[], tx: DbTx = this.#db): Promise<void> {
+    if (events.length === 0) return;
+    await writeOutbox(tx, DISPATCHER_OUTBOX, events);
+    this.#wrote();
   }
 
   /** Active suppressions among these subjects: `controllerId:pseudonym` → kind. */
@@ -257,11 +381,40 @@ export class PgDispatchStore {
   async stale(sendingBefore: Date, unknownBefore: Date, limit = 500): Promise<DispatchRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
       `SELECT * FROM dispatcher_messages
-        WHERE (status = 'sending' AND updated_at < $1) OR (status = 'unknown' AND updated_at < $2)
+        WHERE status IN ('sending', 'queued', 'sent', 'unknown')
+          AND ((status = 'sending' AND updated_at < $1) OR (status = 'unknown' AND updated_at < $2))
         ORDER BY updated_at LIMIT $3`,
       [sendingBefore, unknownBefore, limit],
     );
     return rows.map(row);
+  }
+
+  /**
+   * Messages a carrier accepted that got no final receipt: `queued` or `sent`, not updated since
+   * `before`, and not asked about since `checkedBefore`.
+   */
+  async unconfirmed(before: Date, checkedBefore: Date, limit = 200): Promise<DispatchRow[]> {
+    const { rows } = await this.#db.query<Record<string, unknown>>(
+      `SELECT * FROM dispatcher_messages
+        WHERE status IN ('queued', 'sent') AND updated_at < $1 AND (checked_at IS NULL OR checked_at < $2)
+        ORDER BY updated_at LIMIT $3`,
+      [before, checkedBefore, limit],
+    );
+    return rows.map(row);
+  }
+
+  /** Records that the carrier was asked about a message (and the events of asking), changing nothing else. */
+  async markChecked(current: DispatchRow, at: Date, events: readonly OutgoingRecord[]): Promise<void> {
+    await this.#db.query(
+      `WITH checked AS (
+         UPDATE dispatcher_messages SET checked_at = $3
+          WHERE controller_id = $1 AND message_id = $2
+          RETURNING 1
+       )
+       INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(4, 'EXISTS (SELECT 1 FROM checked)')}`,
+      [current.controllerId, current.messageId, at, ...outboxParams(outboxColumns([events]))],
+    );
+    if (events.length > 0) this.#wrote();
   }
 
   /**
@@ -315,8 +468,13 @@ export class PgDispatchStore {
 
   async #enqueueMany(items: readonly Enqueue[]): Promise<boolean[]> {
     const { rows } = await this.#db.query<{ dedupe_key: string }>(
+      // Arrival order, not key order: `arrival` numbers the rows as inserted and the applier follows
+      // it. (Two dispatchers inserting the same receipts in another order could deadlock; the
+      // coalescer retries a deadlocked statement row by row.)
       `INSERT INTO dispatcher_receipt_inbox (dedupe_key, receipt, received_at)
-       SELECT * FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[]) ORDER BY 1 -- key order: two dispatchers' batches cannot deadlock
+       SELECT dedupe_key, receipt, received_at
+         FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[]) WITH ORDINALITY AS r(dedupe_key, receipt, received_at, ord)
+        ORDER BY ord
        ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key`,
       [items.map((r) => r.dedupeKey), items.map((r) => JSON.stringify(r.receipt)), items.map((r) => r.at)],
     );
@@ -333,15 +491,17 @@ export class PgDispatchStore {
     at: Date,
     holdMs: number,
   ): Promise<{ dedupeKey: string; receipt: unknown }[]> {
-    const { rows } = await this.#db.query<{ dedupe_key: string; receipt: unknown }>(
+    const { rows } = await this.#db.query<{ dedupe_key: string; receipt: unknown; arrival: string }>(
       `UPDATE dispatcher_receipt_inbox SET taken_until = $3
         WHERE dedupe_key IN (
           SELECT dedupe_key FROM dispatcher_receipt_inbox
            WHERE taken_until IS NULL OR taken_until < $2
-           ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING dedupe_key, receipt`,
+           ORDER BY arrival LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING dedupe_key, receipt, arrival`,
       [limit, at, new Date(at.getTime() + holdMs)],
     );
+    // RETURNING promises no order: receipts are applied in the order they arrived.
+    rows.sort((a, b) => Number(a.arrival) - Number(b.arrival));
     return rows.map((r) => ({
       dedupeKey: r.dedupe_key,
       receipt: typeof r.receipt === 'string' ? JSON.parse(r.receipt) : r.receipt,

@@ -1,6 +1,7 @@
 import Telnyx, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'telnyx';
-import type { CarrierPort, OutboundSms, SendOutcome } from '../application/ports.ts';
+import type { CarrierPort, LookupOutcome, OutboundSms, SendOutcome } from '../application/ports.ts';
 import { type CarrierFailure, parseRetryAfter, transportKindFromErrorCode } from '../domain/classify.ts';
+import { mapTelnyxReceipt } from '../domain/receipts.ts';
 
 export interface TelnyxCarrierOptions {
   readonly apiKey: string;
@@ -40,6 +41,19 @@ export function telnyxCarrier(options: TelnyxCarrierOptions): CarrierPort {
         };
       } catch (error) {
         return { accepted: false, failure: telnyxFailure(error, new Date()) };
+      }
+    },
+    async lookup(carrierMessageId: string): Promise<LookupOutcome> {
+      try {
+        const { data } = await client.messages.retrieve(carrierMessageId);
+        const payload = data as
+          | { to?: { status?: string }[]; errors?: { code?: string | number }[] }
+          | undefined;
+        // Read like a final receipt: the message record carries the same per-recipient status.
+        return mapTelnyxReceipt({ eventType: 'message.finalized', to: payload?.to, errors: payload?.errors });
+      } catch (error) {
+        if (error instanceof APIError && error.status === 404) return { kind: 'not_found' };
+        throw error;
       }
     },
   };

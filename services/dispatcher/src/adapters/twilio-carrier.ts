@@ -1,6 +1,7 @@
 import twilio from 'twilio';
-import type { CarrierPort, OutboundSms, SendOutcome } from '../application/ports.ts';
+import type { CarrierPort, LookupOutcome, OutboundSms, SendOutcome } from '../application/ports.ts';
 import { type CarrierFailure, transportKindFromErrorCode } from '../domain/classify.ts';
+import { mapTwilioReceipt } from '../domain/receipts.ts';
 
 export interface TwilioCarrierOptions {
   /** US1 or IE1 credentials: IE1 needs its own (US1 tokens do not work there). */
@@ -40,6 +41,18 @@ export function twilioCarrier(options: TwilioCarrierOptions): CarrierPort {
         };
       } catch (error) {
         return { accepted: false, failure: twilioFailure(error) };
+      }
+    },
+    async lookup(carrierMessageId: string): Promise<LookupOutcome> {
+      try {
+        const message = await client.messages(carrierMessageId).fetch();
+        return mapTwilioReceipt({
+          messageStatus: message.status,
+          ...(message.errorCode ? { errorCode: String(message.errorCode) } : {}),
+        });
+      } catch (error) {
+        if ((error as { status?: number }).status === 404) return { kind: 'not_found' };
+        throw error;
       }
     },
   };

@@ -5,7 +5,7 @@ import {
   suppressionKey,
   topicFor,
 } from '@massivesms/contracts';
-import type { BusProducer, OutgoingRecord } from '@massivesms/messaging';
+import type { OutgoingRecord } from '@massivesms/messaging';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import type { ReceiptMapping } from '../domain/receipts.ts';
 import { applyStatus } from '../domain/state-machine.ts';
@@ -16,7 +16,6 @@ export interface ReceiptDeps {
   readonly cell: Cell;
   readonly namespace: string;
   readonly store: PgDispatchStore;
-  readonly producer: BusProducer;
   readonly now: () => Date;
 }
 
@@ -37,13 +36,14 @@ export type ReceiptResult = 'applied' | 'duplicate' | 'ignored' | 'unknown_messa
  * Applies one receipt: once (dedupe key), monotonically (a late `sent` never overwrites
  * `delivered`), and also when it arrives before the send response stored the carrier's id (our
  * message id is in the callback URL). A stop at the carrier adds the recipient to the suppression list.
+ * The status change and its events (status, opt-out) are stored in one statement, so a crash after
+ * it loses nothing: the replayed receipt finds the change made and announced.
  */
 export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt): Promise<ReceiptResult> {
   const first = await deps.store.forReceipt(receipt.controllerId, receipt.messageId, receipt.dedupeKey);
   if (first.seen) return 'duplicate';
   const now = deps.now();
   let result: ReceiptResult = 'ignored';
-  const out: OutgoingRecord[] = [];
   for (let tries = 0; tries < 3; tries++) {
     // The first pass uses the row read with the dedupe check; a lost race re-reads it.
     const row = tries === 0 ? first.row : await deps.store.get(receipt.controllerId, receipt.messageId);
@@ -56,6 +56,7 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
       break;
     }
     if (receipt.mapping.kind === 'ignore') break;
+    const suppress = receipt.mapping.suppress === true;
     const verdict = applyStatus(row, receipt.mapping.status);
     const missingId = row.carrierMessageId === null;
     if (verdict.ignored && !missingId) break;
@@ -70,16 +71,18 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
           : { errorCode: receipt.mapping.errorCode ?? null, reason: receipt.mapping.reason ?? null }),
       },
       now,
+      (changed): OutgoingRecord[] =>
+        verdict.ignored
+          ? []
+          : [
+              statusRecord(deps, changed, now),
+              ...(suppress ? [optOut(deps, changed, receipt.carrier, now)] : []),
+            ],
     );
     if (!updated) continue; // a concurrent receipt or the send response got there first: re-read
-    if (!verdict.ignored) {
-      out.push(statusRecord(deps, updated, now));
-      result = 'applied';
-      if (receipt.mapping.suppress) out.push(optOut(deps, updated, receipt.carrier, now));
-    }
+    if (!verdict.ignored) result = 'applied';
     break;
   }
-  if (out.length > 0) await deps.producer.send(out);
   await deps.store.firstReceipt(receipt.dedupeKey, now);
   return result;
 }

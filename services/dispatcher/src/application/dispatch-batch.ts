@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import {
   type Cell,
   type ControllerState,
   type DispatchRecord,
   encodeJson,
+  eventIdFor,
   type ProcessingEvent,
   processingEventSchema,
   type StatusEvent,
@@ -12,9 +12,10 @@ import {
   suppressionKey,
   topicFor,
 } from '@massivesms/contracts';
-import type { BusProducer, DecodedRecord, OutgoingRecord } from '@massivesms/messaging';
+import type { DecodedRecord, OutgoingRecord } from '@massivesms/messaging';
 import {
   type ControllerKeys,
+  DecryptionFailedError,
   decryptField,
   findSubprocessor,
   processesOutsideRegion,
@@ -23,13 +24,13 @@ import {
   subprocessorStatus,
   toControllerId,
 } from '@massivesms/privacy';
-import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
+import type { Announce, NextStatus, PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { buildCallbackUrl } from '../domain/callback.ts';
 import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
 import { applyStatus } from '../domain/state-machine.ts';
 import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
-import type { RateLimits } from './rate-limits.ts';
+import { type RateLimits, RateLimitWaitAbortedError } from './rate-limits.ts';
 import { statusRecord } from './status-events.ts';
 
 /** Thrown to hold a partition: no route may take its messages now (nothing was sent). Retried with backoff. */
@@ -53,9 +54,10 @@ export interface DispatchDeps {
   readonly routes: Readonly<
     Record<CarrierName, { readonly port: CarrierPort; readonly breaker: CarrierBreaker }>
   >;
-  readonly producer: BusProducer;
   /** Segments per second per carrier account and per sender; unset: no throttling (tests). */
   readonly rateLimits?: RateLimits;
+  /** Aborted when the dispatcher stops: a rate-limit wait ends at once (nothing sent, claim released). */
+  readonly signal?: AbortSignal;
   /** Where each carrier processes, per region (transfer mechanisms); default: the DPA's registry. */
   readonly subprocessors?: SubprocessorRegistry;
 }
@@ -118,16 +120,20 @@ function refusalOf(
 /**
  * Sends one partition's batch: pick each message's route (an open breaker moves it to the failover
  * the instruction allows, or holds the partition), claim every message before any carrier call,
- * send the claimed ones in order, record each outcome, then publish statuses and processing events.
+ * send the claimed ones, and record each outcome together with the events that announce it (the
+ * outbox: when this resolves, every status and processing event of the batch is durable).
  */
 export async function dispatchBatch(
   deps: DispatchDeps,
-  records: readonly DecodedRecord<DispatchRecord>[],
+  records: readonly Pick<DecodedRecord<DispatchRecord>, 'message'>[],
 ): Promise<void> {
   const now = deps.now();
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(deps.cell, name, deps.namespace);
   const open = (carrier: CarrierName) => deps.routes[carrier].breaker.state === 'open';
-  const out: OutgoingRecord[] = [];
+  // Events of messages stopped before any claim: they announce no stored change of ours.
+  const refusals: OutgoingRecord[] = [];
+  // Messages held for quiet hours: parked until their window opens, out of the partition's way.
+  const held: DispatchRecord[] = [];
 
   const planned: Planned[] = [];
   for (const { message: record } of records) {
@@ -135,16 +141,17 @@ export async function dispatchBatch(
     const refusal = refusalOf(deps, record, controller, now);
     if (refusal === 'hold') throw new HoldError('the controller is not in the directory yet');
     if (refusal) {
-      out.push(
-        ...refusalOutputs(
-          deps,
-          topic,
-          record,
-          { status: 'failed', errorCode: refusal.errorCode, reason: refusal.reason },
-          refusal.reason,
-          now,
-        ),
+      refusals.push(
+        ...refusalOutputs(deps, topic, record, { status: 'failed', ...refusal }, refusal.reason, now),
       );
+      continue;
+    }
+    if (expired(record, now)) {
+      refusals.push(...refusalOutputs(deps, topic, record, EXPIRED, EXPIRED.reason, now));
+      continue;
+    }
+    if (record.sendAfter && Date.parse(record.sendAfter) > now.getTime()) {
+      held.push(record);
       continue;
     }
     const route = routeOf(controller!, deps.subprocessors ?? SUBPROCESSORS, now).filter((c) => !open(c));
@@ -159,25 +166,42 @@ export async function dispatchBatch(
       pseudonym: record.recipientPseudonym,
     })),
   );
-  const sendable = planned.filter(({ record }) => {
+  const sendable: Planned[] = [];
+  for (const item of planned) {
+    const { record } = item;
     const kind = suppressed.get(`${record.controllerId}:${record.recipientPseudonym}`);
-    if (kind)
-      out.push(
-        ...refusalOutputs(
-          deps,
-          topic,
-          record,
-          {
-            status: 'suppressed',
-            errorCode: `SMS_SUPPRESSED_${kind.toUpperCase()}`,
-            reason: `recipient is under ${kind.replace('_', '-')}`,
-          },
-          `suppressed: ${kind}`,
-          now,
-        ),
-      );
-    return kind === undefined;
-  });
+    if (kind) {
+      const status = {
+        status: 'suppressed' as const,
+        errorCode: `SMS_SUPPRESSED_${kind.toUpperCase()}`,
+        reason: `recipient is under ${kind.replace('_', '-')}`,
+      };
+      refusals.push(...refusalOutputs(deps, topic, record, status, `suppressed: ${kind}`, now));
+      continue;
+    }
+    // Decrypted before the claim: a record that can never be read is refused, never claimed (a
+    // claim would be reconciled as a send to a carrier that never received anything).
+    const plain = await readable(deps, record);
+    if (!plain) {
+      const status = {
+        status: 'failed' as const,
+        errorCode: 'DISPATCH_UNDECRYPTABLE',
+        reason: 'the recipient or body cannot be decrypted with the controller key',
+      };
+      refusals.push(...refusalOutputs(deps, topic, record, status, status.errorCode, now));
+      continue;
+    }
+    sendable.push({ ...item, plain });
+  }
+  await deps.store.writeEvents(refusals);
+  await deps.store.schedule(
+    held.map((record) => ({
+      controllerId: record.controllerId,
+      messageId: record.messageId,
+      sendAfter: record.sendAfter!,
+      record,
+    })),
+  );
   // Claim a few at a time, right before sending them: a crash leaves at most one chunk per
   // partition claimed but never attempted (those become `unknown`, never resent).
   for (let c = 0; c < sendable.length; c += CLAIM_CHUNK) {
@@ -194,27 +218,9 @@ export async function dispatchBatch(
       })),
       now,
     );
+    // A record claimed before (a redelivery) is never sent again: its outcome and events were
+    // committed together then, or it is still `sending` and reconciliation closes it.
     const fresh = new Map(claimed.map((row) => [`${row.controllerId}:${row.messageId}`, row]));
-    // Records claimed before: a crash may have come between recording their status and publishing
-    // it. Publish it again (same statusSeq: consumers drop the duplicate); never send again.
-    const seenBefore = chunk.filter(({ record }) => !fresh.has(`${record.controllerId}:${record.messageId}`));
-    if (seenBefore.length > 0) {
-      const existing = await deps.store.getMany(seenBefore.map(({ record }) => record));
-      for (const row of existing) {
-        const original = seenBefore.find(
-          ({ record }) => record.controllerId === row.controllerId && record.messageId === row.messageId,
-        );
-        if (row.status !== 'sending' && original)
-          out.push(
-            statusRecord(deps, row, now, {
-              recipient: original.record.recipient,
-              segments: original.record.segments,
-            }),
-          );
-      }
-    }
-
-    // One claim per message: a duplicate of a record later in the same batch finds none.
     const toSend: { planned: Planned; row: DispatchRow }[] = [];
     for (const item of chunk) {
       const key = `${item.record.controllerId}:${item.record.messageId}`;
@@ -225,79 +231,127 @@ export async function dispatchBatch(
     }
     // The chunk's messages go to the carriers concurrently; those to one recipient stay in order.
     const byRecipient = Map.groupBy(toSend, ({ planned }) => planned.record.recipientPseudonym);
-    const results = await Promise.all(
+    const results = await Promise.allSettled(
       [...byRecipient.values()].map(async (queue) => {
-        const held: DispatchRow[] = [];
+        const held: { row: DispatchRow; events: OutgoingRecord[] }[] = [];
         for (const item of queue) {
           // After a hold, the rest of this recipient's queue is not attempted (released below).
           const release =
-            held.length > 0 ? item.row : await sendOne(deps, topic, item.planned, item.row, now, out);
+            held.length > 0
+              ? { row: item.row, events: [] }
+              : await sendOne(deps, topic, item.planned, item.row);
           if (release) held.push(release);
         }
         return held;
       }),
     );
-    const held = results.flat();
+    // Every send of the chunk has settled before the batch fails: a retry must not race them.
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const held = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
     if (held.length > 0) {
       // Nothing was sent for these: release their claims so the held partition sends them later
       // (a stranded claim would never be sent). The chunks after this one were never claimed.
-      for (const row of held) await deps.store.release(row.controllerId, row.messageId, row.attempt);
-      await deps.producer.send(out);
+      for (const { row, events } of held)
+        await deps.store.release(row.controllerId, row.messageId, row.attempt, events);
       throw new HoldError('a carrier did not accept a message and no failover is available');
     }
   }
-  await deps.producer.send(out);
 }
 
 /** A message with the carriers its instruction allows now, primary first. */
 interface Planned {
   readonly record: DispatchRecord;
   readonly route: CarrierName[];
+  /** The recipient and body, decrypted just for the carrier call. */
+  readonly plain?: { readonly to: string; readonly text: string };
+}
+
+const EXPIRED = {
+  status: 'expired' as const,
+  errorCode: 'SMS_EXPIRED',
+  reason: 'validUntil passed before the message could be sent',
+};
+
+/** Whether the message's validity ended (at `now`): it must never be sent. */
+function expired(record: DispatchRecord, now: Date): boolean {
+  return record.validUntil !== undefined && Date.parse(record.validUntil) <= now.getTime();
 }
 
 /**
- * Sends one claimed message: through its claimed carrier, once more through the failover when the
- * first did not accept it (class A). Appends its statuses and processing events to `out`.
- * Returns the claim to release when no route took the message (nothing was sent: hold).
+ * The recipient and body in clear, or undefined when they cannot be decrypted (tampered or not
+ * this controller's key). A key that cannot be fetched (KMS down) throws: the batch is retried.
  */
-async function sendOne(
+async function readable(
   deps: DispatchDeps,
-  topic: (name: 'sms.status.v1' | 'audit.processing.v1' | 'suppressions.v1') => string,
-  { record, route }: Planned,
-  claimedRow: DispatchRow,
-  now: Date,
-  out: OutgoingRecord[],
-): Promise<DispatchRow | undefined> {
-  const open = (carrier: CarrierName) => deps.routes[carrier].breaker.state === 'open';
-  let row: DispatchRow = claimedRow;
-  const keys = await deps.controllers.keys(record.controllerId);
+  record: DispatchRecord,
+): Promise<{ to: string; text: string } | undefined> {
+  const keys: ControllerKeys = await deps.controllers.keys(record.controllerId);
   const context = (field: string) => ({
     controllerId: toControllerId(record.controllerId),
     recordId: record.messageId,
     field,
   });
-  const to = decryptField(keys.dataKey, record.recipient, context('to'));
-  const text = decryptField(keys.dataKey, record.body, context('body'));
+  try {
+    return {
+      to: decryptField(keys.dataKey, record.recipient, context('to')),
+      text: decryptField(keys.dataKey, record.body, context('body')),
+    };
+  } catch (error) {
+    if (error instanceof DecryptionFailedError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Sends one claimed message: through its claimed carrier, once more through the failover when the
+ * first did not accept it (class A). Each outcome is stored with its status and processing events.
+ * Returns the claim to release (with the events of its failed attempt) when no route took the
+ * message: nothing was sent, the partition holds.
+ */
+async function sendOne(
+  deps: DispatchDeps,
+  topic: (name: 'sms.status.v1' | 'audit.processing.v1' | 'suppressions.v1') => string,
+  { record, route, plain }: Planned,
+  claimedRow: DispatchRow,
+): Promise<{ row: DispatchRow; events: OutgoingRecord[] } | undefined> {
+  const open = (carrier: CarrierName) => deps.routes[carrier].breaker.state === 'open';
+  let row: DispatchRow = claimedRow;
+  const extra = { recipient: record.recipient, segments: record.segments };
 
   for (let hop = 0; ; hop++) {
     const carrier: CarrierName = row.carrier;
-    await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments);
+    try {
+      await deps.rateLimits?.wait(carrier, record.from, record.senderKind, record.segments, deps.signal);
+    } catch (error) {
+      // Stopping: nothing was sent, so the claim is released and the batch is not committed.
+      if (error instanceof RateLimitWaitAbortedError) return { row, events: [] };
+      throw error;
+    }
+    // The wait (rate limits, a held partition) may have outlived the message's validity.
+    const now = deps.now();
+    if (expired(record, now)) {
+      await recordOutcome(deps.store, row, EXPIRED, now, (updated) => [
+        statusRecord(deps, updated, now, extra),
+        processing(deps, topic, record, updated, 'denied', EXPIRED.errorCode, now, false),
+      ]);
+      return undefined;
+    }
     const outcome = await attempt(deps, carrier, {
-      to,
+      to: plain!.to,
       from: record.from,
-      text,
+      text: plain!.text,
       attempt: row.attempt,
       callbackUrl: buildCallbackUrl(deps.publicBaseUrl, {
         carrier,
         controllerId: record.controllerId,
         messageId: record.messageId,
       }),
-      ...(record.validUntil
-        ? { validitySeconds: Math.floor((Date.parse(record.validUntil) - now.getTime()) / 1000) }
-        : {}),
+      ...(record.validUntil ? { validitySeconds: validitySeconds(record.validUntil, now) } : {}),
     });
+    const attemptRow = row;
     if (outcome.accepted) {
-      const recorded = await recordOutcome(
+      await recordOutcome(
         deps.store,
         row,
         {
@@ -306,38 +360,28 @@ async function sendOne(
           segments: outcome.segments ?? null,
         },
         now,
+        (updated) => [statusRecord(deps, updated, now, extra)],
+        [processing(deps, topic, record, attemptRow, 'performed', undefined, now)],
       );
-      if (recorded)
-        out.push(
-          statusRecord(deps, recorded, now, { recipient: record.recipient, segments: record.segments }),
-        );
-      out.push(processing(deps, topic, record, carrier, 'performed', undefined, now));
       return undefined;
     }
     const verdict: SendFailureClass = classifySendFailure(outcome.failure);
-    out.push(processing(deps, topic, record, carrier, 'failed', verdict.code, now));
+    const failedAttempt = processing(deps, topic, record, attemptRow, 'failed', verdict.code, now);
     if (verdict.class === 'A_NOT_ACCEPTED') {
       if (verdict.retryAfterSeconds)
         deps.rateLimits?.pause(carrier, now.getTime() + verdict.retryAfterSeconds * 1000);
       const next = route.find((c) => c !== carrier && !open(c) && hop === 0);
       const moved = next
-        ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now)
+        ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now, [failedAttempt])
         : undefined;
       if (moved) {
         row = moved;
         continue;
       }
-      return row; // nothing was sent anywhere: the caller releases this claim
+      return { row, events: [failedAttempt] }; // nothing was sent anywhere: the caller releases this claim
     }
     const final = verdict.class === 'C_AMBIGUOUS' ? 'unknown' : 'failed';
-    const recorded = await recordOutcome(
-      deps.store,
-      row,
-      { status: final, errorCode: verdict.code, reason: verdict.reason },
-      now,
-    );
-    if (recorded)
-      out.push(statusRecord(deps, recorded, now, { recipient: record.recipient, segments: record.segments }));
+    const optOut: OutgoingRecord[] = [];
     if (verdict.class === 'D_PERMANENT' && verdict.suppress) {
       const event = {
         controllerId: record.controllerId,
@@ -347,51 +391,73 @@ async function sendOne(
         source: `${carrier}.send`,
         occurredAt: now.toISOString(),
       };
-      out.push({
+      optOut.push({
         topic: topic('suppressions.v1'),
         key: suppressionKey(event),
         value: encodeJson(suppressionEventSchema, event),
       });
     }
+    await recordOutcome(
+      deps.store,
+      row,
+      { status: final, errorCode: verdict.code, reason: verdict.reason },
+      now,
+      (updated) => [statusRecord(deps, updated, now, extra)],
+      [failedAttempt, ...optOut],
+    );
     return undefined;
   }
 }
 
 /**
- * Records a send outcome through the state machine. A receipt can get there first (it carries our
- * message id): then the stored status may already be further along, and an outcome the state
- * machine ignores is neither recorded nor published. Returns the row when the status changed.
+ * Seconds the carrier may keep trying, from `validUntil`: at least 1 (only called before the
+ * message expired, so a value that rounds down to 0 still means "a moment").
+ */
+function validitySeconds(validUntil: string, now: Date): number {
+  return Math.max(1, Math.floor((Date.parse(validUntil) - now.getTime()) / 1000));
+}
+
+/**
+ * Records a send outcome through the state machine, with its events in the same statement. A
+ * receipt can get there first (it carries our message id): then the stored status may already be
+ * further along, and an outcome the state machine ignores is not recorded and its status not
+ * announced; `always` (the processing events of the attempt) is written either way.
  */
 async function recordOutcome(
   store: PgDispatchStore,
   claimed: DispatchRow,
-  next: {
-    status: DispatchRow['status'];
-    carrierMessageId?: string;
-    segments?: number | null;
-    errorCode?: string;
-    reason?: string;
-  },
+  next: NextStatus,
   now: Date,
-): Promise<DispatchRow | undefined> {
+  announce: Announce,
+  always: readonly OutgoingRecord[] = [],
+): Promise<void> {
   let current: DispatchRow | undefined = claimed;
   for (let tries = 0; current && tries < 3; tries++) {
     const verdict = applyStatus(current, next.status);
     if (verdict.ignored) {
-      if (next.carrierMessageId && current.carrierMessageId === null) {
-        await store.advance(
-          current,
-          { status: current.status, carrierMessageId: next.carrierMessageId },
-          now,
-        );
+      const missingId = next.carrierMessageId && current.carrierMessageId === null;
+      const updated = missingId
+        ? await store.advance(
+            current,
+            { status: current.status, carrierMessageId: next.carrierMessageId ?? null },
+            now,
+            () => always,
+          )
+        : undefined;
+      if (updated) return;
+      if (!missingId) {
+        await store.writeEvents(always);
+        return;
       }
-      return undefined;
+    } else {
+      const updated = await store.advance(current, next, now, (row) => [...announce(row), ...always]);
+      if (updated) return;
     }
-    const updated = await store.advance(current, next, now);
-    if (updated) return updated;
     current = await store.get(claimed.controllerId, claimed.messageId);
   }
-  return undefined;
+  // The message moved on without us three times (receipts racing the response): the attempt is
+  // still a processing operation that happened.
+  await store.writeEvents(always);
 }
 
 /** One carrier call through its breaker; an open breaker is "not accepted, nothing sent". */
@@ -428,19 +494,20 @@ class CountedFailure extends Error {
 }
 
 /**
- * A message stopped before any carrier saw it (suppressed, or refused): its terminal status and an
- * audit event naming why. No dispatch row: nothing was claimed, so a redelivery decides again.
+ * A message stopped before any carrier saw it (suppressed, expired or refused): its terminal status
+ * and an audit event naming why. No dispatch row: nothing was claimed, so a redelivery decides
+ * again — to the same outcome and the same event ids.
  */
 function refusalOutputs(
   deps: DispatchDeps,
   topic: (name: 'sms.status.v1' | 'audit.processing.v1') => string,
   record: DispatchRecord,
-  status: { status: 'suppressed' | 'failed'; errorCode: string; reason: string },
+  status: { status: 'suppressed' | 'failed' | 'expired'; errorCode: string; reason: string },
   auditReason: string,
   now: Date,
 ): OutgoingRecord[] {
   const event: StatusEvent = {
-    eventId: randomUUID(),
+    eventId: eventIdFor('sms.status', record.controllerId, record.messageId, 1),
     messageId: record.messageId,
     controllerId: record.controllerId,
     campaignId: record.campaignId,
@@ -451,7 +518,7 @@ function refusalOutputs(
     occurredAt: now.toISOString(),
   };
   const audit: ProcessingEvent = {
-    eventId: randomUUID(),
+    eventId: eventIdFor('dispatcher', 'send', record.controllerId, record.messageId, 0, 'denied'),
     occurredAt: now.toISOString(),
     service: 'dispatcher',
     operation: 'send',
@@ -481,32 +548,50 @@ function refusalOutputs(
   ];
 }
 
+/**
+ * The processing event of one attempt (`attempt` names the carrier and the attempt number, which
+ * with the outcome make its id), or of a claimed message closed before any carrier saw it
+ * (`sent: false`: no subprocessor).
+ */
 function processing(
   deps: DispatchDeps,
   topic: (name: 'audit.processing.v1') => string,
   record: DispatchRecord,
-  carrier: CarrierName,
+  attempt: Pick<DispatchRow, 'carrier' | 'attempt'>,
   outcome: ProcessingEvent['outcome'],
   reason: string | undefined,
   now: Date,
+  sent = true,
 ): OutgoingRecord {
+  const carrier = attempt.carrier;
   // DPA §7: an attempt processed outside the controller's home region names its safeguard.
   const entry = findSubprocessor(carrier, deps.subprocessors ?? SUBPROCESSORS);
   const transfer =
-    entry && processesOutsideRegion(entry, deps.cell) ? entry.transferMechanisms.join('; ') : undefined;
+    sent && entry && processesOutsideRegion(entry, deps.cell)
+      ? entry.transferMechanisms.join('; ')
+      : undefined;
   const event: ProcessingEvent = {
-    eventId: randomUUID(),
+    eventId: eventIdFor(
+      'dispatcher',
+      'send',
+      record.controllerId,
+      record.messageId,
+      attempt.attempt,
+      sent ? carrier : '',
+      outcome,
+    ),
     occurredAt: now.toISOString(),
     service: 'dispatcher',
     operation: 'send',
     controllerId: record.controllerId,
     messageId: record.messageId,
     subjectPseudonym: record.recipientPseudonym,
-    dataCategories: PERSONAL,
+    dataCategories: sent ? PERSONAL : ['user.contact.phone_number'],
     purpose: record.purpose,
     instruction: record.instruction,
     region: deps.cell,
-    subprocessor: carrier, // the subprocessor actually used for this attempt (DPA §6)
+    // The subprocessor actually used for this attempt (DPA §6).
+    ...(sent ? { subprocessor: carrier } : {}),
     ...(transfer ? { transferMechanism: transfer } : {}),
     outcome,
     ...(reason ? { reason } : {}),

@@ -8,7 +8,7 @@ import {
   suppressionKey,
   topicFor,
 } from '@massivesms/contracts';
-import type { BusProducer, OutgoingRecord } from '@massivesms/messaging';
+import type { OutgoingRecord } from '@massivesms/messaging';
 import { type ControllerKeys, isE164, pseudonymise } from '@massivesms/privacy';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { HELP_TEXT, inboundKeyword } from '../domain/keywords.ts';
@@ -18,7 +18,6 @@ export interface InboundDeps {
   readonly cell: Cell;
   readonly namespace: string;
   readonly store: PgDispatchStore;
-  readonly producer: BusProducer;
   readonly now: () => Date;
   readonly controllers: {
     values(): Iterable<ControllerState>;
@@ -85,7 +84,8 @@ export async function handleInbound(deps: InboundDeps, message: InboundMessage):
       }),
     });
   }
-  await deps.producer.send(out);
+  // Stored before the carrier gets its 2xx; the outbox relay publishes them.
+  await deps.store.writeEvents(out);
   return affected.size;
 }
 

@@ -2,7 +2,15 @@
 export type CarrierName = 'telnyx' | 'twilio';
 
 /** Our statuses for a message on its way through a carrier (DESIGN.md §4). */
-export type SendStatus = 'sending' | 'queued' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'unknown';
+export type SendStatus =
+  | 'sending'
+  | 'queued'
+  | 'sent'
+  | 'delivered'
+  | 'undelivered'
+  | 'failed'
+  | 'unknown'
+  | 'expired';
 
 /** A claimed message as the dispatcher stores it. */
 export interface DispatchRow {
@@ -19,6 +27,8 @@ export interface DispatchRow {
   readonly reason: string | null;
   readonly recipientPseudonym: string;
   readonly instruction: string;
+  /** When the row last changed (its status, or a fail-over). */
+  readonly updatedAt: Date;
 }
 
 /** What to claim for a message before its first carrier call. */
@@ -51,8 +61,16 @@ export type SendOutcome =
   | { readonly accepted: true; readonly carrierMessageId: string; readonly segments?: number }
   | { readonly accepted: false; readonly failure: import('../domain/classify.ts').CarrierFailure };
 
+/**
+ * What the carrier says about a message it accepted when asked (reconciliation of a lost receipt):
+ * its status mapped like a receipt, or `not_found` (unknown id, or older than the carrier keeps).
+ */
+export type LookupOutcome = import('../domain/receipts.ts').ReceiptMapping | { readonly kind: 'not_found' };
+
 /** The carrier port: one adapter per subprocessor, pointed at the cell's region host. */
 export interface CarrierPort {
   readonly name: CarrierName;
   send(sms: OutboundSms): Promise<SendOutcome>;
+  /** Asks the carrier for a message's status by its id; throws when the carrier cannot answer now. */
+  lookup(carrierMessageId: string): Promise<LookupOutcome>;
 }

@@ -1,5 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { type Cell, encodeJson, type StatusEvent, statusEventSchema, topicFor } from '@massivesms/contracts';
+import {
+  type Cell,
+  encodeJson,
+  eventIdFor,
+  type StatusEvent,
+  statusEventSchema,
+  topicFor,
+} from '@massivesms/contracts';
 import type { OutgoingRecord } from '@massivesms/messaging';
 import type { DispatchRow } from './ports.ts';
 
@@ -15,7 +21,8 @@ export function statusRecord(
 ): OutgoingRecord {
   const segments = row.segments ?? extra.segments;
   const event: StatusEvent = {
-    eventId: randomUUID(),
+    // Derived from the change: a republished status is recognisably the same event.
+    eventId: eventIdFor('sms.status', row.controllerId, row.messageId, row.statusSeq),
     messageId: row.messageId,
     controllerId: row.controllerId,
     campaignId: row.campaignId,

@@ -2,8 +2,9 @@
 //
 //   sending ──► queued (carrier id) ──► sent ──► delivered | undelivered | failed
 //      │  └──────────────► failed (class D, never left us)
-//      └──► unknown (class C: ambiguous, under reconciliation, never terminal)
-//                └──► queued | sent | delivered | undelivered | failed (a receipt or lookup reconciles it)
+//      ├──► unknown (class C: ambiguous, under reconciliation, never terminal)
+//      │         └──► queued | sent | delivered | undelivered | failed (a receipt or lookup reconciles it)
+//      └──► expired (validUntil passed before the carrier call: never sent)
 //
 // Statuses come from two racing sources, the send response and the carrier's receipts, and receipts
 // are duplicated, delayed and out of order. So the machine is monotonic: a status only moves
@@ -25,6 +26,7 @@ export const sendStatuses = [
   'undelivered',
   'failed',
   'unknown',
+  'expired',
 ] as const;
 
 /** One of the dispatcher's statuses. */
@@ -56,9 +58,14 @@ export type ApplyResult =
   | { readonly ignored: false; readonly next: SendStatus; readonly statusSeq: number }
   | { readonly ignored: true; readonly code: IgnoreCode; readonly reason: string };
 
-const terminal: ReadonlySet<SendStatus> = new Set<SendStatus>(['delivered', 'undelivered', 'failed']);
+const terminal: ReadonlySet<SendStatus> = new Set<SendStatus>([
+  'delivered',
+  'undelivered',
+  'failed',
+  'expired',
+]);
 
-// Position on the forward path; `unknown` sits beside it (see applyStatus).
+// Position on the forward path; `unknown` and `expired` sit beside it (see applyStatus).
 const rank: Readonly<Record<Exclude<SendStatus, 'unknown'>, number>> = {
   sending: 0,
   queued: 1,
@@ -66,6 +73,7 @@ const rank: Readonly<Record<Exclude<SendStatus, 'unknown'>, number>> = {
   delivered: 3,
   undelivered: 3,
   failed: 3,
+  expired: 3,
 };
 
 /** Whether a message in this status can never change again. */
@@ -104,6 +112,11 @@ export function applyStatus(current: StatusState, incoming: SendStatus): ApplyRe
       ? apply
       : ignore('STATUS_OUTCOME_KNOWN', `${from}: the carrier accepted it, the outcome is not ambiguous`);
   }
+  // Expiry is decided before the carrier call only: once anything may have been sent, it is not.
+  if (incoming === 'expired')
+    return from === 'sending'
+      ? apply
+      : ignore('STATUS_OUTCOME_KNOWN', `${from}: the message may have been sent, it cannot expire`);
   // `unknown` is not a point on the path: any carrier-reported status reconciles it.
   if (from === 'unknown') return apply;
   return rank[incoming] > rank[from] ? apply : ignore('STATUS_STALE', `${incoming} is older than ${from}`);

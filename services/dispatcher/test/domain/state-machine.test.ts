@@ -10,7 +10,7 @@ import {
 } from '../../src/domain/state-machine.ts';
 
 // The whole transition table, written out by hand from DESIGN.md §4 and the diagram in
-// state-machine.ts: every (current, incoming) pair, 7 × 7 = 49 rows. `ok` means applied.
+// state-machine.ts: every (current, incoming) pair, 8 × 8 = 64 rows. `ok` means applied.
 
 type Cell = 'ok' | IgnoreCode;
 const DUP: Cell = 'STATUS_DUPLICATE';
@@ -27,16 +27,18 @@ const columns: readonly SendStatus[] = [
   'undelivered',
   'failed',
   'unknown',
+  'expired',
 ];
 const table: Record<SendStatus, readonly Cell[]> = {
-  //           sending  queued  sent   delivered undelivered failed unknown
-  sending: /**/ [DUP, 'ok', 'ok', 'ok', 'ok', 'ok', 'ok'],
-  queued: /* */ [RESEND, DUP, 'ok', 'ok', 'ok', 'ok', KNOWN],
-  sent: /*   */ [RESEND, STALE, DUP, 'ok', 'ok', 'ok', KNOWN],
-  delivered: /**/ [TERM, TERM, TERM, DUP, TERM, TERM, TERM],
-  undelivered: [TERM, TERM, TERM, TERM, DUP, TERM, TERM],
-  failed: /* */ [TERM, TERM, TERM, TERM, TERM, DUP, TERM],
-  unknown: /**/ [RESEND, 'ok', 'ok', 'ok', 'ok', 'ok', DUP],
+  //           sending  queued  sent   delivered undelivered failed unknown expired
+  sending: /**/ [DUP, 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok'],
+  queued: /* */ [RESEND, DUP, 'ok', 'ok', 'ok', 'ok', KNOWN, KNOWN],
+  sent: /*   */ [RESEND, STALE, DUP, 'ok', 'ok', 'ok', KNOWN, KNOWN],
+  delivered: /**/ [TERM, TERM, TERM, DUP, TERM, TERM, TERM, TERM],
+  undelivered: [TERM, TERM, TERM, TERM, DUP, TERM, TERM, TERM],
+  failed: /* */ [TERM, TERM, TERM, TERM, TERM, DUP, TERM, TERM],
+  unknown: /**/ [RESEND, 'ok', 'ok', 'ok', 'ok', 'ok', DUP, KNOWN],
+  expired: /**/ [TERM, TERM, TERM, TERM, TERM, TERM, TERM, DUP],
 };
 
 const rows = Object.entries(table).flatMap(([from, cells]) =>

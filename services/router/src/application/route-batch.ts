@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import {
   type Cell,
   type ControllerState,
   type DispatchRecord,
   dispatchRecordSchema,
   encodeJson,
+  eventIdFor,
   newTraceparent,
   type ProcessingEvent,
   processingEventSchema,
@@ -15,8 +15,23 @@ import {
   topicFor,
   traceparentSchema,
 } from '@massivesms/contracts';
-import type { BusProducer, IncomingRecord, OutgoingRecord } from '@massivesms/messaging';
-import { type ControllerKeys, encryptField, pseudonymise, toControllerId, toE164 } from '@massivesms/privacy';
+import {
+  type BusProducer,
+  describeCause,
+  type FailedRecord,
+  type IncomingRecord,
+  isRetryable,
+  type OutgoingRecord,
+  RecordFailedError,
+} from '@massivesms/messaging';
+import {
+  type ControllerKeys,
+  ControllerKeysDestroyedError,
+  encryptField,
+  pseudonymise,
+  toControllerId,
+  toE164,
+} from '@massivesms/privacy';
 import { type Candidate, type Decision, decide, type Expiry, type Refusal } from '../domain/decide.ts';
 import type { Claim, ControllerDirectory, RouterStore } from './ports.ts';
 
@@ -37,6 +52,11 @@ export interface BatchOutcome {
   expired: number;
   rejected: Record<string, number>;
   duplicates: number;
+  /**
+   * Requests left out of the batch because their controller's keys could not be had: neither claimed
+   * nor answered, for the consumer to retry or dead-letter (a key service outage is no rejection).
+   */
+  failed: FailedRecord[];
 }
 
 const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
@@ -44,7 +64,8 @@ const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
 /**
  * Routes one partition's batch: decide each request, then — in one transaction — look up
  * suppressions, claim (controller, message id) so a replay produces nothing new, and produce every
- * output. The offsets are committed by the caller only after this resolves.
+ * output. The offsets are committed by the caller only after this resolves. A request whose
+ * controller's keys cannot be obtained is left out and reported in `failed`.
  */
 export async function routeBatch(
   deps: RouteBatchDeps,
@@ -67,19 +88,26 @@ export async function routeBatch(
     pseudonym?: string;
     e164?: string;
   }[] = [];
+  const failed: FailedRecord[] = [];
   for (const record of records) {
     let decision = decide(record.value, record.headers, ctx);
     let keys: ControllerKeys | undefined;
     let pseudonym: string | undefined;
     let e164: string | undefined;
     if (decision.kind === 'candidate') {
+      const controllerId = decision.controller.controllerId;
       try {
-        keys = await deps.directory.keys(decision.controller.controllerId);
-      } catch {
+        keys = await deps.directory.keys(controllerId);
+      } catch (error) {
+        if (!(error instanceof ControllerKeysDestroyedError)) {
+          // The key service down or refusing: no fault of the request, so no answer yet.
+          failed.push({ record, error: keysUnavailable(controllerId, error) });
+          continue;
+        }
         decision = {
           kind: 'reject',
           code: 'SMS_CONTROLLER_KEYS_UNAVAILABLE',
-          reason: "the controller's keys are not available",
+          reason: "the controller's keys were destroyed",
           request: decision.request,
           controller: decision.controller,
         };
@@ -124,7 +152,14 @@ export async function routeBatch(
     const fresh = await tx.claim(claims, now);
 
     // 4. Outputs of the requests seen for the first time.
-    const outcome: BatchOutcome = { dispatched: 0, suppressed: 0, expired: 0, rejected: {}, duplicates: 0 };
+    const outcome: BatchOutcome = {
+      dispatched: 0,
+      suppressed: 0,
+      expired: 0,
+      rejected: {},
+      duplicates: 0,
+      failed,
+    };
     const out: OutgoingRecord[] = [];
     const taken = new Set<string>();
     items.forEach((item, index) => {
@@ -159,6 +194,19 @@ export async function routeBatch(
   });
 }
 
+/**
+ * The failure of a request whose controller's keys could not be obtained. Retryable unless the cause
+ * says otherwise: a key service that is down now may answer in a moment; one that keeps failing
+ * leaves the request on the dead-letter topic, to be replayed once the keys are available.
+ */
+function keysUnavailable(controllerId: string, cause: unknown): RecordFailedError {
+  return new RecordFailedError(
+    'PRIVACY_KEYS_UNAVAILABLE',
+    `keys of controller ${controllerId} are not available (${describeCause(cause)})`,
+    { retryable: isRetryable(cause), cause },
+  );
+}
+
 type TopicOf = (name: Parameters<typeof topicFor>[1]) => string;
 
 function status(
@@ -170,7 +218,9 @@ function status(
   traceparent: string,
 ): OutgoingRecord {
   const value: StatusEvent = {
-    eventId: randomUUID(),
+    // Derived from the message: a request routed again (a replay, a commit lost after producing)
+    // yields the same event, which consumers drop.
+    eventId: eventIdFor('sms.status', controller.controllerId, event.messageId, 0),
     controllerId: controller.controllerId,
     region: deps.cell,
     statusSeq: 0,
@@ -193,7 +243,14 @@ function processing(
   traceparent: string,
 ): OutgoingRecord {
   const value: ProcessingEvent = {
-    eventId: randomUUID(),
+    eventId: eventIdFor(
+      'router',
+      event.operation,
+      event.controllerId,
+      event.messageId ?? '',
+      event.outcome,
+      event.reason ?? '',
+    ),
     occurredAt: now.toISOString(),
     service: 'router',
     region: deps.cell,
@@ -395,7 +452,8 @@ function rejectionOutputs(
 ): OutgoingRecord[] {
   const attributable = d.controller !== undefined;
   const rejection = {
-    rejectionId: randomUUID(),
+    // The record it answers identifies it: answered again after a replay, it is the same rejection.
+    rejectionId: eventIdFor('sms.rejected', record.topic, record.partition, record.offset),
     code: d.code,
     ...(d.field ? { field: d.field } : {}),
     reason: d.reason.slice(0, 500),

@@ -19,12 +19,16 @@ export interface HttpSenderOptions {
 
 /** Sends one signed webhook; never follows redirects, never throws. */
 export interface HttpSender {
-  /** `endpointId` keys the connection pool: endpoints of one host (customers of one SaaS) never share it. */
+  /**
+   * `endpointId` keys the connection pool: endpoints of one host (customers of one SaaS) never share
+   * it. `signal` cuts the attempt short (the service is stopping): it then ends in error `aborted`.
+   */
   post(
     endpointId: string,
     url: string,
     headers: Record<string, string>,
     body: string,
+    signal?: AbortSignal,
   ): Promise<AttemptResult>;
   close(): Promise<void>;
 }
@@ -71,7 +75,7 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
   }
 
   return {
-    async post(endpointId, target, headers, body) {
+    async post(endpointId, target, headers, body, stop) {
       const started = performance.now();
       const elapsed = () => Math.round(performance.now() - started);
       let checked: Awaited<ReturnType<typeof checkUrl>>;
@@ -82,7 +86,8 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
         return { error: 'ssrf_refused', latencyMs: elapsed(), responseExcerpt: reason };
       }
       const { url, addresses } = checked;
-      const signal = AbortSignal.timeout(options.totalTimeoutMs);
+      const timeout = AbortSignal.timeout(options.totalTimeoutMs);
+      const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
       try {
         const response = await poolFor(endpointId, url, addresses).request({
           method: 'POST',
@@ -102,7 +107,8 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
           ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
         };
       } catch (error) {
-        return { error: transportClass(error, signal), latencyMs: elapsed() };
+        if (stop?.aborted) return { error: 'aborted', latencyMs: elapsed() };
+        return { error: transportClass(error, timeout), latencyMs: elapsed() };
       }
     },
     async close() {

@@ -1,4 +1,6 @@
 import { type Db, StatementCoalescer } from '@massivesms/db';
+import type { OutgoingRecord } from '@massivesms/messaging';
+import { outboxColumns, outboxParams, outboxSelect } from '@massivesms/outbox';
 
 /** A delivery to insert: the derived webhook-id and the encrypted body that every attempt sends. */
 export interface NewDelivery {
@@ -90,11 +92,16 @@ function health(r: Record<string, unknown>): EndpointHealth {
   };
 }
 
+/** The outbox the webhooks service's events go through (migration 0002). */
+export const WEBHOOKS_OUTBOX = 'webhooks_outbox';
+
 interface RecordedAttempt {
   readonly owner: string;
   readonly row: AttemptRow;
   readonly next: { state: DeliveryState; nextAttemptAt?: Date; lastError?: string | null };
   readonly at: Date;
+  /** Written with the attempt, only if it was recorded (DESIGN §5.0). */
+  readonly events: readonly OutgoingRecord[];
 }
 
 /** The delivery queue (DESIGN.md §6: `FOR UPDATE SKIP LOCKED` work queue) over webhook_deliveries. */
@@ -102,7 +109,11 @@ export class PgDeliveryStore {
   readonly #db: Db;
   // Attempts end concurrently (a worker has many deliveries out): recorded in multi-row statements.
   readonly #attempts: StatementCoalescer<RecordedAttempt, boolean>;
-  constructor(db: Db) {
+  readonly #wrote: () => void;
+
+  /** `wrote` is told when events were committed to the outbox (it wakes the relay). */
+  constructor(db: Db, wrote: () => void = () => {}) {
+    this.#wrote = wrote;
     this.#db = db;
     this.#attempts = new StatementCoalescer((items) => this.#recordAttempts(items), {
       key: (a) => a.row.webhookId,
@@ -201,8 +212,9 @@ export class PgDeliveryStore {
     row: AttemptRow,
     next: { state: DeliveryState; nextAttemptAt?: Date; lastError?: string | null },
     at: Date,
+    events: readonly OutgoingRecord[] = [],
   ): Promise<boolean> {
-    return this.#attempts.run({ owner, row, next, at });
+    return this.#attempts.run({ owner, row, next, at, events });
   }
 
   async #recordAttempts(items: readonly RecordedAttempt[]): Promise<boolean[]> {
@@ -210,9 +222,9 @@ export class PgDeliveryStore {
     const { rows } = await this.#db.query<{ webhook_id: string }>(
       `WITH u AS (
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[],
-                              $7::timestamptz[], $8::int[], $9::int[], $10::text[], $11::text[])
+                              $7::timestamptz[], $8::int[], $9::int[], $10::text[], $11::text[]) WITH ORDINALITY
            AS u(webhook_id, owner, state, next_attempt_at, last_error, at,
-                started_at, http_status, latency_ms, error_class, response_excerpt)
+                started_at, http_status, latency_ms, error_class, response_excerpt, ord)
        ), updated AS (
          UPDATE webhook_deliveries d
             SET attempts = d.attempts + 1, state = u.state, next_attempt_at = coalesce(u.next_attempt_at, d.next_attempt_at),
@@ -228,6 +240,9 @@ export class PgDeliveryStore {
                 u.response_excerpt, CASE WHEN u.state = 'pending' THEN u.next_attempt_at END
            FROM updated JOIN u USING (webhook_id)
          ON CONFLICT (webhook_id, attempt) DO NOTHING
+       ), announced AS (
+         INSERT INTO ${WEBHOOKS_OUTBOX} (topic, key, value, headers)
+         ${outboxSelect(12, 'e.item IN (SELECT u.ord FROM updated JOIN u USING (webhook_id))')}
        )
        SELECT webhook_id FROM updated`,
       [
@@ -242,8 +257,10 @@ export class PgDeliveryStore {
         items.map((a) => a.row.latencyMs),
         items.map((a) => a.row.errorClass),
         items.map((a) => a.row.responseExcerpt),
+        ...outboxParams(outboxColumns(items.map((a) => a.events))),
       ],
     );
+    if (rows.length > 0 && items.some((a) => a.events.length > 0)) this.#wrote();
     const recorded = new Set(rows.map((r) => r.webhook_id));
     return items.map((a) => recorded.has(a.row.webhookId));
   }

@@ -1,4 +1,11 @@
 import type { EndpointState, StatusEvent } from '@massivesms/contracts';
+import {
+  type DecodedRecord,
+  describeCause,
+  type FailedRecord,
+  isRetryable,
+  RecordFailedError,
+} from '@massivesms/messaging';
 import { type ControllerKeys, decryptField, encryptField, toControllerId } from '@massivesms/privacy';
 import type { NewDelivery, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { eventTypeOf, messageWebhookBody, statusChangeKey, webhookIdFor } from '../domain/payload.ts';
@@ -9,6 +16,12 @@ export interface IntakeDeps {
   readonly keys: (controllerId: string) => Promise<ControllerKeys | undefined>;
   readonly isDisabled: (endpointId: string, revision: number) => boolean;
   readonly now: () => Date;
+}
+
+/** What one intake did: deliveries stored, and the statuses it could not process (with why). */
+export interface IntakeResult {
+  readonly added: number;
+  readonly failed: FailedRecord[];
 }
 
 /** Where a delivery body is sealed: bound to its webhook-id so it cannot be swapped with another. */
@@ -22,38 +35,74 @@ export const bodyContext = (controllerId: string, webhookId: string) => ({
  * One batch of status events → one delivery per (event, subscribed endpoint), stored in one
  * statement before the consumer commits the batch's offsets. A redelivered batch, or a status
  * republished with a new event id, derives the same webhook-ids, so nothing is stored twice.
- * Returns how many deliveries are new.
+ *
+ * A status that cannot be processed does not hold up the others: its controller's keys not
+ * available (the key service down or refusing: retryable) or a recipient that does not decrypt
+ * (permanent) is reported in `failed`, for the consumer to retry or dead-letter. A failure to
+ * store throws, and the whole batch is retried.
  */
-export async function intakeStatuses(deps: IntakeDeps, events: readonly StatusEvent[]): Promise<number> {
+export async function intakeStatuses(
+  deps: IntakeDeps,
+  records: readonly DecodedRecord<StatusEvent>[],
+): Promise<IntakeResult> {
   const now = deps.now();
   const deliveries: NewDelivery[] = [];
-  for (const event of events) {
-    const targets = deps.endpoints
-      .subscribed(event.controllerId, eventTypeOf(event.status))
-      .filter((e) => !deps.isDisabled(e.endpointId, e.revision));
-    if (targets.length === 0) continue;
-    // No keys: the controller was terminated (crypto-shredded); there is nobody to tell.
-    const keys = await deps.keys(event.controllerId);
-    if (!keys) continue;
-    const to = event.recipient
+  const failed: FailedRecord[] = [];
+  for (const record of records) {
+    try {
+      deliveries.push(...(await deliveriesFor(deps, record.message, now)));
+    } catch (error) {
+      failed.push({ record, error });
+    }
+  }
+  return { added: await deps.store.insert(deliveries, now), failed };
+}
+
+/** The deliveries of one status; throws a RecordFailedError when it cannot be processed. */
+async function deliveriesFor(deps: IntakeDeps, event: StatusEvent, now: Date): Promise<NewDelivery[]> {
+  const targets = deps.endpoints
+    .subscribed(event.controllerId, eventTypeOf(event.status))
+    .filter((e) => !deps.isDisabled(e.endpointId, e.revision));
+  if (targets.length === 0) return [];
+  let keys: ControllerKeys | undefined;
+  try {
+    keys = await deps.keys(event.controllerId);
+  } catch (cause) {
+    throw new RecordFailedError(
+      'PRIVACY_KEYS_UNAVAILABLE',
+      `keys of controller ${event.controllerId} are not available (${describeCause(cause)})`,
+      { retryable: isRetryable(cause), cause },
+    );
+  }
+  // No keys: the controller was terminated (crypto-shredded); there is nobody to tell.
+  if (!keys) return [];
+  let to: string | undefined;
+  try {
+    to = event.recipient
       ? decryptField(keys.dataKey, event.recipient, {
           controllerId: toControllerId(event.controllerId),
           recordId: event.messageId,
           field: 'to',
         })
       : undefined;
-    const body = messageWebhookBody(event, to, now);
-    for (const endpoint of targets) {
-      const webhookId = webhookIdFor(statusChangeKey(event), endpoint.endpointId);
-      deliveries.push({
-        webhookId,
-        endpointId: endpoint.endpointId,
-        controllerId: event.controllerId,
-        messageId: event.messageId,
-        eventType: eventTypeOf(event.status),
-        body: encryptField(keys.dataKey, body, bodyContext(event.controllerId, webhookId)),
-      });
-    }
+  } catch (cause) {
+    // The same bytes under the same key fail the same way on every attempt.
+    throw RecordFailedError.nonRetryable(
+      'PRIVACY_DECRYPT_FAILED',
+      `the recipient of message ${event.messageId} (controller ${event.controllerId}) does not decrypt (${describeCause(cause)})`,
+      { field: 'recipient', cause },
+    );
   }
-  return deps.store.insert(deliveries, now);
+  const body = messageWebhookBody(event, to, now);
+  return targets.map((endpoint) => {
+    const webhookId = webhookIdFor(statusChangeKey(event), endpoint.endpointId);
+    return {
+      webhookId,
+      endpointId: endpoint.endpointId,
+      controllerId: event.controllerId,
+      messageId: event.messageId,
+      eventType: eventTypeOf(event.status),
+      body: encryptField(keys.dataKey, body, bodyContext(event.controllerId, webhookId)),
+    };
+  });
 }

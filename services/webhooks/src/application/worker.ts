@@ -3,11 +3,12 @@ import {
   type Cell,
   type EndpointState,
   encodeJson,
+  eventIdFor,
   type ProcessingEvent,
   processingEventSchema,
   topicFor,
 } from '@massivesms/contracts';
-import { type BusProducer, Snooze } from '@massivesms/messaging';
+import { Snooze } from '@massivesms/messaging';
 import { type ControllerKeys, DecryptionFailedError, decryptField, encryptField } from '@massivesms/privacy';
 import type { HttpSender } from '../adapters/http-sender.ts';
 import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
@@ -31,6 +32,8 @@ export interface WorkerOptions {
   readonly pollMs: number;
   /** Continuous failure after which an endpoint is disabled. */
   readonly disableAfterMs: number;
+  /** A receiver's `Retry-After` up to this delays the next attempt; default MAX_RETRY_AFTER_MS (1 h). */
+  readonly maxRetryAfterMs?: number;
 }
 
 export interface WorkerDeps {
@@ -38,7 +41,6 @@ export interface WorkerDeps {
   readonly namespace: string;
   readonly store: PgDeliveryStore;
   readonly sender: HttpSender;
-  readonly producer: BusProducer;
   readonly endpoints: {
     get(endpointId: string): EndpointState | undefined;
     ofController(controllerId: string): EndpointState[];
@@ -95,6 +97,9 @@ export class EndpointHealthCache {
   }
 }
 
+/** How long stop() lets attempts in flight finish before cutting them short. */
+const STOP_GRACE_MS = 3_000;
+
 /** The value, or undefined when it failed to decrypt (any other error is thrown on). */
 function unlessUndecryptable<T>(decrypt: () => T): T | undefined {
   try {
@@ -125,6 +130,8 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   let total = 0;
   let running = true;
   const snooze = new Snooze();
+  // Aborted when stop() has waited STOP_GRACE_MS for the attempts in flight: cuts the rest short.
+  const stopping = new AbortController();
   let idleWaiters: (() => void)[] = [];
   const buckets = new Map<string, { tokens: number; at: number }>();
   // Longer than any live attempt (bounded by the attempt timeout) plus recording it.
@@ -234,7 +241,10 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       );
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
     const headers = signedHeaders(secrets, row.webhookId, now, body);
-    const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body);
+    const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body, stopping.signal);
+    // Cut short by stop(): not the endpoint's failure, so nothing is recorded (no attempt counted, no
+    // health change). stop() releases the lease: the next process retries now, same webhook-id.
+    if (result.error === 'aborted') return;
     const verdict = judgeAttempt(result);
     const done = deps.now();
     const attemptNumber = row.attempts + 1;
@@ -243,8 +253,10 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
     else if (verdict.kind === 'gone')
       next = { state: 'dead', lastError: 'endpoint answered 410 Gone: disabled' };
     else {
+      // A stored due time, not a sleep: the delivery waits in the table, nothing holds it in memory.
       const delay = nextAttemptDelay(attemptNumber - row.retryFrom, {
         retryAfterSeconds: result.retryAfterSeconds,
+        ...(options.maxRetryAfterMs === undefined ? {} : { maxRetryAfterMs: options.maxRetryAfterMs }),
       });
       const what = result.status ? `HTTP ${result.status}` : verdict.errorClass;
       next =
@@ -255,6 +267,9 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
             }
           : { state: 'pending', nextAttemptAt: new Date(done.getTime() + delay), lastError: what };
     }
+    // The attempt's processing event is stored with the attempt (DESIGN §5.0): one per attempt, its
+    // id derived from the delivery and the attempt number.
+    const audit = processingRecord(deps, row, body, verdict.kind, result.status, done, attemptNumber);
     const recorded = await deps.store.recordAttempt(
       owner,
       {
@@ -269,6 +284,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       },
       next,
       done,
+      [audit],
     );
     if (!recorded) return; // the lease ran out and another worker took over: its record stands
     deps.onAttempt?.({
@@ -277,7 +293,6 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       latencyMs: result.latencyMs,
       ageMs: done.getTime() - row.createdAt.getTime(),
     });
-    await deps.producer.send([processingRecord(deps, row, body, verdict.kind, result.status, done)]);
     await updateHealth(row, endpoint, verdict.kind, done);
   }
 
@@ -419,7 +434,13 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       running = false;
       snooze.wake();
       await finished;
-      if (total > 0) await new Promise<void>((resolve) => idleWaiters.push(resolve));
+      if (total > 0) {
+        const drained = new Promise<void>((resolve) => idleWaiters.push(resolve));
+        // A hanging endpoint must not hold the shutdown for a whole attempt timeout (up to 60 s).
+        const grace = setTimeout(() => stopping.abort(), STOP_GRACE_MS);
+        await drained;
+        clearTimeout(grace);
+      }
       await deps.store.releaseLeases(owner);
     },
   };
@@ -433,10 +454,11 @@ function processingRecord(
   verdict: 'delivered' | 'gone' | 'failed',
   status: number | undefined,
   at: Date,
+  attempt: number,
 ) {
   const carriesNumber = (JSON.parse(body) as { data?: { to?: unknown } }).data?.to !== undefined;
   const event: ProcessingEvent = {
-    eventId: randomUUID(),
+    eventId: eventIdFor('webhooks', 'webhook.deliver', row.webhookId, attempt),
     occurredAt: at.toISOString(),
     service: 'webhooks',
     operation: 'webhook.deliver',

@@ -2,7 +2,10 @@
 export interface AttemptResult {
   readonly status?: number;
   readonly retryAfterSeconds?: number;
-  /** Transport failure class when there was no response: `timeout`, `connect`, `ssrf_refused`, `tls`, `other`. */
+  /**
+   * Transport failure class when there was no response: `timeout`, `connect`, `ssrf_refused`, `tls`,
+   * `other`; `aborted` when we cut it short at shutdown (not the endpoint's failure).
+   */
   readonly error?: string;
   readonly latencyMs: number;
   /** The first bytes of the response body, for the attempt log. */

@@ -30,6 +30,14 @@ describe('retry schedule', () => {
       5_000,
     );
   });
+
+  it('bounds Retry-After by the configured maximum (WEBHOOKS_MAX_RETRY_AFTER_MS)', () => {
+    const mid = () => 0.5;
+    const maxRetryAfterMs = 600_000;
+    expect(nextAttemptDelay(1, { random: mid, retryAfterSeconds: 600, maxRetryAfterMs })).toBe(600_000);
+    // A longer ask than the operator allows falls back to the schedule's slot.
+    expect(nextAttemptDelay(1, { random: mid, retryAfterSeconds: 601, maxRetryAfterMs })).toBe(5_000);
+  });
 });
 
 describe('attempt verdicts', () => {

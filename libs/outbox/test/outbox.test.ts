@@ -1,0 +1,190 @@
+import { createPgDb, type Db } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import type { BusProducer, IncomingRecord, OutgoingRecord, ReaderHandle } from '@massivesms/messaging';
+import { createTestSchema, createTestTopics, eventually, type TestSchema } from '@massivesms/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OutboxRelay, startOutboxRelay, writeOutbox } from '../src/index.ts';
+
+const TABLE = 'test_outbox';
+const topics = createTestTopics();
+let schema: TestSchema;
+let db: Db;
+let bus: KafkaBus;
+let n = 0;
+
+beforeAll(async () => {
+  schema = await createTestSchema('outbox');
+  db = createPgDb({ url: schema.url, schema: schema.schema, max: 6 });
+  bus = new KafkaBus({ brokers: topics.brokers, clientId: 'outbox-test' });
+});
+
+afterAll(async () => {
+  await bus.close();
+  await db.close();
+  await schema.drop();
+  await topics.cleanup();
+});
+
+/** A fresh outbox table and topic per test. */
+async function fresh(partitions = 1): Promise<{ table: string; topic: string }> {
+  const table = `${TABLE}_${++n}`;
+  await db.query(`CREATE TABLE ${table} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, topic text NOT NULL, key text, value bytea, headers jsonb)`);
+  return { table, topic: await topics.createTopic(`outbox-${n}`, partitions) };
+}
+
+/** Everything on the topic, read from its start. */
+async function read(topic: string): Promise<{ records: IncomingRecord[]; stop: () => Promise<void> }> {
+  const records: IncomingRecord[] = [];
+  const reader: ReaderHandle = await bus.readFromStart({
+    topics: [topic],
+    onRecords: (batch) => {
+      records.push(...batch);
+    },
+  });
+  return { records, stop: () => reader.stop() };
+}
+
+const record = (topic: string, key: string, value: string): OutgoingRecord => ({
+  topic,
+  key,
+  value,
+  headers: { schema: 'test.v1' },
+});
+
+async function unpublished(table: string): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
+  return Number(rows[0]!.n);
+}
+
+describe('transactional outbox', () => {
+  it('publishes what committed, in the order it was written, and never what rolled back', async () => {
+    const { table, topic } = await fresh();
+    const relay = startOutboxRelay({ db, table, producer: bus.producer(), idleMs: 50 });
+    try {
+      await db.transaction(async (tx) => {
+        await writeOutbox(tx, table, [record(topic, 'k', 'a1'), record(topic, 'k', 'a2')]);
+      });
+      await db
+        .transaction(async (tx) => {
+          await writeOutbox(tx, table, [record(topic, 'k', 'rolled-back')]);
+          throw new Error('the state change failed');
+        })
+        .catch(() => {});
+      await writeOutbox(db, table, [record(topic, 'k', 'a3')]);
+      relay.wake();
+      await relay.flushed();
+      const seen = await read(topic);
+      await eventually(10_000, () =>
+        expect(seen.records.map((r) => r.value?.toString())).toEqual(['a1', 'a2', 'a3']),
+      );
+      expect(seen.records[0]!.headers.schema).toBe('test.v1');
+      expect(seen.records[0]!.key).toBe('k');
+      await seen.stop();
+      expect(await unpublished(table)).toBe(0);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('keeps the rows while the broker refuses them and publishes them once it accepts', async () => {
+    const { table, topic } = await fresh();
+    const real = bus.producer();
+    let refusals = 3;
+    const errors: unknown[] = [];
+    const flaky: BusProducer = {
+      async send(records) {
+        if (refusals > 0) {
+          refusals--;
+          throw new Error('broker unavailable');
+        }
+        await real.send(records);
+      },
+    };
+    await writeOutbox(db, table, [record(topic, 'k', 'b1'), record(topic, 'k', 'b2')]);
+    const relay = startOutboxRelay({
+      db,
+      table,
+      producer: flaky,
+      idleMs: 50,
+      retryBackoffMs: { initial: 10, max: 40 },
+      onError: (e) => errors.push(e),
+    });
+    try {
+      await eventually(10_000, async () => expect(await unpublished(table)).toBe(0));
+      expect(errors).toHaveLength(3);
+      const seen = await read(topic);
+      await eventually(10_000, () =>
+        expect(seen.records.map((r) => r.value?.toString())).toEqual(['b1', 'b2']),
+      );
+      await seen.stop();
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('lets several relays share one table: every record once, in table order', async () => {
+    const { table, topic } = await fresh();
+    const relays: OutboxRelay[] = [1, 2, 3].map(() =>
+      startOutboxRelay({ db, table, producer: bus.producer(), batchSize: 7, idleMs: 20 }),
+    );
+    try {
+      const values = Array.from({ length: 120 }, (_, i) => `c${i}`);
+      // Written in many small transactions while the relays run.
+      for (let i = 0; i < values.length; i += 10)
+        await writeOutbox(
+          db,
+          table,
+          values.slice(i, i + 10).map((v) => record(topic, 'k', v)),
+        );
+      await eventually(20_000, async () => expect(await unpublished(table)).toBe(0));
+      const seen = await read(topic);
+      await eventually(10_000, () => expect(seen.records.map((r) => r.value?.toString())).toEqual(values));
+      await seen.stop();
+    } finally {
+      await Promise.all(relays.map((r) => r.stop()));
+    }
+  });
+
+  it('vacuums its table as it goes, so dead rows do not pile up', async () => {
+    const { table, topic } = await fresh();
+    const relay = startOutboxRelay({ db, table, producer: bus.producer(), vacuumAfterRows: 50, idleMs: 20 });
+    try {
+      for (let round = 0; round < 3; round++) {
+        await writeOutbox(
+          db,
+          table,
+          Array.from({ length: 40 }, (_, i) => record(topic, `k${i % 3}`, `${round}-${i}`)),
+        );
+        relay.wake();
+        await relay.flushed();
+      }
+      // 120 rows published, a vacuum every 50: at least one ran (statistics arrive asynchronously).
+      await eventually(5_000, async () => {
+        const { rows } = await db.query<{ vacuums: string }>(
+          `SELECT vacuum_count AS vacuums FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1`,
+          [table],
+        );
+        expect(Number(rows[0]?.vacuums ?? 0)).toBeGreaterThanOrEqual(1);
+      });
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('stops at once while it is backing off from a broker that refuses everything', async () => {
+    const { table, topic } = await fresh();
+    await writeOutbox(db, table, [record(topic, 'k', 'd1')]);
+    const relay = startOutboxRelay({
+      db,
+      table,
+      producer: { send: () => Promise.reject(new Error('broker unavailable')) },
+      retryBackoffMs: { initial: 60_000, max: 60_000 },
+    });
+    await new Promise((r) => setTimeout(r, 200)); // the first pass failed: the relay sleeps for 60 s
+    const started = performance.now();
+    await relay.stop();
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(await unpublished(table)).toBe(1); // kept for the next start
+  });
+});
