@@ -11,7 +11,7 @@ for (const name of chosen) {
   }
   console.log(`\n== bench ${name}`);
   const file = fileURLToPath(new URL(`${name}.ts`, import.meta.url));
-  const result = spawnSync(process.execPath, ['--disable-warning=TimeoutNegativeWarning', file], {
+  const result = spawnSync(process.execPath, [file], {
     stdio: 'inherit',
   });
   if (result.status !== 0) process.exit(result.status ?? 1);

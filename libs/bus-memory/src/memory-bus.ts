@@ -128,6 +128,7 @@ export class MemoryBus implements MessageBus {
     })();
     const handle = {
       caughtUp: caughtUp.promise,
+      consuming: () => !abort.signal.aborted,
       stop: async () => {
         abort.abort();
         await loop;
@@ -251,6 +252,11 @@ class Member implements ConsumerHandle {
     return [...this.assigned];
   }
 
+  /** In process there is no broker to lose: a member consumes from start to stop. */
+  consuming(): boolean {
+    return !this.#abort.signal.aborted;
+  }
+
   start(): void {
     this.#loop = this.#run();
   }
@@ -260,6 +266,7 @@ class Member implements ConsumerHandle {
       this.#abort.abort();
       await this.#loop;
       this.#bus.leave(this);
+      this.assigned = [];
     }
     await this.#loop;
   }

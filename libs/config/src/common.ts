@@ -189,6 +189,16 @@ export const commonSpec = defineConfig({
     description:
       'Prefix in front of the cell in every topic name (`<ns>.us.sms.requested.v1`), so tests and experiments can share a broker. Unset in production.',
   },
+  SHUTDOWN_TIMEOUT_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n >= 1_000 && n <= 300_000, { error: 'must be from 1000 to 300000' }),
+    default: '10000',
+    description:
+      'Longest a service takes to stop after SIGTERM, then it exits 1; Kafka clients get half, then are abandoned (their records are redelivered). Keep it below the orchestrator grace period.',
+  },
   CONTROL_OPERATOR_TOKEN: {
     schema: tokenSchema(32).optional(),
     secret: true,

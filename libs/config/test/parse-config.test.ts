@@ -38,6 +38,7 @@ describe('parseConfig', () => {
       httpPort: 8080,
       logLevel: 'info',
       kmsMasterKey: key,
+      shutdownTimeoutMs: 10_000,
       controlOperatorToken: undefined,
     });
     expectTypeOf(config.cell).toEqualTypeOf<'us' | 'eu'>();
@@ -81,6 +82,7 @@ describe('parseConfig', () => {
         DATABASE_URL: 'mysql://db/massivesms',
         HTTP_PORT: '70000',
         LOG_LEVEL: 'verbose',
+        SHUTDOWN_TIMEOUT_MS: '500',
         CONTROL_OPERATOR_TOKEN: 'short',
       }),
     );
@@ -93,6 +95,7 @@ describe('parseConfig', () => {
       'HTTP_PORT',
       'LOG_LEVEL',
       'KMS_MASTER_KEY',
+      'SHUTDOWN_TIMEOUT_MS',
       'CONTROL_OPERATOR_TOKEN',
     ]);
     expect(error.problems).toContainEqual({ variable: 'CELL', reason: 'required' });
@@ -100,6 +103,10 @@ describe('parseConfig', () => {
     expect(error.problems).toContainEqual({
       variable: 'KAFKA_BROKERS',
       reason: 'entry 2 of 2 is not host:port (e.g. kafka-1:9092)',
+    });
+    expect(error.problems).toContainEqual({
+      variable: 'SHUTDOWN_TIMEOUT_MS',
+      reason: 'must be from 1000 to 300000',
     });
     for (const problem of error.problems) {
       expect(error.message).toContain(`${problem.variable}: ${problem.reason}`);

@@ -15,21 +15,16 @@ import {
   CompressionTypes,
   type Consumer,
   type EachBatchPayload,
-  Kafka,
+  type Kafka,
   type KafkaMessage,
-  type LogEntry,
-  logLevel,
   Partitioners,
   type Producer,
 } from 'kafkajs';
+import { BrokerContact, type KafkaLogSink, kafkaClient } from './client.ts';
 import { CoalescingSender } from './coalescing-sender.ts';
+import { SupervisedConsumer, settlesWithin } from './supervised-consumer.ts';
 
-/** Log sink for the client's own messages (kafkajs logs carry no record contents). */
-export type KafkaLogSink = (
-  level: 'error' | 'warn' | 'info' | 'debug',
-  message: string,
-  fields: object,
-) => void;
+export type { KafkaLogSink } from './client.ts';
 
 export interface KafkaBusOptions {
   readonly brokers: readonly string[];
@@ -41,15 +36,32 @@ export interface KafkaBusOptions {
   readonly maxBytesPerPartition?: number;
   /** Partitions of one consumer processed concurrently (order is kept within each partition). */
   readonly partitionsConsumedConcurrently?: number;
+  /** Wait before a failed consumer or reader starts again, doubled per failure (default 250 ms to 5 s). */
+  readonly restartBackoffMs?: { readonly initial: number; readonly max: number };
+  /**
+   * Group session timeout (default 30 s). A member that vanished without leaving (its process died,
+   * or the broker went down under it) holds the next rebalance back for this long.
+   */
+  readonly sessionTimeoutMs?: number;
+  /**
+   * Longest a consumer's or reader's `stop()`, and `close()` as a whole, waits for the clients to
+   * finish their batch, commit and leave (default 5 s); past it they are abandoned, and what they did
+   * not commit is redelivered.
+   */
+  readonly stopTimeoutMs?: number;
 }
 
-const levelNames = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-  [logLevel.NOTHING]: 'debug',
-} as const;
+/** A member not handling a batch fetches at least every `maxWaitTimeInMs` (250 ms) while all is well. */
+const STALL_MS = 10_000;
+
+/** Thrown by a send on a bus that was closed. */
+export class BusClosedError extends Error {
+  override readonly name = 'BusClosedError';
+  readonly code = 'BUS_CLOSED';
+  constructor() {
+    super('the Kafka bus is closed');
+  }
+}
 
 function toIncoming(topic: string, partition: number, m: KafkaMessage): IncomingRecord {
   const headers: Record<string, string> = {};
@@ -70,27 +82,43 @@ function toIncoming(topic: string, partition: number, m: KafkaMessage): Incoming
 
 /** The messaging port over Apache Kafka (kafkajs). */
 export class KafkaBus implements MessageBus {
+  /** The producer's and admin's client. */
   readonly kafka: Kafka;
+  readonly #producerContact = new BrokerContact();
   readonly #options: KafkaBusOptions;
   readonly #consumers = new Set<KafkaConsumerHandle>();
-  readonly #readers = new Set<ReaderHandle>();
+  readonly #readers = new Set<KafkaReaderHandle>();
   #producer: Promise<Producer> | undefined;
+  #closed = false;
 
   constructor(options: KafkaBusOptions) {
     this.#options = options;
-    const sink = options.log;
-    this.kafka = new Kafka({
-      clientId: options.clientId,
-      brokers: [...options.brokers],
-      logLevel: logLevel.WARN,
-      retry: { initialRetryTime: 100, retries: 8 },
-      logCreator: () => (entry: LogEntry) => {
-        const { message, ...fields } = entry.log;
-        if (sink) sink(levelNames[entry.level], message, { ...fields, namespace: entry.namespace });
-        else if (entry.level <= logLevel.ERROR)
-          process.stderr.write(`kafkajs ${entry.namespace}: ${message}\n`);
-      },
-    });
+    this.kafka = kafkaClient(options, { initialRetryTime: 100, retries: 8 }, this.#producerContact);
+  }
+
+  /** @internal */
+  get stopTimeoutMs(): number {
+    return this.#options.stopTimeoutMs ?? 5_000;
+  }
+
+  /** @internal A fresh throwaway group for a reader. */
+  readerGroupId(): string {
+    return `${this.#options.clientId}.reader.${randomUUID()}`;
+  }
+
+  /** @internal What every consumer and reader of this bus shares. */
+  supervision(name: string) {
+    return {
+      // Each consumer has a client of its own, so that its sockets report on it alone. Consumers wait
+      // at most 2 s between retries and give up after ~9 s, then their supervisor restarts them: one
+      // asleep in a 13 s kafkajs backoff would notice a returned broker late.
+      client: (contact: BrokerContact) =>
+        kafkaClient(this.#options, { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 }, contact),
+      name,
+      restartBackoffMs: this.#options.restartBackoffMs ?? { initial: 250, max: 5_000 },
+      stallMs: STALL_MS,
+      log: this.#options.log,
+    };
   }
 
   producer(): BusProducer {
@@ -105,9 +133,11 @@ export class KafkaBus implements MessageBus {
       compression: this.#options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
       topicMessages: groupByTopic(records),
     });
+    this.#producerContact.heard();
   });
 
   async consume<T>(options: ConsumerOptions<T>): Promise<ConsumerHandle> {
+    if (this.#closed) throw new BusClosedError();
     const handle = new KafkaConsumerHandle(this, options as ConsumerOptions<unknown>, this.#options);
     this.#consumers.add(handle);
     await handle.start();
@@ -115,74 +145,48 @@ export class KafkaBus implements MessageBus {
   }
 
   async readFromStart(options: ReaderOptions): Promise<ReaderHandle> {
-    // A throwaway group: it gets every partition, starts at the beginning and never commits.
-    const groupId = `${this.#options.clientId}.reader.${randomUUID()}`;
-    const admin = this.kafka.admin();
-    await admin.connect();
-    const ends = new Map<string, bigint>();
-    try {
-      for (const topic of options.topics) {
-        for (const p of await retryTransient(() => admin.fetchTopicOffsets(topic))) {
-          if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
-        }
-      }
-    } finally {
-      await admin.disconnect();
-    }
-    const caughtUp = Promise.withResolvers<void>();
-    const reached = (topic: string, partition: number, next: bigint) => {
-      const key = `${topic}:${partition}`;
-      const end = ends.get(key);
-      if (end !== undefined && next >= end) ends.delete(key);
-      if (ends.size === 0) caughtUp.resolve();
-    };
-    if (ends.size === 0) caughtUp.resolve();
-    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        if (batch.messages.length > 0) {
-          await options.onRecords(batch.messages.map((m) => toIncoming(batch.topic, batch.partition, m)));
-        }
-        // The high watermark says where the log ends, whatever offsets compaction left out before it.
-        const next =
-          batch.isEmpty() || batch.offsetLag() === '0'
-            ? BigInt(batch.highWatermark)
-            : BigInt(batch.lastOffset()) + 1n;
-        reached(batch.topic, batch.partition, next);
-      },
-    });
-    const handle: ReaderHandle = {
-      caughtUp: caughtUp.promise,
-      stop: async () => {
-        this.#readers.delete(handle);
-        await consumer.disconnect();
-        const cleanup = this.kafka.admin();
-        await cleanup.connect();
-        await cleanup.deleteGroups([groupId]).catch(() => {});
-        await cleanup.disconnect();
-      },
-    };
+    if (this.#closed) throw new BusClosedError();
+    const handle = new KafkaReaderHandle(this, options);
     this.#readers.add(handle);
+    await handle.start();
     return handle;
   }
 
   /** @internal */
-  forget(handle: KafkaConsumerHandle): void {
-    this.#consumers.delete(handle);
+  forget(handle: KafkaConsumerHandle | KafkaReaderHandle): void {
+    if (handle instanceof KafkaConsumerHandle) this.#consumers.delete(handle);
+    else this.#readers.delete(handle);
   }
 
+  /**
+   * Stops every consumer and reader (batches in flight finish and commit), then disconnects the
+   * producer, within `stopTimeoutMs` whatever state the clients are in (broker down, a consumer
+   * restarting, a send retrying): what has not finished by then is abandoned.
+   */
   async close(): Promise<void> {
-    await Promise.all([...this.#consumers].map((c) => c.stop()));
-    await Promise.all([...this.#readers].map((r) => r.stop()));
+    this.#closed = true;
+    const deadline = performance.now() + this.stopTimeoutMs;
+    await Promise.all([
+      ...[...this.#consumers].map((c) => c.stopWithin(this.stopTimeoutMs)),
+      ...[...this.#readers].map((r) => r.stopWithin(this.stopTimeoutMs)),
+    ]);
     const producer = this.#producer;
     this.#producer = undefined;
-    if (producer) await (await producer).disconnect();
+    if (!producer) return;
+    const disconnected = producer.then((p) => p.disconnect());
+    disconnected.catch(() => {}); // a producer that never connected has nothing to disconnect
+    // One whose connections failed since the broker last answered it is not waited for. (An idle
+    // producer hears nothing, so only failures count here.)
+    if (!this.#producerContact.inTouch(Number.POSITIVE_INFINITY)) return;
+    if (!(await settlesWithin(disconnected, deadline - performance.now()))) {
+      this.#options.log?.('warn', 'Kafka producer did not disconnect in time; abandoned', {
+        timeoutMs: this.stopTimeoutMs,
+      });
+    }
   }
 
   #connectedProducer(): Promise<Producer> {
+    if (this.#closed) return Promise.reject(new BusClosedError());
     if (!this.#producer) {
       // Not kafkajs's idempotent mode: after a retriable error (e.g. NOT_LEADER right after a topic is
       // created or a leader moves) it desynchronises sequence numbers and the producer dies with
@@ -198,7 +202,10 @@ export class KafkaBus implements MessageBus {
         createPartitioner: Partitioners.DefaultPartitioner,
       });
       this.#producer = producer.connect().then(
-        () => producer,
+        () => {
+          this.#producerContact.heard();
+          return producer;
+        },
         (error: unknown) => {
           this.#producer = undefined;
           throw error;
@@ -242,98 +249,231 @@ function groupByTopic(records: readonly OutgoingRecord[]) {
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
-/** One group member backed by a kafkajs consumer. */
+/** One group member backed by a kafkajs consumer, restarted whenever it fails. */
 class KafkaConsumerHandle implements ConsumerHandle {
   readonly #bus: KafkaBus;
   readonly #options: ConsumerOptions<unknown>;
-  readonly #busOptions: KafkaBusOptions;
-  readonly #abort = new AbortController();
-  readonly #consumer: Consumer;
-  #assigned: Assignment[] = [];
-  /** Batches being processed: stop() lets them commit before kafkajs stops (it ignores commits after). */
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #supervisor: SupervisedConsumer;
+  readonly #heartbeatIntervalMs: number;
   #stopped: Promise<void> | undefined;
 
   constructor(bus: KafkaBus, options: ConsumerOptions<unknown>, busOptions: KafkaBusOptions) {
     this.#bus = bus;
     this.#options = options;
-    this.#busOptions = busOptions;
-    this.#consumer = bus.kafka.consumer({
-      groupId: options.groupId,
-      allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
-      maxWaitTimeInMs: 250,
-      maxBytesPerPartition: busOptions.maxBytesPerPartition ?? 1_048_576,
-      retry: { initialRetryTime: 100, retries: 8 },
+    const sessionTimeout = busOptions.sessionTimeoutMs ?? 30_000;
+    this.#heartbeatIntervalMs = Math.min(3_000, Math.floor(sessionTimeout / 3));
+    const producer = bus.producer();
+    const max = options.maxBatchSize ?? 500;
+    this.#supervisor = new SupervisedConsumer({
+      ...bus.supervision(options.groupId),
+      config: () => ({
+        groupId: options.groupId,
+        allowAutoTopicCreation: false,
+        sessionTimeout,
+        heartbeatInterval: this.#heartbeatIntervalMs,
+        maxWaitTimeInMs: 250,
+        maxBytesPerPartition: busOptions.maxBytesPerPartition ?? 1_048_576,
+      }),
+      start: async (consumer, signal) => {
+        await consumer.connect();
+        if (signal.aborted) return;
+        await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
+        await consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: busOptions.partitionsConsumedConcurrently ?? 4,
+          eachBatch: async (payload) => {
+            if (signal.aborted) return; // stopping: leave the records for the next owner
+            await this.#supervisor.track(this.#eachBatch(consumer, payload, producer, max));
+          },
+        });
+      },
+    });
+  }
+
+  start(): Promise<void> {
+    return this.#supervisor.start().catch((error: unknown) => {
+      this.#bus.forget(this);
+      throw error;
     });
   }
 
   assignments(): readonly Assignment[] {
-    return [...this.#assigned];
+    return this.#supervisor.assignments();
   }
 
-  async start(): Promise<void> {
-    const consumer = this.#consumer;
-    const joined = Promise.withResolvers<void>();
-    consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      this.#assigned = Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) =>
-        partitions.map((partition) => ({ topic, partition })),
-      );
-      joined.resolve();
-    });
-    consumer.on(consumer.events.CRASH, (event) => joined.reject(event.payload.error));
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...this.#options.topics], fromBeginning: true });
-    const producer = this.#bus.producer();
-    const max = this.#options.maxBatchSize ?? 500;
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.#busOptions.partitionsConsumedConcurrently ?? 4,
-      eachBatch: async (payload) => {
-        if (this.#abort.signal.aborted) return; // stopping: leave the records for the next owner
-        const work = this.#eachBatch(payload, producer, max);
-        this.#inFlight.add(work);
-        try {
-          await work;
-        } finally {
-          this.#inFlight.delete(work);
-        }
-      },
-    });
-    await joined.promise;
+  consuming(): boolean {
+    return this.#supervisor.consuming();
   }
 
   async #eachBatch(
+    consumer: Consumer,
     { batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload,
     producer: BusProducer,
     max: number,
   ): Promise<void> {
     const { topic, partition } = batch;
     const records = batch.messages.map((m) => toIncoming(topic, partition, m));
-    for (let i = 0; i < records.length; i += max) {
-      const chunk = records.slice(i, i + max);
-      const outcome = await processBatch(this.#options, producer, topic, partition, chunk, {
-        signal: this.#abort.signal,
-        commit: (offset) => this.#consumer.commitOffsets([{ topic, partition, offset }]),
-        stillOwned: async () => {
-          if (!isRunning() || isStale()) return false;
-          await heartbeat();
-          return true;
-        },
-      });
-      if (outcome === 'abandoned') return;
-      resolveOffset(chunk[chunk.length - 1]!.offset);
+    // kafkajs heartbeats only between batches: a long one would lose its partitions after the session
+    // timeout, and look stalled. A failed beat changes nothing here; the next fetch or commit tells.
+    const beat = setInterval(() => heartbeat().catch(() => {}), this.#heartbeatIntervalMs);
+    beat.unref(); // a batch abandoned at shutdown must not keep the process alive
+    try {
+      for (let i = 0; i < records.length; i += max) {
+        const chunk = records.slice(i, i + max);
+        const outcome = await processBatch(this.#options, producer, topic, partition, chunk, {
+          signal: this.#supervisor.signal,
+          // The consumer that fetched the batch: after a crash its commits fail, so nothing is lost.
+          commit: (offset) => consumer.commitOffsets([{ topic, partition, offset }]),
+          stillOwned: async () => {
+            if (!isRunning() || isStale()) return false;
+            await heartbeat();
+            return true;
+          },
+        });
+        if (outcome === 'abandoned') return;
+        resolveOffset(chunk[chunk.length - 1]!.offset);
+      }
+    } finally {
+      clearInterval(beat);
     }
   }
 
   stop(): Promise<void> {
+    return this.stopWithin(this.#bus.stopTimeoutMs);
+  }
+
+  /** @internal Batches in flight finish and commit, then the member leaves, all within `timeoutMs`. */
+  stopWithin(timeoutMs: number): Promise<void> {
     this.#stopped ??= (async () => {
-      this.#abort.abort();
-      await Promise.allSettled([...this.#inFlight]);
-      await this.#consumer.disconnect(); // waits for the batch in flight, then leaves the group
-      this.#assigned = [];
+      await this.#supervisor.stop(timeoutMs, () => this.#supervisor.drained());
+      this.#bus.forget(this);
+    })();
+    return this.#stopped;
+  }
+}
+
+/**
+ * Replays topics from their start and follows them, in a throwaway group that gets every partition
+ * and never commits. A restarted reader takes a fresh group (the old one may still hold its dead
+ * member) and seeks to where it had got, so nothing is replayed twice.
+ */
+class KafkaReaderHandle implements ReaderHandle {
+  readonly #bus: KafkaBus;
+  readonly #options: ReaderOptions;
+  readonly #supervisor: SupervisedConsumer;
+  readonly #caughtUp = Promise.withResolvers<void>();
+  readonly caughtUp = this.#caughtUp.promise;
+  /** Groups used so far, deleted on stop. */
+  readonly #groupIds: string[] = [];
+  /** Next offset to hand over per partition, once something was handed over. */
+  readonly #positions = new Map<string, { topic: string; partition: number; next: bigint }>();
+  /** Where each non-empty partition ended when the reader started; emptied as they are reached. */
+  #ends: Map<string, bigint> | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(bus: KafkaBus, options: ReaderOptions) {
+    this.#bus = bus;
+    this.#options = options;
+    this.#supervisor = new SupervisedConsumer({
+      ...bus.supervision(`reader of ${options.topics.join(',')}`),
+      config: () => {
+        const groupId = bus.readerGroupId();
+        this.#groupIds.push(groupId);
+        return { groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 };
+      },
+      start: (consumer, signal) => this.#run(consumer, signal),
+    });
+  }
+
+  start(): Promise<void> {
+    return this.#supervisor.start().catch((error: unknown) => {
+      this.#bus.forget(this);
+      throw error;
+    });
+  }
+
+  consuming(): boolean {
+    return this.#supervisor.consuming();
+  }
+
+  async #run(consumer: Consumer, signal: AbortSignal): Promise<void> {
+    this.#ends ??= await this.#fetchEnds();
+    if (this.#ends.size === 0) this.#caughtUp.resolve();
+    await consumer.connect();
+    if (signal.aborted) return;
+    await consumer.subscribe({ topics: [...this.#options.topics], fromBeginning: true });
+    // Seeks apply to the first fetch after the join (kafkajs accepts them once the consumer runs).
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const { topic, partition, next } of this.#positions.values()) {
+        consumer.seek({ topic, partition, offset: next.toString() });
+      }
+    });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (signal.aborted) return;
+        await this.#supervisor.track(this.#eachBatch(batch));
+      },
+    });
+  }
+
+  async #eachBatch(batch: EachBatchPayload['batch']): Promise<void> {
+    const { topic, partition } = batch;
+    const key = `${topic}:${partition}`;
+    const last = batch.messages.at(-1);
+    if (last) {
+      await this.#options.onRecords(batch.messages.map((m) => toIncoming(topic, partition, m)));
+      this.#positions.set(key, { topic, partition, next: BigInt(last.offset) + 1n });
+    }
+    // The high watermark says where the log ends, whatever offsets compaction left out before it.
+    const next =
+      batch.isEmpty() || batch.offsetLag() === '0'
+        ? BigInt(batch.highWatermark)
+        : BigInt(batch.lastOffset()) + 1n;
+    const ends = this.#ends!;
+    const end = ends.get(key);
+    if (end !== undefined && next >= end) ends.delete(key);
+    if (ends.size === 0) this.#caughtUp.resolve();
+  }
+
+  async #fetchEnds(): Promise<Map<string, bigint>> {
+    const ends = new Map<string, bigint>();
+    const admin = this.#supervisor.kafka.admin();
+    await admin.connect();
+    try {
+      for (const topic of this.#options.topics) {
+        for (const p of await retryTransient(() => admin.fetchTopicOffsets(topic))) {
+          if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    return ends;
+  }
+
+  stop(): Promise<void> {
+    return this.stopWithin(this.#bus.stopTimeoutMs);
+  }
+
+  /** @internal Leaves, then deletes the throwaway groups, all within `timeoutMs`. */
+  stopWithin(timeoutMs: number): Promise<void> {
+    this.#stopped ??= (async () => {
+      const deadline = performance.now() + timeoutMs;
+      if (await this.#supervisor.stop(timeoutMs)) {
+        const cleanup = this.#supervisor.kafka.admin();
+        const deleted = (async () => {
+          await cleanup.connect();
+          try {
+            await cleanup.deleteGroups([...this.#groupIds]);
+          } finally {
+            await cleanup.disconnect();
+          }
+        })();
+        // Best effort: a group left behind has no member and no offsets, and the broker drops it.
+        await settlesWithin(deleted, deadline - performance.now());
+      }
       this.#bus.forget(this);
     })();
     return this.#stopped;

@@ -318,6 +318,24 @@ export function messagingContract(adapter: string, makeHarness: () => Promise<Co
       await eventually(h.patienceMs, () => expect(secondSaw).toEqual([2]));
     });
 
+    it('a running consumer, reader and state view report that they consume; stopped ones do not', async () => {
+      const topic = await h.createTopic(1);
+      const dlq = await h.createTopic(1);
+      const consumer = await start({
+        groupId: group(),
+        topics: [topic],
+        deadLetterTopic: dlq,
+        decode: decodeN,
+        handleBatch: async () => {},
+      });
+      const reader = await h.bus.readFromStart({ topics: [topic], onRecords: () => {} });
+      const view = await startStateView({ bus: h.bus, topic, decode: (value) => value.toString() });
+      expect([consumer.consuming(), reader.consuming(), view.consuming()]).toEqual([true, true, true]);
+      await Promise.all([consumer.stop(), reader.stop(), view.stop()]);
+      expect([consumer.consuming(), reader.consuming(), view.consuming()]).toEqual([false, false, false]);
+      expect(consumer.assignments()).toEqual([]);
+    });
+
     it('a reader replays a topic from its start, says when it caught up, then follows new records', async () => {
       const topic = await h.createTopic(3);
       await h.bus

@@ -173,7 +173,15 @@ export interface Assignment {
 export interface ConsumerHandle {
   /** Partitions currently assigned to this member of the group. */
   assignments(): readonly Assignment[];
-  /** Stop fetching, finish the batch in flight, commit what it completed, leave the group. */
+  /**
+   * Whether the member is in its group and fetching (or handling a batch): false while it rejoins,
+   * restarts after a failure, cannot reach the broker, or after it stopped. Readiness reports it.
+   */
+  consuming(): boolean;
+  /**
+   * Stop fetching, finish the batch in flight, commit what it completed, leave the group. Bounded:
+   * an adapter abandons clients that do not finish in time (what they did not commit is redelivered).
+   */
   stop(): Promise<void>;
 }
 
@@ -188,20 +196,25 @@ export interface ReaderOptions {
 export interface ReaderHandle {
   /** Resolves once every partition has been read up to where it ended when the reader started. */
   readonly caughtUp: Promise<void>;
+  /** Whether the reader is following its topics: false while it restarts after a failure, or stopped. */
+  consuming(): boolean;
   stop(): Promise<void>;
 }
 
 /** The port: one producer per bus, any number of group consumers and state readers. */
 export interface MessageBus {
   producer(): BusProducer;
-  /** Starts a group consumer; resolves once it has joined the group. */
+  /**
+   * Starts a group consumer; resolves once it has joined the group. A consumer that fails (at start
+   * or later, whatever the error) starts again after a backoff, until it is stopped.
+   */
   consume<T>(options: ConsumerOptions<T>): Promise<ConsumerHandle>;
   /**
    * Reads whole topics from the beginning, then follows them, committing nothing: every process
    * folds compacted state topics (controllers, endpoints, suppressions) into its own view this way.
    */
   readFromStart(options: ReaderOptions): Promise<ReaderHandle>;
-  /** Stops every consumer started from this bus, flushes and disconnects. */
+  /** Stops every consumer and reader started from this bus, flushes and disconnects, in bounded time. */
   close(): Promise<void>;
 }
 

@@ -9,6 +9,8 @@ export interface StateView<T> {
   readonly ready: Promise<void>;
   /** Called after every applied change (key, new value or undefined when deleted). */
   onChange(listener: (key: string, value: T | undefined) => void): () => void;
+  /** Whether the view follows its topic (its reader is not restarting); readiness reports it. */
+  consuming(): boolean;
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startStateView<T>(options: StateViewOptions<T>): Promise<S
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    consuming: () => reader.consuming(),
     stop: () => reader.stop(),
   };
 }

@@ -3,5 +3,6 @@ import './provided-context.ts';
 export * from './carriers/index.ts';
 export { eventually } from './eventually.ts';
 export * from './invariants/index.ts';
+export { type PrivateKafka, startPrivateKafka } from './private-kafka.ts';
 export { createTestSchema, type TestSchema } from './test-database.ts';
 export { createTestTopics, type TestTopics } from './test-kafka.ts';

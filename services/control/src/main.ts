@@ -17,6 +17,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     brokers: config.kafkaBrokers,
     clientId: `control-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
+    stopTimeoutMs: config.shutdownTimeoutMs / 2,
   });
   const control = await createControl({
     cell: config.cell,
@@ -40,7 +41,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');
-  drainOnSignal(log, async () => {
+  drainOnSignal(log, config.shutdownTimeoutMs, async () => {
     await control.close();
     await bus.close();
     await db.close();

@@ -171,7 +171,11 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
           options.log.warn({ err: error }, 'HELP reply failed'),
         );
       },
-      ops: { ready: () => running, metrics: registry },
+      ops: {
+        ready: () =>
+          running && consumer.consuming() && suppressions.consuming() && directory.view.consuming(),
+        metrics: registry,
+      },
     });
     ingressUrl = await ingress.listen({
       port: options.ingress.port,

@@ -34,6 +34,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     brokers: config.kafkaBrokers,
     clientId: `dispatcher-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
+    stopTimeoutMs: config.shutdownTimeoutMs / 2,
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -75,7 +76,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     },
   });
   log.info({ cell: config.cell, ingress: dispatcher.ingressUrl }, 'dispatcher consuming');
-  drainOnSignal(log, async () => {
+  drainOnSignal(log, config.shutdownTimeoutMs, async () => {
     await dispatcher.stop();
     await bus.close();
     await ingressDb.close();

@@ -19,6 +19,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     brokers: config.kafkaBrokers,
     clientId: `router-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
+    stopTimeoutMs: config.shutdownTimeoutMs / 2,
   });
   let router: Awaited<ReturnType<typeof startRouter>> | undefined;
   const ops = await startOpsServer({
@@ -37,7 +38,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     maxSegments: config.routerMaxSegments,
   });
   log.info({ cell: config.cell, ops: ops.url }, 'router consuming');
-  drainOnSignal(log, async () => {
+  drainOnSignal(log, config.shutdownTimeoutMs, async () => {
     await router?.stop();
     await bus.close();
     await ops.close();

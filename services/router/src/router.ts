@@ -159,7 +159,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   );
   let stopped = false;
   return {
-    ready: () => !stopped,
+    ready: () => !stopped && consumers.every((c) => c.consuming()) && directory.view.consuming(),
     async stop() {
       stopped = true;
       await Promise.all(consumers.map((c) => c.stop()));

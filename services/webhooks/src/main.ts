@@ -19,6 +19,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     brokers: config.kafkaBrokers,
     clientId: `webhooks-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
+    stopTimeoutMs: config.shutdownTimeoutMs / 2,
   });
   let webhooks: Webhooks | undefined;
   const ops = await startOpsServer({
@@ -46,7 +47,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     },
   });
   log.info({ cell: config.cell, ops: ops.url }, 'webhooks delivering');
-  drainOnSignal(log, async () => {
+  drainOnSignal(log, config.shutdownTimeoutMs, async () => {
     await webhooks?.stop();
     await bus.close();
     await ops.close();

@@ -222,7 +222,8 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     seenRevision: (kind, id) =>
       kind === 'endpoint' ? endpoints.get(id)?.revision : controllers.get(id)?.revision,
     wake: () => worker.wake(),
-    ready: () => running,
+    ready: () =>
+      running && consumer.consuming() && endpoints.view.consuming() && controllers.view.consuming(),
     async stop() {
       running = false;
       clearInterval(refresh);
