@@ -90,7 +90,10 @@ const report = {
   seconds: { min: seconds[0], median: seconds[Math.floor(seconds.length / 2)], max: seconds.at(-1) },
   results,
 };
-writeFileSync(new URL(`./reports/demo-soak-${messages}.json`, import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(
+  new URL(`./reports/demo-soak-${messages}.json`, import.meta.url),
+  `${JSON.stringify(report, null, 2)}\n`,
+);
 console.log(
   `${report.completed}/${runs} runs completed; seconds min ${report.seconds.min}, median ${report.seconds.median}, max ${report.seconds.max}`,
 );

@@ -104,8 +104,9 @@ export interface OutboxRelay {
   /** Resolves once everything committed before the call has been published (tests, shutdown). */
   flushed(): Promise<void>;
   /**
-   * Stops after the pass in flight; unpublished rows stay for the next start. With `drainMs`, first
-   * waits up to that long for what is already stored to be published (a graceful shutdown).
+   * Stops after the pass in flight, waiting for it at most `max(drainMs, 1 s)` (a produce stuck on a
+   * broker that is down is abandoned); unpublished rows stay for the next start. With `drainMs`,
+   * first waits up to that long for what is already stored to be published (a graceful shutdown).
    */
   stop(options?: { readonly drainMs?: number }): Promise<void>;
 }
@@ -225,19 +226,25 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       });
     },
     async stop({ drainMs = 0 } = {}) {
-      if (drainMs > 0 && running) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          this.flushed(),
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, drainMs);
-          }),
-        ]);
-        clearTimeout(timer);
-      }
+      if (drainMs > 0 && running) await bounded(this.flushed(), drainMs);
       running = false;
       wakeUp?.();
-      await loop;
+      // A pass stuck producing (the broker is down and the client retries) is not waited for past
+      // the bound: its transaction rolls back when the bus is closed or the process exits, and the
+      // rows stay for the next start.
+      await bounded(loop, Math.max(drainMs, 1_000));
     },
   };
+}
+
+/** Waits for `promise`, at most `ms`. */
+async function bounded(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }

@@ -187,4 +187,24 @@ describe('transactional outbox', () => {
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(await unpublished(table)).toBe(1); // kept for the next start
   });
+
+  it('stops within its bound while a produce hangs on a broker that never answers', async () => {
+    const { table, topic } = await fresh();
+    await writeOutbox(db, table, [record(topic, 'k', 'e1')]);
+    let sending = false;
+    const relay = startOutboxRelay({
+      db,
+      table,
+      producer: {
+        send: () => {
+          sending = true;
+          return new Promise<void>(() => {}); // never settles
+        },
+      },
+    });
+    await eventually(5_000, () => expect(sending).toBe(true));
+    const started = performance.now();
+    await relay.stop({ drainMs: 200 });
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
 });
