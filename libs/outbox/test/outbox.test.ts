@@ -192,13 +192,14 @@ describe('transactional outbox', () => {
     const { table, topic } = await fresh();
     await writeOutbox(db, table, [record(topic, 'k', 'e1')]);
     let sending = false;
+    const hanging = Promise.withResolvers<void>();
     const relay = startOutboxRelay({
       db,
       table,
       producer: {
         send: () => {
           sending = true;
-          return new Promise<void>(() => {}); // never settles
+          return hanging.promise; // settles only when the bus is closed, below
         },
       },
     });
@@ -206,5 +207,8 @@ describe('transactional outbox', () => {
     const started = performance.now();
     await relay.stop({ drainMs: 200 });
     expect(performance.now() - started).toBeLessThan(2_000);
+    // Closing the bus fails the stuck send: its transaction rolls back and the row stays.
+    hanging.reject(new Error('the bus was closed'));
+    await eventually(5_000, async () => expect(await unpublished(table)).toBe(1));
   });
 });
