@@ -155,6 +155,16 @@ export const commonSpec = defineConfig({
     default: '127.0.0.1:19092',
     description: 'Comma-separated Kafka bootstrap brokers as `host:port` (IPv6 as `[addr]:port`).',
   },
+  KAFKA_SESSION_TIMEOUT_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n >= 6_000 && n <= 300_000, { error: 'must be from 6000 to 300000' }),
+    default: '30000',
+    description:
+      "Consumer group session timeout: how long the broker waits for a silent consumer (a killed process) before its partitions go to another member, so also how long such partitions wait. Within the broker's `group.min.session.timeout.ms`–`group.max.session.timeout.ms` (6 s–30 min by default); heartbeats every third of it, at most 3 s.",
+  },
   DATABASE_URL: {
     schema: postgresUrlSchema(),
     default: 'postgres://postgres@127.0.0.1:5432/massivesms',

@@ -31,6 +31,7 @@ describe('parseConfig', () => {
     expect(config).toEqual({
       cell: 'us',
       kafkaBrokers: ['127.0.0.1:19092'],
+      kafkaSessionTimeoutMs: 30_000,
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/massivesms',
       databaseStatementTimeoutMs: 30_000,
       databaseQueryTimeoutMs: 35_000,

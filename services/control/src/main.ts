@@ -18,6 +18,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     clientId: `control-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
   const control = await createControl({
     cell: config.cell,

@@ -144,7 +144,13 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   let ingressUrl: string | undefined;
   let applier: ReceiptApplier | undefined;
   if (options.ingress) {
-    const receiptDeps = { cell: options.cell, namespace, store, now };
+    const receiptDeps = {
+      cell: options.cell,
+      namespace,
+      store,
+      now,
+      ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
+    };
     const inbox = startReceiptApplier(receiptDeps, {
       inbox: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake) : store,
       onResult: (carrier, result) => receipts.inc({ carrier, result }),
@@ -213,8 +219,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     topics: [topic('sms.dispatch.v1')],
     deadLetterTopic: topic('deadletter.v1'),
     decode: (record) => decodeJsonOrThrow(dispatchRecordSchema, record.value),
-    handleBatch: (batch) => dispatchBatch(deps, batch.records),
-    // A held partition waits with backoff (no busy loop) until a route can take its messages.
+    handleBatch: async (batch) => {
+      await dispatchBatch(deps, batch.records);
+    },
+    // A partition held for the directory waits with backoff (no busy loop).
     retryBackoffMs: { initial: 250, max: 15_000 },
     maxBatchSize: 100,
     onBatchError: (error, where) => {
@@ -226,7 +234,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
           partition: where.partition,
           attempt: where.attempt,
         },
-        held ? 'partition held: no carrier can take its messages now' : 'dispatch batch failed; retrying',
+        held ? 'partition held: a controller is not in the directory yet' : 'dispatch batch failed; retrying',
       );
     },
   });

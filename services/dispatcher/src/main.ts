@@ -35,6 +35,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     clientId: `dispatcher-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

@@ -75,7 +75,7 @@ describe('delivery guarantees of the dispatcher', () => {
     );
   });
 
-  it('when one message of a chunk cannot store its outcome, the others still announce theirs, and nothing is sent twice', async () => {
+  it('when one message of a chunk cannot store its outcome, the others still announce theirs, its receipts record its attempt, and nothing is sent twice', async () => {
     // A planted, row-level fault: storing `poison-1`'s outcome fails (SQLSTATE 22000).
     await h.db.query(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
@@ -103,6 +103,15 @@ describe('delivery guarantees of the dispatcher', () => {
       await h.db.query('DROP TRIGGER refuse_poison ON dispatcher_messages');
       await h.db.query('DROP FUNCTION refuse_poison()');
     }
+    // Telnyx has `poison-1` but its answer was never stored: its receipts close it, and record the
+    // attempt (one `send` event naming Telnyx) that the failed statement could not.
+    await eventually(20_000, () => expect(statuses('poison-1')).toContain('delivered'));
+    await eventually(5_000, () =>
+      expect(h.sendsOf('poison-1').map((e) => `${e.subprocessor}:${e.outcome}`)).toEqual([
+        'telnyx:performed',
+      ]),
+    );
+    expect(h.telnyx.ledger.countForCallbackId('poison-1')).toBe(1);
   });
 
   it('a message whose validity ended before it reached the dispatcher expires and is never sent', async () => {
@@ -134,7 +143,7 @@ describe('delivery guarantees of the dispatcher', () => {
       await h.dispatch('solo', 'waits-1', '+14155553400', undefined, {
         validUntil: new Date(Date.now() + 2_000),
       });
-      await new Promise((r) => setTimeout(r, 2_500)); // its validity ends while the partition is held
+      await new Promise((r) => setTimeout(r, 2_500)); // its validity ends while it waits for Telnyx
     } finally {
       h.telnyx.faults.configure({ always: null });
     }
@@ -142,6 +151,47 @@ describe('delivery guarantees of the dispatcher', () => {
       expect(h.statusOf('waits-1')).toEqual([expect.objectContaining({ status: 'expired' })]),
     );
     expect(h.telnyx.ledger.countForCallbackId('waits-1')).toBe(0);
+  });
+
+  it('a carrier outage parks only the messages that cannot fail over: the others on their partition fail over at once', async () => {
+    h.telnyx.faults.configure({ always: { status5xx: 503 } });
+    const solo = ['outage-solo-1', 'outage-solo-2', 'outage-solo-3', 'outage-solo-4'];
+    const acme = ['outage-acme-1', 'outage-acme-2', 'outage-acme-3'];
+    try {
+      // Telnyx-only messages open the breaker; then, on the same (single) partition, one more of
+      // them ahead of messages whose instruction allows Twilio.
+      await h.bus
+        .producer()
+        .send(
+          await Promise.all(solo.slice(0, 3).map((m, i) => h.dispatchRecord('solo', m, `+1415555380${i}`))),
+        );
+      await eventually(20_000, () => expect(h.dispatcher.breakers.telnyx.state).toBe('open'));
+      await h.bus
+        .producer()
+        .send([
+          await h.dispatchRecord('solo', solo[3]!, '+14155553803'),
+          ...(await Promise.all(acme.map((m, i) => h.dispatchRecord('acme', m, `+1415555381${i}`)))),
+        ]);
+      for (const m of acme) await eventually(20_000, () => expect(statuses(m)[0]).toBe('queued'));
+      for (const m of acme) expect(h.twilio.ledger.countForCallbackId(m)).toBe(1);
+      for (const m of solo) expect(statuses(m)).toEqual([]);
+      const { rows } = await h.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM dispatcher_scheduled WHERE message_id LIKE 'outage-solo-%'`,
+      );
+      expect(rows[0]!.n).toBe(solo.length);
+    } finally {
+      h.telnyx.faults.configure({ always: null });
+    }
+    // Telnyx is back: each parked message goes out through it, once.
+    for (const m of solo) await eventually(30_000, () => expect(statuses(m)[0]).toBe('queued'));
+    for (const m of solo) {
+      expect(h.telnyx.ledger.countForCallbackId(m)).toBe(1);
+      expect(h.twilio.ledger.countForCallbackId(m)).toBe(0);
+    }
+    await eventually(10_000, async () => {
+      const { rows } = await h.db.query('SELECT 1 FROM dispatcher_scheduled');
+      expect(rows).toEqual([]);
+    });
   });
 
   it('a record whose body cannot be decrypted is refused before any claim or carrier call', async () => {

@@ -20,6 +20,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     clientId: `router-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
   let router: Awaited<ReturnType<typeof startRouter>> | undefined;
   const ops = await startOpsServer({

@@ -1,6 +1,7 @@
 import { eventually } from '@massivesms/testkit';
 import { startWebhookReceiver, type WebhookReceiver } from '@massivesms/testkit/receiver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebhookRecovery } from '../src/recovery.ts';
 import { newSecret, startWebhooksHarness, type WebhooksHarness } from './harness.ts';
 
 // Endpoint health: the controller hears through its other endpoint when one starts failing and when
@@ -58,9 +59,32 @@ describe('endpoint health (real Kafka and PostgreSQL)', () => {
       );
       expect(states).toEqual(['dead', 'dead']);
     });
-    // New statuses are not queued for a disabled endpoint at all.
+    // A status that comes while it is disabled is stored, held (dead, never attempted), not dropped.
     await h.publishStatus('acme', 'h-3');
-    await new Promise((r) => setTimeout(r, 1_000));
-    expect(await h.webhooks.store.forMessage('acme', 'h-3')).toEqual([]);
+    await eventually(20_000, async () =>
+      expect(await h.webhooks.store.forMessage('acme', 'h-3')).toEqual([
+        expect.objectContaining({ state: 'dead', attempts: 0, lastError: 'endpoint disabled' }),
+      ]),
+    );
+    // The customer fixes the endpoint (a new revision) and recovers it: all three arrive, h-3 included.
+    const fixed = newSecret();
+    await h.publishEndpoint({
+      endpointId: 'ep-dead',
+      controllerId: 'acme',
+      url: receiver.endpoint('fixed', { secrets: [fixed] }),
+      secrets: [fixed],
+      eventTypes: ['message.delivered'],
+      revision: 2,
+    });
+    const recovery = new WebhookRecovery(h.db, () => new Date(Date.now() + 11 * 60_000));
+    expect(await recovery.recover('acme', 'ep-dead', new Date(0))).toBe(3);
+    await eventually(20_000, () =>
+      expect(
+        receiver
+          .forEndpoint('fixed')
+          .map((r) => (JSON.parse(r.body) as { data: { messageId: string } }).data.messageId)
+          .sort(),
+      ).toEqual(['h-1', 'h-2', 'h-3']),
+    );
   });
 });

@@ -18,8 +18,19 @@ function row(r: Record<string, unknown>): DispatchRow {
     reason: (r.reason as string | null) ?? null,
     recipientPseudonym: r.recipient_pseudonym as string,
     instruction: r.instruction as string,
+    ...(r.purpose ? { purpose: r.purpose as string } : {}),
     updatedAt: new Date(r.updated_at as string | Date),
   };
+}
+
+/** A message parked out of its partition's way (see `park`). */
+export interface ParkedMessage {
+  readonly controllerId: string;
+  readonly messageId: string;
+  readonly dueAt: Date;
+  /** The carriers it waits for (every one its instruction allows); absent: a quiet-hours hold. */
+  readonly waitingFor?: readonly string[];
+  readonly record: unknown;
 }
 
 /** The outbox the dispatcher's events go through (migration 0004). */
@@ -99,11 +110,11 @@ export class PgDispatchStore {
     const column = <K extends keyof ClaimRequest>(k: K) => requests.map((r) => r[k]);
     const { rows } = await this.#db.query<Record<string, unknown>>(
       `INSERT INTO dispatcher_messages (controller_id, message_id, campaign_id, status, status_seq, carrier, attempt,
-         recipient_pseudonym, instruction, sender, created_at, updated_at)
+         recipient_pseudonym, instruction, sender, purpose, created_at, updated_at)
        SELECT c.controller_id, c.message_id, c.campaign_id, 'sending', 1, c.carrier, 1, c.pseudonym, c.instruction,
-              c.sender, $7, $7
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[])
-           AS c(controller_id, message_id, campaign_id, carrier, pseudonym, instruction, sender)
+              c.sender, c.purpose, $7, $7
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[], $9::text[])
+           AS c(controller_id, message_id, campaign_id, carrier, pseudonym, instruction, sender, purpose)
        ON CONFLICT (controller_id, message_id) DO NOTHING
        RETURNING *`,
       [
@@ -115,6 +126,7 @@ export class PgDispatchStore {
         column('instruction'),
         at,
         requests.map((r) => r.sender ?? null),
+        requests.map((r) => r.purpose ?? null),
       ],
     );
     return rows.map(row);
@@ -251,29 +263,41 @@ export class PgDispatchStore {
     if (events.length > 0) this.#wrote();
   }
 
-  /** Parks messages held until their `sendAfter` (a redelivered one is parked once). */
-  async schedule(
-    records: readonly { controllerId: string; messageId: string; sendAfter: string; record: unknown }[],
-  ) {
-    if (records.length === 0) return;
+  /**
+   * Parks messages out of their partition's way: held for quiet hours (due at their `sendAfter`), or
+   * waiting for a carrier (`waitingFor`: due when one of those carriers' breakers is not open, and
+   * not before `dueAt`). Parking again (the scheduler found no route either) moves the due time.
+   */
+  async park(items: readonly ParkedMessage[]): Promise<void> {
+    if (items.length === 0) return;
     await this.#db.query(
-      `INSERT INTO dispatcher_scheduled (controller_id, message_id, send_after, record)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[])
-       ON CONFLICT DO NOTHING`,
+      `INSERT INTO dispatcher_scheduled (controller_id, message_id, send_after, record, waiting_for)
+       SELECT k.controller_id, k.message_id, k.due_at, k.record,
+              CASE WHEN k.waiting_for IS NULL THEN NULL ELSE string_to_array(k.waiting_for, ',') END
+         FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::text[])
+           AS k(controller_id, message_id, due_at, record, waiting_for)
+       ON CONFLICT (controller_id, message_id) DO UPDATE
+         SET send_after = excluded.send_after, waiting_for = excluded.waiting_for, taken_until = NULL`,
       [
-        records.map((r) => r.controllerId),
-        records.map((r) => r.messageId),
-        records.map((r) => r.sendAfter),
-        records.map((r) => JSON.stringify(r.record)),
+        items.map((r) => r.controllerId),
+        items.map((r) => r.messageId),
+        items.map((r) => r.dueAt),
+        items.map((r) => JSON.stringify(r.record)),
+        items.map((r) => (r.waitingFor ? r.waitingFor.join(',') : null)),
       ],
     );
   }
 
-  /** Takes up to `limit` parked messages whose window opened, for `holdMs` (SKIP LOCKED: shared by dispatchers). */
+  /**
+   * Takes up to `limit` parked messages that are due, for `holdMs` (SKIP LOCKED: shared by
+   * dispatchers): their time came, and a message waiting for carriers only when one of them is
+   * not in `openCarriers` (a long outage does not churn its backlog through here).
+   */
   async takeDue(
     limit: number,
     at: Date,
     holdMs: number,
+    openCarriers: readonly string[] = [],
   ): Promise<{ controllerId: string; messageId: string; record: unknown }[]> {
     const { rows } = await this.#db.query<{
       controller_id: string;
@@ -285,9 +309,10 @@ export class PgDispatchStore {
         WHERE (controller_id, message_id) IN (
           SELECT controller_id, message_id FROM dispatcher_scheduled
            WHERE send_after <= $2 AND (taken_until IS NULL OR taken_until < $2)
+             AND (waiting_for IS NULL OR NOT (waiting_for <@ $4::text[]))
            ORDER BY send_after LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING controller_id, message_id, record, send_after`,
-      [limit, at, new Date(at.getTime() + holdMs)],
+      [limit, at, new Date(at.getTime() + holdMs), openCarriers],
     );
     rows.sort((a, b) => new Date(a.send_after).getTime() - new Date(b.send_after).getTime());
     return rows.map((r) => ({
@@ -506,6 +531,14 @@ export class PgDispatchStore {
       dedupeKey: r.dedupe_key,
       receipt: typeof r.receipt === 'string' ? JSON.parse(r.receipt) : r.receipt,
     }));
+  }
+
+  /** Leaves receipts in the inbox, to be taken again after `until` (their apply failed). */
+  async holdReceipts(dedupeKeys: readonly string[], until: Date): Promise<void> {
+    await this.#db.query('UPDATE dispatcher_receipt_inbox SET taken_until = $2 WHERE dedupe_key = ANY($1)', [
+      dedupeKeys,
+      until,
+    ]);
   }
 
   /** Removes applied receipts from the inbox. */

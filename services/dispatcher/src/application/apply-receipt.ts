@@ -6,10 +6,12 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import type { OutgoingRecord } from '@massivesms/messaging';
+import type { SubprocessorRegistry } from '@massivesms/privacy';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import type { ReceiptMapping } from '../domain/receipts.ts';
 import { applyStatus } from '../domain/state-machine.ts';
 import type { CarrierName, DispatchRow } from './ports.ts';
+import { sendProcessingEvent } from './send-events.ts';
 import { statusRecord } from './status-events.ts';
 
 export interface ReceiptDeps {
@@ -17,6 +19,8 @@ export interface ReceiptDeps {
   readonly namespace: string;
   readonly store: PgDispatchStore;
   readonly now: () => Date;
+  /** Where each carrier processes (transfer mechanisms); default: the DPA's registry. */
+  readonly subprocessors?: SubprocessorRegistry;
 }
 
 /** A verified carrier receipt, already mapped to our statuses. */
@@ -77,6 +81,9 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
           : [
               statusRecord(deps, changed, now),
               ...(suppress ? [optOut(deps, changed, receipt.carrier, now)] : []),
+              // The carrier has the message, but its answer was never stored (the dispatcher died
+              // or its statement failed after the call): the receipt is what records the attempt.
+              ...(unconfirmed(row) ? [sendProcessingEvent(deps, row, row, 'performed', undefined, now)] : []),
             ],
     );
     if (!updated) continue; // a concurrent receipt or the send response got there first: re-read
@@ -85,6 +92,15 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
   }
   await deps.store.firstReceipt(receipt.dedupeKey, now);
   return result;
+}
+
+/**
+ * A row whose carrier acceptance was never recorded (`sending`, or `unknown` after the sweep): its
+ * `send` event was never written. The event has the id the send path would have given it, so when
+ * the send path did write it (a receipt racing the response), this is the same event again.
+ */
+function unconfirmed(row: DispatchRow): boolean {
+  return row.status === 'sending' || row.status === 'unknown';
 }
 
 function optOut(deps: ReceiptDeps, row: DispatchRow, carrier: CarrierName, now: Date): OutgoingRecord {

@@ -17,23 +17,25 @@ import {
   type ControllerKeys,
   DecryptionFailedError,
   decryptField,
-  findSubprocessor,
-  processesOutsideRegion,
   SUBPROCESSORS,
   type SubprocessorRegistry,
   subprocessorStatus,
   toControllerId,
 } from '@massivesms/privacy';
-import type { Announce, NextStatus, PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
+import type { Announce, NextStatus, ParkedMessage, PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { buildCallbackUrl } from '../domain/callback.ts';
 import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
 import { applyStatus } from '../domain/state-machine.ts';
 import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
 import { type RateLimits, RateLimitWaitAbortedError } from './rate-limits.ts';
+import { sendProcessingEvent } from './send-events.ts';
 import { statusRecord } from './status-events.ts';
 
-/** Thrown to hold a partition: no route may take its messages now (nothing was sent). Retried with backoff. */
+/**
+ * Thrown to hold a partition while the controllers directory may still be catching up (nothing was
+ * sent). Retried with backoff. A message no carrier can take now is parked instead (`dispatchBatch`).
+ */
 export class HoldError extends Error {
   override readonly name = 'HoldError';
   readonly code = 'DISPATCH_HELD';
@@ -65,7 +67,8 @@ export interface DispatchDeps {
 /** Messages claimed per statement: small, so a crash strands few claimed-but-unsent messages. */
 const CLAIM_CHUNK = 10;
 
-const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
+/** A message a carrier refused with no failover is tried again after this (or when its breaker closes). */
+const CARRIER_RETRY_MS = 2_000;
 
 /**
  * How long a controller may be missing from the directory before its messages are refused: the
@@ -117,23 +120,38 @@ function refusalOf(
   return undefined;
 }
 
+/** What a batch left for later: the messages it parked (quiet hours, or waiting for a carrier). */
+export interface DispatchResult {
+  readonly parked: readonly { readonly controllerId: string; readonly messageId: string }[];
+}
+
 /**
  * Sends one partition's batch: pick each message's route (an open breaker moves it to the failover
- * the instruction allows, or holds the partition), claim every message before any carrier call,
- * send the claimed ones, and record each outcome together with the events that announce it (the
- * outbox: when this resolves, every status and processing event of the batch is durable).
+ * the instruction allows), claim every message before any carrier call, send the claimed ones, and
+ * record each outcome together with the events that announce it (the outbox: when this resolves,
+ * every status and processing event of the batch is durable). A message that must wait (quiet
+ * hours; no carrier its instruction allows can take it now) is parked for the scheduler, so it
+ * never holds back other controllers' messages on its partition.
  */
 export async function dispatchBatch(
   deps: DispatchDeps,
   records: readonly Pick<DecodedRecord<DispatchRecord>, 'message'>[],
-): Promise<void> {
+): Promise<DispatchResult> {
   const now = deps.now();
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(deps.cell, name, deps.namespace);
   const open = (carrier: CarrierName) => deps.routes[carrier].breaker.state === 'open';
   // Events of messages stopped before any claim: they announce no stored change of ours.
   const refusals: OutgoingRecord[] = [];
-  // Messages held for quiet hours: parked until their window opens, out of the partition's way.
-  const held: DispatchRecord[] = [];
+  // Messages that must wait (quiet hours, or for a carrier): parked, out of the partition's way.
+  const parked: ParkedMessage[] = [];
+  const park = (record: DispatchRecord, dueAt: Date, waitingFor?: readonly CarrierName[]) =>
+    parked.push({
+      controllerId: record.controllerId,
+      messageId: record.messageId,
+      dueAt,
+      record,
+      ...(waitingFor ? { waitingFor } : {}),
+    });
 
   const planned: Planned[] = [];
   for (const { message: record } of records) {
@@ -151,12 +169,14 @@ export async function dispatchBatch(
       continue;
     }
     if (record.sendAfter && Date.parse(record.sendAfter) > now.getTime()) {
-      held.push(record);
+      park(record, new Date(record.sendAfter));
       continue;
     }
-    const route = routeOf(controller!, deps.subprocessors ?? SUBPROCESSORS, now).filter((c) => !open(c));
-    if (route.length === 0) throw new HoldError('every carrier the instruction allows is unavailable');
-    planned.push({ record, route });
+    const allowed = routeOf(controller!, deps.subprocessors ?? SUBPROCESSORS, now);
+    const route = allowed.filter((c) => !open(c));
+    // Every carrier it may use is down: it waits for one of them (no failover to an unlisted one).
+    if (route.length === 0) park(record, now, allowed);
+    else planned.push({ record, route, allowed });
   }
   // The global suppression list is checked before every attempt: a STOP that arrived after routing
   // still stops the send (carrier opt-outs do not cross carriers; ours does).
@@ -194,14 +214,6 @@ export async function dispatchBatch(
     sendable.push({ ...item, plain });
   }
   await deps.store.writeEvents(refusals);
-  await deps.store.schedule(
-    held.map((record) => ({
-      controllerId: record.controllerId,
-      messageId: record.messageId,
-      sendAfter: record.sendAfter!,
-      record,
-    })),
-  );
   // Claim a few at a time, right before sending them: a crash leaves at most one chunk per
   // partition claimed but never attempted (those become `unknown`, never resent).
   for (let c = 0; c < sendable.length; c += CLAIM_CHUNK) {
@@ -215,6 +227,7 @@ export async function dispatchBatch(
         recipientPseudonym: record.recipientPseudonym,
         instruction: record.instruction,
         sender: record.from,
+        purpose: record.purpose,
       })),
       now,
     );
@@ -249,20 +262,25 @@ export async function dispatchBatch(
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     const held = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
-    if (held.length > 0) {
-      // Nothing was sent for these: release their claims so the held partition sends them later
-      // (a stranded claim would never be sent). The chunks after this one were never claimed.
-      for (const { row, events } of held)
-        await deps.store.release(row.controllerId, row.messageId, row.attempt, events);
-      throw new HoldError('a carrier did not accept a message and no failover is available');
+    // Nothing was sent for these: their claims are released (a stranded claim would never be
+    // sent) and they are parked, to be tried again shortly or once a breaker lets them through.
+    const byKey = new Map(chunk.map((p) => [`${p.record.controllerId}:${p.record.messageId}`, p]));
+    for (const { row, events } of held) {
+      await deps.store.release(row.controllerId, row.messageId, row.attempt, events);
+      const item = byKey.get(`${row.controllerId}:${row.messageId}`)!;
+      park(item.record, new Date(deps.now().getTime() + CARRIER_RETRY_MS), item.allowed);
     }
   }
+  await deps.store.park(parked);
+  return { parked: parked.map(({ controllerId, messageId }) => ({ controllerId, messageId })) };
 }
 
 /** A message with the carriers its instruction allows now, primary first. */
 interface Planned {
   readonly record: DispatchRecord;
   readonly route: CarrierName[];
+  /** Every carrier the instruction allows now, open or not (what it waits for when parked). */
+  readonly allowed: CarrierName[];
   /** The recipient and body, decrypted just for the carrier call. */
   readonly plain?: { readonly to: string; readonly text: string };
 }
@@ -333,7 +351,7 @@ async function sendOne(
     if (expired(record, now)) {
       await recordOutcome(deps.store, row, EXPIRED, now, (updated) => [
         statusRecord(deps, updated, now, extra),
-        processing(deps, topic, record, updated, 'denied', EXPIRED.errorCode, now, false),
+        processing(deps, record, updated, 'denied', EXPIRED.errorCode, now, false),
       ]);
       return undefined;
     }
@@ -361,12 +379,12 @@ async function sendOne(
         },
         now,
         (updated) => [statusRecord(deps, updated, now, extra)],
-        [processing(deps, topic, record, attemptRow, 'performed', undefined, now)],
+        [processing(deps, record, attemptRow, 'performed', undefined, now)],
       );
       return undefined;
     }
     const verdict: SendFailureClass = classifySendFailure(outcome.failure);
-    const failedAttempt = processing(deps, topic, record, attemptRow, 'failed', verdict.code, now);
+    const failedAttempt = processing(deps, record, attemptRow, 'failed', verdict.code, now);
     if (verdict.class === 'A_NOT_ACCEPTED') {
       if (verdict.retryAfterSeconds)
         deps.rateLimits?.pause(carrier, now.getTime() + verdict.retryAfterSeconds * 1000);
@@ -548,14 +566,9 @@ function refusalOutputs(
   ];
 }
 
-/**
- * The processing event of one attempt (`attempt` names the carrier and the attempt number, which
- * with the outcome make its id), or of a claimed message closed before any carrier saw it
- * (`sent: false`: no subprocessor).
- */
+/** The processing event of one attempt on a dispatch record (see `sendProcessingEvent`). */
 function processing(
   deps: DispatchDeps,
-  topic: (name: 'audit.processing.v1') => string,
   record: DispatchRecord,
   attempt: Pick<DispatchRow, 'carrier' | 'attempt'>,
   outcome: ProcessingEvent['outcome'],
@@ -563,43 +576,19 @@ function processing(
   now: Date,
   sent = true,
 ): OutgoingRecord {
-  const carrier = attempt.carrier;
-  // DPA §7: an attempt processed outside the controller's home region names its safeguard.
-  const entry = findSubprocessor(carrier, deps.subprocessors ?? SUBPROCESSORS);
-  const transfer =
-    sent && entry && processesOutsideRegion(entry, deps.cell)
-      ? entry.transferMechanisms.join('; ')
-      : undefined;
-  const event: ProcessingEvent = {
-    eventId: eventIdFor(
-      'dispatcher',
-      'send',
-      record.controllerId,
-      record.messageId,
-      attempt.attempt,
-      sent ? carrier : '',
-      outcome,
-    ),
-    occurredAt: now.toISOString(),
-    service: 'dispatcher',
-    operation: 'send',
-    controllerId: record.controllerId,
-    messageId: record.messageId,
-    subjectPseudonym: record.recipientPseudonym,
-    dataCategories: sent ? PERSONAL : ['user.contact.phone_number'],
-    purpose: record.purpose,
-    instruction: record.instruction,
-    region: deps.cell,
-    // The subprocessor actually used for this attempt (DPA §6).
-    ...(sent ? { subprocessor: carrier } : {}),
-    ...(transfer ? { transferMechanism: transfer } : {}),
+  return sendProcessingEvent(
+    deps,
+    {
+      controllerId: record.controllerId,
+      messageId: record.messageId,
+      recipientPseudonym: record.recipientPseudonym,
+      instruction: record.instruction,
+      purpose: record.purpose,
+    },
+    attempt,
     outcome,
-    ...(reason ? { reason } : {}),
-  };
-  return {
-    topic: topic('audit.processing.v1'),
-    key: record.controllerId,
-    value: encodeJson(processingEventSchema, event),
-    headers: { region: deps.cell, controller: record.controllerId, schema: 'audit.processing.v1' },
-  };
+    reason,
+    now,
+    sent,
+  );
 }

@@ -27,6 +27,8 @@ export interface DispatchRow {
   readonly reason: string | null;
   readonly recipientPseudonym: string;
   readonly instruction: string;
+  /** The purpose it is processed for (absent on rows claimed before migration 0007). */
+  readonly purpose?: string;
   /** When the row last changed (its status, or a fail-over). */
   readonly updatedAt: Date;
 }
@@ -41,6 +43,8 @@ export interface ClaimRequest {
   readonly instruction: string;
   /** The sender it goes out from (the controller's number, short code or alphanumeric id). */
   readonly sender?: string;
+  /** The purpose it is processed for (audited with every attempt). */
+  readonly purpose?: string;
 }
 
 /** One SMS as a carrier receives it (decrypted just for the call; never logged). */

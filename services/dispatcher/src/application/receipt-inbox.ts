@@ -6,6 +6,8 @@ import { applyReceipt, type ReceiptDeps, type ReceiptResult, type VerifiedReceip
 const BATCH = 200;
 /** How long a pass holds its receipts; a crashed dispatcher's are taken again after this. */
 const HOLD_MS = 60_000;
+/** A receipt that could not be applied (a statement failed) is tried again after this, in order. */
+const RETRY_MS = 2_000;
 
 export interface ReceiptApplier {
   /** Parks a verified receipt (one INSERT) and wakes the applier; the carrier can get its 2xx now. */
@@ -40,21 +42,25 @@ export function startReceiptApplier(
       return `${r.controllerId}:${r.messageId}`;
     });
     const done: string[] = [];
+    const retry: string[] = [];
     await Promise.all(
       [...byMessage.values()].map(async (queue) => {
-        for (const { dedupeKey, receipt } of queue) {
+        for (const [i, { dedupeKey, receipt }] of queue.entries()) {
           try {
             const result = await applyReceipt(deps, receipt as VerifiedReceipt);
             options.onResult?.((receipt as VerifiedReceipt).carrier, result);
             done.push(dedupeKey);
           } catch (error) {
-            options.onError?.(error); // stays in the inbox; taken again after the hold
+            options.onError?.(error);
+            // It and the later receipts of its message stay in the inbox, tried again soon in order.
+            retry.push(...queue.slice(i).map((r) => r.dedupeKey));
             return;
           }
         }
       }),
     );
     await deps.store.removeReceipts(done);
+    if (retry.length > 0) await deps.store.holdReceipts(retry, new Date(deps.now().getTime() + RETRY_MS));
     return taken.length;
   }
 

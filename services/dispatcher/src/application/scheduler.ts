@@ -1,6 +1,7 @@
 import { dispatchRecordSchema } from '@massivesms/contracts';
 import { Snooze } from '@massivesms/messaging';
 import { type DispatchDeps, dispatchBatch, HoldError } from './dispatch-batch.ts';
+import type { CarrierName } from './ports.ts';
 
 /** Parked messages dispatched per pass. */
 const BATCH = 100;
@@ -12,10 +13,10 @@ export interface Scheduler {
 }
 
 /**
- * Dispatches messages held for quiet hours once their window opens: the parked records go through
- * the same `dispatchBatch` as the partition's (claim before send, so a crash between dispatching
- * and unparking never sends twice), then leave the table. While no route can take them (a held
- * partition), they stay parked and are taken again after the hold.
+ * Dispatches parked messages when they are due: quiet-hours holds once their window opens, messages
+ * waiting for a carrier once one of their carriers' breakers is not open. They go through the same
+ * `dispatchBatch` as the partition's (claim before send, so a crash between dispatching and
+ * unparking never sends twice), then leave the table, unless that batch parked them again.
  */
 export function startScheduler(
   deps: DispatchDeps,
@@ -29,14 +30,18 @@ export function startScheduler(
     while (running) {
       let taken = 0;
       try {
-        const due = await deps.store.takeDue(BATCH, deps.now(), HOLD_MS);
+        const open = (Object.keys(deps.routes) as CarrierName[]).filter(
+          (c) => deps.routes[c].breaker.state === 'open',
+        );
+        const due = await deps.store.takeDue(BATCH, deps.now(), HOLD_MS, open);
         taken = due.length;
         if (taken > 0) {
-          await dispatchBatch(
+          const { parked } = await dispatchBatch(
             deps,
             due.map((d) => ({ message: dispatchRecordSchema.parse(d.record) })),
           );
-          await deps.store.unschedule(due);
+          const again = new Set(parked.map((p) => `${p.controllerId}:${p.messageId}`));
+          await deps.store.unschedule(due.filter((d) => !again.has(`${d.controllerId}:${d.messageId}`)));
         }
       } catch (error) {
         if (!(error instanceof HoldError)) options.onError?.(error);

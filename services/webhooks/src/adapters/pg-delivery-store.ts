@@ -12,6 +12,9 @@ export interface NewDelivery {
   readonly body: string;
 }
 
+/** A delivery to store: `held` when its endpoint is disabled (stored dead, for a recovery to resend). */
+export type DeliveryToStore = NewDelivery & { readonly held?: string };
+
 export type DeliveryState = 'pending' | 'delivered' | 'dead';
 
 /** A stored delivery as the worker and the recovery API see it. */
@@ -121,15 +124,17 @@ export class PgDeliveryStore {
   }
 
   /** Inserts deliveries in one statement; ones that exist (a redelivered status) are left alone. */
-  async insert(deliveries: readonly NewDelivery[], at: Date): Promise<number> {
+  async insert(deliveries: readonly DeliveryToStore[], at: Date): Promise<number> {
     if (deliveries.length === 0) return 0;
     const column = <K extends keyof NewDelivery>(k: K) => deliveries.map((d) => d[k]);
     const { rows } = await this.#db.query(
       `INSERT INTO webhook_deliveries (webhook_id, endpoint_id, controller_id, message_id, event_type, body, state,
-         attempts, next_attempt_at, created_at)
-       SELECT d.webhook_id, d.endpoint_id, d.controller_id, d.message_id, d.event_type, d.body, 'pending', 0, $7, $7
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-           AS d(webhook_id, endpoint_id, controller_id, message_id, event_type, body)
+         attempts, next_attempt_at, created_at, last_error, finished_at)
+       SELECT d.webhook_id, d.endpoint_id, d.controller_id, d.message_id, d.event_type, d.body,
+              CASE WHEN d.held IS NULL THEN 'pending' ELSE 'dead' END, 0, $7, $7, d.held,
+              CASE WHEN d.held IS NULL THEN NULL ELSE $7::timestamptz END
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[])
+           AS d(webhook_id, endpoint_id, controller_id, message_id, event_type, body, held)
        ON CONFLICT (webhook_id) DO NOTHING
        RETURNING webhook_id`,
       [
@@ -140,6 +145,7 @@ export class PgDeliveryStore {
         column('eventType'),
         column('body'),
         at,
+        deliveries.map((d) => d.held ?? null),
       ],
     );
     return rows.length;

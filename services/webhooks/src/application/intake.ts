@@ -7,7 +7,7 @@ import {
   RecordFailedError,
 } from '@massivesms/messaging';
 import { type ControllerKeys, decryptField, encryptField, toControllerId } from '@massivesms/privacy';
-import type { NewDelivery, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
+import type { DeliveryToStore, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { eventTypeOf, messageWebhookBody, statusChangeKey, webhookIdFor } from '../domain/payload.ts';
 
 export interface IntakeDeps {
@@ -46,7 +46,7 @@ export async function intakeStatuses(
   records: readonly DecodedRecord<StatusEvent>[],
 ): Promise<IntakeResult> {
   const now = deps.now();
-  const deliveries: NewDelivery[] = [];
+  const deliveries: DeliveryToStore[] = [];
   const failed: FailedRecord[] = [];
   for (const record of records) {
     try {
@@ -59,10 +59,8 @@ export async function intakeStatuses(
 }
 
 /** The deliveries of one status; throws a RecordFailedError when it cannot be processed. */
-async function deliveriesFor(deps: IntakeDeps, event: StatusEvent, now: Date): Promise<NewDelivery[]> {
-  const targets = deps.endpoints
-    .subscribed(event.controllerId, eventTypeOf(event.status))
-    .filter((e) => !deps.isDisabled(e.endpointId, e.revision));
+async function deliveriesFor(deps: IntakeDeps, event: StatusEvent, now: Date): Promise<DeliveryToStore[]> {
+  const targets = deps.endpoints.subscribed(event.controllerId, eventTypeOf(event.status));
   if (targets.length === 0) return [];
   let keys: ControllerKeys | undefined;
   try {
@@ -103,6 +101,9 @@ async function deliveriesFor(deps: IntakeDeps, event: StatusEvent, now: Date): P
       messageId: event.messageId,
       eventType: eventTypeOf(event.status),
       body: encryptField(keys.dataKey, body, bodyContext(event.controllerId, webhookId)),
+      // An endpoint this service disabled still gets its deliveries stored (dead, not attempted):
+      // recovering the endpoint resends them; dropping them would lose these statuses for good.
+      ...(deps.isDisabled(endpoint.endpointId, endpoint.revision) ? { held: 'endpoint disabled' } : {}),
     };
   });
 }
