@@ -10,10 +10,11 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { applySuppressions, pgRouterStore } from './adapters/pg-store.ts';
+import { applySuppressions, pgRouterStore, ROUTER_OUTBOX } from './adapters/pg-store.ts';
 import { type BatchOutcome, routeBatch } from './application/route-batch.ts';
 
 /** Folder of the router's migrations (`massivesms migrate` applies them too). */
@@ -62,7 +63,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   });
   const batchSeconds = new Histogram({
     name: 'router_batch_duration_seconds',
-    help: 'Time to route one batch, from handing it over to its outputs being acknowledged.',
+    help: 'Time to route one batch, from handing it over to its outputs being stored (committed with their claims).',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [options.registry],
   });
@@ -73,6 +74,13 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     registers: [options.registry],
   });
 
+  // Every output is stored with the claim it announces; the relay publishes them (DESIGN §5.0).
+  const relay: OutboxRelay = startOutboxRelay({
+    db: options.db,
+    table: ROUTER_OUTBOX,
+    producer: options.bus.producer(),
+    onError: (error) => log.warn({ err: error }, 'publishing the outbox failed; retrying'),
+  });
   const directory = await startControllerDirectory({
     bus: options.bus,
     cell: options.cell,
@@ -109,8 +117,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     cell: options.cell,
     namespace,
     directory,
-    store: pgRouterStore(options.db),
-    producer: options.bus.producer(),
+    store: pgRouterStore(options.db, () => relay.wake()),
     now: options.now ?? (() => new Date()),
     maxSegments: options.maxSegments ?? 10,
   };
@@ -164,6 +171,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
       stopped = true;
       await Promise.all(consumers.map((c) => c.stop()));
       await directory.view.stop();
+      await relay.stop({ drainMs: 2_000 });
     },
   };
 }

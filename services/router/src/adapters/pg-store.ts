@@ -1,12 +1,25 @@
 import type { SuppressionEvent } from '@massivesms/contracts';
 import type { Db } from '@massivesms/db';
+import { writeOutbox } from '@massivesms/outbox';
 import type { Claim, RouterStore, RouterTx } from '../application/ports.ts';
 
-/** The router's tables behind its ports: one statement per batch for each lookup and write. */
-export function pgRouterStore(db: Db): RouterStore {
-  return (fn) =>
-    db.transaction(async (q) => {
+/** The outbox the router's outputs go through (migration 0002). */
+export const ROUTER_OUTBOX = 'router_outbox';
+
+/**
+ * The router's tables behind its ports: one statement per batch for each lookup and write.
+ * `wrote` is told when a transaction that stored outputs committed (it wakes the relay).
+ */
+export function pgRouterStore(db: Db, wrote: () => void = () => {}): RouterStore {
+  return async (fn) => {
+    let announced = false;
+    const result = await db.transaction(async (q) => {
       const tx: RouterTx = {
+        async announce(records) {
+          if (records.length === 0) return;
+          await writeOutbox(q, ROUTER_OUTBOX, records);
+          announced = true;
+        },
         async activeSuppressions(subjects) {
           if (subjects.length === 0) return new Map();
           const { rows } = await q.query<{ controller_id: string; pseudonym: string; kind: string }>(
@@ -40,6 +53,9 @@ export function pgRouterStore(db: Db): RouterStore {
       };
       return fn(tx);
     });
+    if (announced) wrote(); // committed: the relay may publish them now
+    return result;
+  };
 }
 
 /** Folds suppression events into router_suppressions (latest occurrence wins), one statement per batch. */

@@ -1,3 +1,5 @@
+import type { OutgoingRecord } from '@massivesms/messaging';
+
 export type { ControllerDirectory } from '@massivesms/directory';
 
 /** A message decision to record once; `key` identifies the request (controller + message id). */
@@ -15,7 +17,9 @@ export interface RouterTx {
   ): Promise<Map<string, string>>;
   /** Records the decisions; returns the `controllerId:messageId` keys that were new. */
   claim(claims: readonly Claim[], at: Date): Promise<Set<string>>;
+  /** Stores the records that announce the decisions (the outbox), in the same transaction. */
+  announce(records: readonly OutgoingRecord[]): Promise<void>;
 }
 
-/** Runs `fn` in one transaction: claims become visible only if the batch's outputs were produced. */
+/** Runs `fn` in one transaction: the claims and the records that announce them commit together. */
 export type RouterStore = <T>(fn: (tx: RouterTx) => Promise<T>) => Promise<T>;

@@ -16,7 +16,6 @@ import {
   traceparentSchema,
 } from '@massivesms/contracts';
 import {
-  type BusProducer,
   describeCause,
   type FailedRecord,
   type IncomingRecord,
@@ -40,7 +39,6 @@ export interface RouteBatchDeps {
   readonly namespace: string;
   readonly directory: ControllerDirectory;
   readonly store: RouterStore;
-  readonly producer: BusProducer;
   readonly now: () => Date;
   readonly maxSegments: number;
 }
@@ -189,7 +187,7 @@ export async function routeBatch(
         out.push(...dispatchOutputs(deps, topic, d, item.keys!, item.pseudonym!, now, traceparent));
       }
     });
-    await deps.producer.send(out);
+    await tx.announce(out);
     return outcome;
   });
 }
