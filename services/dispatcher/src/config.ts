@@ -75,6 +75,16 @@ export const dispatcherSpec = defineConfig({
     description:
       'A message the carrier accepted that still has no final status after this is closed as `undelivered` (CARRIER_DELIVERY_UNCONFIRMED).',
   },
+  DISPATCHER_MAX_CARRIER_WAIT_MS: {
+    schema: z
+      .string()
+      .regex(/^\d+$/, { error: 'must be a whole number of milliseconds' })
+      .transform(Number)
+      .refine((n) => n >= 1_000, { error: 'must be at least 1000' }),
+    default: '86400000',
+    description:
+      'A message that no carrier its instruction allows can take (breakers open, or refused with no failover) is parked; still not sent this long after the router accepted it, it is closed as `failed` (DISPATCH_CARRIER_UNAVAILABLE) and never sent. Its `validUntil`, when earlier, ends it first (`expired`).',
+  },
   DISPATCHER_MAX_RETRY_AFTER_MS: {
     schema: z
       .string()

@@ -56,6 +56,8 @@ export interface DispatcherOptions {
   readonly onBreakerChange?: (carrier: CarrierName, state: BreakerState) => void;
   /** Carrier and sender throttling; default: the conservative limits of rate-limits.ts. */
   readonly rateLimits?: RateLimits | false;
+  /** How long a message may wait for a carrier before it is closed as failed (default 24 h). */
+  readonly maxCarrierWaitMs?: number;
   /** When ambiguous outcomes are closed (default: reconcile.ts); `false` turns the sweeper off (tests). */
   readonly reconcile?: ReconcilePolicy | false;
   /** Prometheus registry for the dispatcher's metrics (served on the ingress port). */
@@ -206,6 +208,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     },
     ...(options.rateLimits === false ? {} : { rateLimits: options.rateLimits ?? new RateLimits() }),
     ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
+    ...(options.maxCarrierWaitMs ? { maxCarrierWaitMs: options.maxCarrierWaitMs } : {}),
   };
   const suppressions: ConsumerHandle = await options.bus.consume<SuppressionEvent>({
     groupId: consumerGroup('dispatcher', options.cell, namespace, 'suppressions'),

@@ -54,6 +54,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       receiptDeadlineMs: config.dispatcherReceiptDeadlineMs,
       finaliseAfterMs: config.dispatcherFinaliseAfterMs,
     }),
+    maxCarrierWaitMs: config.dispatcherMaxCarrierWaitMs,
     namespace: config.topicNamespace ?? '',
     ...(config.dispatcherPublicBaseUrl ? { publicBaseUrl: config.dispatcherPublicBaseUrl } : {}),
     ingress: {

@@ -153,7 +153,7 @@ describe('delivery guarantees of the dispatcher', () => {
     expect(h.telnyx.ledger.countForCallbackId('waits-1')).toBe(0);
   });
 
-  it('a carrier outage parks only the messages that cannot fail over: the others on their partition fail over at once', async () => {
+  it('a carrier outage parks only the messages that cannot fail over (for a bounded time): the others on their partition fail over at once', async () => {
     h.telnyx.faults.configure({ always: { status5xx: 503 } });
     const solo = ['outage-solo-1', 'outage-solo-2', 'outage-solo-3', 'outage-solo-4'];
     const acme = ['outage-acme-1', 'outage-acme-2', 'outage-acme-3'];
@@ -166,13 +166,20 @@ describe('delivery guarantees of the dispatcher', () => {
           await Promise.all(solo.slice(0, 3).map((m, i) => h.dispatchRecord('solo', m, `+1415555380${i}`))),
         );
       await eventually(20_000, () => expect(h.dispatcher.breakers.telnyx.state).toBe('open'));
-      await h.bus
-        .producer()
-        .send([
-          await h.dispatchRecord('solo', solo[3]!, '+14155553803'),
-          ...(await Promise.all(acme.map((m, i) => h.dispatchRecord('acme', m, `+1415555381${i}`)))),
-        ]);
+      await h.bus.producer().send([
+        await h.dispatchRecord('solo', solo[3]!, '+14155553803'),
+        ...(await Promise.all(acme.map((m, i) => h.dispatchRecord('acme', m, `+1415555381${i}`)))),
+        // Accepted a day ago: its wait for a carrier is over (DISPATCHER_MAX_CARRIER_WAIT_MS, 24 h).
+        await h.dispatchRecord('solo', 'outage-solo-stale', '+14155553804', undefined, {
+          acceptedAt: new Date(Date.now() - 25 * 3_600_000),
+        }),
+      ]);
       for (const m of acme) await eventually(20_000, () => expect(statuses(m)[0]).toBe('queued'));
+      await eventually(20_000, () =>
+        expect(h.statusOf('outage-solo-stale')).toEqual([
+          expect.objectContaining({ status: 'failed', errorCode: 'DISPATCH_CARRIER_UNAVAILABLE' }),
+        ]),
+      );
       for (const m of acme) expect(h.twilio.ledger.countForCallbackId(m)).toBe(1);
       for (const m of solo) expect(statuses(m)).toEqual([]);
       const { rows } = await h.db.query<{ n: number }>(
@@ -188,6 +195,8 @@ describe('delivery guarantees of the dispatcher', () => {
       expect(h.telnyx.ledger.countForCallbackId(m)).toBe(1);
       expect(h.twilio.ledger.countForCallbackId(m)).toBe(0);
     }
+    expect(h.telnyx.ledger.countForCallbackId('outage-solo-stale')).toBe(0);
+    expect(statuses('outage-solo-stale')).toEqual(['failed']);
     await eventually(10_000, async () => {
       const { rows } = await h.db.query('SELECT 1 FROM dispatcher_scheduled');
       expect(rows).toEqual([]);

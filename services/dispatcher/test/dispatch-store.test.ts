@@ -74,4 +74,39 @@ describe('claim-before-send store (real PostgreSQL)', () => {
       /unique|duplicate/i,
     );
   });
+
+  it('parked messages waiting for carriers are due when one of their carriers is not open, or when their wait is over', async () => {
+    const parked = (messageId: string, acceptedAt: string, waitingFor?: string[]) => ({
+      controllerId: 'acme',
+      messageId,
+      dueAt: now,
+      record: { messageId, acceptedAt },
+      ...(waitingFor ? { waitingFor } : {}),
+    });
+    await store.park([
+      parked('waits-telnyx', '2026-11-26T11:00:00Z', ['telnyx']),
+      parked('waits-both', '2026-11-26T11:00:00Z', ['telnyx', 'twilio']),
+      parked('waited-a-day', '2026-11-25T11:00:00Z', ['telnyx']),
+      parked('quiet-hours', '2026-11-26T11:00:00Z'),
+    ]);
+    let tick = 0; // each take a millisecond later, past the previous take's (zero-length) hold
+    const take = async (open: string[], giveUpBefore?: Date) => {
+      const due = await store.takeDue(10, new Date(now.getTime() + ++tick), 0, open, giveUpBefore);
+      return due.map((d) => d.messageId).sort();
+    };
+    // Telnyx and Twilio open: only the quiet-hours hold is due.
+    expect(await take(['telnyx', 'twilio'])).toEqual(['quiet-hours']);
+    // Telnyx open, Twilio not: whoever may use Twilio is due.
+    expect(await take(['telnyx'])).toEqual(['quiet-hours', 'waits-both']);
+    // Both open, but a message accepted before the limit is taken to be closed.
+    expect(await take(['telnyx', 'twilio'], new Date('2026-11-25T12:00:00Z'))).toEqual([
+      'quiet-hours',
+      'waited-a-day',
+    ]);
+    // Parking again moves the due time and frees the row.
+    await store.park([
+      { ...parked('quiet-hours', '2026-11-26T11:00:00Z'), dueAt: new Date(now.getTime() + 60_000) },
+    ]);
+    expect(await take([])).toEqual(['waited-a-day', 'waits-both', 'waits-telnyx']);
+  });
 });

@@ -68,7 +68,7 @@ export interface DispatcherHarness {
 /** Optional fields of a dispatch record (validity, quiet-hours hold, a body that never decrypts). */
 export type DispatchExtra = Pick<
   Parameters<typeof dispatchFixture>[1],
-  'validUntil' | 'sendAfter' | 'undecryptable'
+  'validUntil' | 'sendAfter' | 'undecryptable' | 'acceptedAt'
 >;
 
 export interface HarnessOptions {

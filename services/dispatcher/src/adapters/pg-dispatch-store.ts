@@ -291,13 +291,15 @@ export class PgDispatchStore {
   /**
    * Takes up to `limit` parked messages that are due, for `holdMs` (SKIP LOCKED: shared by
    * dispatchers): their time came, and a message waiting for carriers only when one of them is
-   * not in `openCarriers` (a long outage does not churn its backlog through here).
+   * not in `openCarriers` (a long outage does not churn its backlog through here) or it was
+   * accepted before `giveUpBefore` (its wait is over: it is closed).
    */
   async takeDue(
     limit: number,
     at: Date,
     holdMs: number,
     openCarriers: readonly string[] = [],
+    giveUpBefore: Date = new Date(0),
   ): Promise<{ controllerId: string; messageId: string; record: unknown }[]> {
     const { rows } = await this.#db.query<{
       controller_id: string;
@@ -309,10 +311,11 @@ export class PgDispatchStore {
         WHERE (controller_id, message_id) IN (
           SELECT controller_id, message_id FROM dispatcher_scheduled
            WHERE send_after <= $2 AND (taken_until IS NULL OR taken_until < $2)
-             AND (waiting_for IS NULL OR NOT (waiting_for <@ $4::text[]))
+             AND (waiting_for IS NULL OR NOT (waiting_for <@ $4::text[])
+                  OR (record->>'acceptedAt')::timestamptz < $5)
            ORDER BY send_after LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING controller_id, message_id, record, send_after`,
-      [limit, at, new Date(at.getTime() + holdMs), openCarriers],
+      [limit, at, new Date(at.getTime() + holdMs), openCarriers, giveUpBefore],
     );
     rows.sort((a, b) => new Date(a.send_after).getTime() - new Date(b.send_after).getTime());
     return rows.map((r) => ({

@@ -62,6 +62,26 @@ export interface DispatchDeps {
   readonly signal?: AbortSignal;
   /** Where each carrier processes, per region (transfer mechanisms); default: the DPA's registry. */
   readonly subprocessors?: SubprocessorRegistry;
+  /**
+   * How long after the router accepted it a message may wait for a carrier (parked while none its
+   * instruction allows can take it) before it is closed as failed, never sent. Default 24 h.
+   */
+  readonly maxCarrierWaitMs?: number;
+}
+
+/** See `DispatchDeps.maxCarrierWaitMs`. */
+export const DEFAULT_MAX_CARRIER_WAIT_MS = 24 * 3_600_000;
+
+const CARRIER_UNAVAILABLE = {
+  status: 'failed' as const,
+  errorCode: 'DISPATCH_CARRIER_UNAVAILABLE',
+  reason: 'no carrier the instruction allows could take the message within the maximum wait',
+};
+
+/** Whether the message waited for a carrier as long as it may (from the router's acceptance). */
+function waitedTooLong(deps: DispatchDeps, record: DispatchRecord, now: Date): boolean {
+  const limit = deps.maxCarrierWaitMs ?? DEFAULT_MAX_CARRIER_WAIT_MS;
+  return now.getTime() - Date.parse(record.acceptedAt) >= limit;
 }
 
 /** Messages claimed per statement: small, so a crash strands few claimed-but-unsent messages. */
@@ -174,9 +194,14 @@ export async function dispatchBatch(
     }
     const allowed = routeOf(controller!, deps.subprocessors ?? SUBPROCESSORS, now);
     const route = allowed.filter((c) => !open(c));
-    // Every carrier it may use is down: it waits for one of them (no failover to an unlisted one).
-    if (route.length === 0) park(record, now, allowed);
-    else planned.push({ record, route, allowed });
+    // Every carrier it may use is down: it waits for one of them (no failover to an unlisted one),
+    // for a bounded time.
+    if (route.length > 0) planned.push({ record, route, allowed });
+    else if (waitedTooLong(deps, record, now))
+      refusals.push(
+        ...refusalOutputs(deps, topic, record, CARRIER_UNAVAILABLE, CARRIER_UNAVAILABLE.errorCode, now),
+      );
+    else park(record, now, allowed);
   }
   // The global suppression list is checked before every attempt: a STOP that arrived after routing
   // still stops the send (carrier opt-outs do not cross carriers; ours does).
@@ -214,6 +239,8 @@ export async function dispatchBatch(
     sendable.push({ ...item, plain });
   }
   await deps.store.writeEvents(refusals);
+  // Released messages whose wait for a carrier is over (closed as failed, never sent).
+  const gaveUp: OutgoingRecord[] = [];
   // Claim a few at a time, right before sending them: a crash leaves at most one chunk per
   // partition claimed but never attempted (those become `unknown`, never resent).
   for (let c = 0; c < sendable.length; c += CLAIM_CHUNK) {
@@ -267,10 +294,16 @@ export async function dispatchBatch(
     const byKey = new Map(chunk.map((p) => [`${p.record.controllerId}:${p.record.messageId}`, p]));
     for (const { row, events } of held) {
       await deps.store.release(row.controllerId, row.messageId, row.attempt, events);
-      const item = byKey.get(`${row.controllerId}:${row.messageId}`)!;
-      park(item.record, new Date(deps.now().getTime() + CARRIER_RETRY_MS), item.allowed);
+      const { record, allowed } = byKey.get(`${row.controllerId}:${row.messageId}`)!;
+      const at = deps.now();
+      if (waitedTooLong(deps, record, at))
+        gaveUp.push(
+          ...refusalOutputs(deps, topic, record, CARRIER_UNAVAILABLE, CARRIER_UNAVAILABLE.errorCode, at),
+        );
+      else park(record, new Date(at.getTime() + CARRIER_RETRY_MS), allowed);
     }
   }
+  await deps.store.writeEvents(gaveUp);
   await deps.store.park(parked);
   return { parked: parked.map(({ controllerId, messageId }) => ({ controllerId, messageId })) };
 }

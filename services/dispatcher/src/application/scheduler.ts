@@ -1,6 +1,11 @@
 import { dispatchRecordSchema } from '@massivesms/contracts';
 import { Snooze } from '@massivesms/messaging';
-import { type DispatchDeps, dispatchBatch, HoldError } from './dispatch-batch.ts';
+import {
+  DEFAULT_MAX_CARRIER_WAIT_MS,
+  type DispatchDeps,
+  dispatchBatch,
+  HoldError,
+} from './dispatch-batch.ts';
 import type { CarrierName } from './ports.ts';
 
 /** Parked messages dispatched per pass. */
@@ -14,7 +19,7 @@ export interface Scheduler {
 
 /**
  * Dispatches parked messages when they are due: quiet-hours holds once their window opens, messages
- * waiting for a carrier once one of their carriers' breakers is not open. They go through the same
+ * waiting for a carrier once one of their carriers' breakers is not open or their wait is over. They go through the same
  * `dispatchBatch` as the partition's (claim before send, so a crash between dispatching and
  * unparking never sends twice), then leave the table, unless that batch parked them again.
  */
@@ -33,7 +38,9 @@ export function startScheduler(
         const open = (Object.keys(deps.routes) as CarrierName[]).filter(
           (c) => deps.routes[c].breaker.state === 'open',
         );
-        const due = await deps.store.takeDue(BATCH, deps.now(), HOLD_MS, open);
+        const now = deps.now();
+        const giveUpBefore = new Date(now.getTime() - (deps.maxCarrierWaitMs ?? DEFAULT_MAX_CARRIER_WAIT_MS));
+        const due = await deps.store.takeDue(BATCH, now, HOLD_MS, open, giveUpBefore);
         taken = due.length;
         if (taken > 0) {
           const { parked } = await dispatchBatch(
