@@ -21,6 +21,16 @@ export const errorCodes = {
   SMS_QUIET_HOURS: "The instruction's quiet hours forbid sending now and say to reject.",
   DISPATCH_NO_AUTHORISED_CARRIER:
     "The controller's instruction lists no SMS carrier that is an effective subprocessor: nothing is sent.",
+  SMS_EXPIRED:
+    "Status: the message's `validUntil` passed before it could be sent (terminal `expired`); it is never sent.",
+  DISPATCH_UNDECRYPTABLE:
+    'Status: the recipient or body does not decrypt under the controller key; refused before any carrier saw it.',
+  DISPATCH_CARRIER_UNAVAILABLE:
+    'Status: no carrier the instruction allows could take the message within DISPATCHER_MAX_CARRIER_WAIT_MS of its acceptance; never sent.',
+  DISPATCH_SEND_INTERRUPTED:
+    'Status `unknown`: the dispatcher stopped mid-call; the carrier may have the message, so it is never resent (a receipt may still close it).',
+  DISPATCH_OUTCOME_UNKNOWN:
+    'Status `failed`: an `unknown` message got no receipt within the quarantine window; not resent, to avoid a double send.',
   SMS_CONTROLLER_KEYS_UNAVAILABLE:
     "The controller's keys were destroyed (terminated controller): nothing can be processed.",
   PRIVACY_KEYS_UNAVAILABLE:
