@@ -141,6 +141,17 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   });
   const wake = () => relay.wake();
   const store = new PgDispatchStore(options.db, wake);
+  new Gauge({
+    name: 'dispatcher_parked_messages',
+    help: 'Messages parked out of their partition: waiting for quiet hours to end (reason quiet_hours) or for a carrier their instruction allows (reason carrier).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    async collect() {
+      const counts = await store.parkedCounts();
+      this.set({ reason: 'quiet_hours' }, counts.quietHours);
+      this.set({ reason: 'carrier' }, counts.carrier);
+    },
+  });
   let running = false;
   let ingress: FastifyInstance | undefined;
   let ingressUrl: string | undefined;

@@ -2,6 +2,7 @@ import { statusEventSchema } from '@massivesms/contracts';
 import type { KafkaBus } from '@massivesms/kafka';
 import type { MessageBus } from '@massivesms/messaging';
 import { eventually } from '@massivesms/testkit';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcilePolicy } from '../src/dispatcher.ts';
 import { type DispatcherHarness, startDispatcherHarness } from './harness.ts';
@@ -31,6 +32,7 @@ function refusingProducer(bus: KafkaBus, refusing: () => boolean): MessageBus {
 describe('delivery guarantees of the dispatcher', () => {
   let h: DispatcherHarness;
   let refusing = false;
+  const registry = new Registry();
   const statuses = (messageId: string) => h.statusOf(messageId).map((s) => s.status);
 
   beforeAll(async () => {
@@ -38,6 +40,7 @@ describe('delivery guarantees of the dispatcher', () => {
       ingress: true,
       wrapBus: (bus) => refusingProducer(bus, () => refusing),
       dispatcher: {
+        registry,
         rateLimits: false,
         breaker: { resetTimeoutMs: 1_000 },
         // Final receipts are expected within 1.5 s here; sends stay `sending` long enough for the tests.
@@ -186,6 +189,11 @@ describe('delivery guarantees of the dispatcher', () => {
         `SELECT count(*)::int AS n FROM dispatcher_scheduled WHERE message_id LIKE 'outage-solo-%'`,
       );
       expect(rows[0]!.n).toBe(solo.length);
+      // What an SRE sees meanwhile: messages parked waiting for a carrier.
+      const parked = await registry.getSingleMetric('dispatcher_parked_messages')!.get();
+      expect(parked.values.find((v) => v.labels.reason === 'carrier')?.value).toBeGreaterThanOrEqual(
+        solo.length,
+      );
     } finally {
       h.telnyx.faults.configure({ always: null });
     }

@@ -82,7 +82,7 @@ export interface HarnessOptions {
   readonly ingress?: boolean;
   readonly carrierTimeoutMs?: number;
   readonly dispatcher?: Partial<
-    Pick<DispatcherOptions, 'breaker' | 'rateLimits' | 'subprocessors' | 'now' | 'reconcile'>
+    Pick<DispatcherOptions, 'breaker' | 'rateLimits' | 'subprocessors' | 'now' | 'reconcile' | 'registry'>
   >;
 }
 

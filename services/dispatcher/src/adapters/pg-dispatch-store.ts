@@ -325,6 +325,16 @@ export class PgDispatchStore {
     }));
   }
 
+  /** How many messages are parked, by why (the `dispatcher_parked_messages` gauge). */
+  async parkedCounts(): Promise<{ quietHours: number; carrier: number }> {
+    const { rows } = await this.#db.query<{ quiet_hours: number; carrier: number }>(
+      `SELECT count(*) FILTER (WHERE waiting_for IS NULL)::int AS quiet_hours,
+              count(*) FILTER (WHERE waiting_for IS NOT NULL)::int AS carrier
+         FROM dispatcher_scheduled`,
+    );
+    return { quietHours: rows[0]?.quiet_hours ?? 0, carrier: rows[0]?.carrier ?? 0 };
+  }
+
   /** Removes parked messages that were dispatched (claimed, or refused with their status). */
   async unschedule(keys: readonly { controllerId: string; messageId: string }[]): Promise<void> {
     if (keys.length === 0) return;
