@@ -12,12 +12,12 @@ const usage = `usage: massivesms <command>
   migrate                                    apply every service's database migrations
   deadletter list|replay [--cell C] ...      list dead letters; replay them after a fix (docs/dead-letters.md)
   simulate telnyx|twilio|receiver --port N   run a carrier or webhook-receiver simulator
-  demo                                       the embedded demo (npm start)
+  demo [--messages N] [--json]               the embedded demo (npm start; default 500 messages)
 
 Configuration: docs/configuration.md`;
 
 /** Services and the issue that brings each one; they refuse to start until they exist. */
-const services = { audit: 7 } as const;
+const services = { audit: 11 } as const;
 
 const [command, ...rest] = process.argv.slice(2);
 
@@ -55,10 +55,24 @@ async function main(): Promise<number> {
   }
   if (command === 'demo') {
     const { parseArgs } = await import('node:util');
-    const { values } = parseArgs({
-      args: rest,
-      options: { messages: { type: 'string', default: '500' }, json: { type: 'boolean', default: false } },
-    });
+    let values: { messages: string; json: boolean; help: boolean };
+    try {
+      ({ values } = parseArgs({
+        args: rest,
+        options: {
+          messages: { type: 'string', default: '500' },
+          json: { type: 'boolean', default: false },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
+      }));
+    } catch (error) {
+      console.error(`massivesms demo: ${(error as Error).message}\n\n${usage}`);
+      return 2;
+    }
+    if (values.help) {
+      console.log(usage);
+      return 0;
+    }
     const messages = Number(values.messages);
     if (!Number.isInteger(messages) || messages < 1 || messages > 1_000_000) {
       console.error('massivesms demo: --messages must be a whole number from 1 to 1000000');

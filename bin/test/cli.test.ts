@@ -54,6 +54,16 @@ describe('massivesms entry points', () => {
     expect(result.stderr).toContain('usage: massivesms');
   });
 
+  it('demo --help prints the usage; an unknown demo option is refused with it (exit 2), not a stack trace', async () => {
+    const help = await massivesms(['demo', '--help'], {});
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('demo [--messages N] [--json]');
+    const bad = await massivesms(['demo', '--bogus'], {});
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("massivesms demo: Unknown option '--bogus'");
+    expect(bad.stderr).not.toContain('    at ');
+  });
+
   describe('against the real database', () => {
     let schema: TestSchema;
     beforeAll(async () => {
