@@ -16,9 +16,9 @@ export interface TestTopics {
   cleanup(): Promise<void>;
 }
 
-/** Gives the calling test file its own topic namespace on the real broker. */
-export function createTestTopics(): TestTopics {
-  const brokers = inject('kafkaBrokers').split(',');
+/** Gives the calling test file its own topic namespace on the real broker (or on `brokers`: a private one). */
+export function createTestTopics(options: { brokers?: readonly string[] } = {}): TestTopics {
+  const brokers = options.brokers ? [...options.brokers] : inject('kafkaBrokers').split(',');
   const namespace = `t${randomBytes(4).toString('hex')}`;
   const created: string[] = [];
   return {

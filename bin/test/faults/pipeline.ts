@@ -1,0 +1,329 @@
+// The fault-injection suite's pipeline (issue 10): router, dispatcher and webhooks as the processes
+// `massivesms` starts, on real Kafka and PostgreSQL, with both carrier simulators and a webhook
+// receiver; two controllers (acme may fail over from Telnyx to Twilio, solo may use Telnyx only),
+// one endpoint each. A scenario injects its fault, waits for every request's terminal webhook, and
+// asks the invariant checker (libs/testkit) for a clean report.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import {
+  type ControllerState,
+  controllerStateSchema,
+  type EndpointState,
+  encodeJson,
+  endpointStateSchema,
+  instructionRef,
+  topicFor,
+  webhookEventTypes,
+} from '@massivesms/contracts';
+import { createPgDb, type Db } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import {
+  encryptField,
+  generateMasterKey,
+  InMemoryControllerKeyStore,
+  Keyring,
+  LocalKms,
+  toControllerId,
+} from '@massivesms/privacy';
+import {
+  checkRunUntilClean,
+  createTestSchema,
+  createTestTopics,
+  eventually,
+  formatReport,
+  type InvariantReport,
+  type RunSources,
+  type TestSchema,
+  type TestTopics,
+  webhookStatusChange,
+} from '@massivesms/testkit';
+import {
+  startTelnyxSimulator,
+  startTwilioSimulator,
+  type TelnyxSimulator,
+  type TwilioSimulator,
+} from '@massivesms/testkit/carriers';
+import { startWebhookReceiver, type WebhookReceiver } from '@massivesms/testkit/receiver';
+
+const cli = fileURLToPath(new URL('../../massivesms.ts', import.meta.url));
+const SID = `AC${'7'.repeat(32)}`;
+const PURPOSE = 'essential.service.notifications.sms';
+const TERMINAL = ['delivered', 'undelivered', 'failed', 'rejected', 'suppressed', 'expired'].map(
+  (s) => `message.${s}`,
+);
+
+export type Service = 'router' | 'dispatcher' | 'webhooks';
+export const SERVICES: readonly Service[] = ['router', 'dispatcher', 'webhooks'];
+
+export interface FaultPipelineOptions {
+  /** A broker of the scenario's own (one it may stop); default the shared test broker. */
+  readonly brokers?: readonly string[];
+  /** Extra environment for every service (on top of the suite's short reconciliation deadlines). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface FaultPipeline {
+  readonly topics: TestTopics;
+  readonly schema: TestSchema;
+  readonly db: Db;
+  readonly bus: KafkaBus;
+  readonly telnyx: TelnyxSimulator;
+  readonly twilio: TwilioSimulator;
+  readonly receiver: WebhookReceiver;
+  /** Every service's output, to print when a scenario fails. */
+  readonly logs: string[];
+  topic(name: Parameters<typeof topicFor>[1]): string;
+  start(service: Service): void;
+  /** SIGTERM, and waits for the exit. */
+  stop(service: Service): Promise<void>;
+  /** SIGKILL (no shutdown at all), and waits for the exit. */
+  kill(service: Service): Promise<void>;
+  pid(service: Service): number | undefined;
+  /** Produces `count` requests of `controllerId` (ids `<prefix>-<n>`); returns their ids. */
+  produce(prefix: string, count: number, controllerId?: 'acme' | 'solo'): Promise<string[]>;
+  /** Distinct terminal webhooks the receiver acknowledged (2xx). */
+  terminalWebhooks(): number;
+  /** Waits (bounded) until `count` terminal webhooks were acknowledged. */
+  awaitTerminalWebhooks(count: number, withinMs: number): Promise<void>;
+  /** The invariant checker's report, retried until clean or `withinMs` passed. */
+  check(withinMs?: number): Promise<InvariantReport>;
+  readonly formatReport: typeof formatReport;
+  close(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (the dispatcher keeps its receipt port across restarts). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/**
+ * The local ports of a process's TCP connections to `remotePort` (its PostgreSQL connections), from
+ * /proc: the socket inodes among its file descriptors, looked up in /proc/net/tcp{,6}.
+ */
+export function connectionPorts(pid: number, remotePort: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const match = /^socket:\[(\d+)\]$/.exec(link);
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // closed between the listing and the readlink
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10 || !inodes.has(fields[9]!)) continue;
+      const local = Number.parseInt(fields[1]!.split(':')[1]!, 16);
+      const remote = Number.parseInt(fields[2]!.split(':')[1]!, 16);
+      if (remote === remotePort) ports.push(local);
+    }
+  }
+  return ports;
+}
+
+export async function startFaultPipeline(options: FaultPipelineOptions = {}): Promise<FaultPipeline> {
+  const topics = createTestTopics(options.brokers ? { brokers: options.brokers } : {});
+  await topics.provisionCell('us', 3);
+  const schema = await createTestSchema('faults');
+  const db = createPgDb({ url: schema.url, schema: schema.schema });
+  const telnyx = await startTelnyxSimulator({ apiKey: 'KEY_FAULTS' });
+  const twilio = await startTwilioSimulator({ accountSid: SID, authToken: 'token-faults' });
+  const receiver = await startWebhookReceiver();
+  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'faults-test' });
+  const masterKey = generateMasterKey();
+  const dispatcherPort = await freePort();
+  const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
+  const processes = new Map<Service, ChildProcess>();
+  const logs: string[] = [];
+
+  // The control plane's part: two controllers, one endpoint each (every message event).
+  const keyring = new Keyring({ kms: new LocalKms(masterKey), store: new InMemoryControllerKeyStore() });
+  const records = [];
+  for (const [controllerId, subprocessors] of [
+    ['acme', ['telnyx', 'twilio']],
+    ['solo', ['telnyx']],
+  ] as const) {
+    const wrapped = await keyring.create(toControllerId(controllerId));
+    const keys = await keyring.get(toControllerId(controllerId));
+    const sha = 'f'.repeat(64);
+    const controller: ControllerState = {
+      controllerId,
+      name: controllerId,
+      region: 'us',
+      revision: 1,
+      keys: { dataKey: wrapped.dataKey, pseudonymKey: wrapped.pseudonymKey },
+      instruction: {
+        id: `${controllerId}-sms`,
+        version: 1,
+        sha256: sha,
+        ref: instructionRef(`${controllerId}-sms`, 1, sha),
+        publishedAt: new Date().toISOString(),
+        document: { purposes: [PURPOSE], subprocessors: [...subprocessors] },
+      },
+      updatedAt: new Date().toISOString(),
+    };
+    const secret = `whsec_${randomBytes(24).toString('base64')}`;
+    const endpointId = `ep_${controllerId}`;
+    const endpoint: EndpointState = {
+      endpointId,
+      controllerId,
+      url: receiver.endpoint(controllerId, { secrets: [secret] }),
+      eventTypes: webhookEventTypes.filter((t) => t.startsWith('message.')),
+      enabled: true,
+      revision: 1,
+      secrets: [
+        {
+          secretId: 'sec_1',
+          secret: encryptField(keys.dataKey, secret, {
+            controllerId: toControllerId(controllerId),
+            recordId: endpointId,
+            field: 'secret:sec_1',
+          }),
+          createdAt: new Date().toISOString(),
+          expiresAt: null,
+        },
+      ],
+      updatedAt: new Date().toISOString(),
+    };
+    records.push(
+      {
+        topic: topic('controllers.v1'),
+        key: controllerId,
+        value: encodeJson(controllerStateSchema, controller),
+      },
+      { topic: topic('endpoints.v1'), key: endpointId, value: encodeJson(endpointStateSchema, endpoint) },
+    );
+  }
+  await bus.producer().send(records);
+
+  const sources: RunSources = {
+    bus,
+    cell: 'us',
+    namespace: topics.namespace,
+    carriers: [telnyx.ledger, twilio.ledger],
+    receiver,
+  };
+
+  function start(service: Service): void {
+    const port = service === 'dispatcher' ? String(dispatcherPort) : '0';
+    const child = spawn(process.execPath, [cli, service], {
+      env: {
+        PATH: process.env.PATH,
+        CELL: 'us',
+        KAFKA_BROKERS: topics.brokers.join(','),
+        DATABASE_URL: `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
+        HTTP_PORT: port,
+        LOG_LEVEL: 'warn',
+        KMS_MASTER_KEY: masterKey,
+        TOPIC_NAMESPACE: topics.namespace,
+        // A killed member's partitions move after 6 s (the broker's minimum), not 30 s.
+        KAFKA_SESSION_TIMEOUT_MS: '6000',
+        SHUTDOWN_TIMEOUT_MS: '5000',
+        TELNYX_API_KEY: 'KEY_FAULTS',
+        TELNYX_PUBLIC_KEY: telnyx.publicKey,
+        TELNYX_BASE_URL: telnyx.baseUrl,
+        TWILIO_ACCOUNT_SID: SID,
+        TWILIO_AUTH_TOKEN: 'token-faults',
+        TWILIO_BASE_URL: twilio.baseUrl,
+        DISPATCHER_PUBLIC_BASE_URL: `http://127.0.0.1:${dispatcherPort}`,
+        // The documented reconciliation policy on a test's time scale.
+        DISPATCHER_SENDING_TIMEOUT_MS: '5000',
+        DISPATCHER_QUARANTINE_MS: '20000',
+        DISPATCHER_RECEIPT_DEADLINE_MS: '5000',
+        DISPATCHER_FINALISE_AFTER_MS: '30000',
+        CARRIER_TIMEOUT_MS: '3000',
+        WEBHOOKS_ALLOWLIST: '127.0.0.1',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [child.stdout!, child.stderr!])
+      stream.on('data', (chunk: Buffer) => logs.push(`[${service} ${child.pid}] ${chunk.toString()}`));
+    processes.set(service, child);
+  }
+
+  async function end(service: Service, signal: NodeJS.Signals): Promise<void> {
+    const child = processes.get(service);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    await exited;
+  }
+
+  const terminalWebhooks = () =>
+    new Set(
+      receiver.received
+        .filter((r) => r.status >= 200 && r.status < 300)
+        .filter((r) => TERMINAL.includes(webhookStatusChange(r.body)?.type ?? ''))
+        .map((r) => r.webhookId),
+    ).size;
+
+  let sequence = 0;
+  for (const service of SERVICES) start(service);
+  return {
+    topics,
+    schema,
+    db,
+    bus,
+    telnyx,
+    twilio,
+    receiver,
+    logs,
+    topic,
+    start,
+    stop: (service) => end(service, 'SIGTERM'),
+    kill: (service) => end(service, 'SIGKILL'),
+    pid: (service) => processes.get(service)?.pid,
+    async produce(prefix, count, controllerId = 'acme') {
+      const ids = Array.from({ length: count }, (_, n) => `${prefix}-${n}`);
+      await bus.producer().send(
+        ids.map((messageId) => ({
+          topic: topic('sms.requested.v1'),
+          key: null,
+          value: JSON.stringify({
+            messageId,
+            controllerId,
+            campaignId: 'faults',
+            purpose: PURPOSE,
+            to: `+1415${String(2_000_000 + sequence++)}`,
+            from: '+14155551000',
+            body: `Your order ${messageId} has shipped.`,
+          }),
+        })),
+      );
+      return ids;
+    },
+    terminalWebhooks,
+    async awaitTerminalWebhooks(count, withinMs) {
+      await eventually(withinMs, () => {
+        if (terminalWebhooks() < count)
+          throw new Error(`${terminalWebhooks()} of ${count} terminal webhooks acknowledged`);
+      });
+    },
+    check: (withinMs = 60_000) => checkRunUntilClean(sources, { webhookStatuses: 'all', withinMs }),
+    formatReport,
+    async close() {
+      await Promise.all(SERVICES.map((s) => end(s, 'SIGKILL')));
+      await bus.close();
+      await db.close();
+      await receiver.close();
+      await telnyx.close();
+      await twilio.close();
+      await schema.drop();
+      await topics.cleanup();
+    },
+  };
+}
