@@ -1,0 +1,68 @@
+export { canonicalBytes } from './canonical.ts';
+export {
+  type ChainEntry,
+  type ChainFailureReason,
+  type ChainOptions,
+  type ChainResult,
+  ChainVerifier,
+  chainHash,
+  GENESIS_HASH,
+  verifyChain,
+} from './chain.ts';
+export {
+  CanonicalEncodingError,
+  CheckpointFormatError,
+  CheckpointOriginError,
+  KeyFormatError,
+  LedgerError,
+  NoteFormatError,
+  NoteSignatureError,
+  ProofError,
+  type ProofFailure,
+  UnverifiedNoteError,
+} from './errors.ts';
+export { bytesEqual, fromBase64Strict, HASH_SIZE, sha256, toBase64, toHex } from './hash.ts';
+export {
+  consistencyProof,
+  EMPTY_ROOT,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  rootFromInclusionProof,
+  rootOf,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle.ts';
+export {
+  type Checkpoint,
+  formatCheckpoint,
+  keyIdOf,
+  type NoteSigner,
+  type OpenedNote,
+  openNote,
+  parseCheckpoint,
+  parseSignerKey,
+  parseVerifierKey,
+  signNote,
+  type VerifierKey,
+  verifierKey,
+  verifyNote,
+} from './note.ts';
+export {
+  CompactRange,
+  compactRangeAt,
+  consistencyProofRanges,
+  hashFromNodes,
+  hashRanges,
+  inclusionProofRanges,
+  type LeafRange,
+  type NodeId,
+  type NodeReader,
+  nodeKey,
+  nodesForRanges,
+  proveConsistency,
+  proveInclusion,
+  rangeNodes,
+  rootAt,
+  type StoredNode,
+} from './subtrees.ts';
