@@ -41,7 +41,8 @@ export function splitPoint(n: number): number {
 /** The Merkle tree hash of the first `size` leaf hashes (default: all of them). */
 export function rootOf(leafHashes: readonly Uint8Array[], size: number = leafHashes.length): Uint8Array {
   checkTreeSize(size, leafHashes.length);
-  return size === 0 ? EMPTY_ROOT : mth(leafHashes, 0, size);
+  // A copy, so a caller writing into the result cannot corrupt the shared constant.
+  return size === 0 ? Uint8Array.from(EMPTY_ROOT) : mth(leafHashes, 0, size);
 }
 
 /** Inclusion proof of leaf `index` in the tree of the first `size` leaves (RFC 6962 §2.1.1 PATH). */

@@ -13,8 +13,8 @@
  * - Every hash in an RFC 6962 proof is the hash of some subtree [start, end) of the RFC tree; the
  *   planners below name those ranges without touching data, and each range splits into complete
  *   subtrees (rangeNodes). Only one range per proof can be incomplete (the first right sibling on the
- *   right edge), so an inclusion or consistency proof reads O(log n) nodes, about 2·log2(n) at most:
- *   ≈ 48 rows for 10^7 leaves, fetched in one query by (level, index).
+ *   right edge), so an inclusion or consistency proof reads O(log n) nodes, at most 2·log2(n) (≈ 31
+ *   rows for 10^7 leaves in practice), fetched in one query by (level, index).
  * - It costs about one extra row per leaf (n/2 + n/4 + … ≈ n nodes above level 0), i.e. ≈ 10^7 rows
  *   of (int, bigint, 32-byte hash) for 10^7 entries. Storing only every k-th level ("tiles", as
  *   C2SP tlog-tiles does) would cut that, at the price of reading and hashing up to 2^k leaves per
@@ -121,7 +121,7 @@ export function rangeNodes(start: number, end: number): NodeId[] {
 
 /** Hash of a right-edge subtree from its complete parts (as rangeNodes lists them): h0 ⊕ (h1 ⊕ (… ⊕ hk)). */
 export function hashFromNodes(hashes: readonly Uint8Array[]): Uint8Array {
-  if (hashes.length === 0) return EMPTY_ROOT;
+  if (hashes.length === 0) return Uint8Array.from(EMPTY_ROOT);
   let hash = hashes[hashes.length - 1]!;
   for (let i = hashes.length - 2; i >= 0; i--) hash = nodeHash(hashes[i]!, hash);
   return hash;
