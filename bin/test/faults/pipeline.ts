@@ -85,6 +85,8 @@ export interface FaultPipeline {
   pid(service: Service): number | undefined;
   /** Produces `count` requests of `controllerId` (ids `<prefix>-<n>`); returns their ids. */
   produce(prefix: string, count: number, controllerId?: 'acme' | 'solo'): Promise<string[]>;
+  /** Publishes a controller's endpoint again as a new revision (what control does when it is updated). */
+  republishEndpoint(controllerId: 'acme' | 'solo'): Promise<void>;
   /** Distinct terminal webhooks the receiver acknowledged (2xx). */
   terminalWebhooks(): number;
   /** Waits (bounded) until `count` terminal webhooks were acknowledged. */
@@ -152,6 +154,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   // The control plane's part: two controllers, one endpoint each (every message event).
   const keyring = new Keyring({ kms: new LocalKms(masterKey), store: new InMemoryControllerKeyStore() });
   const records = [];
+  const endpoints = new Map<string, EndpointState>();
   for (const [controllerId, subprocessors] of [
     ['acme', ['telnyx', 'twilio']],
     ['solo', ['telnyx']],
@@ -198,6 +201,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
       ],
       updatedAt: new Date().toISOString(),
     };
+    endpoints.set(controllerId, endpoint);
     records.push(
       {
         topic: topic('controllers.v1'),
@@ -305,6 +309,18 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
         })),
       );
       return ids;
+    },
+    async republishEndpoint(controllerId) {
+      const previous = endpoints.get(controllerId)!;
+      const next = { ...previous, revision: previous.revision + 1, updatedAt: new Date().toISOString() };
+      endpoints.set(controllerId, next);
+      await bus.producer().send([
+        {
+          topic: topic('endpoints.v1'),
+          key: next.endpointId,
+          value: encodeJson(endpointStateSchema, next),
+        },
+      ]);
     },
     terminalWebhooks,
     async awaitTerminalWebhooks(count, withinMs) {
