@@ -114,7 +114,13 @@ async function freePort(): Promise<number> {
  */
 export function connectionPorts(pid: number, remotePort: number): number[] {
   const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return []; // the process has exited
+  }
+  for (const fd of fds) {
     try {
       const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
       const match = /^socket:\[(\d+)\]$/.exec(link);
@@ -248,7 +254,6 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
         DISPATCHER_QUARANTINE_MS: '20000',
         DISPATCHER_RECEIPT_DEADLINE_MS: '5000',
         DISPATCHER_FINALISE_AFTER_MS: '30000',
-        CARRIER_TIMEOUT_MS: '3000',
         WEBHOOKS_ALLOWLIST: '127.0.0.1',
         ...options.env,
       },
