@@ -36,6 +36,7 @@ describe('fault injection: PostgreSQL connections terminated mid-batch', () => {
     let terminated = 0;
     await p.produce('pg', 100);
     await p.produce('pg-solo', 20, 'solo');
+    await p.awaitTerminalWebhooks(5, 60_000); // every service is up and working
     // Every 700 ms for 10 s, while batches, sends, receipts and webhooks are in flight.
     for (let round = 0; round < 14; round++) {
       await new Promise((r) => setTimeout(r, 700));

@@ -85,6 +85,8 @@ export interface FaultPipeline {
   pid(service: Service): number | undefined;
   /** Produces `count` requests of `controllerId` (ids `<prefix>-<n>`); returns their ids. */
   produce(prefix: string, count: number, controllerId?: 'acme' | 'solo'): Promise<string[]>;
+  /** Publishes a controller's endpoint again as a new revision (what control does when it is updated). */
+  republishEndpoint(controllerId: 'acme' | 'solo'): Promise<void>;
   /** Distinct terminal webhooks the receiver acknowledged (2xx). */
   terminalWebhooks(): number;
   /** Waits (bounded) until `count` terminal webhooks were acknowledged. */
@@ -112,7 +114,13 @@ async function freePort(): Promise<number> {
  */
 export function connectionPorts(pid: number, remotePort: number): number[] {
   const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return []; // the process has exited
+  }
+  for (const fd of fds) {
     try {
       const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
       const match = /^socket:\[(\d+)\]$/.exec(link);
@@ -152,6 +160,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   // The control plane's part: two controllers, one endpoint each (every message event).
   const keyring = new Keyring({ kms: new LocalKms(masterKey), store: new InMemoryControllerKeyStore() });
   const records = [];
+  const endpoints = new Map<string, EndpointState>();
   for (const [controllerId, subprocessors] of [
     ['acme', ['telnyx', 'twilio']],
     ['solo', ['telnyx']],
@@ -198,6 +207,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
       ],
       updatedAt: new Date().toISOString(),
     };
+    endpoints.set(controllerId, endpoint);
     records.push(
       {
         topic: topic('controllers.v1'),
@@ -244,7 +254,6 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
         DISPATCHER_QUARANTINE_MS: '20000',
         DISPATCHER_RECEIPT_DEADLINE_MS: '5000',
         DISPATCHER_FINALISE_AFTER_MS: '30000',
-        CARRIER_TIMEOUT_MS: '3000',
         WEBHOOKS_ALLOWLIST: '127.0.0.1',
         ...options.env,
       },
@@ -305,6 +314,18 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
         })),
       );
       return ids;
+    },
+    async republishEndpoint(controllerId) {
+      const previous = endpoints.get(controllerId)!;
+      const next = { ...previous, revision: previous.revision + 1, updatedAt: new Date().toISOString() };
+      endpoints.set(controllerId, next);
+      await bus.producer().send([
+        {
+          topic: topic('endpoints.v1'),
+          key: next.endpointId,
+          value: encodeJson(endpointStateSchema, next),
+        },
+      ]);
     },
     terminalWebhooks,
     async awaitTerminalWebhooks(count, withinMs) {

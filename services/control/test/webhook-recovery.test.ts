@@ -456,13 +456,13 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
       }
     });
 
-    it("requeues only the endpoint's dead deliveries created since T", async () => {
+    it("requeues the endpoint's dead deliveries created since T and brings forward those waiting for a retry", async () => {
       const since = ago(HOUR).toISOString();
       const res = await h.call('POST', `/v1/controllers/acme/endpoints/${endpointId}/recover`, {
         token: acme.token,
         body: { since },
       });
-      expect(res).toMatchObject({ status: 202, body: { requeued: 2 } });
+      expect(res).toMatchObject({ status: 202, body: { requeued: 3 } }); // two dead, one waiting an hour
       const states = Object.fromEntries(
         await Promise.all(
           [
@@ -486,7 +486,9 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
         msg_rec_globex: 'dead',
       });
       expect(await row('msg_rec_dead_1')).toMatchObject({ attempts: 3, retry_from: 3 });
-      // Nothing dead is left in the window: a second recovery finds nothing.
+      // The endpoint works again: what waited for its next retry slot goes now.
+      expect((await row('msg_rec_pending')).next_attempt_at.getTime()).toBeLessThanOrEqual(Date.now());
+      // Nothing dead or waiting is left in the window: a second recovery finds nothing.
       const again = await h.call('POST', `/v1/controllers/acme/endpoints/${endpointId}/recover`, {
         token: acme.token,
         body: { since },

@@ -71,7 +71,10 @@ export class WebhookRecovery {
     return (await this.#store.requeue({ webhookId }, this.#now())) > 0 ? 'queued' : 'pending';
   }
 
-  /** Queues again every dead delivery of the endpoint created since `since`; returns how many. */
+  /**
+   * Queues again every dead delivery of the endpoint created since `since`, and brings forward those
+   * waiting for a retry; returns how many.
+   */
   async recover(controllerId: string, endpointId: string, since: Date): Promise<number> {
     return this.#store.requeue({ controllerId, endpointId, since }, this.#now());
   }

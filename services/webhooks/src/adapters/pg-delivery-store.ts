@@ -334,8 +334,10 @@ export class PgDeliveryStore {
   }
 
   /**
-   * Puts deliveries back in the queue for one more full schedule: a resend of one delivery or the
-   * recovery of every dead one of an endpoint since a time. Same webhook-id: receivers deduplicate.
+   * Puts deliveries back in the queue for one more full schedule: a resend of one delivery, or the
+   * recovery of an endpoint since a time: every dead one, and those still waiting for a retry slot
+   * (the customer says it works now: they go now, not in up to hours). Same webhook-id: receivers
+   * deduplicate.
    */
   async requeue(
     where: { webhookId: string } | { controllerId: string; endpointId: string; since: Date },
@@ -351,7 +353,8 @@ export class PgDeliveryStore {
           )
         : await this.#db.query(
             `UPDATE webhook_deliveries ${set}
-              WHERE controller_id = $4 AND endpoint_id = $1 AND created_at >= $3 AND state = 'dead'
+              WHERE controller_id = $4 AND endpoint_id = $1 AND created_at >= $3
+                AND (state = 'dead' OR (state = 'pending' AND lease_owner IS NULL AND next_attempt_at > $2))
               RETURNING webhook_id`,
             [where.endpointId, at, where.since, where.controllerId],
           );

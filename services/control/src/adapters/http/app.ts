@@ -702,7 +702,8 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
       '/v1/controllers/:controllerId/endpoints/:endpointId/recover',
       {
         schema: {
-          summary: 'Send again every dead delivery to an endpoint created since a time',
+          summary:
+            'Send again every dead delivery to an endpoint created since a time, and at once those still waiting for a retry',
           tags: ['webhook deliveries'],
           security: auth,
           params: endpointParams,
@@ -710,7 +711,13 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
             since: isoTime.describe('ISO 8601 time; dead deliveries created at or after it.'),
           }),
           response: {
-            202: z.object({ requeued: z.int().describe('How many dead deliveries were queued again.') }),
+            202: z.object({
+              requeued: z
+                .int()
+                .describe(
+                  'How many deliveries were queued again (dead ones) or brought forward (waiting for a retry).',
+                ),
+            }),
             ...errors(
               'REQUEST_INVALID',
               'AUTH_REQUIRED',
