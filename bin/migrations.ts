@@ -1,3 +1,4 @@
+import { auditMigrations } from '@massivesms/audit/ledger';
 import { controlMigrations } from '@massivesms/control/control';
 import type { MigrationSource } from '@massivesms/db';
 import { dispatcherMigrations } from '@massivesms/dispatcher/dispatcher';
@@ -13,4 +14,5 @@ export const serviceMigrations: readonly MigrationSource[] = [
   routerMigrations,
   dispatcherMigrations,
   webhooksMigrations,
+  auditMigrations,
 ];

@@ -1,0 +1,45 @@
+// Composition root of `massivesms audit`: configuration, adapters, start, drain on SIGTERM.
+import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
+import { createPgDb } from '@massivesms/db';
+import { KafkaBus } from '@massivesms/kafka';
+import { createLogger, drainOnSignal, startOpsServer } from '@massivesms/telemetry';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { type Audit, startAudit } from './audit.ts';
+import { auditSpec } from './config.ts';
+
+/** Runs the audit service until SIGTERM/SIGINT. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadConfigOrExit(auditSpec, env);
+  const log = createLogger({ service: 'audit', level: config.logLevel });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-audit' });
+  const bus = new KafkaBus({
+    brokers: config.kafkaBrokers,
+    clientId: `audit-${config.cell}`,
+    log: (level, message, fields) => log[level](fields, message),
+    stopTimeoutMs: config.shutdownTimeoutMs / 2,
+    sessionTimeoutMs: config.kafkaSessionTimeoutMs,
+  });
+  let audit: Audit | undefined;
+  const ops = await startOpsServer({
+    port: config.httpPort,
+    ready: () => audit?.ready() ?? false,
+    metrics: registry,
+  });
+  audit = await startAudit({
+    cell: config.cell,
+    bus,
+    db,
+    log,
+    registry,
+    namespace: config.topicNamespace ?? '',
+  });
+  log.info({ cell: config.cell, ops: ops.url }, 'audit appending');
+  drainOnSignal(log, config.shutdownTimeoutMs, async () => {
+    await audit?.stop();
+    await bus.close();
+    await ops.close();
+    await db.close();
+  });
+}
