@@ -384,7 +384,7 @@ async function sendOne(
     if (expired(record, now)) {
       await recordOutcome(deps.store, row, EXPIRED, now, (updated) => [
         statusRecord(deps, updated, now, extra),
-        processing(deps, record, updated, 'denied', EXPIRED.errorCode, now, false),
+        sendProcessingEvent(deps, record, updated, 'denied', EXPIRED.errorCode, now, false),
       ]);
       return undefined;
     }
@@ -412,12 +412,12 @@ async function sendOne(
         },
         now,
         (updated) => [statusRecord(deps, updated, now, extra)],
-        [processing(deps, record, attemptRow, 'performed', undefined, now)],
+        [sendProcessingEvent(deps, record, attemptRow, 'performed', undefined, now)],
       );
       return undefined;
     }
     const verdict: SendFailureClass = classifySendFailure(outcome.failure);
-    const failedAttempt = processing(deps, record, attemptRow, 'failed', verdict.code, now);
+    const failedAttempt = sendProcessingEvent(deps, record, attemptRow, 'failed', verdict.code, now);
     if (verdict.class === 'A_NOT_ACCEPTED') {
       if (verdict.retryAfterSeconds)
         deps.rateLimits?.pause(carrier, now.getTime() + verdict.retryAfterSeconds * 1000);
@@ -597,31 +597,4 @@ function refusalOutputs(
       headers: { region: deps.cell, controller: record.controllerId, schema: 'audit.processing.v1' },
     },
   ];
-}
-
-/** The processing event of one attempt on a dispatch record (see `sendProcessingEvent`). */
-function processing(
-  deps: DispatchDeps,
-  record: DispatchRecord,
-  attempt: Pick<DispatchRow, 'carrier' | 'attempt'>,
-  outcome: ProcessingEvent['outcome'],
-  reason: string | undefined,
-  now: Date,
-  sent = true,
-): OutgoingRecord {
-  return sendProcessingEvent(
-    deps,
-    {
-      controllerId: record.controllerId,
-      messageId: record.messageId,
-      recipientPseudonym: record.recipientPseudonym,
-      instruction: record.instruction,
-      purpose: record.purpose,
-    },
-    attempt,
-    outcome,
-    reason,
-    now,
-    sent,
-  );
 }
