@@ -9,6 +9,7 @@ import { serviceMigrations } from './migrations.ts';
 const usage = `usage: massivesms <command>
 
   control|router|dispatcher|webhooks|audit   run one service (configured by environment)
+  audit verify [--cell C] [--from SEQ]       check the cell's audit ledger (hash chain, no gaps)
   migrate                                    apply every service's database migrations
   deadletter list|replay [--cell C] ...      list dead letters; replay them after a fix (docs/dead-letters.md)
   simulate telnyx|twilio|receiver --port N   run a carrier or webhook-receiver simulator
@@ -43,6 +44,10 @@ async function main(): Promise<number> {
     webhooks: () => import('@massivesms/webhooks'),
     audit: () => import('@massivesms/audit'),
   } as const;
+  if (command === 'audit' && rest[0] === 'verify') {
+    const { runAuditVerify } = await import('./audit.ts');
+    return runAuditVerify(rest.slice(1));
+  }
   if (command !== undefined && command in entryPoints) {
     const service = await entryPoints[command as keyof typeof entryPoints]();
     await service.main();

@@ -70,22 +70,38 @@ export async function appendEvents(db: Db, events: readonly ProcessingEvent[], a
 }
 
 /**
- * Verifies the whole chain from the first entry, in pages (a ledger of millions of rows is never
- * held in memory): the first bad sequence number and why, or ok. `head`: the last entry the ledger
- * must hold (from a signed checkpoint: its seq, and its chain hash if known), so dropped last rows
- * are found too.
+ * Verifies the chain, in pages (a ledger of millions of rows is never held in memory): the first
+ * bad sequence number and why, or ok. `from`: start at this seq, taking the stored chain hash of the
+ * entry before it as given (default: from the first entry). `head`: the last entry the ledger must
+ * hold (from a signed checkpoint: its seq, and its chain hash if known), so dropped last rows are
+ * found too.
  */
 export async function verifyLedger(
   db: Db,
-  options: { head?: { seq: number; hash?: Uint8Array }; pageSize?: number } = {},
+  options: { from?: number; head?: { seq: number; hash?: Uint8Array }; pageSize?: number } = {},
 ): Promise<ChainResult> {
-  const verifier = new ChainVerifier(options.head === undefined ? {} : { head: options.head });
+  const from = options.from ?? 1;
+  let prevHash: Uint8Array | undefined;
+  if (from > 1) {
+    const { rows } = await db.query<{ chain_hash: Uint8Array }>(
+      'SELECT chain_hash FROM audit_ledger WHERE seq = $1',
+      [from - 1],
+    );
+    if (!rows[0])
+      return { ok: false, seq: from - 1, reason: 'seq_break', message: `entry ${from - 1} is missing` };
+    prevHash = new Uint8Array(rows[0].chain_hash);
+  }
+  const verifier = new ChainVerifier({
+    firstSeq: from,
+    ...(prevHash ? { prevHash } : {}),
+    ...(options.head ? { head: options.head } : {}),
+  });
   const pageSize = options.pageSize ?? 5_000;
   // Pages by row position, not by seq: a deleted or reordered row must reach the verifier as it is.
   for (let offset = 0; ; offset += pageSize) {
     const { rows } = await db.query<{ seq: string; entry: Uint8Array; chain_hash: Uint8Array }>(
-      'SELECT seq, entry, chain_hash FROM audit_ledger ORDER BY seq LIMIT $1 OFFSET $2',
-      [pageSize, offset],
+      'SELECT seq, entry, chain_hash FROM audit_ledger WHERE seq >= $3 ORDER BY seq LIMIT $1 OFFSET $2',
+      [pageSize, offset, from],
     );
     for (const r of rows) {
       const stop = verifier.push({
