@@ -1,9 +1,16 @@
 // `massivesms audit verify`: checks a cell's audit ledger as an auditor would, from the database
-// alone: every entry's chain hash from the exact bytes stored, and no gap in the sequence.
+// alone: every entry's chain hash from the exact bytes stored, no gap in the sequence, and every
+// signed checkpoint (its root recomputed from the entries, its signature against the published key).
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { auditCheckpointSigner, defaultAuditOrigin } from '@massivesms/audit/audit';
+import { auditSpec } from '@massivesms/audit/config';
 import { verifyLedger } from '@massivesms/audit/ledger';
 import { commonSpec, databasePoolOptions, defineConfig, loadConfigOrExit, regions } from '@massivesms/config';
+import type { Cell } from '@massivesms/contracts';
 import { createPgDb } from '@massivesms/db';
+import { parseVerifierKey } from '@massivesms/ledger';
+import { LocalKms } from '@massivesms/privacy';
 
 /** The cell's database (each cell has its own); the cell from `--cell` or CELL names it in the output. */
 export const auditVerifySpec = defineConfig({
@@ -11,24 +18,40 @@ export const auditVerifySpec = defineConfig({
   DATABASE_STATEMENT_TIMEOUT_MS: commonSpec.DATABASE_STATEMENT_TIMEOUT_MS,
   DATABASE_QUERY_TIMEOUT_MS: commonSpec.DATABASE_QUERY_TIMEOUT_MS,
   DATABASE_CONNECT_TIMEOUT_MS: commonSpec.DATABASE_CONNECT_TIMEOUT_MS,
+  KMS_MASTER_KEY: { ...commonSpec.KMS_MASTER_KEY, schema: commonSpec.KMS_MASTER_KEY.schema.optional() },
+  AUDIT_ORIGIN: auditSpec.AUDIT_ORIGIN,
 });
 
 const USAGE = `usage: massivesms audit                 run the audit service (configured by environment)
-       massivesms audit verify [--cell us|eu] [--from SEQ] [--json]
+       massivesms audit verify [--cell us|eu] [--from SEQ] [--key VKEY|@FILE] [--json]
+       massivesms audit verify-export BUNDLE [--key VKEY|@FILE] [--json]
 
-  verify   check the cell's ledger (DATABASE_URL): every entry's hash chain from its stored bytes and
-           a gap-free sequence; names the first bad sequence number. Exit 0 intact, 1 broken, 2 usage.
-  --from   start at this sequence number, trusting the chain hash stored just before it.`;
+  verify         check the cell's ledger (DATABASE_URL): every entry's hash chain from its stored
+                 bytes, a gap-free sequence, and every signed checkpoint (root recomputed from the
+                 entries, signature checked; the last checkpoint is the head the ledger must reach).
+                 Names the first bad sequence number. Exit 0 intact, 1 broken, 2 usage.
+  verify-export  check a controller's audit export offline (no database): see services/audit/README.md.
+  --from         start at this sequence number, trusting what is stored before it.
+  --key          the published verifier key (name+keyid+base64), or @file holding it. Default: the
+                 key the KMS (KMS_MASTER_KEY) holds for the cell's origin (AUDIT_ORIGIN).`;
+
+/** A verifier key given as text or @file; throws KeyFormatError when it is none. */
+export function readVerifierKey(arg: string): string {
+  const text = (arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg).trim();
+  parseVerifierKey(text);
+  return text;
+}
 
 /** Runs `massivesms audit verify …`; returns the exit code. */
 export async function runAuditVerify(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values: { cell?: string; from?: string; json: boolean };
+  let values: { cell?: string; from?: string; key?: string; json: boolean };
   try {
     ({ values } = parseArgs({
       args,
       options: {
         cell: { type: 'string' },
         from: { type: 'string' },
+        key: { type: 'string' },
         json: { type: 'boolean', default: false },
       },
     }));
@@ -47,17 +70,38 @@ export async function runAuditVerify(args: string[], env: NodeJS.ProcessEnv = pr
     return 2;
   }
   const config = loadConfigOrExit(auditVerifySpec, env);
+  let key: string | undefined;
+  try {
+    if (values.key !== undefined) key = readVerifierKey(values.key);
+    else if (config.kmsMasterKey !== undefined && cell !== undefined) {
+      const origin = config.auditOrigin ?? defaultAuditOrigin(cell as Cell);
+      key = (await auditCheckpointSigner(new LocalKms(config.kmsMasterKey), origin)).verifierKey;
+    }
+  } catch (error) {
+    console.error(`massivesms audit verify: --key: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
   const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-audit-verify' });
   try {
-    const result = await verifyLedger(db, { from });
+    const result = await verifyLedger(db, { from, ...(key ? { keys: [key] } : {}) });
     const where = `ledger${cell ? ` of cell ${cell}` : ''}`;
     if (values.json)
-      console.log(JSON.stringify({ cell: cell ?? null, from, ...result, lastHash: undefined }));
-    else if (result.ok)
       console.log(
-        `${where}: intact from seq ${from}: ${result.count} entries, last seq ${result.lastSeq}. No signed checkpoint yet, so rows dropped from the end cannot be detected.`,
+        JSON.stringify({ cell: cell ?? null, from, key: key ?? null, ...result, lastHash: undefined }),
       );
-    else console.log(`${where}: BROKEN at seq ${result.seq} (${result.reason}): ${result.message}`);
+    else if (result.ok) {
+      const checkpoints =
+        result.lastCheckpoint === null
+          ? 'No signed checkpoint yet, so rows dropped from the end cannot be detected.'
+          : `${result.checkpoints} signed checkpoints match the entries (last at tree size ${result.lastCheckpoint}); ${
+              key
+                ? `signatures verified with ${key}.`
+                : 'signatures NOT checked: give --key (the published verifier key).'
+            }`;
+      console.log(
+        `${where}: intact from seq ${from}: ${result.count} entries, last seq ${result.lastSeq}. ${checkpoints}`,
+      );
+    } else console.log(`${where}: BROKEN at seq ${result.seq} (${result.reason}): ${result.message}`);
     return result.ok ? 0 : 1;
   } finally {
     await db.close();

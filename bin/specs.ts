@@ -1,3 +1,4 @@
+import { auditSpec } from '@massivesms/audit/config';
 import { commonSpec, defineConfig, localInfraSpec } from '@massivesms/config';
 import { controlSpec } from '@massivesms/control/config';
 import { dispatcherSpec } from '@massivesms/dispatcher/config';
@@ -21,4 +22,5 @@ export const documentedSpecs = [
   routerSpec,
   dispatcherSpec,
   webhooksSpec,
+  auditSpec,
 ];

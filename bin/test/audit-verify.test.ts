@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { auditCheckpointSigner } from '@massivesms/audit/audit';
 import { appendEvents, auditMigrations } from '@massivesms/audit/ledger';
+import { signCheckpoint } from '@massivesms/audit/tree';
 import type { ProcessingEvent } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
+import { generateMasterKey, LocalKms } from '@massivesms/privacy';
 import { createTestSchema, type TestSchema } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -28,10 +31,11 @@ describe('massivesms audit verify (real PostgreSQL)', () => {
   let db: Db;
   let url: string;
 
+  const masterKey = generateMasterKey();
   const verify = async (...args: string[]) => {
     try {
       const { stdout } = await run(process.execPath, [cli, 'audit', 'verify', ...args], {
-        env: { PATH: process.env.PATH ?? '', DATABASE_URL: url },
+        env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, KMS_MASTER_KEY: masterKey },
       });
       return { code: 0, stdout };
     } catch (error) {
@@ -45,6 +49,10 @@ describe('massivesms audit verify (real PostgreSQL)', () => {
     db = createPgDb({ url: schema.url, schema: schema.schema });
     await migrate(db, auditMigrations);
     await appendEvents(db, [event(1), event(2), event(3)], new Date());
+    const signer = await auditCheckpointSigner(new LocalKms(masterKey), 'audit.massivesms.example/us');
+    await db.transaction((tx) =>
+      signCheckpoint(tx, { signer, topic: 'us.audit.checkpoints.v1', at: new Date() }),
+    );
     url = `${schema.url}?options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`;
   });
   afterAll(async () => {
@@ -53,10 +61,23 @@ describe('massivesms audit verify (real PostgreSQL)', () => {
   });
 
   it('says intact, then names the first bad seq once a row was edited; --from starts later', async () => {
-    expect(await verify('--cell', 'us')).toMatchObject({
+    const intact = await verify('--cell', 'us');
+    expect(intact).toMatchObject({
       code: 0,
       stdout: expect.stringContaining('ledger of cell us: intact from seq 1: 3 entries, last seq 3'),
     });
+    expect(intact.stdout).toMatch(
+      /1 signed checkpoints match the entries \(last at tree size 3\); signatures verified with audit\.massivesms\.example\/us\+[0-9a-f]{8}\+/,
+    );
+    const stranger = await auditCheckpointSigner(
+      new LocalKms(generateMasterKey()),
+      'audit.massivesms.example/us',
+    );
+    expect(await verify('--key', stranger.verifierKey)).toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining('BROKEN at seq 3 (checkpoint_signature)'),
+    });
+    expect(await verify('--key', 'not a key')).toMatchObject({ code: 2 });
     await db.transaction(async (tx) => {
       await tx.query('SET LOCAL session_replication_role = replica');
       await tx.query(

@@ -170,3 +170,22 @@ export const processingEventSchema = z
   })
   .describe('A processing event (topic {cell}.audit.processing.v1).');
 export type ProcessingEvent = z.infer<typeof processingEventSchema>;
+
+/** `audit.checkpoints.v1`: a signed tree head of a cell's audit ledger. */
+export const auditCheckpointSchema = z
+  .strictObject({
+    origin: z.string().min(1).max(200).describe('The log origin, first line of the checkpoint.'),
+    treeSize: z.number().int().min(1).describe('Entries the tree covers (ledger seq 1 … treeSize).'),
+    rootHash: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]{43}=$/)
+      .describe('Base64 of the RFC 6962 Merkle tree hash over those entries.'),
+    note: z
+      .string()
+      .max(4_000)
+      .describe('The C2SP signed note: checkpoint text, blank line, Ed25519 signature lines.'),
+    verifierKey: z.string().max(300).describe('The signed-note verifier key that signed it.'),
+    signedAt: timestamp,
+  })
+  .describe('A signed checkpoint of the audit ledger (topic {cell}.audit.checkpoints.v1).');
+export type AuditCheckpoint = z.infer<typeof auditCheckpointSchema>;

@@ -1,7 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { deadLetterReplaySchema } from './dead-letters.ts';
-import { processingEventSchema, rejectionSchema, smsRequestSchema, statusEventSchema } from './events.ts';
+import {
+  auditCheckpointSchema,
+  processingEventSchema,
+  rejectionSchema,
+  smsRequestSchema,
+  statusEventSchema,
+} from './events.ts';
 import { recordHeadersSchema } from './headers.ts';
 import { dispatchRecordSchema, suppressionEventSchema } from './sms.ts';
 import { controllerStateSchema, endpointStateSchema } from './state.ts';
@@ -14,6 +20,7 @@ export const exportedSchemas = {
   'sms.dispatch.v1': dispatchRecordSchema,
   'suppressions.v1': suppressionEventSchema,
   'audit.processing.v1': processingEventSchema,
+  'audit.checkpoints.v1': auditCheckpointSchema,
   'record-headers.v1': recordHeadersSchema,
   'controllers.v1': controllerStateSchema,
   'endpoints.v1': endpointStateSchema,

@@ -57,10 +57,21 @@ export const topicTable = Object.freeze([
     name: 'audit.processing.v1',
     partitions: 6,
     cleanupPolicy: 'delete',
-    retentionMs: 7 * DAY_MS,
+    // No personal data, so it may outlive the 7-day topics: a stopped audit service has 30 days to
+    // catch up before an event could be lost (alert AuditConsumerLagging fires long before).
+    retentionMs: 30 * DAY_MS,
     personalData: false,
     description:
       'Processing events for every operation on personal data; the audit ledger is the long-term record.',
+  },
+  {
+    name: 'audit.checkpoints.v1',
+    partitions: 1,
+    cleanupPolicy: 'delete',
+    retentionMs: 365 * DAY_MS,
+    personalData: false,
+    description:
+      'Signed tree heads of the audit ledger (C2SP checkpoints), in order, for witnesses and auditors to keep.',
   },
   {
     name: 'deadletter.v1',

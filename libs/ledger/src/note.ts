@@ -183,6 +183,23 @@ export function signNote(text: string, signers: NoteSigner | readonly NoteSigner
   return `${text}\n${lines.join('')}`;
 }
 
+/** A signing key held elsewhere (a KMS): its name, raw 32-byte Ed25519 public key, and signing. */
+export interface RemoteNoteSigner {
+  readonly name: string;
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** signNote for a key that signs behind a port (the private key never enters this process). */
+export async function signNoteWith(text: string, signer: RemoteNoteSigner): Promise<string> {
+  checkNoteText(text, NoteFormatError);
+  const signature = await signer.sign(Buffer.from(text, 'utf8'));
+  if (signature.length !== ED25519_SIGNATURE_SIZE)
+    throw new KeyFormatError(`the key of ${signer.name} did not return an Ed25519 signature`);
+  const keyId = keyIdOf(signer.name, signer.publicKey);
+  return `${text}\n${SIGNATURE_PREFIX}${signer.name} ${toBase64(Buffer.concat([keyId, signature]))}\n`;
+}
+
 /**
  * Opens a signed note as c2sp.org/signed-note says: splits text from signatures at the last blank line,
  * ignores signatures by keys not in `verifiers` (name and key id both must match), requires every

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   CheckpointFormatError,
@@ -16,6 +16,7 @@ import {
   rootOf,
   sha256,
   signNote,
+  signNoteWith,
   toBase64,
   toHex,
   UnverifiedNoteError,
@@ -78,6 +79,21 @@ describe('interop with Go (golang.org/x/mod/sumdb/note) and sum.golang.org', () 
 
   it('signs the PeterNeumann text byte for byte as Go does (Ed25519 is deterministic)', () => {
     expect(signNote(PETER_TEXT, parseSignerKey(PETER_SKEY))).toBe(PETER_NOTE);
+  });
+
+  it('signs through a port (signNoteWith) byte for byte as signNote does', async () => {
+    const { name, privateKey } = parseSignerKey(PETER_SKEY);
+    const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+    const remote = {
+      name,
+      publicKey: new Uint8Array(spki.subarray(spki.length - 32)),
+      sign: async (message: Uint8Array) => new Uint8Array(sign(null, message, privateKey)),
+    };
+    expect(await signNoteWith(PETER_TEXT, remote)).toBe(PETER_NOTE);
+    await expect(
+      signNoteWith(PETER_TEXT, { ...remote, sign: async () => new Uint8Array(10) }),
+    ).rejects.toThrow(KeyFormatError);
+    await expect(signNoteWith('no final newline', remote)).rejects.toThrow(NoteFormatError);
   });
 
   it('computes the published key ids from names and keys', () => {

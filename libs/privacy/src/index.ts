@@ -38,7 +38,14 @@ export {
   type WrappedControllerKeys,
 } from './keyring.ts';
 export { DataKey, PseudonymKey } from './keys.ts';
-export { generateMasterKey, type Kms, LocalKms, toWrappedKey, type WrappedKey } from './kms.ts';
+export {
+  generateMasterKey,
+  type Kms,
+  LocalKms,
+  type SigningKey,
+  toWrappedKey,
+  type WrappedKey,
+} from './kms.ts';
 export { type Pseudonym, pseudonymise } from './pseudonym.ts';
 export { isPurpose, PURPOSE_VOCABULARY, PURPOSES, type Purpose, type PurposeDefinition } from './purposes.ts';
 export {

@@ -2,9 +2,13 @@ import {
   createCipheriv,
   createDecipheriv,
   createHmac,
+  createPrivateKey,
+  createPublicKey,
   createSecretKey,
+  hkdfSync,
   type KeyObject,
   randomBytes,
+  sign,
 } from 'node:crypto';
 import { associatedData, decodeBase64Url } from './encoding.ts';
 import { InvalidKeyMaterialError, KeyUnwrapFailedError, MalformedWrappedKeyError } from './errors.ts';
@@ -22,7 +26,22 @@ export interface Kms {
   generateDataKey(controllerId: ControllerId): Promise<{ plaintext: Buffer; wrapped: WrappedKey }>;
   /** Recovers a key; must fail if it was wrapped for another controller or under another master key. */
   unwrap(controllerId: ControllerId, wrapped: WrappedKey): Promise<Buffer>;
+  /**
+   * The Ed25519 key the KMS keeps for `purpose` (e.g. `audit-checkpoints/eu`): the same key for the
+   * same purpose every time, and signing happens behind the port (a cloud KMS never exports it).
+   */
+  signingKey(purpose: string): Promise<SigningKey>;
 }
+
+/** An Ed25519 key held by the KMS: its public half, and signing. */
+export interface SigningKey {
+  /** Raw 32-byte Ed25519 public key, the part to publish. */
+  readonly publicKey: Uint8Array;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** PKCS#8 DER header of an Ed25519 private key, followed by the 32-byte seed (RFC 8410). */
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 const WRAPPED_KEY_PATTERN = /^wk1\.([A-Za-z0-9_:/@+=-]{1,256})\.([A-Za-z0-9_-]+)$/;
 
@@ -109,6 +128,26 @@ export class LocalKms implements Kms {
     } catch (cause) {
       throw new KeyUnwrapFailedError({ controllerId, keyId, reason: 'authentication' }, { cause });
     }
+  }
+
+  /** An Ed25519 key derived from the master key for `purpose` (HKDF-SHA256), so it survives restarts. */
+  async signingKey(purpose: string): Promise<SigningKey> {
+    if (purpose === '' || purpose.length > 200)
+      throw new RangeError('a signing key purpose is 1 to 200 characters');
+    const seed = Buffer.from(
+      hkdfSync('sha256', this.#masterKey, 'massivesms.kms.local.signing', purpose, KEY_BYTES),
+    );
+    const privateKey = createPrivateKey({
+      key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    seed.fill(0);
+    const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+    return {
+      publicKey: new Uint8Array(spki.subarray(spki.length - 32)),
+      sign: async (message) => new Uint8Array(sign(null, message, privateKey)),
+    };
   }
 
   #associatedData(controllerId: ControllerId): Buffer {

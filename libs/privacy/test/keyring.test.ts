@@ -37,6 +37,9 @@ class CountingKms implements Kms {
     this.unwraps += 1;
     return this.#inner.unwrap(controllerId, wrapped);
   }
+  signingKey(purpose: string) {
+    return this.#inner.signingKey(purpose);
+  }
 }
 
 function setup() {

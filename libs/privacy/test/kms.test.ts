@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   generateMasterKey,
@@ -127,6 +127,36 @@ describe('LocalKms', () => {
     await expect(
       kms.unwrap(A, `${prefix}${payload.subarray(1).toString('base64url')}` as WrappedKey),
     ).rejects.toThrow(MalformedWrappedKeyError);
+  });
+});
+
+describe('LocalKms.signingKey', () => {
+  const spki = (raw: Uint8Array) =>
+    createPublicKey({
+      key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]),
+      format: 'der',
+      type: 'spki',
+    });
+
+  it('is the same Ed25519 key for the same master key and purpose, and its signatures verify', async () => {
+    const master = generateMasterKey();
+    const one = await new LocalKms(master).signingKey('audit-checkpoints/eu');
+    const again = await new LocalKms(master).signingKey('audit-checkpoints/eu');
+    expect(one.publicKey).toHaveLength(32);
+    expect(Buffer.from(again.publicKey)).toEqual(Buffer.from(one.publicKey));
+    const message = Buffer.from('eu\n1\nroot\n');
+    const signature = await one.sign(message);
+    expect(verify(null, message, spki(one.publicKey), signature)).toBe(true);
+    expect(verify(null, Buffer.from('eu\n2\nroot\n'), spki(one.publicKey), signature)).toBe(false);
+  });
+
+  it('differs by purpose and by master key, and refuses an empty purpose', async () => {
+    const kms = new LocalKms(generateMasterKey());
+    const eu = Buffer.from((await kms.signingKey('audit-checkpoints/eu')).publicKey);
+    expect(Buffer.from((await kms.signingKey('audit-checkpoints/us')).publicKey)).not.toEqual(eu);
+    const other = new LocalKms(generateMasterKey());
+    expect(Buffer.from((await other.signingKey('audit-checkpoints/eu')).publicKey)).not.toEqual(eu);
+    await expect(kms.signingKey('')).rejects.toThrow(RangeError);
   });
 });
 

@@ -2,6 +2,7 @@
 import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
+import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal, startOpsServer } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type Audit, startAudit } from './audit.ts';
@@ -33,9 +34,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     db,
     log,
     registry,
+    kms: new LocalKms(config.kmsMasterKey),
+    ...(config.auditOrigin ? { origin: config.auditOrigin } : {}),
+    checkpointEntries: config.auditCheckpointEntries,
+    checkpointIntervalMs: config.auditCheckpointIntervalMs,
     namespace: config.topicNamespace ?? '',
   });
-  log.info({ cell: config.cell, ops: ops.url }, 'audit appending');
+  // The verifier key is public: auditors pin it to check checkpoints and exports.
+  log.info({ cell: config.cell, ops: ops.url, verifierKey: audit.verifierKey }, 'audit appending');
   drainOnSignal(log, config.shutdownTimeoutMs, async () => {
     await audit?.stop();
     await bus.close();

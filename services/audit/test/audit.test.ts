@@ -1,6 +1,17 @@
-import { encodeJson, type ProcessingEvent, processingEventSchema, topicFor } from '@massivesms/contracts';
+import {
+  type AuditCheckpoint,
+  auditCheckpointSchema,
+  decodeJsonOrThrow,
+  encodeJson,
+  type ProcessingEvent,
+  processingEventSchema,
+  topicFor,
+} from '@massivesms/contracts';
 import { createPgDb, type Db } from '@massivesms/db';
 import { deadLetterTopics, KafkaBus, listDeadLetters } from '@massivesms/kafka';
+import { verifyNote } from '@massivesms/ledger';
+import type { IncomingRecord } from '@massivesms/messaging';
+import { generateMasterKey, LocalKms } from '@massivesms/privacy';
 import { createLogger } from '@massivesms/telemetry';
 import {
   createTestSchema,
@@ -43,8 +54,25 @@ describe('audit service (real Kafka and PostgreSQL)', () => {
       db,
       log: createLogger({ service: 'audit', level: 'error' }),
       registry: new Registry(),
+      kms,
+      checkpointEntries: 3,
+      checkpointIntervalMs: 400,
       namespace: topics.namespace,
     });
+  const kms = new LocalKms(generateMasterKey());
+  /** Everything on the checkpoints topic, in order. */
+  const publishedCheckpoints = async (): Promise<AuditCheckpoint[]> => {
+    const records: IncomingRecord[] = [];
+    const reader = await bus.readFromStart({
+      topics: [topic('audit.checkpoints.v1')],
+      onRecords: (batch) => {
+        records.push(...batch);
+      },
+    });
+    await reader.caughtUp;
+    await reader.stop();
+    return records.map((r) => decodeJsonOrThrow(auditCheckpointSchema, r.value));
+  };
   const produce = (values: readonly (ProcessingEvent | string)[]) =>
     bus.producer().send(
       values.map((v) => ({
@@ -92,5 +120,41 @@ describe('audit service (real Kafka and PostgreSQL)', () => {
     audit = await start();
     await eventually(30_000, async () => expect(await size()).toBe(5));
     expect(await verifyLedger(db, { head: { seq: 5 } })).toMatchObject({ ok: true, count: 5, lastSeq: 5 });
+  });
+
+  it('signs checkpoints (every 3 entries, and 400 ms after the last one) and publishes each, verifiable with the published key', async () => {
+    await produce([6, 7, 8, 9, 10, 11, 12].map(event));
+    await eventually(30_000, async () => expect(await size()).toBe(12));
+    // The 12th entry is covered by the size trigger or, at the latest, by the timer.
+    await eventually(10_000, async () =>
+      expect((await db.query('SELECT 1 FROM audit_checkpoints WHERE tree_size = 12')).rows).toHaveLength(1),
+    );
+    await audit.published();
+    const published = await publishedCheckpoints();
+    expect(published.length).toBeGreaterThanOrEqual(2);
+    const sizes = published.map((c) => c.treeSize);
+    expect(sizes).toEqual([...sizes].sort((a, b) => a - b));
+    expect(new Set(sizes).size).toBe(sizes.length);
+    expect(sizes.at(-1)).toBe(12);
+    for (const c of published) {
+      expect(c.verifierKey).toBe(audit.verifierKey);
+      const signed = verifyNote(c.note, [audit.verifierKey], { origin: 'audit.massivesms.example/us' });
+      expect(signed.size).toBe(c.treeSize);
+      expect(Buffer.from(signed.rootHash).toString('base64')).toBe(c.rootHash);
+    }
+    const verified = await verifyLedger(db, { keys: [audit.verifierKey] });
+    expect(verified).toMatchObject({ ok: true, count: 12, lastCheckpoint: 12, signaturesChecked: true });
+    expect(verified.ok && verified.checkpoints).toBe(published.length);
+    // A key the ledger was not signed with is refused, naming the first checkpoint.
+    const stranger = await new LocalKms(generateMasterKey()).signingKey(
+      'audit-checkpoints/audit.massivesms.example/us',
+    );
+    const { checkpointSigner } = await import('../src/adapters/pg-tree.ts');
+    const wrongKey = checkpointSigner('audit.massivesms.example/us', stranger).verifierKey;
+    expect(await verifyLedger(db, { keys: [wrongKey] })).toMatchObject({
+      ok: false,
+      seq: sizes[0],
+      reason: 'checkpoint_signature',
+    });
   });
 });

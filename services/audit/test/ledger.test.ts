@@ -1,8 +1,28 @@
 import type { ProcessingEvent } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
+import {
+  chainHash,
+  formatCheckpoint,
+  GENESIS_HASH,
+  leafHash,
+  proveConsistency,
+  proveInclusion,
+  rootAt,
+  rootOf,
+  signNoteWith,
+  verifyConsistency,
+  verifyInclusion,
+} from '@massivesms/ledger';
+import { generateMasterKey, LocalKms } from '@massivesms/privacy';
 import { createTestSchema, type TestSchema } from '@massivesms/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appendEvents, auditMigrations, verifyLedger } from '../src/adapters/pg-ledger.ts';
+import {
+  type CheckpointSigner,
+  checkpointSigner,
+  nodeReader,
+  signCheckpoint,
+} from '../src/adapters/pg-tree.ts';
 
 const event = (n: number, controllerId = 'acme'): ProcessingEvent => ({
   eventId: `00000000-0000-8000-8000-${String(n).padStart(12, '0')}`,
@@ -42,7 +62,10 @@ describe('audit ledger (real PostgreSQL)', () => {
       await tx.query('SET LOCAL session_replication_role = replica');
       await tx.query(sql);
     });
-  const reset = () => tamper('DELETE FROM audit_ledger');
+  const reset = () =>
+    tamper(
+      'DELETE FROM audit_ledger; DELETE FROM audit_tree_nodes; DELETE FROM audit_checkpoints; DELETE FROM audit_outbox',
+    );
 
   describe('appending', () => {
     beforeEach(reset);
@@ -87,32 +110,96 @@ describe('audit ledger (real PostgreSQL)', () => {
     });
   });
 
+  describe('the Merkle tree kept beside the chain', () => {
+    beforeEach(reset);
+
+    it('has, after appends in batches of any size, the RFC 6962 root and proofs of the leaves at every size', async () => {
+      let n = 0;
+      for (const batch of [1, 2, 3, 1, 5, 8, 1, 13]) {
+        await appendEvents(
+          db,
+          Array.from({ length: batch }, () => event(++n)),
+          at,
+        );
+      }
+      const { rows } = await db.query<{ entry: Uint8Array }>('SELECT entry FROM audit_ledger ORDER BY seq');
+      const leaves = rows.map((r) => leafHash(new Uint8Array(r.entry)));
+      expect(leaves).toHaveLength(34);
+      await db.transaction(async (tx) => {
+        const read = nodeReader(tx);
+        for (let size = 1; size <= 34; size++) {
+          const root = rootOf(leaves.slice(0, size));
+          expect(Buffer.from(await rootAt(size, read)), `size ${size}`).toEqual(Buffer.from(root));
+          for (const index of [0, size >> 1, size - 1]) {
+            const proof = await proveInclusion(index, size, read);
+            expect(() => verifyInclusion(leaves[index]!, index, size, proof, root)).not.toThrow();
+          }
+          const proof = await proveConsistency(Math.ceil(size / 3), size, read);
+          expect(() =>
+            verifyConsistency(
+              Math.ceil(size / 3),
+              size,
+              proof,
+              rootOf(leaves.slice(0, Math.ceil(size / 3))),
+              root,
+            ),
+          ).not.toThrow();
+        }
+      });
+    });
+  });
+
   describe('tampering found by the verifier', () => {
+    const kms = new LocalKms(generateMasterKey());
+    let signer: CheckpointSigner;
+    const sign = () =>
+      db.transaction((tx) => signCheckpoint(tx, { signer, topic: 'us.audit.checkpoints.v1', at }));
+    const verify = () => verifyLedger(db, { keys: [signer.verifierKey] });
+
+    beforeAll(async () => {
+      signer = checkpointSigner('audit.massivesms.example/us', await kms.signingKey('test'));
+    });
     beforeEach(async () => {
       await reset();
-      await appendEvents(
-        db,
-        Array.from({ length: 6 }, (_, i) => event(i + 1)),
-        at,
-      );
+      await appendEvents(db, [event(1), event(2), event(3)], at);
+      await sign();
+      await appendEvents(db, [event(4), event(5), event(6)], at);
+      await sign();
+      expect(await verify()).toMatchObject({ ok: true, count: 6, checkpoints: 2, lastCheckpoint: 6 });
     });
 
     it('an edited field of one row', async () => {
       await tamper(
         `UPDATE audit_ledger SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'telnyx', 'twilio'), 'UTF8') WHERE seq = 3`,
       );
-      expect(await verifyLedger(db, { head: { seq: 6 } })).toMatchObject({ ok: false, seq: 3 });
+      expect(await verify()).toMatchObject({ ok: false, seq: 3, reason: 'hash_mismatch' });
+    });
+
+    it('an edited row whose chain hashes were all recomputed: the signed checkpoint still names it', async () => {
+      await tamper(
+        `UPDATE audit_ledger SET entry = convert_to(replace(convert_from(entry, 'UTF8'), 'telnyx', 'twilio'), 'UTF8') WHERE seq = 2`,
+      );
+      const { rows } = await db.query<{ seq: string; entry: Uint8Array }>(
+        'SELECT seq, entry FROM audit_ledger ORDER BY seq',
+      );
+      let previous = GENESIS_HASH;
+      for (const r of rows) {
+        previous = chainHash(previous, new Uint8Array(r.entry));
+        await tamper(
+          `UPDATE audit_ledger SET chain_hash = '\\x${Buffer.from(previous).toString('hex')}' WHERE seq = ${r.seq}`,
+        );
+      }
+      expect(await verify()).toMatchObject({ ok: false, seq: 3, reason: 'checkpoint_root' });
     });
 
     it('a deleted middle row', async () => {
       await tamper('DELETE FROM audit_ledger WHERE seq = 4');
-      expect(await verifyLedger(db, { head: { seq: 6 } })).toMatchObject({ ok: false, seq: 4 });
+      expect(await verify()).toMatchObject({ ok: false, seq: 4, reason: 'seq_break' });
     });
 
-    it('dropped last rows (found against the head a checkpoint names)', async () => {
+    it('dropped last rows: found against the last signed checkpoint, with no outside anchor', async () => {
       await tamper('DELETE FROM audit_ledger WHERE seq >= 5');
-      expect(await verifyLedger(db)).toMatchObject({ ok: true }); // without an outside anchor: undetectable
-      expect(await verifyLedger(db, { head: { seq: 6 } })).toMatchObject({ ok: false, seq: 5 });
+      expect(await verify()).toMatchObject({ ok: false, seq: 5, reason: 'missing_tail' });
     });
 
     it('two rows swapped', async () => {
@@ -120,7 +207,30 @@ describe('audit ledger (real PostgreSQL)', () => {
       await tamper('UPDATE audit_ledger SET seq = 100 WHERE seq = 2');
       await tamper('UPDATE audit_ledger SET seq = 2 WHERE seq = 5');
       await tamper('UPDATE audit_ledger SET seq = 5 WHERE seq = 100');
-      expect(await verifyLedger(db, { head: { seq: 6 } })).toMatchObject({ ok: false, seq: 2 });
+      expect(await verify()).toMatchObject({ ok: false, seq: 2 });
+    });
+
+    it('a replaced checkpoint signature', async () => {
+      const stranger = checkpointSigner('audit.massivesms.example/us', await kms.signingKey('someone else'));
+      const { rows } = await db.query<{ note: string }>(
+        'SELECT note FROM audit_checkpoints WHERE tree_size = 3',
+      );
+      const text = rows[0]!.note.slice(0, rows[0]!.note.lastIndexOf('\n\n') + 1);
+      const forged = await signNoteWith(text, stranger);
+      await tamper(`UPDATE audit_checkpoints SET note = '${forged}' WHERE tree_size = 3`);
+      expect(await verify()).toMatchObject({ ok: false, seq: 3, reason: 'checkpoint_signature' });
+    });
+
+    it('a checkpoint of a forked tree: same size, another root, under our own signature', async () => {
+      const fork = new Uint8Array(32).fill(7);
+      const note = await signNoteWith(
+        formatCheckpoint({ origin: signer.name, size: 6, rootHash: fork }),
+        signer,
+      );
+      await tamper(
+        `UPDATE audit_checkpoints SET note = '${note}', root_hash = '\\x${Buffer.from(fork).toString('hex')}' WHERE tree_size = 6`,
+      );
+      expect(await verify()).toMatchObject({ ok: false, seq: 6, reason: 'checkpoint_root' });
     });
   });
 });

@@ -9,6 +9,7 @@ const kmsFaults = { flakyFailures: 2, flakyCalls: 0 };
 function faultyKms(kms: Kms): Kms {
   return {
     generateDataKey: (controllerId) => kms.generateDataKey(controllerId),
+    signingKey: (purpose) => kms.signingKey(purpose),
     async unwrap(controllerId, wrapped) {
       if (controllerId === 'broken') throw new Error('connect ETIMEDOUT kms.internal:443');
       if (controllerId === 'flaky' && ++kmsFaults.flakyCalls <= kmsFaults.flakyFailures) {

@@ -4,13 +4,19 @@ import { fileURLToPath } from 'node:url';
 import type { ProcessingEvent } from '@massivesms/contracts';
 import type { Db } from '@massivesms/db';
 import {
-  type ChainResult,
+  bytesEqual,
+  type ChainFailureReason,
   ChainVerifier,
+  type Checkpoint,
   canonicalBytes,
   chainHash,
   GENESIS_HASH,
   leafHash,
+  parseCheckpoint,
+  type StoredNode,
+  verifyNote,
 } from '@massivesms/ledger';
+import { insertTreeNodes, readCheckpoints, type StoredCheckpoint, treeEdgeAt } from './pg-tree.ts';
 
 /** Folder of the audit service's migrations. */
 export const auditMigrations = {
@@ -24,7 +30,7 @@ export const AUDIT_WRITER_ROLE = 'massivesms_audit_writer';
 /**
  * Appends the events not in the ledger yet (by event id; a republished event is the same event), in
  * the order given, in one transaction under the writer role: the next sequence numbers, each entry's
- * canonical bytes, leaf hash and chain hash. One appender at a time per ledger (an advisory lock),
+ * canonical bytes, leaf hash and chain hash, and the Merkle tree nodes the new leaves complete. One appender at a time per ledger (an advisory lock),
  * so the sequence has no gaps and the chain no forks. Returns how many were appended.
  */
 export async function appendEvents(db: Db, events: readonly ProcessingEvent[], at: Date): Promise<number> {
@@ -45,10 +51,16 @@ export async function appendEvents(db: Db, events: readonly ProcessingEvent[], a
     );
     let seq = Number(last[0]?.seq ?? 0);
     let previous: Uint8Array = last[0] ? new Uint8Array(last[0].chain_hash) : GENESIS_HASH;
+    let edge = await treeEdgeAt(tx, seq);
+    const nodes: StoredNode[] = [];
     const rows = fresh.map((event) => {
       const entry = canonicalBytes(event);
+      const leaf = leafHash(entry);
       previous = chainHash(previous, entry);
-      return { seq: ++seq, event, entry, leaf: leafHash(entry), chain: previous };
+      const appended = edge.append(leaf);
+      edge = appended.range;
+      nodes.push(...appended.nodes);
+      return { seq: ++seq, event, entry, leaf, chain: previous };
     });
     await tx.query(
       `INSERT INTO audit_ledger (seq, event_id, controller_id, occurred_at, appended_at, entry, leaf_hash, chain_hash)
@@ -65,21 +77,51 @@ export async function appendEvents(db: Db, events: readonly ProcessingEvent[], a
         rows.map((r) => Buffer.from(r.chain)),
       ],
     );
+    await insertTreeNodes(tx, nodes);
     return rows.length;
   });
 }
 
+/** Why verification failed: the chain's reasons, or a signed checkpoint that does not hold. */
+export type LedgerFailureReason = ChainFailureReason | 'checkpoint_root' | 'checkpoint_signature';
+
+/** The verdict on a ledger: intact (with what was checked), or the first bad sequence number and why. */
+export type LedgerVerification =
+  | {
+      readonly ok: true;
+      readonly count: number;
+      readonly lastSeq: number;
+      readonly lastHash: Uint8Array;
+      /** Signed checkpoints whose root was recomputed from the entries (and signature checked, with keys). */
+      readonly checkpoints: number;
+      readonly lastCheckpoint: number | null;
+      readonly signaturesChecked: boolean;
+    }
+  | {
+      readonly ok: false;
+      readonly seq: number;
+      readonly reason: LedgerFailureReason;
+      readonly message: string;
+    };
+
 /**
- * Verifies the chain, in pages (a ledger of millions of rows is never held in memory): the first
- * bad sequence number and why, or ok. `from`: start at this seq, taking the stored chain hash of the
- * entry before it as given (default: from the first entry). `head`: the last entry the ledger must
- * hold (from a signed checkpoint: its seq, and its chain hash if known), so dropped last rows are
- * found too.
+ * Verifies the ledger as an auditor would, in pages (a ledger of millions of rows is never held in
+ * memory): the hash chain from the stored bytes, a gap-free sequence, and every signed checkpoint,
+ * whose root is recomputed from the entries' bytes and whose signature is checked against `keys`
+ * (the published verifier keys; without them roots are still checked, signatures are not). The last
+ * checkpoint is the head the ledger must reach, so rows dropped from its end are found.
+ * `from`: start at this seq, trusting the chain hash and tree nodes stored before it.
+ * `head`: a head known from outside (an auditor's last seen seq and hash).
  */
 export async function verifyLedger(
   db: Db,
-  options: { from?: number; head?: { seq: number; hash?: Uint8Array }; pageSize?: number } = {},
-): Promise<ChainResult> {
+  options: {
+    from?: number;
+    head?: { seq: number; hash?: Uint8Array };
+    keys?: readonly string[];
+    pageSize?: number;
+  } = {},
+): Promise<LedgerVerification> {
   const from = options.from ?? 1;
   let prevHash: Uint8Array | undefined;
   if (from > 1) {
@@ -91,12 +133,36 @@ export async function verifyLedger(
       return { ok: false, seq: from - 1, reason: 'seq_break', message: `entry ${from - 1} is missing` };
     prevHash = new Uint8Array(rows[0].chain_hash);
   }
+  const [newest] = await readCheckpoints(db, { newestFirst: true, limit: 1 });
+  const lastCheckpoint = newest?.treeSize ?? null;
+  const head =
+    options.head && (lastCheckpoint === null || options.head.seq >= lastCheckpoint)
+      ? options.head
+      : lastCheckpoint !== null
+        ? { seq: lastCheckpoint }
+        : undefined;
   const verifier = new ChainVerifier({
     firstSeq: from,
     ...(prevHash ? { prevHash } : {}),
-    ...(options.head ? { head: options.head } : {}),
+    ...(head ? { head } : {}),
   });
+  const checkpoints = new CheckpointCursor(db, from);
+  let edge = await treeEdgeAt(db, from - 1).catch(() => undefined);
+  if (!edge)
+    return {
+      ok: false,
+      seq: from - 1,
+      reason: 'checkpoint_root',
+      message: `tree nodes before seq ${from} are missing`,
+    };
+  let checked = 0;
   const pageSize = options.pageSize ?? 5_000;
+  const done = (): LedgerVerification => {
+    const chain = verifier.end();
+    return chain.ok
+      ? { ...chain, checkpoints: checked, lastCheckpoint, signaturesChecked: options.keys !== undefined }
+      : chain;
+  };
   // Pages by row position, not by seq: a deleted or reordered row must reach the verifier as it is.
   for (let offset = 0; ; offset += pageSize) {
     const { rows } = await db.query<{ seq: string; entry: Uint8Array; chain_hash: Uint8Array }>(
@@ -104,13 +170,66 @@ export async function verifyLedger(
       [pageSize, offset, from],
     );
     for (const r of rows) {
-      const stop = verifier.push({
-        seq: Number(r.seq),
-        bytes: new Uint8Array(r.entry),
-        hash: new Uint8Array(r.chain_hash),
-      });
-      if (stop) return verifier.end();
+      const seq = Number(r.seq);
+      const bytes = new Uint8Array(r.entry);
+      if (verifier.push({ seq, bytes, hash: new Uint8Array(r.chain_hash) })) return done();
+      edge = edge.append(leafHash(bytes)).range;
+      for (let cp = await checkpoints.at(seq); cp; cp = await checkpoints.at(seq)) {
+        const failure = checkCheckpoint(cp, edge.root, options.keys);
+        if (failure) return { ok: false, seq, reason: failure.reason, message: failure.message };
+        checked++;
+      }
     }
-    if (rows.length < pageSize) return verifier.end();
+    if (rows.length < pageSize) return done();
+  }
+}
+
+/** Checks one signed checkpoint against the root recomputed from the entries. */
+function checkCheckpoint(
+  cp: StoredCheckpoint,
+  root: Uint8Array,
+  keys: readonly string[] | undefined,
+): { reason: LedgerFailureReason; message: string } | undefined {
+  const at = `checkpoint at tree size ${cp.treeSize}`;
+  if (!bytesEqual(cp.rootHash, root))
+    return {
+      reason: 'checkpoint_root',
+      message: `${at}: its root is not the root of entries 1…${cp.treeSize}`,
+    };
+  let signed: Checkpoint;
+  try {
+    signed = keys
+      ? verifyNote(cp.note, keys)
+      : parseCheckpoint(cp.note.slice(0, cp.note.lastIndexOf('\n\n') + 1));
+  } catch (error) {
+    return { reason: 'checkpoint_signature', message: `${at}: ${(error as Error).message}` };
+  }
+  if (signed.size !== cp.treeSize || !bytesEqual(signed.rootHash, root))
+    return { reason: 'checkpoint_root', message: `${at}: the signed note names another size or root` };
+  return undefined;
+}
+
+/** Walks the checkpoints in tree-size order alongside the entries, a page at a time. */
+class CheckpointCursor {
+  #page: StoredCheckpoint[] = [];
+  #next: number;
+  #exhausted = false;
+  readonly #db: Db;
+  constructor(db: Db, from: number) {
+    this.#db = db;
+    this.#next = from;
+  }
+
+  /** The next checkpoint if it is at `seq` (consumed), else undefined. */
+  async at(seq: number): Promise<StoredCheckpoint | undefined> {
+    if (this.#page.length === 0 && !this.#exhausted) {
+      this.#page = await readCheckpoints(this.#db, { from: this.#next, limit: 1_000 });
+      this.#exhausted = this.#page.length < 1_000;
+    }
+    const cp = this.#page[0];
+    if (!cp || cp.treeSize !== seq) return undefined;
+    this.#page.shift();
+    this.#next = cp.treeSize + 1;
+    return cp;
   }
 }
