@@ -62,6 +62,8 @@ export interface DispatcherHarness {
   sendsOf(messageId: string): ProcessingEvent[];
   /** Every processing event of one message. */
   processingOf(messageId: string): ProcessingEvent[];
+  /** Every processing event so far (republished copies included). */
+  processingEvents(): ProcessingEvent[];
   close(): Promise<void>;
 }
 
@@ -168,6 +170,7 @@ export async function startDispatcherHarness(options: HarnessOptions = {}): Prom
       statuses
         .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
         .filter((s) => s.messageId === messageId),
+    processingEvents: () => audit.map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString()))),
     processingOf: (messageId) =>
       audit
         .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())))

@@ -1,5 +1,5 @@
 import { MemoryBus } from '@massivesms/bus-memory';
-import { statusEventSchema, topicFor } from '@massivesms/contracts';
+import { processingEventSchema, statusEventSchema, topicFor } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
 import { startOutboxRelay } from '@massivesms/outbox';
 import { createTestSchema, eventually, type TestSchema } from '@massivesms/testkit';
@@ -22,7 +22,7 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
     db = createPgDb({ url: schema.url, schema: schema.schema });
     await migrate(db, dispatcherMigrations);
     store = new PgDispatchStore(db);
-    for (const name of ['sms.status.v1', 'suppressions.v1'] as const)
+    for (const name of ['sms.status.v1', 'suppressions.v1', 'audit.processing.v1'] as const)
       bus.createTopic(topicFor('us', name), 1);
   });
   afterAll(async () => {
@@ -90,6 +90,19 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
       .records(topicFor('us', 'sms.status.v1'))
       .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())));
     expect(statuses.map((s) => s.status)).toEqual(['delivered']);
+    // The receipt is an operation on the subject's message: one `receipt` event, the duplicate none.
+    const audit = bus
+      .records(topicFor('us', 'audit.processing.v1'))
+      .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())));
+    expect(audit).toEqual([
+      expect.objectContaining({
+        operation: 'receipt',
+        messageId: 'm-1',
+        subjectPseudonym: 'ps_x',
+        subprocessor: 'telnyx',
+        reason: 'reported delivered',
+      }),
+    ]);
   });
 
   it('applies receipts in the order they arrived, so a `sent` acknowledged before `delivered` is announced', async () => {

@@ -24,6 +24,18 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
   const dispatch = (controllerId: string, messageId: string, to?: string) =>
     h.dispatch(controllerId, messageId, to);
   const statusOf = (messageId: string) => h.statusOf(messageId);
+  /** Distinct `receipt` processing events of a message (a republished copy has the same id). */
+  const receiptsOf = (messageId: string) => [
+    ...new Map(
+      h
+        .processingOf(messageId)
+        .filter((e) => e.operation === 'receipt')
+        .map((e) => [e.eventId, e]),
+    ).values(),
+  ];
+  /** Processing events of one operation that name no message (inbound keywords). */
+  const inboundEvents = (operation: string) =>
+    h.processingEvents().filter((e) => e.operation === operation && e.service === 'dispatcher');
 
   beforeAll(async () => {
     h = await startDispatcherHarness({
@@ -49,6 +61,20 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
     expect(bySeq.map((s) => s.statusSeq)).toEqual([2, 3, 4]);
     expect(bySeq.map((s) => s.status).filter((s) => s !== 'queued')).toEqual(['sent', 'delivered']);
     expect(new Set(bySeq.map((s) => s.status)).size).toBe(bySeq.length);
+    // Each receipt applied is one `receipt` processing event; the duplicates add none.
+    await eventually(5_000, () => expect(receiptsOf('rcpt-1')).toHaveLength(2));
+    expect(receiptsOf('rcpt-1').map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['reported sent', 'reported delivered']),
+    );
+    for (const e of receiptsOf('rcpt-1'))
+      expect(e).toMatchObject({
+        service: 'dispatcher',
+        controllerId: 'acme',
+        subprocessor: 'telnyx',
+        outcome: 'performed',
+        subjectPseudonym: expect.stringMatching(/^ps_/),
+        purpose: expect.any(String),
+      });
     telnyx.faults.receipts(null);
   });
 
@@ -198,6 +224,83 @@ describe('carrier receipts (signed, deduplicated, monotonic)', () => {
     });
     await dispatch('acme', 'after-start', subscriber);
     await eventually(20_000, () => expect(statusOf('after-start').map((s) => s.status)).toContain('queued'));
+    // Each keyword is one processing event for acme, naming the subject by pseudonym and the carrier.
+    const pseudonym = h.sendsOf('before-stop')[0]!.subjectPseudonym;
+    await eventually(5_000, () => expect(inboundEvents('inbound.opt_in')).toHaveLength(1));
+    expect(inboundEvents('inbound.opt_out')).toEqual([
+      expect.objectContaining({ controllerId: 'acme', subjectPseudonym: pseudonym, subprocessor: 'telnyx' }),
+    ]);
+    expect(inboundEvents('inbound.opt_in')).toEqual([
+      expect.objectContaining({ controllerId: 'acme', subjectPseudonym: pseudonym, subprocessor: 'twilio' }),
+    ]);
+  });
+
+  it('an inbound webhook the carrier sends again is the same processing event (its id comes from the carrier message id)', async () => {
+    const subscriber = '+14155554300';
+    await dispatch('acme', 'before-retried-stop', subscriber);
+    await eventually(45_000, () => expect(statusOf('before-retried-stop').length).toBeGreaterThan(0));
+    const url = `${dispatcher.ingressUrl}/inbound/twilio`;
+    const post = (params: Record<string, string>) =>
+      fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': twilioSignature('tok', url, params),
+        },
+        body: new URLSearchParams(params).toString(),
+      });
+    const stop = {
+      MessageSid: 'SMretried',
+      From: subscriber,
+      To: '+14155550100',
+      Body: 'STOP',
+      AccountSid: SID,
+    };
+    expect((await post(stop)).status).toBe(200);
+    expect((await post(stop)).status).toBe(200); // the carrier did not see our 200 and retries
+    const { MessageSid: _, ...withoutId } = stop;
+    expect((await post(withoutId)).status).toBe(400); // nothing to derive the audit event's id from
+    const pseudonym = h.sendsOf('before-retried-stop')[0]!.subjectPseudonym;
+    const ofSubscriber = (operation: string) =>
+      inboundEvents(operation).filter((e) => e.subjectPseudonym === pseudonym);
+    await eventually(5_000, () => expect(ofSubscriber('inbound.opt_out')).toHaveLength(2));
+    expect(new Set(ofSubscriber('inbound.opt_out').map((e) => e.eventId)).size).toBe(1);
+    // HELP changes nothing but is answered through the carrier: audited for the controller too.
+    await telnyx.sendInbound({
+      to: '+14155550100',
+      from: subscriber,
+      text: 'HELP',
+      url: `${dispatcher.ingressUrl}/inbound/telnyx`,
+    });
+    await eventually(5_000, () =>
+      expect(ofSubscriber('inbound.help')).toEqual([
+        expect.objectContaining({ controllerId: 'acme', subprocessor: 'telnyx', outcome: 'performed' }),
+      ]),
+    );
+  });
+
+  it("a carrier's opt-out (a refused send, a receipt's code) suppresses the recipient and is audited as `carrier.opt_out`", async () => {
+    telnyx.faults.recipient('+14155554400', { error: 'optedOut' });
+    twilio.faults.recipient('+14155554401', {
+      receipts: { failDelivery: { code: 21610, status: 'failed' } },
+    });
+    await dispatch('acme', 'opted-out-send', '+14155554400');
+    await dispatch('tw', 'opted-out-receipt', '+14155554401');
+    const optOuts = (messageId: string) =>
+      h.processingOf(messageId).filter((e) => e.operation === 'carrier.opt_out');
+    await eventually(20_000, () => {
+      expect(optOuts('opted-out-send')).toEqual([
+        expect.objectContaining({ subprocessor: 'telnyx', reason: 'suppressed: opt_out (telnyx.send)' }),
+      ]);
+      expect(optOuts('opted-out-receipt')).toEqual([
+        expect.objectContaining({ subprocessor: 'twilio', reason: 'suppressed: opt_out (twilio.receipt)' }),
+      ]);
+    });
+    expect(receiptsOf('opted-out-receipt').map((e) => e.reason)).toContain(
+      'reported failed (CARRIER_OPTED_OUT)',
+    );
+    telnyx.faults.recipient('+14155554400', null);
+    twilio.faults.recipient('+14155554401', null);
   });
 
   it('HELP at Twilio is answered with a TwiML reply', async () => {

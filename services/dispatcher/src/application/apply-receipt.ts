@@ -8,10 +8,10 @@ import {
 import type { OutgoingRecord } from '@massivesms/messaging';
 import type { SubprocessorRegistry } from '@massivesms/privacy';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
-import type { ReceiptMapping } from '../domain/receipts.ts';
+import type { ReceiptMapping, ReceiptUpdate } from '../domain/receipts.ts';
 import { applyStatus } from '../domain/state-machine.ts';
 import type { CarrierName, DispatchRow } from './ports.ts';
-import { sendProcessingEvent } from './send-events.ts';
+import { carrierOptOutEvent, receiptProcessingEvent, sendProcessingEvent } from './send-events.ts';
 import { statusRecord } from './status-events.ts';
 
 export interface ReceiptDeps {
@@ -40,8 +40,8 @@ export type ReceiptResult = 'applied' | 'duplicate' | 'ignored' | 'unknown_messa
  * Applies one receipt: once (dedupe key), monotonically (a late `sent` never overwrites
  * `delivered`), and also when it arrives before the send response stored the carrier's id (our
  * message id is in the callback URL). A stop at the carrier adds the recipient to the suppression list.
- * The status change and its events (status, opt-out) are stored in one statement, so a crash after
- * it loses nothing: the replayed receipt finds the change made and announced.
+ * The status change and its events (status, opt-out, the `receipt` processing event) are stored in one
+ * statement, so a crash after it loses nothing: the replayed receipt finds the change made and announced.
  */
 export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt): Promise<ReceiptResult> {
   const first = await deps.store.forReceipt(receipt.controllerId, receipt.messageId, receipt.dedupeKey);
@@ -60,8 +60,9 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
       break;
     }
     if (receipt.mapping.kind === 'ignore') break;
-    const suppress = receipt.mapping.suppress === true;
-    const verdict = applyStatus(row, receipt.mapping.status);
+    const update = receipt.mapping;
+    const suppress = update.suppress === true;
+    const verdict = applyStatus(row, update.status);
     const missingId = row.carrierMessageId === null;
     if (verdict.ignored && !missingId) break;
     const next = verdict.ignored ? row.status : verdict.next;
@@ -70,21 +71,34 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
       {
         status: next,
         carrierMessageId: receipt.carrierMessageId,
-        ...(verdict.ignored
-          ? {}
-          : { errorCode: receipt.mapping.errorCode ?? null, reason: receipt.mapping.reason ?? null }),
+        ...(verdict.ignored ? {} : { errorCode: update.errorCode ?? null, reason: update.reason ?? null }),
       },
       now,
-      (changed): OutgoingRecord[] =>
-        verdict.ignored
+      (changed): OutgoingRecord[] => [
+        // What the carrier told us about the subject's message is itself an operation (DPA §5).
+        receiptProcessingEvent(deps, changed, receipt, reported(update, verdict.ignored), now),
+        ...(verdict.ignored
           ? []
           : [
               statusRecord(deps, changed, now),
-              ...(suppress ? [optOut(deps, changed, receipt.carrier, now)] : []),
+              ...(suppress
+                ? [
+                    optOut(deps, changed, receipt.carrier, now),
+                    carrierOptOutEvent(
+                      deps,
+                      changed,
+                      receipt.carrier,
+                      `${receipt.carrier}.receipt`,
+                      receipt.dedupeKey,
+                      now,
+                    ),
+                  ]
+                : []),
               // The carrier has the message, but its answer was never stored (the dispatcher died
               // or its statement failed after the call): the receipt is what records the attempt.
               ...(unconfirmed(row) ? [sendProcessingEvent(deps, row, row, 'performed', undefined, now)] : []),
-            ],
+            ]),
+      ],
     );
     if (!updated) continue; // a concurrent receipt or the send response got there first: re-read
     if (!verdict.ignored) result = 'applied';
@@ -92,6 +106,12 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
   }
   await deps.store.firstReceipt(receipt.dedupeKey, now);
   return result;
+}
+
+/** The `receipt` event's reason: what the carrier reported (ids and codes only, never its free text). */
+function reported(mapping: ReceiptUpdate, statusUnchanged: boolean): string {
+  const what = `reported ${mapping.status}${mapping.errorCode ? ` (${mapping.errorCode})` : ''}`;
+  return statusUnchanged ? `${what}; status unchanged, carrier id recorded` : what;
 }
 
 /**

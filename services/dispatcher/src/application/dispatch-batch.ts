@@ -29,7 +29,7 @@ import { applyStatus } from '../domain/state-machine.ts';
 import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
 import { type RateLimits, RateLimitWaitAbortedError } from './rate-limits.ts';
-import { sendProcessingEvent } from './send-events.ts';
+import { carrierOptOutEvent, sendProcessingEvent } from './send-events.ts';
 import { statusRecord } from './status-events.ts';
 
 /**
@@ -442,11 +442,14 @@ async function sendOne(
         source: `${carrier}.send`,
         occurredAt: now.toISOString(),
       };
-      optOut.push({
-        topic: topic('suppressions.v1'),
-        key: suppressionKey(event),
-        value: encodeJson(suppressionEventSchema, event),
-      });
+      optOut.push(
+        {
+          topic: topic('suppressions.v1'),
+          key: suppressionKey(event),
+          value: encodeJson(suppressionEventSchema, event),
+        },
+        carrierOptOutEvent(deps, record, carrier, event.source, attemptRow.attempt, now),
+      );
     }
     await recordOutcome(
       deps.store,

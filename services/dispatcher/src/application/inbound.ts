@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import {
   type Cell,
   type ControllerState,
   encodeJson,
+  eventIdFor,
   processingEventSchema,
   suppressionEventSchema,
   suppressionKey,
@@ -28,6 +28,8 @@ export interface InboundDeps {
 /** A verified inbound message from a recipient to one of our senders. */
 export interface InboundMessage {
   readonly carrier: CarrierName;
+  /** The carrier's id of the inbound message (Telnyx message id, Twilio MessageSid): same on a retry. */
+  readonly inboundId: string;
   readonly from: string;
   readonly to: string;
   readonly text: string;
@@ -36,11 +38,13 @@ export interface InboundMessage {
 /**
  * STOP or START from a recipient: an opt-out (or its end) for every controller that messaged that
  * recipient from that sender. One global list per controller, fed from both carriers, so a STOP at
- * Telnyx also stops a Twilio fail-over send.
+ * Telnyx also stops a Twilio fail-over send. HELP changes nothing but is answered (`answerHelp`), so
+ * it is audited too. Each is one processing event per such controller, its id derived from the
+ * carrier's inbound message id: a carrier retrying the webhook writes the same events again.
  */
 export async function handleInbound(deps: InboundDeps, message: InboundMessage): Promise<number> {
   const keyword = inboundKeyword(message.text);
-  if ((keyword !== 'stop' && keyword !== 'start') || !isE164(message.from)) return 0;
+  if (keyword === undefined || !isE164(message.from)) return 0;
   const subjects: { controllerId: string; pseudonym: string }[] = [];
   for (const controller of deps.controllers.values()) {
     const keys = await deps.controllers.keys(controller.controllerId).catch(() => undefined);
@@ -52,35 +56,39 @@ export async function handleInbound(deps: InboundDeps, message: InboundMessage):
   }
   const affected = new Set(await deps.store.controllersThatMessaged(subjects, message.to));
   const now = deps.now().toISOString();
+  const operation = `inbound.${keyword === 'stop' ? 'opt_out' : keyword === 'start' ? 'opt_in' : 'help'}`;
   const out: OutgoingRecord[] = [];
   for (const { controllerId, pseudonym } of subjects.filter((s) => affected.has(s.controllerId))) {
-    const event = {
-      controllerId,
-      subjectPseudonym: pseudonym,
-      kind: 'opt_out' as const,
-      active: keyword === 'stop',
-      source: `${message.carrier}.inbound`,
-      occurredAt: now,
-    };
-    out.push({
-      topic: topicFor(deps.cell, 'suppressions.v1', deps.namespace),
-      key: suppressionKey(event),
-      value: encodeJson(suppressionEventSchema, event),
-    });
+    if (keyword !== 'help') {
+      const event = {
+        controllerId,
+        subjectPseudonym: pseudonym,
+        kind: 'opt_out' as const,
+        active: keyword === 'stop',
+        source: `${message.carrier}.inbound`,
+        occurredAt: now,
+      };
+      out.push({
+        topic: topicFor(deps.cell, 'suppressions.v1', deps.namespace),
+        key: suppressionKey(event),
+        value: encodeJson(suppressionEventSchema, event),
+      });
+    }
     out.push({
       topic: topicFor(deps.cell, 'audit.processing.v1', deps.namespace),
       key: controllerId,
       value: encodeJson(processingEventSchema, {
-        eventId: randomUUID(),
+        eventId: eventIdFor('dispatcher', operation, controllerId, message.carrier, message.inboundId),
         occurredAt: now,
         service: 'dispatcher',
-        operation: keyword === 'stop' ? 'inbound.opt_out' : 'inbound.opt_in',
+        operation,
         controllerId,
         subjectPseudonym: pseudonym,
         dataCategories: ['user.contact.phone_number'],
         region: deps.cell,
         subprocessor: message.carrier,
         outcome: 'performed',
+        ...(keyword === 'help' ? { reason: 'answered with the fixed help text' } : {}),
       }),
     });
   }

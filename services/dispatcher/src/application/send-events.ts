@@ -17,11 +17,60 @@ import type { DispatchRow } from './ports.ts';
 
 const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
 
+/** Where the events go and which registry says where each carrier processes. */
+export interface EventSite {
+  readonly cell: Cell;
+  readonly namespace: string;
+  readonly subprocessors?: SubprocessorRegistry | undefined;
+}
+
 /** The message an attempt was for: what its processing event names (ids and pseudonyms only). */
 export type SendSubject = Pick<
   DispatchRow,
   'controllerId' | 'messageId' | 'recipientPseudonym' | 'instruction' | 'purpose'
 >;
+
+/** DPA §7: the safeguard(s) when `carrier` processes outside the controller's home region; else none. */
+function transferMechanismOf(where: EventSite, carrier: string): string | undefined {
+  const entry = findSubprocessor(carrier, where.subprocessors ?? SUBPROCESSORS);
+  return entry && processesOutsideRegion(entry, where.cell) ? entry.transferMechanisms.join('; ') : undefined;
+}
+
+/** A dispatcher processing event about one message, as the record its outbox stores. */
+function messageEvent(
+  where: EventSite,
+  subject: SendSubject,
+  event: Pick<ProcessingEvent, 'eventId' | 'operation' | 'dataCategories' | 'outcome' | 'reason'> & {
+    readonly subprocessor?: string | undefined;
+  },
+  now: Date,
+): OutgoingRecord {
+  const transfer = event.subprocessor ? transferMechanismOf(where, event.subprocessor) : undefined;
+  const value: ProcessingEvent = {
+    eventId: event.eventId,
+    occurredAt: now.toISOString(),
+    service: 'dispatcher',
+    operation: event.operation,
+    controllerId: subject.controllerId,
+    messageId: subject.messageId,
+    subjectPseudonym: subject.recipientPseudonym,
+    dataCategories: event.dataCategories,
+    ...(subject.purpose ? { purpose: subject.purpose } : {}),
+    instruction: subject.instruction,
+    region: where.cell,
+    // The subprocessor actually involved (DPA §6), with the transfer's safeguard when there is one.
+    ...(event.subprocessor ? { subprocessor: event.subprocessor } : {}),
+    ...(transfer ? { transferMechanism: transfer } : {}),
+    outcome: event.outcome,
+    ...(event.reason ? { reason: event.reason } : {}),
+  };
+  return {
+    topic: topicFor(where.cell, 'audit.processing.v1', where.namespace),
+    key: subject.controllerId,
+    value: encodeJson(processingEventSchema, value),
+    headers: { region: where.cell, controller: subject.controllerId, schema: 'audit.processing.v1' },
+  };
+}
 
 /**
  * The processing event (`send`) of one attempt: `attempt` names the carrier and the attempt number,
@@ -30,11 +79,7 @@ export type SendSubject = Pick<
  * subprocessor).
  */
 export function sendProcessingEvent(
-  where: {
-    readonly cell: Cell;
-    readonly namespace: string;
-    readonly subprocessors?: SubprocessorRegistry | undefined;
-  },
+  where: EventSite,
   subject: SendSubject,
   attempt: Pick<DispatchRow, 'carrier' | 'attempt'>,
   outcome: ProcessingEvent['outcome'],
@@ -43,42 +88,94 @@ export function sendProcessingEvent(
   sent = true,
 ): OutgoingRecord {
   const carrier = attempt.carrier;
-  // DPA §7: an attempt processed outside the controller's home region names its safeguard.
-  const entry = findSubprocessor(carrier, where.subprocessors ?? SUBPROCESSORS);
-  const transfer =
-    sent && entry && processesOutsideRegion(entry, where.cell)
-      ? entry.transferMechanisms.join('; ')
-      : undefined;
-  const event: ProcessingEvent = {
-    eventId: eventIdFor(
-      'dispatcher',
-      'send',
-      subject.controllerId,
-      subject.messageId,
-      attempt.attempt,
-      sent ? carrier : '',
+  return messageEvent(
+    where,
+    subject,
+    {
+      eventId: eventIdFor(
+        'dispatcher',
+        'send',
+        subject.controllerId,
+        subject.messageId,
+        attempt.attempt,
+        sent ? carrier : '',
+        outcome,
+      ),
+      operation: 'send',
+      dataCategories: sent ? PERSONAL : ['user.contact.phone_number'],
+      ...(sent ? { subprocessor: carrier } : {}),
       outcome,
-    ),
-    occurredAt: now.toISOString(),
-    service: 'dispatcher',
-    operation: 'send',
-    controllerId: subject.controllerId,
-    messageId: subject.messageId,
-    subjectPseudonym: subject.recipientPseudonym,
-    dataCategories: sent ? PERSONAL : ['user.contact.phone_number'],
-    ...(subject.purpose ? { purpose: subject.purpose } : {}),
-    instruction: subject.instruction,
-    region: where.cell,
-    // The subprocessor actually used for this attempt (DPA §6).
-    ...(sent ? { subprocessor: carrier } : {}),
-    ...(transfer ? { transferMechanism: transfer } : {}),
-    outcome,
-    ...(reason ? { reason } : {}),
-  };
-  return {
-    topic: topicFor(where.cell, 'audit.processing.v1', where.namespace),
-    key: subject.controllerId,
-    value: encodeJson(processingEventSchema, event),
-    headers: { region: where.cell, controller: subject.controllerId, schema: 'audit.processing.v1' },
-  };
+      reason,
+    },
+    now,
+  );
+}
+
+/**
+ * The processing event (`receipt`) of a carrier's delivery receipt applied to a message (its status
+ * moved, or the carrier's id was recorded). Its id is the receipt's own (the carrier's event id, or
+ * Twilio's sid, status and error code), so the same receipt is the same event.
+ */
+export function receiptProcessingEvent(
+  where: EventSite,
+  subject: SendSubject,
+  receipt: { readonly carrier: string; readonly dedupeKey: string },
+  reason: string,
+  now: Date,
+): OutgoingRecord {
+  return messageEvent(
+    where,
+    subject,
+    {
+      eventId: eventIdFor(
+        'dispatcher',
+        'receipt',
+        subject.controllerId,
+        subject.messageId,
+        receipt.dedupeKey,
+      ),
+      operation: 'receipt',
+      dataCategories: ['user.contact.phone_number'],
+      subprocessor: receipt.carrier,
+      outcome: 'performed',
+      reason,
+    },
+    now,
+  );
+}
+
+/**
+ * The processing event (`carrier.opt_out`) of a carrier saying the recipient opted out (a send
+ * refused, or a receipt, with the carrier's opt-out code): the subject goes on the controller's
+ * suppression list. `source` is the suppression's source (`telnyx.send`, `twilio.receipt`) and
+ * `occurrence` what identifies the carrier's answer (the attempt, or the receipt's dedupe key).
+ */
+export function carrierOptOutEvent(
+  where: EventSite,
+  subject: SendSubject,
+  carrier: string,
+  source: string,
+  occurrence: string | number,
+  now: Date,
+): OutgoingRecord {
+  return messageEvent(
+    where,
+    subject,
+    {
+      eventId: eventIdFor(
+        'dispatcher',
+        'carrier.opt_out',
+        subject.controllerId,
+        subject.messageId,
+        source,
+        occurrence,
+      ),
+      operation: 'carrier.opt_out',
+      dataCategories: ['user.contact.phone_number'],
+      subprocessor: carrier,
+      outcome: 'performed',
+      reason: `suppressed: opt_out (${source})`,
+    },
+    now,
+  );
 }

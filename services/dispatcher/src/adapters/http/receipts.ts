@@ -19,6 +19,8 @@ export interface ReceiptIngressOptions {
   /** Inbound messages (STOP, START, HELP) from recipients, verified like receipts. */
   readonly inbound?: (message: {
     carrier: 'telnyx' | 'twilio';
+    /** The carrier's id of the inbound message (the same when the carrier retries the webhook). */
+    inboundId: string;
     from: string;
     to: string;
     text: string;
@@ -125,7 +127,12 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
       let event: {
         data?: {
           event_type?: string;
-          payload?: { from?: { phone_number?: string }; to?: { phone_number?: string }[]; text?: string };
+          payload?: {
+            id?: string;
+            from?: { phone_number?: string };
+            to?: { phone_number?: string }[];
+            text?: string;
+          };
         };
       };
       try {
@@ -145,8 +152,10 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
       ) {
         return reply.code(200).send();
       }
+      if (!p.id) return reply.code(400).send(); // every Telnyx message has an id: its audit events need it
       await inbound({
         carrier: 'telnyx',
+        inboundId: p.id,
         from: p.from.phone_number,
         to: p.to[0].phone_number,
         text: p.text ?? '',
@@ -164,8 +173,16 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
         report('twilio', 'rejected_signature');
         return reply.code(403).send();
       }
-      if (params.From && params.To)
-        await inbound({ carrier: 'twilio', from: params.From, to: params.To, text: params.Body ?? '' });
+      if (params.From && params.To) {
+        if (!params.MessageSid) return reply.code(400).send(); // Twilio always sends it; audit events need it
+        await inbound({
+          carrier: 'twilio',
+          inboundId: params.MessageSid,
+          from: params.From,
+          to: params.To,
+          text: params.Body ?? '',
+        });
+      }
       // HELP must be answered: Twilio sends our TwiML reply. STOP/START confirmations are Twilio's own
       // for its default keywords, so those get an empty response.
       const help = inboundKeyword(params.Body ?? '') === 'help';
