@@ -2,7 +2,8 @@
 // `massivesms` starts, on real Kafka and PostgreSQL, with both carrier simulators and a webhook
 // receiver; two controllers (acme may fail over from Telnyx to Twilio, solo may use Telnyx only),
 // one endpoint each. A scenario injects its fault, waits for every request's terminal webhook, and
-// asks the invariant checker (libs/testkit) for a clean report.
+// asks the invariant checker (libs/testkit) for a clean report. On request the audit service (the
+// ledger) and the control plane (its API) run as processes too.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -52,18 +53,44 @@ import { startWebhookReceiver, type WebhookReceiver } from '@massivesms/testkit/
 const cli = fileURLToPath(new URL('../../massivesms.ts', import.meta.url));
 const SID = `AC${'7'.repeat(32)}`;
 const PURPOSE = 'essential.service.notifications.sms';
+/** The sender of every request: the number recipients answer STOP, START or HELP to. */
+export const SENDER = '+14155551000';
 const TERMINAL = ['delivered', 'undelivered', 'failed', 'rejected', 'suppressed', 'expired'].map(
   (s) => `message.${s}`,
 );
 
-export type Service = 'router' | 'dispatcher' | 'webhooks';
+export type Service = 'router' | 'dispatcher' | 'webhooks' | 'audit' | 'control';
+/** The message path: what every scenario runs (and the faults hit). */
 export const SERVICES: readonly Service[] = ['router', 'dispatcher', 'webhooks'];
+
+/** The control plane's operator token in the pipeline (CONTROL_OPERATOR_TOKEN). */
+export const OPERATOR_TOKEN = `op_${'f'.repeat(40)}`;
+
+/** One request as a scenario writes it; the rest (campaign, purpose, sender) is the pipeline's. */
+export interface RequestInput {
+  readonly messageId: string;
+  readonly controllerId: string;
+  readonly to: string;
+  readonly body: string;
+  readonly validUntil?: string;
+}
+
+/** One row of the audit ledger, as stored. */
+export interface LedgerRow {
+  readonly seq: number;
+  readonly eventId: string;
+  readonly controllerId: string | null;
+  /** The exact bytes hashed into the chain (canonical JSON of the event). */
+  readonly entry: Buffer;
+}
 
 export interface FaultPipelineOptions {
   /** A broker of the scenario's own (one it may stop); default the shared test broker. */
   readonly brokers?: readonly string[];
   /** Extra environment for every service (on top of the suite's short reconciliation deadlines). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Services to run besides the message path: `audit` (the ledger), `control` (API on `controlUrl`). */
+  readonly also?: readonly ('audit' | 'control')[];
 }
 
 export interface FaultPipeline {
@@ -74,6 +101,10 @@ export interface FaultPipeline {
   readonly telnyx: TelnyxSimulator;
   readonly twilio: TwilioSimulator;
   readonly receiver: WebhookReceiver;
+  /** The dispatcher's carrier ingress (receipts, `/inbound/telnyx`, `/inbound/twilio`). */
+  readonly dispatcherUrl: string;
+  /** The control API, when `also` has `control` (operator token OPERATOR_TOKEN). */
+  readonly controlUrl: string;
   /** Every service's output, to print when a scenario fails. */
   readonly logs: string[];
   topic(name: Parameters<typeof topicFor>[1]): string;
@@ -85,6 +116,10 @@ export interface FaultPipeline {
   pid(service: Service): number | undefined;
   /** Produces `count` requests of `controllerId` (ids `<prefix>-<n>`); returns their ids. */
   produce(prefix: string, count: number, controllerId?: 'acme' | 'solo'): Promise<string[]>;
+  /** Produces requests written by the scenario (its own numbers and bodies). */
+  produceRequests(requests: readonly RequestInput[]): Promise<void>;
+  /** The audit ledger in seq order (when `also` has `audit`). */
+  ledger(): Promise<LedgerRow[]>;
   /** Publishes a controller's endpoint again as a new revision (what control does when it is updated). */
   republishEndpoint(controllerId: 'acme' | 'solo'): Promise<void>;
   /** Distinct terminal webhooks the receiver acknowledged (2xx). */
@@ -153,6 +188,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'faults-test' });
   const masterKey = generateMasterKey();
   const dispatcherPort = await freePort();
+  const controlPort = await freePort();
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
   const processes = new Map<Service, ChildProcess>();
   const logs: string[] = [];
@@ -228,7 +264,8 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   };
 
   function start(service: Service): void {
-    const port = service === 'dispatcher' ? String(dispatcherPort) : '0';
+    const port =
+      service === 'dispatcher' ? String(dispatcherPort) : service === 'control' ? String(controlPort) : '0';
     const child = spawn(process.execPath, [cli, service], {
       env: {
         PATH: process.env.PATH,
@@ -255,6 +292,8 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
         DISPATCHER_RECEIPT_DEADLINE_MS: '5000',
         DISPATCHER_FINALISE_AFTER_MS: '30000',
         WEBHOOKS_ALLOWLIST: '127.0.0.1',
+        CONTROL_WEBHOOK_ALLOWLIST: '127.0.0.1',
+        CONTROL_OPERATOR_TOKEN: OPERATOR_TOKEN,
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -281,7 +320,22 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     ).size;
 
   let sequence = 0;
-  for (const service of SERVICES) start(service);
+  const running: Service[] = [...SERVICES, ...(options.also ?? [])];
+  for (const service of running) start(service);
+  const request = (r: RequestInput) => ({
+    topic: topic('sms.requested.v1'),
+    key: null,
+    value: JSON.stringify({
+      messageId: r.messageId,
+      controllerId: r.controllerId,
+      campaignId: 'faults',
+      purpose: PURPOSE,
+      to: r.to,
+      from: SENDER,
+      body: r.body,
+      ...(r.validUntil ? { validUntil: r.validUntil } : {}),
+    }),
+  });
   return {
     topics,
     schema,
@@ -290,6 +344,8 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     telnyx,
     twilio,
     receiver,
+    dispatcherUrl: `http://127.0.0.1:${dispatcherPort}`,
+    controlUrl: `http://127.0.0.1:${controlPort}`,
     logs,
     topic,
     start,
@@ -299,21 +355,33 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     async produce(prefix, count, controllerId = 'acme') {
       const ids = Array.from({ length: count }, (_, n) => `${prefix}-${n}`);
       await bus.producer().send(
-        ids.map((messageId) => ({
-          topic: topic('sms.requested.v1'),
-          key: null,
-          value: JSON.stringify({
+        ids.map((messageId) =>
+          request({
             messageId,
             controllerId,
-            campaignId: 'faults',
-            purpose: PURPOSE,
             to: `+1415${String(2_000_000 + sequence++)}`,
-            from: '+14155551000',
             body: `Your order ${messageId} has shipped.`,
           }),
-        })),
+        ),
       );
       return ids;
+    },
+    async produceRequests(requests) {
+      await bus.producer().send(requests.map(request));
+    },
+    async ledger() {
+      const { rows } = await db.query<{
+        seq: string;
+        event_id: string;
+        controller_id: string | null;
+        entry: Buffer;
+      }>('SELECT seq, event_id, controller_id, entry FROM audit_ledger ORDER BY seq');
+      return rows.map((r) => ({
+        seq: Number(r.seq),
+        eventId: r.event_id,
+        controllerId: r.controller_id,
+        entry: r.entry,
+      }));
     },
     async republishEndpoint(controllerId) {
       const previous = endpoints.get(controllerId)!;
@@ -337,7 +405,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     check: (withinMs = 60_000) => checkRunUntilClean(sources, { webhookStatuses: 'all', withinMs }),
     formatReport,
     async close() {
-      await Promise.all(SERVICES.map((s) => end(s, 'SIGKILL')));
+      await Promise.all(running.map((s) => end(s, 'SIGKILL')));
       await bus.close();
       await db.close();
       await receiver.close();
