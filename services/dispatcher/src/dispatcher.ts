@@ -270,6 +270,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
             store,
             now,
             carriers: options.carriers,
+            subprocessors: options.subprocessors,
             onLookupError: (error) =>
               options.log.warn({ err: error }, 'carrier lookup failed; asked again at the next sweep'),
           },

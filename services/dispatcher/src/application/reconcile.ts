@@ -7,9 +7,11 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import type { OutgoingRecord } from '@massivesms/messaging';
+import type { SubprocessorRegistry } from '@massivesms/privacy';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { applyStatus } from '../domain/state-machine.ts';
 import type { CarrierName, CarrierPort, DispatchRow } from './ports.ts';
+import { transferMechanismOf } from './send-events.ts';
 import { statusRecord } from './status-events.ts';
 
 export interface ReconcileDeps {
@@ -21,6 +23,8 @@ export interface ReconcileDeps {
   readonly carriers: Readonly<Record<CarrierName, Pick<CarrierPort, 'lookup'>>>;
   /** A lookup that failed (the carrier could not answer): the message is asked again next sweep. */
   readonly onLookupError?: (error: unknown) => void;
+  /** Where each carrier processes (a lookup's transfer mechanism); default: the DPA's registry. */
+  readonly subprocessors?: SubprocessorRegistry | undefined;
 }
 
 /** When each kind of message without a terminal status is reconciled, and how. */
@@ -166,6 +170,7 @@ function lookupEvent(
   outcome: 'performed' | 'not_found',
   now: Date,
 ): OutgoingRecord {
+  const transfer = transferMechanismOf(deps, row.carrier);
   const event: ProcessingEvent = {
     eventId: eventIdFor('dispatcher', 'send.lookup', row.controllerId, row.messageId, now.toISOString()),
     occurredAt: now.toISOString(),
@@ -178,6 +183,7 @@ function lookupEvent(
     instruction: row.instruction,
     region: deps.cell,
     subprocessor: row.carrier,
+    ...(transfer ? { transferMechanism: transfer } : {}),
     outcome: outcome === 'performed' ? 'performed' : 'failed',
     ...(outcome === 'not_found' ? { reason: 'CARRIER_MESSAGE_NOT_FOUND' } : {}),
   };

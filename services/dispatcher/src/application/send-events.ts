@@ -31,7 +31,7 @@ export type SendSubject = Pick<
 >;
 
 /** DPA §7: the safeguard(s) when `carrier` processes outside the controller's home region; else none. */
-function transferMechanismOf(where: EventSite, carrier: string): string | undefined {
+export function transferMechanismOf(where: EventSite, carrier: string): string | undefined {
   const entry = findSubprocessor(carrier, where.subprocessors ?? SUBPROCESSORS);
   return entry && processesOutsideRegion(entry, where.cell) ? entry.transferMechanisms.join('; ') : undefined;
 }
@@ -112,6 +112,34 @@ export function sendProcessingEvent(
 }
 
 /**
+ * A `performed` event of what a carrier told us about the subject's message; `occurrence` identifies
+ * the carrier's answer, so the same answer is the same event.
+ */
+function carrierReportEvent(
+  where: EventSite,
+  subject: SendSubject,
+  operation: string,
+  carrier: string,
+  occurrence: readonly (string | number)[],
+  reason: string,
+  now: Date,
+): OutgoingRecord {
+  return messageEvent(
+    where,
+    subject,
+    {
+      eventId: eventIdFor('dispatcher', operation, subject.controllerId, subject.messageId, ...occurrence),
+      operation,
+      dataCategories: ['user.contact.phone_number'],
+      subprocessor: carrier,
+      outcome: 'performed',
+      reason,
+    },
+    now,
+  );
+}
+
+/**
  * The processing event (`receipt`) of a carrier's delivery receipt applied to a message (its status
  * moved, or the carrier's id was recorded). Its id is the receipt's own (the carrier's event id, or
  * Twilio's sid, status and error code), so the same receipt is the same event.
@@ -123,25 +151,7 @@ export function receiptProcessingEvent(
   reason: string,
   now: Date,
 ): OutgoingRecord {
-  return messageEvent(
-    where,
-    subject,
-    {
-      eventId: eventIdFor(
-        'dispatcher',
-        'receipt',
-        subject.controllerId,
-        subject.messageId,
-        receipt.dedupeKey,
-      ),
-      operation: 'receipt',
-      dataCategories: ['user.contact.phone_number'],
-      subprocessor: receipt.carrier,
-      outcome: 'performed',
-      reason,
-    },
-    now,
-  );
+  return carrierReportEvent(where, subject, 'receipt', receipt.carrier, [receipt.dedupeKey], reason, now);
 }
 
 /**
@@ -158,24 +168,6 @@ export function carrierOptOutEvent(
   occurrence: string | number,
   now: Date,
 ): OutgoingRecord {
-  return messageEvent(
-    where,
-    subject,
-    {
-      eventId: eventIdFor(
-        'dispatcher',
-        'carrier.opt_out',
-        subject.controllerId,
-        subject.messageId,
-        source,
-        occurrence,
-      ),
-      operation: 'carrier.opt_out',
-      dataCategories: ['user.contact.phone_number'],
-      subprocessor: carrier,
-      outcome: 'performed',
-      reason: `suppressed: opt_out (${source})`,
-    },
-    now,
-  );
+  const reason = `suppressed: opt_out (${source})`;
+  return carrierReportEvent(where, subject, 'carrier.opt_out', carrier, [source, occurrence], reason, now);
 }
