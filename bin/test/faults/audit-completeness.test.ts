@@ -386,6 +386,7 @@ describe('audit completeness: every operation on personal data has its event in 
           e.operation === operation &&
           e.subprocessor === carrier &&
           e.subjectPseudonym === stopped &&
+          e.transferMechanism === transferMechanism(carrier) &&
           e.outcome === 'performed',
       });
 

@@ -9,14 +9,17 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import type { OutgoingRecord } from '@massivesms/messaging';
-import { type ControllerKeys, isE164, pseudonymise } from '@massivesms/privacy';
+import { type ControllerKeys, isE164, pseudonymise, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { HELP_TEXT, inboundKeyword } from '../domain/keywords.ts';
 import type { CarrierName, CarrierPort } from './ports.ts';
+import { transferMechanismOf } from './send-events.ts';
 
 export interface InboundDeps {
   readonly cell: Cell;
   readonly namespace: string;
+  /** Where each carrier processes (transfer mechanisms); default: the DPA's registry. */
+  readonly subprocessors?: SubprocessorRegistry | undefined;
   readonly store: PgDispatchStore;
   readonly now: () => Date;
   readonly controllers: {
@@ -57,6 +60,7 @@ export async function handleInbound(deps: InboundDeps, message: InboundMessage):
   const affected = new Set(await deps.store.controllersThatMessaged(subjects, message.to));
   const now = deps.now().toISOString();
   const operation = `inbound.${keyword === 'stop' ? 'opt_out' : keyword === 'start' ? 'opt_in' : 'help'}`;
+  const transfer = transferMechanismOf(deps, message.carrier);
   const out: OutgoingRecord[] = [];
   for (const { controllerId, pseudonym } of subjects.filter((s) => affected.has(s.controllerId))) {
     if (keyword !== 'help') {
@@ -87,6 +91,7 @@ export async function handleInbound(deps: InboundDeps, message: InboundMessage):
         dataCategories: ['user.contact.phone_number'],
         region: deps.cell,
         subprocessor: message.carrier,
+        ...(transfer ? { transferMechanism: transfer } : {}),
         outcome: 'performed',
         ...(keyword === 'help' ? { reason: 'answered with the fixed help text' } : {}),
       }),
