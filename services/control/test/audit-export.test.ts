@@ -69,6 +69,13 @@ describe('audit export and processing record API (real PostgreSQL and Kafka)', (
   });
   afterAll(() => h.close());
 
+  it('publishes the verifier key to anyone, without a token', async () => {
+    expect(await h.call('GET', '/v1/audit/verifier-key', { token: null })).toMatchObject({
+      status: 200,
+      body: { origin: 'audit.massivesms.example/us', verifierKey: signer.verifierKey },
+    });
+  });
+
   it('answers 503 AUDIT_NOT_CHECKPOINTED before the ledger has a signed checkpoint', async () => {
     const res = await h.call('GET', `/v1/controllers/acme/audit-export?${period}`, { token: tokens.acme! });
     expect(res).toMatchObject({ status: 503, body: { code: 'AUDIT_NOT_CHECKPOINTED' } });
@@ -191,5 +198,9 @@ describe('audit routes on a control plane without the ledger', () => {
       const res = await h.call('GET', `/v1/controllers/acme/${route}?${period}`);
       expect(res, route).toMatchObject({ status: 503, body: { code: 'AUDIT_LEDGER_UNAVAILABLE' } });
     }
+    expect(await h.call('GET', '/v1/audit/verifier-key')).toMatchObject({
+      status: 503,
+      body: { code: 'AUDIT_LEDGER_UNAVAILABLE' },
+    });
   });
 });

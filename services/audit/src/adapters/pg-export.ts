@@ -81,6 +81,16 @@ export class LedgerExports {
     this.#now = options.now ?? (() => new Date());
   }
 
+  /** The ledger's log origin (the signing key's name). */
+  get origin(): string {
+    return this.#signer.name;
+  }
+
+  /** The verifier key to publish: checkpoints and exports verify against it. */
+  get verifierKey(): string {
+    return this.#signer.verifierKey;
+  }
+
   /**
    * The controller's entries in the period, each with its inclusion proof against the newest signed
    * checkpoint; the checkpoint that first covered the period's last entry too, with a consistency proof

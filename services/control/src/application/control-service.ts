@@ -464,6 +464,12 @@ export class ControlService {
     };
   }
 
+  /** The audit ledger's published verifier key (public: anyone may check a checkpoint or an export). */
+  auditVerifierKey(): { origin: string; verifierKey: string } {
+    const ledger = this.#ledger();
+    return { origin: ledger.origin, verifierKey: ledger.verifierKey };
+  }
+
   #ledger(): AuditLedgerPort {
     if (!this.#d.auditLedger) {
       throw new ControlProblem(

@@ -110,6 +110,9 @@ export interface AuditProcessingSummary {
  * export bundle (DPA §10) and a summary of its processing. Never another controller's entries.
  */
 export interface AuditLedgerPort {
+  /** The ledger's log origin and its published verifier key (`<origin>+<key id>+<key>`). */
+  readonly origin: string;
+  readonly verifierKey: string;
   exportBundle(
     controllerId: string,
     period: AuditPeriod,

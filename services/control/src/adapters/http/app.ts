@@ -296,6 +296,25 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
     async () => ({ items: options.subprocessors() as Record<string, unknown>[] }),
   );
 
+  api.get(
+    '/v1/audit/verifier-key',
+    {
+      schema: {
+        summary:
+          "The cell's audit ledger verifier key (C2SP signed-note form): signed checkpoints and controller exports verify against it",
+        tags: ['audit'],
+        response: {
+          200: z.object({
+            origin: z.string().describe('The log origin: first line of every checkpoint, and the key name.'),
+            verifierKey: z.string().describe('`<origin>+<key id, 8 hex>+<base64(0x01 ‖ Ed25519 public key)>`'),
+          }),
+          ...errors('AUDIT_LEDGER_UNAVAILABLE'),
+        },
+      },
+    },
+    async () => service.auditVerifierKey(),
+  );
+
   await app.register(async (v1) => {
     v1.addHook('preHandler', authenticate);
     const r = v1.withTypeProvider<ZodTypeProvider>();
