@@ -306,7 +306,9 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
         response: {
           200: z.object({
             origin: z.string().describe('The log origin: first line of every checkpoint, and the key name.'),
-            verifierKey: z.string().describe('`<origin>+<key id, 8 hex>+<base64(0x01 ‖ Ed25519 public key)>`'),
+            verifierKey: z
+              .string()
+              .describe('`<origin>+<key id, 8 hex>+<base64(0x01 ‖ Ed25519 public key)>`'),
           }),
           ...errors('AUDIT_LEDGER_UNAVAILABLE'),
         },
