@@ -34,10 +34,12 @@ export interface BenchWorkspace {
   readonly infra: Infra;
   readonly brokers: string[];
   readonly namespace: string;
+  /** The bench's PostgreSQL schema. */
+  readonly schema: string;
   readonly topics: ReturnType<typeof cellTopics>;
   readonly topic: (name: Parameters<typeof topicFor>[1]) => string;
-  /** A pool on the bench's schema. */
-  db(max: number): Db;
+  /** A pool on the bench's schema (`applicationName` tells its backends apart in pg_stat_activity). */
+  db(max: number, applicationName?: string): Db;
   /** Drops the schema and the topics; close every pool first. */
   close(): Promise<void>;
 }
@@ -56,9 +58,11 @@ export async function openBenchWorkspace(prefix: string): Promise<BenchWorkspace
     infra,
     brokers,
     namespace,
+    schema,
     topics,
     topic: (name) => topicFor('us', name, namespace),
-    db: (max) => createPgDb({ url: infra.databaseUrl, schema, max }),
+    db: (max, applicationName) =>
+      createPgDb({ url: infra.databaseUrl, schema, max, ...(applicationName ? { applicationName } : {}) }),
     async close() {
       await admin.query(`DROP SCHEMA ${schema} CASCADE`);
       await admin.end();

@@ -1,9 +1,11 @@
 // `massivesms audit verify`: checks a cell's audit ledger as an auditor would, from the database
 // alone: every entry's chain hash from the exact bytes stored, no gap in the sequence, and every
 // signed checkpoint (its root recomputed from the entries, its signature against the published key).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditCheckpointSigner, defaultAuditOrigin } from '@massivesms/audit/audit';
+import { encodeBundle, verifyExport } from '@massivesms/audit/bundle';
 import { auditSpec } from '@massivesms/audit/config';
 import { verifyLedger } from '@massivesms/audit/ledger';
 import { commonSpec, databasePoolOptions, defineConfig, loadConfigOrExit, regions } from '@massivesms/config';
@@ -106,4 +108,67 @@ export async function runAuditVerify(args: string[], env: NodeJS.ProcessEnv = pr
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Runs `massivesms audit verify-export BUNDLE [--key K] [--json]`: checks a controller's export
+ * offline (the bundle file as downloaded, or a directory holding its files); exit 0 verified,
+ * 1 refused (naming the file and seq), 2 usage.
+ */
+export async function runAuditVerifyExport(args: string[]): Promise<number> {
+  let values: { key?: string; json: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { key: { type: 'string' }, json: { type: 'boolean', default: false } },
+    }));
+    if (positionals.length !== 1) throw new Error('give exactly one BUNDLE (file or directory)');
+  } catch (error) {
+    console.error(`massivesms audit verify-export: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  let bundle: Uint8Array;
+  let key: string | undefined;
+  try {
+    key = values.key === undefined ? undefined : readVerifierKey(values.key);
+    bundle = readBundle(positionals[0]!);
+  } catch (error) {
+    console.error(`massivesms audit verify-export: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const result = verifyExport(bundle, key === undefined ? {} : { trustedKey: key });
+  if (values.json) console.log(JSON.stringify(result));
+  else if (result.ok) {
+    const m = result.manifest;
+    console.log(
+      `export of controller ${m.controllerId} (cell ${m.cell}, ${m.period.from} to ${m.period.to}): VERIFIED: ${m.entries} entries${
+        m.entries > 0 ? ` (seq ${m.firstSeq} to ${m.lastSeq})` : ''
+      }, each proven in the tree of signed checkpoint ${m.head}; checkpoints ${m.checkpoints.join(', ')} consistent; key id ${result.keyId}${
+        key
+          ? ' (the trusted key)'
+          : ' (from the bundle: compare it with the key MassiveSMS publishes, or pass --key)'
+      }.`,
+    );
+  } else
+    console.log(
+      `export REFUSED: ${result.file}${result.seq === undefined ? '' : ` seq ${result.seq}`} (${result.reason}): ${result.message}`,
+    );
+  return result.ok ? 0 : 1;
+}
+
+/** The bundle's bytes: the file itself, or a directory of its files packed as the service would. */
+function readBundle(path: string): Uint8Array {
+  if (!statSync(path).isDirectory()) return readFileSync(path);
+  const files: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else files[relative(path, full).split(sep).join('/')] = readFileSync(full, 'utf8');
+    }
+  };
+  walk(path);
+  return encodeBundle(files);
 }

@@ -1,5 +1,9 @@
 // `npm start` / `massivesms demo`: every service in one process on the in-memory bus and PGlite,
 // driving a demo campaign for two controllers (one per cell), with a progress bar and a summary.
+import { type Audit, auditCheckpointSigner, defaultAuditOrigin, startAudit } from '@massivesms/audit/audit';
+import { verifyExport } from '@massivesms/audit/bundle';
+import { LedgerExports } from '@massivesms/audit/exports';
+import { verifyLedger } from '@massivesms/audit/ledger';
 import { MemoryBus } from '@massivesms/bus-memory';
 import {
   type Cell,
@@ -72,6 +76,11 @@ export interface DemoSummary {
   failed: number;
   /** Signed webhooks to the controllers' endpoints, as the local receiver verified them. */
   webhooks: { delivered: number; retried: number; deadLettered: number; signatureFailures: number };
+  /**
+   * The DPA audit trail: processing events appended to the cells' ledgers, and whether every ledger
+   * (chain, signed checkpoints) and one controller's export verified.
+   */
+  audit: { events: number; checkpoints: number; verified: boolean; exportedEntries: number };
   durationSeconds: number;
 }
 
@@ -94,6 +103,7 @@ interface CellRuntime {
   router: Router;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
+  audit: Audit;
   telnyx: TelnyxSimulator;
   twilio: TwilioSimulator;
 }
@@ -127,6 +137,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   for (const cell of cells) {
     const db = await createPgliteDb();
     const kms = new LocalKms(generateMasterKey());
+    // The ledger first: it records everything the other services do from the start.
+    const audit = await startAudit({
+      cell,
+      bus,
+      db,
+      kms,
+      log,
+      registry: new Registry(),
+      checkpointIntervalMs: 1_000,
+    });
     const control = await createControl({
       cell,
       db,
@@ -136,6 +156,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       operatorToken: OPERATOR,
       webhookAllowList: ['127.0.0.1'],
       webhookRecovery: new WebhookRecovery(db),
+      auditLedger: new LedgerExports(db, await auditCheckpointSigner(kms, defaultAuditOrigin(cell)), {
+        cell,
+      }),
     });
     const controlUrl = await control.listen(0, '127.0.0.1');
     const router = await startRouter({
@@ -212,7 +235,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       ssrf: { allowList: ['127.0.0.1'] },
       worker: { pollMs: 200, perEndpointConcurrency: 16, perEndpointRatePerSecond: 10_000 },
     });
-    runtimes.push({ cell, db, kms, control, controlUrl, router, dispatcher, webhooks, telnyx, twilio });
+    runtimes.push({
+      cell,
+      db,
+      kms,
+      control,
+      controlUrl,
+      router,
+      dispatcher,
+      webhooks,
+      audit,
+      telnyx,
+      twilio,
+    });
   }
   say(
     `embedded mode: in-memory bus, PGlite, control API at ${runtimes.map((r) => `${r.cell} ${r.controlUrl}`).join(', ')}`,
@@ -350,7 +385,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     deadLettered,
     signatureFailures: received.signatureFailures,
   };
+  if (!options.json) say("audit: verifying each cell's ledger and one controller's export");
+  summary.audit = await verifyAudit(bus, runtimes);
   for (const rt of runtimes) {
+    await rt.audit.stop();
     await rt.webhooks.stop();
     await rt.dispatcher.stop();
     await rt.telnyx.close();
@@ -362,6 +400,48 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   await receiver.close();
   await bus.close();
   return summary;
+}
+
+/**
+ * Waits until each cell's ledger holds every processing event produced so far, signs a checkpoint,
+ * verifies the ledger (chain and signed checkpoints, with the published key) and, as an auditor
+ * would, downloads the first controller's export from the control API and verifies it offline.
+ */
+async function verifyAudit(bus: MemoryBus, runtimes: readonly CellRuntime[]): Promise<DemoSummary['audit']> {
+  const result = { events: 0, checkpoints: 0, verified: true, exportedEntries: 0 };
+  for (const rt of runtimes) {
+    const produced = new Set(
+      bus
+        .records(topicFor(rt.cell, 'audit.processing.v1'))
+        .map((r) => (JSON.parse(r.value!.toString()) as { eventId: string }).eventId),
+    ).size;
+    let appended = 0;
+    await until(
+      async () => {
+        appended = Number(
+          (await rt.db.query<{ n: string }>('SELECT count(*) AS n FROM audit_ledger')).rows[0]!.n,
+        );
+        return appended >= produced;
+      },
+      () => appended,
+    );
+    await rt.audit.checkpoint();
+    const verified = await verifyLedger(rt.db, { keys: [rt.audit.verifierKey] });
+    result.events += verified.ok ? verified.count : 0;
+    result.checkpoints += verified.ok ? verified.checkpoints : 0;
+    result.verified &&= verified.ok;
+  }
+  const first = controllers[0]!;
+  const rt = runtimes.find((r) => r.cell === first.region)!;
+  const res = await fetch(`${rt.controlUrl}/v1/controllers/${first.id}/audit-export`, {
+    headers: { authorization: `Bearer ${OPERATOR}` },
+  });
+  const exported = verifyExport(new Uint8Array(await res.arrayBuffer()), {
+    trustedKey: rt.audit.verifierKey,
+  });
+  result.verified &&= res.ok && exported.ok;
+  result.exportedEntries = exported.ok ? exported.manifest.entries : 0;
+  return result;
 }
 
 /** The controller's pseudonym key, as any service gets it: from controllers.v1, unwrapped by the KMS. */
@@ -428,6 +508,7 @@ function summarise(
     undelivered: tally.count('undelivered'),
     failed: tally.count('failed'),
     webhooks: { delivered: 0, retried: 0, deadLettered: 0, signatureFailures: 0 },
+    audit: { events: 0, checkpoints: 0, verified: false, exportedEntries: 0 },
     durationSeconds: 0,
   };
   // Read once, at the end: a failover is a Telnyx attempt that failed for a message Twilio took; an
@@ -493,6 +574,14 @@ export function formatSummary(s: DemoSummary): string {
     ['webhooks retried', s.webhooks.retried],
     ['webhooks dead-lettered', s.webhooks.deadLettered],
     ['webhook signature failures', s.webhooks.signatureFailures],
+    [
+      'audit ledger',
+      `${s.audit.events} events, ${s.audit.checkpoints} signed checkpoints, ${
+        s.audit.verified
+          ? `verified (and an export of ${s.audit.exportedEntries} entries)`
+          : 'VERIFICATION FAILED'
+      }`,
+    ],
     ['duration', `${s.durationSeconds} s`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -1,7 +1,11 @@
 import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { auditCheckpointSigner } from '@massivesms/audit/audit';
+import { LedgerExports } from '@massivesms/audit/exports';
 import { appendEvents, auditMigrations } from '@massivesms/audit/ledger';
 import { signCheckpoint } from '@massivesms/audit/tree';
 import type { ProcessingEvent } from '@massivesms/contracts';
@@ -13,12 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../massivesms.ts', import.meta.url));
 
-const event = (n: number): ProcessingEvent => ({
+const event = (n: number, controllerId = 'acme'): ProcessingEvent => ({
   eventId: `00000000-0000-8000-8000-${String(n).padStart(12, '0')}`,
   occurredAt: new Date(Date.UTC(2026, 11, 3, 12, 0, n)).toISOString(),
   service: 'webhooks',
   operation: 'webhook.deliver',
-  controllerId: 'acme',
+  controllerId,
   region: 'us',
   dataCategories: [],
   outcome: 'performed',
@@ -32,9 +36,10 @@ describe('massivesms audit verify (real PostgreSQL)', () => {
   let url: string;
 
   const masterKey = generateMasterKey();
-  const verify = async (...args: string[]) => {
+  const verify = (...args: string[]) => massivesms('audit', 'verify', ...args);
+  const massivesms = async (...args: string[]) => {
     try {
-      const { stdout } = await run(process.execPath, [cli, 'audit', 'verify', ...args], {
+      const { stdout } = await run(process.execPath, [cli, ...args], {
         env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, KMS_MASTER_KEY: masterKey },
       });
       return { code: 0, stdout };
@@ -88,6 +93,59 @@ describe('massivesms audit verify (real PostgreSQL)', () => {
     expect(broken.code).toBe(1);
     expect(JSON.parse(broken.stdout)).toMatchObject({ cell: 'us', ok: false, seq: 2 });
     expect(await verify('--from', '3')).toMatchObject({ code: 0 });
+  });
+
+  it('verify-export: VERIFIED for an intact bundle (file or unpacked directory), REFUSED naming the file once a byte changed', async () => {
+    const signer = await auditCheckpointSigner(new LocalKms(masterKey), 'audit.massivesms.example/us');
+    // Another controller's entries (the first test edited one of acme's), under a new checkpoint.
+    await appendEvents(db, [event(10, 'initech'), event(11, 'initech'), event(12, 'initech')], new Date());
+    await db.transaction((tx) =>
+      signCheckpoint(tx, { signer, topic: 'us.audit.checkpoints.v1', at: new Date() }),
+    );
+    const result = await new LedgerExports(db, signer, { cell: 'us' }).exportBundle('initech', {
+      from: new Date('2026-12-03T00:00:00Z'),
+      to: new Date('2026-12-04T00:00:00Z'),
+    });
+    if (result.kind !== 'bundle') throw new Error(result.kind);
+    const dir = mkdtempSync(join(tmpdir(), 'audit-export-'));
+    try {
+      const file = join(dir, 'bundle.json');
+      writeFileSync(file, result.bytes);
+      const ok = await massivesms('audit', 'verify-export', file, '--key', signer.verifierKey);
+      expect(ok).toMatchObject({ code: 0 });
+      expect(ok.stdout).toContain(
+        'export of controller initech (cell us, 2026-12-03T00:00:00.000Z to 2026-12-04T00:00:00.000Z): VERIFIED: 3 entries (seq 4 to 6)',
+      );
+      expect(ok.stdout).toContain('(the trusted key)');
+      // Unpacked into files, as an auditor might keep it.
+      const unpacked = join(dir, 'unpacked');
+      for (const [name, text] of Object.entries(
+        (JSON.parse(Buffer.from(result.bytes).toString()) as { files: Record<string, string> }).files,
+      )) {
+        mkdirSync(dirname(join(unpacked, name)), { recursive: true });
+        writeFileSync(join(unpacked, name), text);
+      }
+      expect(await massivesms('audit', 'verify-export', unpacked)).toMatchObject({
+        code: 0,
+        stdout: expect.stringContaining('compare it with the key MassiveSMS publishes'),
+      });
+      const tampered = Buffer.from(result.bytes);
+      // Inside the bundle, entries.jsonl is a JSON string: its quotes are escaped.
+      const at = tampered.indexOf('seq\\":5');
+      expect(at).toBeGreaterThan(0);
+      tampered[at + 6] = '7'.charCodeAt(0);
+      writeFileSync(file, tampered);
+      const refused = await massivesms('audit', 'verify-export', file, '--json');
+      expect(refused.code).toBe(1);
+      expect(JSON.parse(refused.stdout)).toMatchObject({
+        ok: false,
+        file: 'entries.jsonl',
+        reason: 'file_hash',
+      });
+      expect(await massivesms('audit', 'verify-export')).toMatchObject({ code: 2 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a bad --from or --cell with the usage (exit 2)', async () => {

@@ -28,6 +28,7 @@ describe('npm start (the embedded demo)', () => {
       undelivered: number;
       failed: number;
       webhooks: { delivered: number; retried: number; deadLettered: number; signatureFailures: number };
+      audit: { events: number; checkpoints: number; verified: boolean; exportedEntries: number };
       durationSeconds: number;
     };
     expect(summary.requested).toBe(100);
@@ -62,6 +63,12 @@ describe('npm start (the embedded demo)', () => {
     expect(summary.webhooks.retried).toBeGreaterThan(0);
     expect(summary.webhooks.deadLettered).toBe(0);
     expect(summary.webhooks.signatureFailures).toBe(0);
+    // Every processing event reached its cell's ledger, which verified with its checkpoints, and so did
+    // the first controller's export (its routing, sending and webhook events at least).
+    expect(summary.audit.verified).toBe(true);
+    expect(summary.audit.events).toBeGreaterThanOrEqual(100);
+    expect(summary.audit.checkpoints).toBeGreaterThanOrEqual(2);
+    expect(summary.audit.exportedEntries).toBeGreaterThan(0);
     expect(summary.durationSeconds).toBeGreaterThan(0);
   });
 

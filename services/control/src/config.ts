@@ -1,3 +1,4 @@
+import { auditSpec } from '@massivesms/audit/config';
 import { commonSpec, defineConfig } from '@massivesms/config';
 import { allowListSchema } from '@massivesms/ssrf';
 import { z } from 'zod';
@@ -12,6 +13,8 @@ const days = (max: number) =>
 /** Environment of `massivesms control` (the common service variables plus its own). */
 export const controlSpec = defineConfig({
   ...commonSpec,
+  /** The ledger's origin: exports are signed with the key named after it (same value as the audit service's). */
+  AUDIT_ORIGIN: auditSpec.AUDIT_ORIGIN,
   CONTROL_TLS_CERT_FILE: {
     schema: z.string().min(1).optional(),
     description:

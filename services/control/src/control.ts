@@ -17,8 +17,8 @@ import {
 } from './adapters/instruction-policy.ts';
 import { PgControllerKeyStore } from './adapters/pg-store.ts';
 import { ssrfUrlGuard } from './adapters/url-guard.ts';
-import { ControlService } from './application/control-service.ts';
-import type { Clock, UrlGuard, WebhookRecoveryPort } from './application/ports.ts';
+import { ControlService, type PublicSubprocessorView } from './application/control-service.ts';
+import type { AuditLedgerPort, Clock, UrlGuard, WebhookRecoveryPort } from './application/ports.ts';
 
 /** Folder of the control service's migrations (`massivesms migrate` applies them too). */
 export const controlMigrations = {
@@ -45,6 +45,8 @@ export interface ControlOptions {
   readonly guardUrl?: UrlGuard;
   /** The webhooks service's deliveries in the same cell database; without it recovery answers 503. */
   readonly webhookRecovery?: WebhookRecoveryPort | undefined;
+  /** The audit service's ledger in the same cell database; without it exports answer 503. */
+  readonly auditLedger?: AuditLedgerPort | undefined;
 }
 
 /** A wired control service: the HTTP app plus what `main` needs to start and stop it. */
@@ -78,6 +80,9 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     ),
     clock,
     webhookRecovery: options.webhookRecovery,
+    auditLedger: options.auditLedger,
+    subprocessors: () =>
+      publicSubprocessors(clock(), options.subprocessorRegistry) as unknown as PublicSubprocessorView[],
   });
   let ready = false;
   const collectedRoutes: string[] = [];

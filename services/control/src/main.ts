@@ -1,4 +1,6 @@
 // Composition root of `massivesms control`: configuration, adapters, start, drain on SIGTERM.
+import { auditCheckpointSigner, defaultAuditOrigin } from '@massivesms/audit/audit';
+import { LedgerExports } from '@massivesms/audit/exports';
 import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
@@ -20,11 +22,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
+  const kms = new LocalKms(config.kmsMasterKey);
+  // Exports are signed with the ledger's own key, named after its origin (the audit service's too).
+  const ledgerSigner = await auditCheckpointSigner(
+    kms,
+    config.auditOrigin ?? defaultAuditOrigin(config.cell),
+  );
   const control = await createControl({
     cell: config.cell,
     db,
     bus,
-    kms: new LocalKms(config.kmsMasterKey),
+    kms,
     log,
     operatorToken: config.controlOperatorToken,
     topicNamespace: config.topicNamespace ?? '',
@@ -39,6 +47,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     },
     // The webhooks service's tables live in the same cell database.
     webhookRecovery: new WebhookRecovery(db),
+    // So does the audit service's ledger.
+    auditLedger: new LedgerExports(db, ledgerSigner, { cell: config.cell }),
   });
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');

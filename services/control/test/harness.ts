@@ -12,12 +12,12 @@ import {
 import { createPgDb, type Db } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { startStateView } from '@massivesms/messaging';
-import { generateMasterKey, LocalKms, type SubprocessorRegistry } from '@massivesms/privacy';
+import { generateMasterKey, type Kms, LocalKms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Resolver } from '@massivesms/ssrf';
 import { createLogger } from '@massivesms/telemetry';
 import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
 import { ssrfUrlGuard } from '../src/adapters/url-guard.ts';
-import type { WebhookRecoveryPort } from '../src/application/ports.ts';
+import type { AuditLedgerPort, WebhookRecoveryPort } from '../src/application/ports.ts';
 import { type Control, createControl } from '../src/control.ts';
 
 export const OPERATOR_TOKEN = `op-${'x'.repeat(40)}`;
@@ -69,6 +69,8 @@ export async function startControl(
     subprocessorRegistry?: SubprocessorRegistry;
     /** Builds the webhook recovery port over the test schema (absent: recovery answers 503). */
     webhookRecovery?: (db: Db) => WebhookRecoveryPort;
+    /** Builds the audit ledger port over the test schema (absent: audit exports answer 503). */
+    auditLedger?: (db: Db, kms: Kms) => Promise<AuditLedgerPort>;
   } = {},
 ): Promise<ControlHarness> {
   const cell = options.cell ?? 'us';
@@ -79,11 +81,12 @@ export async function startControl(
   const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'control-test' });
   const masterKey = generateMasterKey();
   const tls = options.tls ? selfSignedCertificate() : undefined;
+  const kms = new LocalKms(masterKey);
   const control = await createControl({
     cell,
     db,
     bus,
-    kms: new LocalKms(masterKey),
+    kms,
     log: createLogger({
       service: 'control',
       level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
@@ -95,6 +98,7 @@ export async function startControl(
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.subprocessorRegistry ? { subprocessorRegistry: options.subprocessorRegistry } : {}),
     webhookRecovery: options.webhookRecovery?.(db),
+    auditLedger: await options.auditLedger?.(db, kms),
   });
   const address = await control.listen(0, '127.0.0.1');
   return {

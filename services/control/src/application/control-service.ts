@@ -6,7 +6,15 @@ import * as store from '../adapters/pg-store.ts';
 import { ControlProblem } from '../domain/problems.ts';
 import { generateToken, generateWebhookSecret, newId, tokenHash } from '../domain/tokens.ts';
 import type { InstructionPolicy } from './instruction-policy.ts';
-import type { Clock, ControlEvents, Principal, UrlGuard, WebhookRecoveryPort } from './ports.ts';
+import type {
+  AuditLedgerPort,
+  AuditPeriod,
+  Clock,
+  ControlEvents,
+  Principal,
+  UrlGuard,
+  WebhookRecoveryPort,
+} from './ports.ts';
 
 export interface ControlServiceDeps {
   readonly db: Db;
@@ -18,6 +26,10 @@ export interface ControlServiceDeps {
   readonly clock: Clock;
   /** The webhooks service's deliveries; without it the recovery use cases answer 503. */
   readonly webhookRecovery?: WebhookRecoveryPort | undefined;
+  /** The audit service's ledger; without it the audit use cases answer 503. */
+  readonly auditLedger?: AuditLedgerPort | undefined;
+  /** The public subprocessor list (name, legal entity, purpose, regions with location and country). */
+  readonly subprocessors?: () => readonly PublicSubprocessorView[];
 }
 
 export interface EndpointInput {
@@ -380,6 +392,94 @@ export class ControlService {
     this.#d.events.committed();
   }
 
+  /**
+   * The controller's audit export for a period (DPA §10): the bundle's bytes, to hand over as they
+   * are. The export is itself recorded as an operation (`audit.export`).
+   */
+  async auditExport(p: Principal, controllerId: string, period: AuditPeriod): Promise<Uint8Array> {
+    await this.#controllerFor(p, controllerId);
+    checkPeriod(period);
+    const result = await this.#ledger().exportBundle(controllerId, period);
+    if (result.kind === 'not_checkpointed') throw new ControlProblem('AUDIT_NOT_CHECKPOINTED');
+    if (result.kind === 'too_large')
+      throw new ControlProblem(
+        'AUDIT_EXPORT_TOO_LARGE',
+        `${result.entries} entries in the period; at most ${result.max} per export`,
+      );
+    await this.#d.db.transaction((tx) =>
+      this.#d.events.announce(tx, [
+        this.#audit(
+          p,
+          controllerId,
+          'audit.export',
+          `${period.from.toISOString()}/${period.to.toISOString()}, ${result.manifest.entries} entries`,
+        ),
+      ]),
+    );
+    this.#d.events.committed();
+    return result.bytes;
+  }
+
+  /**
+   * The record of processing activities carried out on the controller's behalf (GDPR Art. 30(2)),
+   * for a period: generated from the ledger and the subprocessor registry.
+   */
+  async processingRecord(p: Principal, controllerId: string, period: AuditPeriod) {
+    const controller = await this.#controllerFor(p, controllerId);
+    checkPeriod(period);
+    const summary = await this.#ledger().processingSummary(controllerId, period);
+    const registry = new Map((this.#d.subprocessors?.() ?? []).map((s) => [s.name, s]));
+    const used = summary.subprocessors.map((use) => {
+      const entry = registry.get(use.subprocessor);
+      const location = entry?.regions.find((r) => r.region === use.region);
+      return {
+        name: use.subprocessor,
+        legalEntity: entry?.legalEntity ?? null,
+        purpose: entry?.purpose ?? null,
+        region: use.region,
+        location: location?.location ?? null,
+        country: location?.country ?? null,
+        transferMechanism: use.transferMechanism,
+        operations: use.count,
+      };
+    });
+    return {
+      controller: { id: controller.id, name: controller.name, region: controller.region },
+      processor: { name: 'MassiveSMS', role: 'processor' as const },
+      period: { from: period.from.toISOString(), to: period.to.toISOString() },
+      source: {
+        ledger: summary.origin,
+        entries: summary.entries,
+        firstSeq: summary.firstSeq,
+        lastSeq: summary.lastSeq,
+      },
+      categoriesOfProcessing: summary.operations.map((o) => ({
+        ...o,
+        dataCategories: [...o.dataCategories],
+        purposes: [...o.purposes],
+      })),
+      subprocessors: used,
+      transfers: used.filter((u) => u.transferMechanism !== null),
+      securityMeasures: [...SECURITY_MEASURES],
+    };
+  }
+
+  /** The audit ledger's published verifier key (public: anyone may check a checkpoint or an export). */
+  auditVerifierKey(): { origin: string; verifierKey: string } {
+    const ledger = this.#ledger();
+    return { origin: ledger.origin, verifierKey: ledger.verifierKey };
+  }
+
+  #ledger(): AuditLedgerPort {
+    if (!this.#d.auditLedger) {
+      throw new ControlProblem(
+        'AUDIT_LEDGER_UNAVAILABLE',
+        'this control plane was started without access to the audit ledger',
+      );
+    }
+    return this.#d.auditLedger;
+  }
+
   /** A controller the principal may see; another controller's id answers 404, never 403. */
   async #controllerFor(p: Principal, id: string) {
     if (p.kind === 'controller' && p.controllerId !== id) throw new ControlProblem('NOT_FOUND');
@@ -455,6 +555,34 @@ export class ControlService {
       ...(reason ? { reason } : {}),
     });
   }
+}
+
+/** A subprocessor as the public list shows it (what the processing record needs of it). */
+export interface PublicSubprocessorView {
+  readonly name: string;
+  readonly legalEntity: string;
+  readonly purpose: string;
+  readonly regions: readonly {
+    readonly region: string;
+    readonly location: string;
+    readonly country: string;
+  }[];
+}
+
+/** The technical and organisational measures of DPA §5, as the processing record states them. */
+export const SECURITY_MEASURES: readonly string[] = [
+  'TLS 1.3 on every HTTP surface MassiveSMS serves',
+  'Personal fields encrypted at rest with AES-256-GCM under per-controller data keys wrapped by a KMS master key, bound to controller, record and field',
+  'Keyed pseudonyms (HMAC-SHA256, per controller) instead of phone numbers in logs, traces, metrics, Kafka keys and audit events',
+  'Control-API tokens scoped to one controller; operator tokens separate; each service holds only the keys it needs',
+  'Carrier receipts verified (Telnyx Ed25519, Twilio HMAC-SHA1), deduplicated and applied monotonically',
+  'Webhooks signed (Standard Webhooks) and delivered only to public addresses',
+  'Every operation on personal data recorded in an append-only, hash-chained ledger with signed checkpoints (RFC 6962 / C2SP), verifiable offline',
+  "Data kept per the controller's instruction retention; per-region processing (EU data stays in the EU unless a transfer mechanism is named)",
+];
+
+function checkPeriod(period: AuditPeriod): void {
+  if (!(period.from.getTime() < period.to.getTime())) throw new ControlProblem('AUDIT_PERIOD_INVALID');
 }
 
 function operatorOnly(p: Principal): void {

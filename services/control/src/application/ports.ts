@@ -76,3 +76,50 @@ export interface WebhookRecoveryPort {
   /** Requeues every dead delivery of the endpoint created since `since`; returns how many. */
   recover(controllerId: string, endpointId: string, since: Date): Promise<number>;
 }
+
+/** A period of processing: events that occurred in [from, to). */
+export interface AuditPeriod {
+  readonly from: Date;
+  readonly to: Date;
+}
+
+/** What the ledger recorded for one controller in a period (Art. 30(2) records are built from it). */
+export interface AuditProcessingSummary {
+  readonly origin: string;
+  readonly entries: number;
+  readonly firstSeq: number | null;
+  readonly lastSeq: number | null;
+  readonly operations: readonly {
+    readonly service: string;
+    readonly operation: string;
+    readonly outcome: string;
+    readonly dataCategories: readonly string[];
+    readonly purposes: readonly string[];
+    readonly count: number;
+  }[];
+  readonly subprocessors: readonly {
+    readonly subprocessor: string;
+    readonly region: string;
+    readonly transferMechanism: string | null;
+    readonly count: number;
+  }[];
+}
+
+/**
+ * The audit service's ledger in the same cell database, read for one controller at a time: its
+ * export bundle (DPA §10) and a summary of its processing. Never another controller's entries.
+ */
+export interface AuditLedgerPort {
+  /** The ledger's log origin and its published verifier key (`<origin>+<key id>+<key>`). */
+  readonly origin: string;
+  readonly verifierKey: string;
+  exportBundle(
+    controllerId: string,
+    period: AuditPeriod,
+  ): Promise<
+    | { readonly kind: 'bundle'; readonly bytes: Uint8Array; readonly manifest: { readonly entries: number } }
+    | { readonly kind: 'not_checkpointed' }
+    | { readonly kind: 'too_large'; readonly entries: number; readonly max: number }
+  >;
+  processingSummary(controllerId: string, period: AuditPeriod): Promise<AuditProcessingSummary>;
+}

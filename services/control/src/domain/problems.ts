@@ -24,6 +24,20 @@ export const problemTypes = {
     status: 503,
     title: 'Webhook delivery recovery is not available on this control plane.',
   },
+  AUDIT_LEDGER_UNAVAILABLE: {
+    status: 503,
+    title: 'The audit ledger is not available on this control plane.',
+  },
+  AUDIT_NOT_CHECKPOINTED: {
+    status: 503,
+    title:
+      'No signed checkpoint covers the ledger yet; retry after the next one (AUDIT_CHECKPOINT_INTERVAL_MS).',
+  },
+  AUDIT_EXPORT_TOO_LARGE: {
+    status: 422,
+    title: 'The period holds more entries than one export may: ask for a shorter period.',
+  },
+  AUDIT_PERIOD_INVALID: { status: 400, title: '`from` must be before `to`.' },
   INTERNAL: { status: 500, title: 'Internal error.' },
 } as const;
 export type ProblemCode = keyof typeof problemTypes;
