@@ -155,6 +155,31 @@ function deliveredMessageEvents(messageId: string, n: number, at: Date): Process
       subprocessor: 'telnyx',
       outcome: 'performed',
     },
+    // The carrier's two receipts (sent, delivered), each applied and recorded.
+    ...(['sent', 'delivered'] as const).map(
+      (status): ProcessingEvent => ({
+        eventId: eventIdFor(
+          'dispatcher',
+          'receipt',
+          controllerId,
+          messageId,
+          `telnyx:${messageId}:${status}`,
+        ),
+        occurredAt,
+        service: 'dispatcher',
+        operation: 'receipt',
+        controllerId,
+        messageId,
+        subjectPseudonym,
+        dataCategories: ['user.contact.phone_number'],
+        purpose: PURPOSE,
+        instruction,
+        region: 'us',
+        subprocessor: 'telnyx',
+        outcome: 'performed',
+        reason: `reported ${status}`,
+      }),
+    ),
     {
       eventId: eventIdFor('webhooks', 'webhook.deliver', webhookId, 1),
       occurredAt,

@@ -96,6 +96,7 @@ describe('audit completeness: every operation on personal data has its event in 
     timeout: 90_000,
   }, async () => {
     onTestFailed(() => console.log(p.logs.join('')));
+    const started = Date.now();
     const canary = randomBytes(4).toString('hex');
     const NAME = ['Zebediah', 'Quillfeather'];
     const numbers: string[] = [];
@@ -422,6 +423,13 @@ describe('audit completeness: every operation on personal data has its event in 
         }),
         (a) => `${a.controllerId}\u001f${a.messageId}\u001f${a.reason}`,
       );
+
+    // The controller takes its entries out (DPA §10): once a checkpoint covers them, one export.
+    const period = `from=${new Date(started - 60_000).toISOString()}&to=${new Date(Date.now() + 60_000).toISOString()}`;
+    await until(30_000, async () =>
+      expect((await control('GET', `/v1/controllers/${co}/audit-export?${period}`)).status).toBe(200),
+    );
+    controlEvent('audit.export', 'performed', (r) => / \d+ entries$/.test(r));
 
     // 6. The ledger: every expected event once, nothing unexpected, no personal data in any entry.
     const webhookExpectations = (): Expected[] =>
