@@ -423,6 +423,43 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
       }
       expect((await row('msg_resend_acme_only')).state).toBe('dead');
     });
+
+    it('requeues nothing when its processing event cannot be stored: the two commit together', async () => {
+      await seed({
+        webhookId: 'msg_resend_atomic',
+        controllerId: 'acme',
+        endpointId,
+        messageId: 'm_resend_4',
+        createdAt: ago(HOUR),
+        attempts: failedThrice,
+        state: 'dead',
+      });
+      // The outbox refuses writes, as a full disk or a lost connection mid-transaction would.
+      await h.db.query(`CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+                          BEGIN RAISE EXCEPTION 'outbox unavailable'; END $$`);
+      await h.db.query(
+        'CREATE TRIGGER refuse_outbox BEFORE INSERT ON control_outbox FOR EACH STATEMENT EXECUTE FUNCTION refuse_outbox()',
+      );
+      try {
+        const res = await h.call('POST', '/v1/controllers/acme/webhook-deliveries/msg_resend_atomic/resend', {
+          token: acme.token,
+        });
+        expect(res.status).toBe(500);
+        expect((await row('msg_resend_atomic')).state).toBe('dead');
+      } finally {
+        await h.db.query('DROP TRIGGER refuse_outbox ON control_outbox');
+        await h.db.query('DROP FUNCTION refuse_outbox()');
+      }
+      const retried = await h.call(
+        'POST',
+        '/v1/controllers/acme/webhook-deliveries/msg_resend_atomic/resend',
+        {
+          token: acme.token,
+        },
+      );
+      expect(retried.status).toBe(202);
+      expect((await row('msg_resend_atomic')).state).toBe('pending');
+    });
   });
 
   describe('recover', () => {

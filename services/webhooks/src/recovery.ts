@@ -1,6 +1,6 @@
 // Recovery of webhook deliveries, for the control plane's API (same cell database): list what was
 // attempted, resend one delivery, recover every dead delivery of an endpoint since a time.
-import type { Db } from '@massivesms/db';
+import type { Db, DbTx } from '@massivesms/db';
 import { type AttemptRow, type DeliveryRow, PgDeliveryStore } from './adapters/pg-delivery-store.ts';
 
 /** A delivery as the API shows it: no body (it may hold the recipient's number), every attempt. */
@@ -62,21 +62,25 @@ export class WebhookRecovery {
   /**
    * Queues one delivery of the controller again with a fresh schedule (same webhook-id, so the
    * receiver can deduplicate). `not_found` for another controller's delivery; `pending` when it is
-   * still in the queue.
+   * still in the queue. Inside `tx` when given, so the caller's record of it commits with it.
    */
-  async resend(controllerId: string, webhookId: string): Promise<'queued' | 'pending' | 'not_found'> {
+  async resend(
+    controllerId: string,
+    webhookId: string,
+    tx?: DbTx,
+  ): Promise<'queued' | 'pending' | 'not_found'> {
     const row = await this.#store.get(webhookId);
     if (!row || row.controllerId !== controllerId) return 'not_found';
     if (row.state === 'pending') return 'pending';
-    return (await this.#store.requeue({ webhookId }, this.#now())) > 0 ? 'queued' : 'pending';
+    return (await this.#store.requeue({ webhookId }, this.#now(), tx)) > 0 ? 'queued' : 'pending';
   }
 
   /**
    * Queues again every dead delivery of the endpoint created since `since`, and brings forward those
-   * waiting for a retry; returns how many.
+   * waiting for a retry; returns how many. Inside `tx` when given.
    */
-  async recover(controllerId: string, endpointId: string, since: Date): Promise<number> {
-    return this.#store.requeue({ controllerId, endpointId, since }, this.#now());
+  async recover(controllerId: string, endpointId: string, since: Date, tx?: DbTx): Promise<number> {
+    return this.#store.requeue({ controllerId, endpointId, since }, this.#now(), tx);
   }
 
   async #views(rows: readonly DeliveryRow[]): Promise<DeliveryView[]> {

@@ -322,10 +322,13 @@ export class ControlService {
     if (!delivery) throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
     if (delivery.state === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
     await this.#deliverable(recovery, controllerId, delivery.endpointId);
-    const result = await recovery.resend(controllerId, webhookId);
-    if (result === 'not_found') throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
-    if (result === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
-    await this.#commit(async () => [this.#audit(p, controllerId, 'webhook.resend', `delivery ${webhookId}`)]);
+    // The requeue and its processing event commit together.
+    await this.#commit(async (tx) => {
+      const result = await recovery.resend(controllerId, webhookId, tx);
+      if (result === 'not_found') throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
+      if (result === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
+      return [this.#audit(p, controllerId, 'webhook.resend', `delivery ${webhookId}`)];
+    });
   }
 
   /** Queues again every dead delivery of one of the controller's endpoints created since `since`. */
@@ -335,15 +338,18 @@ export class ControlService {
     // The control plane owns endpoints: only one of this controller's may be recovered.
     await this.#endpoint(controllerId, endpointId);
     await this.#deliverable(recovery, controllerId, endpointId);
-    const requeued = await recovery.recover(controllerId, endpointId, since);
-    await this.#commit(async () => [
-      this.#audit(
-        p,
-        controllerId,
-        'webhook.recover',
-        `endpoint ${endpointId}, since ${since.toISOString()}, requeued ${requeued}`,
-      ),
-    ]);
+    let requeued = 0;
+    await this.#commit(async (tx) => {
+      requeued = await recovery.recover(controllerId, endpointId, since, tx);
+      return [
+        this.#audit(
+          p,
+          controllerId,
+          'webhook.recover',
+          `endpoint ${endpointId}, since ${since.toISOString()}, requeued ${requeued}`,
+        ),
+      ];
+    });
     return { requeued };
   }
 

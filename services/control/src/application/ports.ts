@@ -71,10 +71,13 @@ export interface WebhookRecoveryPort {
    * later; undefined when it did not. Deliveries to it are dead-lettered until a newer revision.
    */
   disabledReason(endpointId: string, revision: number): Promise<string | undefined>;
-  /** `pending` when it is still queued; `not_found` for an unknown or another controller's one. */
-  resend(controllerId: string, webhookId: string): Promise<'queued' | 'pending' | 'not_found'>;
-  /** Requeues every dead delivery of the endpoint created since `since`; returns how many. */
-  recover(controllerId: string, endpointId: string, since: Date): Promise<number>;
+  /**
+   * `pending` when it is still queued; `not_found` for an unknown or another controller's one. The
+   * requeue runs in `tx`, so the processing event announcing it commits with it.
+   */
+  resend(controllerId: string, webhookId: string, tx: DbTx): Promise<'queued' | 'pending' | 'not_found'>;
+  /** Requeues every dead delivery of the endpoint created since `since` in `tx`; returns how many. */
+  recover(controllerId: string, endpointId: string, since: Date, tx: DbTx): Promise<number>;
 }
 
 /** A period of processing: events that occurred in [from, to). */

@@ -1,4 +1,4 @@
-import { type Db, StatementCoalescer } from '@massivesms/db';
+import { type Db, type DbTx, StatementCoalescer } from '@massivesms/db';
 import type { OutgoingRecord } from '@massivesms/messaging';
 import { outboxColumns, outboxParams, outboxSelect } from '@massivesms/outbox';
 
@@ -339,19 +339,21 @@ export class PgDeliveryStore {
    * (the customer says it works now: they go now, not in up to hours). Same webhook-id: receivers
    * deduplicate.
    */
+  /** Requeues; inside `tx` when given (the control plane commits its processing event with it). */
   async requeue(
     where: { webhookId: string } | { controllerId: string; endpointId: string; since: Date },
     at: Date,
+    tx: DbTx = this.#db,
   ): Promise<number> {
     const set = `SET state = 'pending', next_attempt_at = $2, last_error = NULL, finished_at = NULL,
                      retry_from = attempts, lease_owner = NULL, lease_until = NULL`;
     const { rows } =
       'webhookId' in where
-        ? await this.#db.query(
+        ? await tx.query(
             `UPDATE webhook_deliveries ${set} WHERE webhook_id = $1 AND state <> 'pending' RETURNING webhook_id`,
             [where.webhookId, at],
           )
-        : await this.#db.query(
+        : await tx.query(
             `UPDATE webhook_deliveries ${set}
               WHERE controller_id = $4 AND endpoint_id = $1 AND created_at >= $3
                 AND (state = 'dead' OR (state = 'pending' AND lease_owner IS NULL AND next_attempt_at > $2))
