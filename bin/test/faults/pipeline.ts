@@ -288,6 +288,9 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
         DISPATCHER_PUBLIC_BASE_URL: `http://127.0.0.1:${dispatcherPort}`,
         // The documented reconciliation policy on a test's time scale.
         DISPATCHER_SENDING_TIMEOUT_MS: '5000',
+        // Shorter than the sending timeout allows: two carrier calls and a Retry-After pause.
+        CARRIER_TIMEOUT_MS: '2000',
+        DISPATCHER_MAX_RETRY_AFTER_MS: '500',
         DISPATCHER_QUARANTINE_MS: '20000',
         DISPATCHER_RECEIPT_DEADLINE_MS: '5000',
         DISPATCHER_FINALISE_AFTER_MS: '30000',

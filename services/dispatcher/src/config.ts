@@ -43,7 +43,7 @@ export const dispatcherSpec = defineConfig({
       .refine((n) => n >= 1_000, { error: 'must be at least 1000' }),
     default: '600000',
     description:
-      'A message still `sending` after this had its process die mid-call: it becomes `unknown` (never resent).',
+      'A message still `sending` after this had its process die mid-call: it becomes `unknown` (never resent). Must exceed 2 × `CARRIER_TIMEOUT_MS` + `DISPATCHER_MAX_RETRY_AFTER_MS` (a send may pause and try two carriers), or the dispatcher refuses to start.',
   },
   DISPATCHER_QUARANTINE_MS: {
     schema: z
@@ -106,6 +106,26 @@ export const dispatcherSpec = defineConfig({
       'Bound on one carrier call; a timeout after the request was written is ambiguous (`unknown`), never resent.',
   },
 });
+
+/**
+ * Checks that the reconciliation sweep never takes a send still in progress for a dead one: a message
+ * stays claimed (`sending`) through a Retry-After pause and a call to each of two carriers (failover),
+ * so DISPATCHER_SENDING_TIMEOUT_MS must exceed all three. Throws ConfigError naming the variables.
+ */
+export function checkSendingTimeout(config: {
+  dispatcherSendingTimeoutMs: number;
+  carrierTimeoutMs: number;
+  dispatcherMaxRetryAfterMs: number;
+}): void {
+  const longest = 2 * config.carrierTimeoutMs + config.dispatcherMaxRetryAfterMs;
+  if (config.dispatcherSendingTimeoutMs <= longest)
+    throw new ConfigError([
+      {
+        variable: 'DISPATCHER_SENDING_TIMEOUT_MS',
+        reason: `must be longer than a send may take: 2 × CARRIER_TIMEOUT_MS + DISPATCHER_MAX_RETRY_AFTER_MS = ${longest} ms (a send still in progress would be reconciled as unknown)`,
+      },
+    ]);
+}
 
 /** Carrier API hosts of each cell: EU traffic stays on EU hosts. */
 export const regionHosts = {

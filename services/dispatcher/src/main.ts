@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { telnyxCarrier } from './adapters/telnyx-carrier.ts';
 import { twilioCarrier } from './adapters/twilio-carrier.ts';
 import { defaultRateLimits, RateLimits } from './application/rate-limits.ts';
-import { carrierEndpoints, dispatcherSpec } from './config.ts';
+import { carrierEndpoints, checkSendingTimeout, dispatcherSpec } from './config.ts';
 import { reconcilePolicy, startDispatcher } from './dispatcher.ts';
 
 /** Runs the dispatcher until SIGTERM/SIGINT. */
@@ -17,6 +17,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   let hosts: ReturnType<typeof carrierEndpoints>;
   try {
     hosts = carrierEndpoints(config.cell, { telnyx: config.telnyxBaseUrl, twilio: config.twilioBaseUrl });
+    checkSendingTimeout(config);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(formatConfigProblems(error.problems));

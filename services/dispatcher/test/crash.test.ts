@@ -67,6 +67,8 @@ describe('crash: SIGKILL the dispatcher mid-run, restart it', () => {
         TWILIO_AUTH_TOKEN: 'token-crash',
         TWILIO_BASE_URL: twilio.baseUrl,
         DISPATCHER_SENDING_TIMEOUT_MS: '3000',
+        CARRIER_TIMEOUT_MS: '1000',
+        DISPATCHER_MAX_RETRY_AFTER_MS: '500',
       },
       stdio: 'ignore',
     });

@@ -1,6 +1,7 @@
+import { ConfigError } from '@massivesms/config';
 import { findSubprocessor } from '@massivesms/privacy';
 import { describe, expect, it } from 'vitest';
-import { carrierEndpoints, regionHosts } from '../src/config.ts';
+import { carrierEndpoints, checkSendingTimeout, regionHosts } from '../src/config.ts';
 
 // DPA §2/§7: each cell calls its own region's carrier hosts; EU traffic never leaves EU hosts.
 describe('carrier hosts per cell', () => {
@@ -50,5 +51,35 @@ describe('carrier endpoints of a running cell', () => {
       telnyx: 'http://127.0.0.1:4010/v2',
       twilio: 'https://api.dublin.ie1.twilio.com',
     });
+  });
+});
+
+describe('the sending timeout', () => {
+  const config = {
+    dispatcherSendingTimeoutMs: 600_000,
+    carrierTimeoutMs: 10_000,
+    dispatcherMaxRetryAfterMs: 60_000,
+  };
+
+  it('the defaults leave a send room for a Retry-After pause and two carrier calls', () => {
+    expect(() => checkSendingTimeout(config)).not.toThrow();
+  });
+
+  it('is refused, naming the variable, when a send in progress could outlast it', () => {
+    const error = (() => {
+      try {
+        checkSendingTimeout({ ...config, dispatcherSendingTimeoutMs: 80_000 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      expect.objectContaining({
+        variable: 'DISPATCHER_SENDING_TIMEOUT_MS',
+        reason: expect.stringContaining('80000 ms'),
+      }),
+    ]);
+    expect(() => checkSendingTimeout({ ...config, dispatcherSendingTimeoutMs: 80_001 })).not.toThrow();
   });
 });
