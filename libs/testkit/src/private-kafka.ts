@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,18 +23,28 @@ function listenable(port: number): Promise<boolean> {
   });
 }
 
-/** A free port whose successor is free too: the broker's controller listens on port + 1. */
+/** The lowest port the kernel hands out by itself (for port 0 binds and outgoing connections). */
+function ephemeralLow(): number {
+  try {
+    return (
+      Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32_768
+    );
+  } catch {
+    return 32_768;
+  }
+}
+
+/**
+ * A free port whose successor is free too (the broker's controller listens on port + 1), below the
+ * ephemeral range: while the broker is stopped, nothing that binds port 0 or connects out can be
+ * given its ports, so it can always start again on them.
+ */
 async function freePortPair(): Promise<number> {
+  const high = Math.min(ephemeralLow(), 65_535) - 2;
+  const low = 20_000;
   for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-      });
-    });
-    if (port < 65_535 && (await listenable(port + 1))) return port;
+    const port = low + Math.floor(Math.random() * (high - low));
+    if ((await listenable(port)) && (await listenable(port + 1))) return port;
   }
 }
 
