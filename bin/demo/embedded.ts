@@ -109,6 +109,8 @@ interface CellRuntime {
 }
 
 const OPERATOR = `demo-operator-${'x'.repeat(24)}`;
+/** Bound on one carrier call in the demo. */
+const CARRIER_TIMEOUT_MS = 5_000;
 
 /** Runs the embedded demo and returns its summary. */
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
@@ -196,12 +198,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         host: '127.0.0.1',
       },
       carriers: {
-        telnyx: telnyxCarrier({ apiKey: `KEY_${cell}`, baseUrl: telnyx.baseUrl, timeoutMs: 2_000 }),
+        // Long enough that only the planted unanswered send times out, even on a starved machine
+        // (a CI runner sharing its cores): a timed-out call is an ambiguous send, never resent.
+        telnyx: telnyxCarrier({
+          apiKey: `KEY_${cell}`,
+          baseUrl: telnyx.baseUrl,
+          timeoutMs: CARRIER_TIMEOUT_MS,
+        }),
         twilio: twilioCarrier({
           accountSid: `AC${cell === 'us' ? '1' : '2'}${'0'.repeat(31)}`,
           authToken: `tok-${cell}`,
           baseUrl: twilio.baseUrl,
-          timeoutMs: 2_000,
+          timeoutMs: CARRIER_TIMEOUT_MS,
         }),
       },
       // Simulated accounts: the demo is not throttled like a real 10DLC sender.
@@ -216,11 +224,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         if (cell === 'us' && carrier === 'telnyx' && state === 'open') usTelnyxOpened = true;
       },
       // The documented policy for outcomes nobody reported, on a demo's time scale: a send still
-      // unanswered after 15 s (its call is bounded at 2 s) becomes `unknown`, and `failed` after 15 s
-      // more without a receipt; an accepted message without its final receipt is looked up at the
-      // carrier after 5 s and closed as unconfirmed after 30 s.
+      // unanswered after 20 s (its call is bounded at 5 s, twice with failover) becomes `unknown`, and
+      // `failed` after 15 s more without a receipt; an accepted message without its final receipt is
+      // looked up at the carrier after 5 s and closed as unconfirmed after 30 s.
       reconcile: reconcilePolicy({
-        sendingTimeoutMs: 15_000,
+        sendingTimeoutMs: 20_000,
         quarantineMs: 15_000,
         receiptDeadlineMs: 5_000,
         finaliseAfterMs: 30_000,
