@@ -12,6 +12,8 @@ export default defineConfig({
       'bin/test/**/*.test.ts',
     ],
     globalSetup: ['libs/testkit/src/global-setup.ts'],
+    // Service logs are printed only under a failed test (libs/testkit/src/test-logs.ts).
+    setupFiles: ['libs/testkit/src/test-logs-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -40,6 +40,7 @@ import {
   type RunSources,
   type TestSchema,
   type TestTopics,
+  testKafkaLog,
   webhookStatusChange,
 } from '@massivesms/testkit';
 import {
@@ -185,7 +186,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   const telnyx = await startTelnyxSimulator({ apiKey: 'KEY_FAULTS' });
   const twilio = await startTwilioSimulator({ accountSid: SID, authToken: 'token-faults' });
   const receiver = await startWebhookReceiver();
-  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'faults-test' });
+  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'faults-test', log: testKafkaLog });
   const masterKey = generateMasterKey();
   const dispatcherPort = await freePort();
   const controlPort = await freePort();

@@ -7,7 +7,7 @@ import {
   RecordFailedError,
   UNCLASSIFIED_FAILURE_CODE,
 } from '@massivesms/messaging';
-import { createTestTopics, eventually, type TestTopics } from '@massivesms/testkit';
+import { createTestTopics, eventually, type TestTopics, testKafkaLog } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DeadLetterTopics,
@@ -68,7 +68,7 @@ describe('dead letters: list and replay (real Kafka)', () => {
   beforeAll(async () => {
     topics = createTestTopics();
     await topics.provisionCell('us', 2);
-    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'dead-letters-test' });
+    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'dead-letters-test', log: testKafkaLog });
     cell = deadLetterTopics('us', topics.namespace);
   });
   afterAll(async () => {

@@ -1,10 +1,10 @@
 import { messagingContract } from '@massivesms/messaging/contract-suite';
-import { createTestTopics } from '@massivesms/testkit';
+import { createTestTopics, testKafkaLog } from '@massivesms/testkit';
 import { KafkaBus } from '../src/index.ts';
 
 messagingContract('Kafka adapter (real broker)', async () => {
   const topics = createTestTopics();
-  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'contract-test' });
+  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'contract-test', log: testKafkaLog });
   let n = 0;
   return {
     bus,

@@ -1,7 +1,13 @@
 import { createPgDb, type Db } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import type { BusProducer, IncomingRecord, OutgoingRecord, ReaderHandle } from '@massivesms/messaging';
-import { createTestSchema, createTestTopics, eventually, type TestSchema } from '@massivesms/testkit';
+import {
+  createTestSchema,
+  createTestTopics,
+  eventually,
+  type TestSchema,
+  testKafkaLog,
+} from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OutboxRelay, startOutboxRelay, writeOutbox } from '../src/index.ts';
 
@@ -15,7 +21,7 @@ let n = 0;
 beforeAll(async () => {
   schema = await createTestSchema('outbox');
   db = createPgDb({ url: schema.url, schema: schema.schema, max: 6 });
-  bus = new KafkaBus({ brokers: topics.brokers, clientId: 'outbox-test' });
+  bus = new KafkaBus({ brokers: topics.brokers, clientId: 'outbox-test', log: testKafkaLog });
 });
 
 afterAll(async () => {

@@ -40,6 +40,7 @@ import {
   eventually,
   type TestSchema,
   type TestTopics,
+  testKafkaLog,
 } from '../src/index.ts';
 import {
   callbackTarget,
@@ -148,7 +149,7 @@ describe('the invariant checker on a real pipeline (router, dispatcher, webhooks
     telnyx = await startTelnyxSimulator({ apiKey: 'KEY_INVARIANTS' });
     twilio = await startTwilioSimulator({ accountSid: SID, authToken: 'token-invariants' });
     receiver = await startWebhookReceiver();
-    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'invariants-test' });
+    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'invariants-test', log: testKafkaLog });
     sources = {
       bus,
       cell: 'us',

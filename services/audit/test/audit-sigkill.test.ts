@@ -22,6 +22,7 @@ import {
   eventually,
   type TestSchema,
   type TestTopics,
+  testKafkaLog,
 } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { verifyLedger } from '../src/adapters/pg-ledger.ts';
@@ -169,7 +170,7 @@ describe('audit: SIGKILL mid-stream, restart (real process, Kafka and PostgreSQL
     await topics.provisionCell('us', 3);
     schema = await createTestSchema('audit-sigkill');
     db = createPgDb({ url: schema.url, schema: schema.schema });
-    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'audit-sigkill-test' });
+    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'audit-sigkill-test', log: testKafkaLog });
   });
   afterAll(async () => {
     for (const p of processes)

@@ -19,6 +19,8 @@ import {
   eventually,
   type TestSchema,
   type TestTopics,
+  testKafkaLog,
+  testLogDestination,
 } from '@massivesms/testkit';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +54,7 @@ describe('audit service (real Kafka and PostgreSQL)', () => {
       cell: 'us',
       bus,
       db,
-      log: createLogger({ service: 'audit', level: 'error' }),
+      log: createLogger({ service: 'audit', level: 'error', destination: testLogDestination }),
       registry: new Registry(),
       kms,
       checkpointEntries: 3,
@@ -89,7 +91,7 @@ describe('audit service (real Kafka and PostgreSQL)', () => {
     await topics.provisionCell('us', 2);
     schema = await createTestSchema('audit');
     db = createPgDb({ url: schema.url, schema: schema.schema });
-    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'audit-test' });
+    bus = new KafkaBus({ brokers: topics.brokers, clientId: 'audit-test', log: testKafkaLog });
     audit = await start();
   });
   afterAll(async () => {

@@ -15,7 +15,14 @@ import { startStateView } from '@massivesms/messaging';
 import { generateMasterKey, type Kms, LocalKms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Resolver } from '@massivesms/ssrf';
 import { createLogger } from '@massivesms/telemetry';
-import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
+import {
+  createTestSchema,
+  createTestTopics,
+  type TestSchema,
+  type TestTopics,
+  testKafkaLog,
+  testLogDestination,
+} from '@massivesms/testkit';
 import { ssrfUrlGuard } from '../src/adapters/url-guard.ts';
 import type { AuditLedgerPort, WebhookRecoveryPort } from '../src/application/ports.ts';
 import { type Control, createControl } from '../src/control.ts';
@@ -78,7 +85,7 @@ export async function startControl(
   await topics.provisionCell(cell, 2);
   const schema = await createTestSchema('control');
   const db = createPgDb({ url: schema.url, schema: schema.schema });
-  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'control-test' });
+  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'control-test', log: testKafkaLog });
   const masterKey = generateMasterKey();
   const tls = options.tls ? selfSignedCertificate() : undefined;
   const kms = new LocalKms(masterKey);
@@ -90,6 +97,7 @@ export async function startControl(
     log: createLogger({
       service: 'control',
       level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
+      destination: testLogDestination,
     }),
     operatorToken: OPERATOR_TOKEN,
     topicNamespace: topics.namespace,
@@ -138,7 +146,7 @@ export async function startControl(
 
 /** What a second service sees: views of the controllers and endpoints topics. */
 export async function startViews(h: ControlHarness) {
-  const bus = new KafkaBus({ brokers: h.topics.brokers, clientId: 'other-service' });
+  const bus = new KafkaBus({ brokers: h.topics.brokers, clientId: 'other-service', log: testKafkaLog });
   const decode =
     <T>(schema: Parameters<typeof decodeJsonOrThrow>[0]) =>
     (value: Buffer) =>

@@ -14,7 +14,14 @@ import { KafkaBus } from '@massivesms/kafka';
 import type { IncomingRecord, MessageBus, OutgoingRecord } from '@massivesms/messaging';
 import { generateMasterKey, InMemoryControllerKeyStore, Keyring, LocalKms } from '@massivesms/privacy';
 import { createLogger } from '@massivesms/telemetry';
-import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
+import {
+  createTestSchema,
+  createTestTopics,
+  type TestSchema,
+  type TestTopics,
+  testKafkaLog,
+  testLogDestination,
+} from '@massivesms/testkit';
 import {
   startTelnyxSimulator,
   startTwilioSimulator,
@@ -95,7 +102,11 @@ export async function startDispatcherHarness(options: HarnessOptions = {}): Prom
   await topics.provisionCell(cell, options.partitions ?? 1);
   const schema: TestSchema = await createTestSchema(`dispatcher_${cell}`);
   const db = createPgDb({ url: schema.url, schema: schema.schema });
-  const bus = new KafkaBus({ brokers: topics.brokers, clientId: `dispatcher-test-${cell}` });
+  const bus = new KafkaBus({
+    brokers: topics.brokers,
+    clientId: `dispatcher-test-${cell}`,
+    log: testKafkaLog,
+  });
   const kms = new LocalKms(generateMasterKey());
   const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
   const telnyx = await startTelnyxSimulator({
@@ -117,7 +128,7 @@ export async function startDispatcherHarness(options: HarnessOptions = {}): Prom
     bus: options.wrapBus ? options.wrapBus(bus) : bus,
     db,
     kms,
-    log: createLogger({ service: 'dispatcher', level: 'error' }),
+    log: createLogger({ service: 'dispatcher', level: 'error', destination: testLogDestination }),
     namespace: topics.namespace,
     ...(options.ingress
       ? {

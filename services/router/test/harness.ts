@@ -24,7 +24,14 @@ import {
   toE164,
 } from '@massivesms/privacy';
 import { createLogger } from '@massivesms/telemetry';
-import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
+import {
+  createTestSchema,
+  createTestTopics,
+  type TestSchema,
+  type TestTopics,
+  testKafkaLog,
+  testLogDestination,
+} from '@massivesms/testkit';
 
 export { eventually } from '@massivesms/testkit';
 
@@ -88,7 +95,7 @@ export async function startHarness(cell: Cell = 'us'): Promise<RouterHarness> {
   await topics.provisionCell(cell, 3);
   const schema = await createTestSchema('router');
   const db = createPgDb({ url: schema.url, schema: schema.schema });
-  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'router-test' });
+  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'router-test', log: testKafkaLog });
   const kms = new LocalKms(generateMasterKey());
   const keyStore = new InMemoryControllerKeyStore();
   const keyring = new Keyring({ kms, store: keyStore });
@@ -189,6 +196,7 @@ export async function startHarness(cell: Cell = 'us'): Promise<RouterHarness> {
         log: createLogger({
           service: 'router',
           level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
+          destination: testLogDestination,
         }),
         registry: new Registry(),
         namespace: topics.namespace,

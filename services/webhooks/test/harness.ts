@@ -32,6 +32,8 @@ import {
   eventually,
   type TestSchema,
   type TestTopics,
+  testKafkaLog,
+  testLogDestination,
 } from '@massivesms/testkit';
 import { expect } from 'vitest';
 import { startWebhooks, type Webhooks, type WebhooksOptions } from '../src/webhooks.ts';
@@ -92,7 +94,7 @@ export async function startWebhooksHarness(
   await topics.provisionCell('us', 2);
   const schema = await createTestSchema('webhooks');
   const db = createPgDb({ url: schema.url, schema: schema.schema });
-  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'webhooks-test' });
+  const bus = new KafkaBus({ brokers: topics.brokers, clientId: 'webhooks-test', log: testKafkaLog });
   const masterKey = generateMasterKey();
   const kms = new LocalKms(masterKey);
   const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
@@ -113,6 +115,7 @@ export async function startWebhooksHarness(
       log: createLogger({
         service: 'webhooks',
         level: process.env.WEBHOOKS_TEST_LOG === '1' ? 'warn' : 'error',
+        destination: testLogDestination,
       }),
       namespace: topics.namespace,
       ssrf: options.ssrf ?? { allowList: ['127.0.0.1'] },
