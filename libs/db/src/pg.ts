@@ -8,6 +8,7 @@ import {
   DbTransactionAbortedError,
   DbTransactionClosedError,
 } from './errors.ts';
+import { NamedQuery, runNamed, statementName } from './prepared.ts';
 import { checkSchemaName } from './schema-name.ts';
 
 /** Options of the PostgreSQL adapter. */
@@ -46,6 +47,15 @@ export interface PgDbOptions {
   /** Idle time before TCP keepalive probes start on each connection (default 10 000; always on). */
   keepAliveInitialDelayMs?: number;
   /**
+   * Named prepared statements kept per connection (default 100; 0 turns them off). Every statement
+   * with parameters runs as one, named after its text, so a text run again on the same connection is
+   * neither parsed nor (once PostgreSQL uses a generic plan) planned again; the least recently used is
+   * closed beyond this many. Texts should therefore not vary per call: pass lists as arrays
+   * (`= ANY($1)`, `unnest($1::int[], …)`), not as a varying number of placeholders. Turn it off behind
+   * a pooler that shares sessions between clients (PgBouncer in transaction mode before 1.21).
+   */
+  preparedStatements?: number;
+  /**
    * Called when an idle pooled connection fails (server restart, network cut). The pool already drops
    * the connection; the default reports to stderr. Must not throw.
    */
@@ -55,6 +65,7 @@ export interface PgDbOptions {
 /** Creates the PostgreSQL adapter of the Db port over a `pg.Pool`. */
 export function createPgDb(options: PgDbOptions): Db {
   const config = poolConfig(options);
+  const maxPrepared = checkPreparedStatements(options.preparedStatements);
   const pool = new pg.Pool(config);
   const onError = options.onError ?? reportPoolError;
   // Without a listener, an idle client's socket error is an unhandled 'error' event and kills the process.
@@ -66,15 +77,32 @@ export function createPgDb(options: PgDbOptions): Db {
     }
   });
   const named = (err: unknown) => namedTimeout(err, config);
+  /** The statement to send: named when it has parameters (and naming is on), else the text as it is. */
+  const prepared = (sql: string, params?: readonly unknown[]): NamedQuery | undefined =>
+    maxPrepared > 0 && params !== undefined && params.length > 0
+      ? new NamedQuery(statementName(sql), sql, params, maxPrepared)
+      : undefined;
 
   let closing: Promise<void> | undefined;
 
   return {
     async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      // pool.query hands a failed connection back with the error, so the pool destroys it.
+      const statement = prepared(sql, params);
       try {
-        // pool.query hands a failed connection back with the error, so the pool destroys it.
-        return normalise<R>(await pool.query(sql, params as unknown[] | undefined));
+        if (!statement) return normalise<R>(await pool.query(sql, params as unknown[] | undefined));
+        return normalise<R>(await runNamed(pool, statement));
       } catch (err) {
+        // A statement alone is its own transaction: it failed, so nothing of it happened, and running
+        // it again is safe. A stale cached plan (a migration changed its result columns) or a
+        // statement the session lost is run once more unnamed, which neither can fail.
+        if (statement && isStalePrepared(err)) {
+          try {
+            return normalise<R>(await pool.query(sql, params as unknown[]));
+          } catch (retryErr) {
+            throw named(retryErr);
+          }
+        }
         throw named(err);
       }
     },
@@ -98,6 +126,8 @@ export function createPgDb(options: PgDbOptions): Db {
       client.on('error', onConnectionError);
       const run = async (sql: string, params?: readonly unknown[]) => {
         try {
+          const statement = prepared(sql, params);
+          if (statement) return await runNamed(client, statement);
           return await client.query(sql, params as unknown[] | undefined);
         } catch (err) {
           const error = named(err);
@@ -234,6 +264,29 @@ function poolConfig(options: PgDbOptions): pg.PoolConfig {
   return config;
 }
 
+/**
+ * A named statement that failed before doing anything because of the name itself: its cached plan no
+ * longer matches its result columns (0A000 "cached plan must not change result type") or the session
+ * has no such statement (26000). Both are cured by preparing it again.
+ */
+function isStalePrepared(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '0A000' || code === '26000';
+}
+
+function checkPreparedStatements(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_PREPARED_STATEMENTS;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_PREPARED_STATEMENTS) {
+    throw new DbConfigError(
+      `preparedStatements must be a whole number from 0 to ${MAX_PREPARED_STATEMENTS}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+const DEFAULT_PREPARED_STATEMENTS = 100;
+/** Each holds a parse tree and a plan in the server backend's memory: keep the total bounded. */
+const MAX_PREPARED_STATEMENTS = 10_000;
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 /** How much longer the client waits than the server lets a statement run (network, cancel handling). */
 const QUERY_TIMEOUT_MARGIN_MS = 5_000;
