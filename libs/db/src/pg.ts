@@ -56,6 +56,16 @@ export interface PgDbOptions {
    */
   preparedStatements?: number;
   /**
+   * PostgreSQL `plan_cache_mode` of every connection (default: the server's, normally `auto`). Under
+   * `auto` a prepared statement is planned afresh on each run unless its generic plan looks no
+   * costlier than the custom ones; a statement over `unnest($1::text[])` never does (the generic
+   * plan assumes 10 array elements, the custom one sees 1), so it keeps paying for planning.
+   * `force_generic_plan` plans each statement once per connection: right when every statement's best
+   * plan does not depend on its parameter values (key lookups, batches over arrays); wrong for one
+   * whose does (a range or a skewed column choosing between an index and a scan).
+   */
+  planCacheMode?: 'auto' | 'force_generic_plan' | 'force_custom_plan';
+  /**
    * Called when an idle pooled connection fails (server restart, network cut). The pool already drops
    * the connection; the default reports to stderr. Must not throw.
    */
@@ -247,19 +257,30 @@ function poolConfig(options: PgDbOptions): pg.PoolConfig {
     keepAlive: true,
     keepAliveInitialDelayMillis: keepAliveInitialDelayMs,
   };
+  // Sent in the startup packet, so the very first statement on every connection already has them
+  // (no race with a post-connect SET). Keep PGOPTIONS, since our `options` replaces it.
+  const startup: string[] = [];
   if (options.schema !== undefined) {
     const schema = checkSchemaName(options.schema);
-    // pg lets the URL's own `options` override ours, which would silently drop the search_path.
-    if (/[?&]options=/.test(options.url)) {
+    startup.push(`-c search_path=${escapeStartupOption(quoteIdent(schema))}`);
+  }
+  if (options.planCacheMode !== undefined) {
+    if (!PLAN_CACHE_MODES.includes(options.planCacheMode)) {
       throw new DbConfigError(
-        'set the schema either through `schema` or through the URL options parameter, not both',
+        `planCacheMode must be one of ${PLAN_CACHE_MODES.join(', ')}, got ${String(options.planCacheMode)}`,
       );
     }
-    // Sent in the startup packet, so the very first statement on every connection already sees the
-    // schema (no race with a post-connect SET). Keep PGOPTIONS, since our `options` replaces it.
-    const searchPath = `-c search_path=${escapeStartupOption(quoteIdent(schema))}`;
+    startup.push(`-c plan_cache_mode=${options.planCacheMode}`);
+  }
+  if (startup.length > 0) {
+    // pg lets the URL's own `options` override ours, which would silently drop them.
+    if (/[?&]options=/.test(options.url)) {
+      throw new DbConfigError(
+        'set the schema and planCacheMode either through the adapter options or through the URL options parameter, not both',
+      );
+    }
     const inherited = process.env.PGOPTIONS?.trim();
-    config.options = inherited ? `${inherited} ${searchPath}` : searchPath;
+    config.options = [...(inherited ? [inherited] : []), ...startup].join(' ');
   }
   return config;
 }
@@ -284,6 +305,7 @@ function checkPreparedStatements(value: number | undefined): number {
   return value;
 }
 
+const PLAN_CACHE_MODES: readonly string[] = ['auto', 'force_generic_plan', 'force_custom_plan'];
 const DEFAULT_PREPARED_STATEMENTS = 100;
 /** Each holds a parse tree and a plan in the server backend's memory: keep the total bounded. */
 const MAX_PREPARED_STATEMENTS = 10_000;

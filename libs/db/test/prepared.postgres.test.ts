@@ -137,6 +137,36 @@ describe('createPgDb named prepared statements (real PostgreSQL)', () => {
     expect((await db.transaction((tx) => tx.query(fresh, [6, null]))).rows).toEqual([{ id: 6 }]);
   });
 
+  it('plans each statement once per session under planCacheMode force_generic_plan', async () => {
+    // A batch over arrays: under the default mode it is planned afresh on every run.
+    const batch = `SELECT u.id, i.label FROM unnest($1::int[]) AS u(id) LEFT JOIN items i ON i.id = u.id`;
+    const plans = async (db: Db) =>
+      db.transaction(async (tx) => {
+        for (const id of [1, 2, 3, 4, 5, 6, 7]) await tx.query(batch, [[id]]);
+        const { rows } = await tx.query<{ generic: string; custom: string; mode: string }>(
+          `SELECT generic_plans AS generic, custom_plans AS custom, current_setting('plan_cache_mode') AS mode
+             FROM pg_prepared_statements`,
+        );
+        return rows;
+      });
+    expect(await plans(open())).toEqual([{ generic: '0', custom: '7', mode: 'auto' }]);
+    expect(await plans(open({ planCacheMode: 'force_generic_plan' }))).toEqual([
+      { generic: '7', custom: '0', mode: 'force_generic_plan' },
+    ]);
+    // Without a schema too (the setting travels in the same startup options).
+    const noSchema = createPgDb({ url: s.url, max: 1, planCacheMode: 'force_custom_plan' });
+    opened.push(noSchema);
+    expect((await noSchema.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode')).rows).toEqual([
+      { plan_cache_mode: 'force_custom_plan' },
+    ]);
+    expect(() => createPgDb({ url: s.url, planCacheMode: 'generic' as unknown as 'auto' })).toThrow(
+      DbConfigError,
+    );
+    expect(() =>
+      createPgDb({ url: `${s.url}?options=-c%20work_mem%3D8MB`, planCacheMode: 'force_generic_plan' }),
+    ).toThrow(DbConfigError);
+  });
+
   it('recovers when the session is terminated in the middle of a transaction', async () => {
     const db = open({ onError: () => {} });
     await db.query(byId, [1]);
