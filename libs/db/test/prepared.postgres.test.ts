@@ -85,6 +85,21 @@ describe('createPgDb named prepared statements (real PostgreSQL)', () => {
     });
   });
 
+  it('closes an evicted statement even inside an aborted transaction', async () => {
+    const db = open({ preparedStatements: 1 });
+    await db.query(byId, [1]);
+    const other = 'SELECT label FROM items WHERE id = $1 ORDER BY id';
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.query('SELECT 1 / 0').catch(() => {}); // the transaction is aborted
+        await tx.query(other, [1]); // evicts byId (its Close is honoured), its own Parse is refused
+      }),
+    ).rejects.toMatchObject({ code: '25P02' });
+    await db.transaction(async (tx) => expect(await preparedNames(tx)).toEqual([]));
+    expect((await db.query(other, [2])).rows).toEqual([{ label: 'item 2' }]);
+    await db.transaction(async (tx) => expect(await preparedNames(tx)).toEqual([statementName(other)]));
+  });
+
   it('prepares again when a migration changes the result columns of a cached plan (0A000)', async () => {
     await admin.query('CREATE TABLE widened (id integer PRIMARY KEY)');
     await admin.query('INSERT INTO widened VALUES (1)');
