@@ -8,6 +8,7 @@ import {
   DbTransactionAbortedError,
   DbTransactionClosedError,
 } from './errors.ts';
+import { NamedQuery, runNamed, statementName } from './prepared.ts';
 import { checkSchemaName } from './schema-name.ts';
 
 /** Options of the PostgreSQL adapter. */
@@ -46,6 +47,25 @@ export interface PgDbOptions {
   /** Idle time before TCP keepalive probes start on each connection (default 10 000; always on). */
   keepAliveInitialDelayMs?: number;
   /**
+   * Named prepared statements kept per connection (default 100; 0 turns them off). Every statement
+   * with parameters runs as one, named after its text, so a text run again on the same connection is
+   * neither parsed nor (once PostgreSQL uses a generic plan) planned again; the least recently used is
+   * closed beyond this many. Texts should therefore not vary per call: pass lists as arrays
+   * (`= ANY($1)`, `unnest($1::int[], …)`), not as a varying number of placeholders. Turn it off behind
+   * a pooler that shares sessions between clients (PgBouncer in transaction mode before 1.21).
+   */
+  preparedStatements?: number;
+  /**
+   * PostgreSQL `plan_cache_mode` of every connection (default: the server's, normally `auto`). Under
+   * `auto` a prepared statement is planned afresh on each run unless its generic plan looks no
+   * costlier than the custom ones; a statement over `unnest($1::text[])` never does (the generic
+   * plan assumes 10 array elements, the custom one sees 1), so it keeps paying for planning.
+   * `force_generic_plan` plans each statement once per connection: right when every statement's best
+   * plan does not depend on its parameter values (key lookups, batches over arrays); wrong for one
+   * whose does (a range or a skewed column choosing between an index and a scan).
+   */
+  planCacheMode?: 'auto' | 'force_generic_plan' | 'force_custom_plan';
+  /**
    * Called when an idle pooled connection fails (server restart, network cut). The pool already drops
    * the connection; the default reports to stderr. Must not throw.
    */
@@ -55,6 +75,7 @@ export interface PgDbOptions {
 /** Creates the PostgreSQL adapter of the Db port over a `pg.Pool`. */
 export function createPgDb(options: PgDbOptions): Db {
   const config = poolConfig(options);
+  const maxPrepared = checkPreparedStatements(options.preparedStatements);
   const pool = new pg.Pool(config);
   const onError = options.onError ?? reportPoolError;
   // Without a listener, an idle client's socket error is an unhandled 'error' event and kills the process.
@@ -66,15 +87,32 @@ export function createPgDb(options: PgDbOptions): Db {
     }
   });
   const named = (err: unknown) => namedTimeout(err, config);
+  /** The statement to send: named when it has parameters (and naming is on), else the text as it is. */
+  const prepared = (sql: string, params?: readonly unknown[]): NamedQuery | undefined =>
+    maxPrepared > 0 && params !== undefined && params.length > 0
+      ? new NamedQuery(statementName(sql), sql, params, maxPrepared)
+      : undefined;
 
   let closing: Promise<void> | undefined;
 
   return {
     async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      // pool.query hands a failed connection back with the error, so the pool destroys it.
+      const statement = prepared(sql, params);
       try {
-        // pool.query hands a failed connection back with the error, so the pool destroys it.
-        return normalise<R>(await pool.query(sql, params as unknown[] | undefined));
+        if (!statement) return normalise<R>(await pool.query(sql, params as unknown[] | undefined));
+        return normalise<R>(await runNamed(pool, statement));
       } catch (err) {
+        // A statement alone is its own transaction: it failed, so nothing of it happened, and running
+        // it again is safe. A stale cached plan (a migration changed its result columns) or a
+        // statement the session lost is run once more unnamed, which neither can fail.
+        if (statement && isStalePrepared(err)) {
+          try {
+            return normalise<R>(await pool.query(sql, params as unknown[]));
+          } catch (retryErr) {
+            throw named(retryErr);
+          }
+        }
         throw named(err);
       }
     },
@@ -98,6 +136,8 @@ export function createPgDb(options: PgDbOptions): Db {
       client.on('error', onConnectionError);
       const run = async (sql: string, params?: readonly unknown[]) => {
         try {
+          const statement = prepared(sql, params);
+          if (statement) return await runNamed(client, statement);
           return await client.query(sql, params as unknown[] | undefined);
         } catch (err) {
           const error = named(err);
@@ -217,23 +257,58 @@ function poolConfig(options: PgDbOptions): pg.PoolConfig {
     keepAlive: true,
     keepAliveInitialDelayMillis: keepAliveInitialDelayMs,
   };
+  // Sent in the startup packet, so the very first statement on every connection already has them
+  // (no race with a post-connect SET). Keep PGOPTIONS, since our `options` replaces it.
+  const startup: string[] = [];
   if (options.schema !== undefined) {
     const schema = checkSchemaName(options.schema);
-    // pg lets the URL's own `options` override ours, which would silently drop the search_path.
-    if (/[?&]options=/.test(options.url)) {
+    startup.push(`-c search_path=${escapeStartupOption(quoteIdent(schema))}`);
+  }
+  if (options.planCacheMode !== undefined) {
+    if (!PLAN_CACHE_MODES.includes(options.planCacheMode)) {
       throw new DbConfigError(
-        'set the schema either through `schema` or through the URL options parameter, not both',
+        `planCacheMode must be one of ${PLAN_CACHE_MODES.join(', ')}, got ${String(options.planCacheMode)}`,
       );
     }
-    // Sent in the startup packet, so the very first statement on every connection already sees the
-    // schema (no race with a post-connect SET). Keep PGOPTIONS, since our `options` replaces it.
-    const searchPath = `-c search_path=${escapeStartupOption(quoteIdent(schema))}`;
+    startup.push(`-c plan_cache_mode=${options.planCacheMode}`);
+  }
+  if (startup.length > 0) {
+    // pg lets the URL's own `options` override ours, which would silently drop them.
+    if (/[?&]options=/.test(options.url)) {
+      throw new DbConfigError(
+        'set the schema and planCacheMode either through the adapter options or through the URL options parameter, not both',
+      );
+    }
     const inherited = process.env.PGOPTIONS?.trim();
-    config.options = inherited ? `${inherited} ${searchPath}` : searchPath;
+    config.options = [...(inherited ? [inherited] : []), ...startup].join(' ');
   }
   return config;
 }
 
+/**
+ * A named statement that failed before doing anything because of the name itself: its cached plan no
+ * longer matches its result columns (0A000 "cached plan must not change result type") or the session
+ * has no such statement (26000). Both are cured by preparing it again.
+ */
+function isStalePrepared(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '0A000' || code === '26000';
+}
+
+function checkPreparedStatements(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_PREPARED_STATEMENTS;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_PREPARED_STATEMENTS) {
+    throw new DbConfigError(
+      `preparedStatements must be a whole number from 0 to ${MAX_PREPARED_STATEMENTS}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+const PLAN_CACHE_MODES: readonly string[] = ['auto', 'force_generic_plan', 'force_custom_plan'];
+const DEFAULT_PREPARED_STATEMENTS = 100;
+/** Each holds a parse tree and a plan in the server backend's memory: keep the total bounded. */
+const MAX_PREPARED_STATEMENTS = 10_000;
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 /** How much longer the client waits than the server lets a statement run (network, cancel handling). */
 const QUERY_TIMEOUT_MARGIN_MS = 5_000;

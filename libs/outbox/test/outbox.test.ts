@@ -1,4 +1,4 @@
-import { createPgDb, type Db } from '@massivesms/db';
+import { createPgDb, type Db, type DbTx } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import type { BusProducer, IncomingRecord, OutgoingRecord, ReaderHandle } from '@massivesms/messaging';
 import {
@@ -91,6 +91,41 @@ describe('transactional outbox', () => {
     } finally {
       await relay.stop();
     }
+  });
+
+  it('writes a chunk of records in one statement, in order, keeping null keys, values and headers', async () => {
+    const { table, topic } = await fresh();
+    const records: OutgoingRecord[] = Array.from({ length: 250 }, (_, i) => ({
+      topic,
+      key: i % 5 === 0 ? null : `k${i % 7}`,
+      value: i % 11 === 0 ? null : Buffer.from(`v${i}`),
+      ...(i % 3 === 0 ? {} : { headers: { schema: 'test.v1', n: String(i) } }),
+    }));
+    const statements: string[] = [];
+    await db.transaction(async (tx) => {
+      const counting: DbTx = {
+        query: (sql, params) => {
+          statements.push(sql);
+          return tx.query(sql, params);
+        },
+      };
+      await writeOutbox(counting, table, records);
+    });
+    expect(statements).toHaveLength(1);
+    const { rows } = await db.query<{
+      topic: string;
+      key: string | null;
+      value: Buffer | null;
+      headers: Record<string, string> | null;
+    }>(`SELECT topic, key, value, headers FROM ${table} ORDER BY id`);
+    expect(rows).toEqual(
+      records.map((r) => ({
+        topic: r.topic,
+        key: r.key,
+        value: r.value,
+        headers: r.headers ?? null,
+      })),
+    );
   });
 
   it('keeps the rows while the broker refuses them and publishes them once it accepts', async () => {
