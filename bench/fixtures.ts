@@ -79,10 +79,15 @@ const keyrings = new WeakMap<LocalKms, Keyring>();
 
 /**
  * Publishes controller `acme` (Telnyx then Twilio, notifications only) on `controllersTopic` the way
- * the control plane does, with keys wrapped by a fresh local KMS, which it returns.
+ * the control plane does, with keys wrapped by a local KMS on `masterKey` (default a fresh one), which
+ * it returns; services in other processes get the same master key (KMS_MASTER_KEY).
  */
-export async function publishBenchController(bus: MessageBus, controllersTopic: string): Promise<LocalKms> {
-  const kms = new LocalKms(generateMasterKey());
+export async function publishBenchController(
+  bus: MessageBus,
+  controllersTopic: string,
+  masterKey = generateMasterKey(),
+): Promise<LocalKms> {
+  const kms = new LocalKms(masterKey);
   const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
   const keys = await keyring.create(toControllerId('acme'));
   keyrings.set(kms, keyring);
