@@ -44,16 +44,27 @@ export interface BenchWorkspace {
   close(): Promise<void>;
 }
 
-export async function openBenchWorkspace(prefix: string): Promise<BenchWorkspace> {
-  const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
-  const brokers = infra.kafkaBrokers.split(',');
+/**
+ * Opens a workspace: fresh topics and schema, in database `massivesms_bench`, or with `ownDatabase`
+ * in a database of its own (dropped by close()), so the server's per-database counters
+ * (pg_stat_database) count this bench alone even when others use the server.
+ */
+export async function openBenchWorkspace(
+  prefix: string,
+  options: { ownDatabase?: boolean } = {},
+): Promise<BenchWorkspace> {
   const namespace = `${prefix}${Date.now().toString(36)}`;
+  const database = options.ownDatabase ? `massivesms_${namespace}` : 'massivesms_bench';
+  const infra = await infraUp(loadInfraSettings(), database);
+  const brokers = infra.kafkaBrokers.split(',');
   const topics = cellTopics('us', { namespace });
   await ensureTopics(brokers, topics);
   const schema = `bench_${namespace}`;
   const admin = new pg.Client({ connectionString: infra.databaseUrl });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
+  // Not when DATABASE_URL named the database: then it is someone else's.
+  const dropDatabase = new URL(infra.databaseUrl).pathname === `/${database}` && options.ownDatabase === true;
   return {
     infra,
     brokers,
@@ -66,6 +77,14 @@ export async function openBenchWorkspace(prefix: string): Promise<BenchWorkspace
     async close() {
       await admin.query(`DROP SCHEMA ${schema} CASCADE`);
       await admin.end();
+      if (dropDatabase) {
+        const server = new URL(infra.databaseUrl);
+        server.pathname = '/postgres';
+        const client = new pg.Client({ connectionString: server.href });
+        await client.connect();
+        await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await client.end();
+      }
       await deleteTopics(
         brokers,
         topics.map((t) => t.fullName),

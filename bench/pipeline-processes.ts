@@ -14,6 +14,16 @@ const cli = fileURLToPath(new URL('../bin/massivesms.ts', import.meta.url));
 const host = fileURLToPath(new URL('pipeline-host.ts', import.meta.url));
 const counter = fileURLToPath(new URL('pg-statements.ts', import.meta.url));
 
+// Every child still running when the bench exits (it crashed, say) is killed: none outlives it.
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+function adopt(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
 /** The line each service logs once it consumes (its main.ts). */
 const READY: Record<ServiceName, string> = {
   router: 'router consuming',
@@ -93,7 +103,7 @@ export function startServiceProcess(
     env: { ...env, BENCH_HOST_SERVICES: services.join(',') },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
-  process.once('exit', () => child.kill('SIGKILL')); // never outlive a bench that crashed
+  adopt(child);
   const waiting = new Set<string>(services.map((s) => READY[s]));
   const tail: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {
@@ -155,7 +165,7 @@ export interface SimulatorProcess<T> {
 
 export async function startSimulator<T>(args: readonly string[]): Promise<SimulatorProcess<T>> {
   const child = spawn(process.execPath, [cli, 'simulate', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.once('exit', () => child.kill('SIGKILL'));
+  adopt(child);
   const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   child.stdout!.resume(); // nothing more is expected, but a full pipe must never block it
   return {

@@ -68,7 +68,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, digits = 3) => Number(n.toFixed(digits));
 
 export async function runPipeline(o: RunOptions) {
-  const workspace = await openBenchWorkspace(o.mode === 'separate' ? 'benchps' : 'benchp1');
+  const workspace = await openBenchWorkspace(o.mode === 'separate' ? 'benchps' : 'benchp1', {
+    ownDatabase: true,
+  });
   const { infra, brokers, namespace, topic, topics, schema } = workspace;
   const bus = new KafkaBus({ brokers, clientId: 'bench-pipeline' });
   const masterKey = generateMasterKey();
@@ -276,6 +278,7 @@ export async function runPipeline(o: RunOptions) {
     settled: settled.settled,
     seconds: round((lastWebhookAt - throughputStart) / 1000, 2),
     webhooksPerSecond: sustainedRate,
+    targetWebhooksPerSecond: 5_000,
     secondsFromFirstProduceTo: {
       allProduced: round((producedAllAt - throughputStart) / 1000, 2),
       lastWebhookReceived: round((lastWebhookAt - throughputStart) / 1000, 2),
