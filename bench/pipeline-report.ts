@@ -29,7 +29,14 @@ export function summariseRun(run: PipelineRun, namespacePrefix: RegExp = /^[^.]+
   const perProcess: Record<string, unknown> = {};
   for (const s of serviceRoles)
     perProcess[s] = { ...row(s), itsPostgresBackendsCpuMsPerMessage: per(cpu[`postgres:${s}`]) };
-  perProcess.kafkaBroker = row('kafka');
+  // The broker is shared: what it spent at its background rate (before our services ran) over the window.
+  const brokerBackground =
+    ((run.background.percentOfCore.kafka ?? 0) / 100) * run.sustained.measuredWindowSeconds * 1000;
+  perProcess.kafkaBroker = {
+    ...row('kafka'),
+    backgroundPercentOfCore: run.background.percentOfCore.kafka ?? null,
+    cpuMsPerMessageNetOfBackground: per(Math.max(0, (cpu.kafka ?? 0) - brokerBackground)),
+  };
   perProcess.postgres = {
     cpuMsPerMessage: per(backends + background),
     backendsOfTheServices: per(backends),
@@ -88,6 +95,7 @@ export function summariseRun(run: PipelineRun, namespacePrefix: RegExp = /^[^.]+
     cpuMsPerMessage: {
       pipeline: {
         total: round(pipeline / n),
+        totalWithBrokerNetOfBackground: round((pipeline - Math.min(cpu.kafka ?? 0, brokerBackground)) / n),
         target: 1.0,
         parts: Object.fromEntries([
           ...serviceRoles.map((s) => [s, per(cpu[s])]),
@@ -166,6 +174,7 @@ export function summariseRun(run: PipelineRun, namespacePrefix: RegExp = /^[^.]+
     routerVsRawForward:
       routerRate === null ? null : round(routerRate / run.rawKafkajsForwardLoop.recordsPerSecond),
     pipelineVsRawUndici: round(run.sustained.webhooksPerSecond / run.rawUndiciPostLoop.requestsPerSecond),
+    background: run.background,
     idle: run.idle,
     signatureFailures: run.signatureFailures,
     goals: {
@@ -280,6 +289,10 @@ export function formatRun(s: RunSummary): string {
     );
   }
   lines.push(`${'pipeline total'.padEnd(26)}${pad(s.cpuMsPerMessage.pipeline.total, 12)}`);
+  lines.push(
+    `${'  broker net of background'.padEnd(26)}${pad(s.cpuMsPerMessage.pipeline.totalWithBrokerNetOfBackground, 12)}` +
+      `   (broker background ${s.background.percentOfCore.kafka}% of a core before our services ran)`,
+  );
   for (const [name, v] of Object.entries(s.othersSystems))
     lines.push(
       `${name.padEnd(26)}${pad(v.cpuMsPerMessage, 12)}${pad(v.idlePercentOfCore, 14)}${pad(v.peakRssMegabytes, 14)}`,

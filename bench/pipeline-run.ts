@@ -1,5 +1,6 @@
 // One run of the pipeline bench in one process layout (`separate`: a process per service as
 // deployed; `single`: all four in one), on its own topics and schema. Phases, in order:
+//   0. background: the shared broker's and server's CPU before any service runs (others' load);
 //   1. router alone (separate only): a backlog of `routerMessages` requests while the router is
 //      stopped (SIGSTOP), then timed from its first to its last dispatch record once it resumes;
 //      the other services start after it and drain that backlog (the warm-up);
@@ -164,6 +165,23 @@ export async function runPipeline(o: RunOptions) {
     }
   }
 
+  // 0. Background: the shared broker's and PostgreSQL server's CPU before any service of ours runs
+  // (other users of the machine), to read their figures below against.
+  const bg0 = cpu.snapshot();
+  await sleep(o.idleSeconds * 1000);
+  const bg1 = cpu.snapshot();
+  const bgMs = cpuMsByRole(bg0, bg1);
+  const background = {
+    seconds: round((bg1.at - bg0.at) / 1000, 2),
+    percentOfCore: Object.fromEntries(
+      ['kafka', 'postgres:server', 'postgres:other'].map((r) => [
+        r,
+        round((100 * (bgMs[r] ?? 0)) / (bg1.at - bg0.at), 2),
+      ]),
+    ),
+  };
+  log(`background: ${JSON.stringify(background)}`);
+
   // 1. Router alone, then the rest of the pipeline drains its backlog (the warm-up).
   let routerAlone: Record<string, unknown> | null = null;
   const warmupIds = Array.from({ length: o.routerMessages }, (_, i) => `w-${i}`);
@@ -175,11 +193,18 @@ export async function runPipeline(o: RunOptions) {
     const c0 = cpu.snapshot();
     const resumedAt = Date.now();
     router.child.kill('SIGCONT');
+    // Done when the router caught up and its outbox relay published everything (no topic grows).
     const requested = topic('sms.requested.v1');
     const routerGroup = `${namespace}.router.us`;
+    let previous = '';
+    let stableSince = Date.now();
     for (;;) {
       const now = await offsets.read();
-      if ((now.committed[routerGroup]?.[requested] ?? -1) >= now.endOffsets[requested]!) break;
+      const ends = JSON.stringify(now.endOffsets);
+      const caughtUp = (now.committed[routerGroup]?.[requested] ?? -1) >= now.endOffsets[requested]!;
+      if (!caughtUp || ends !== previous) stableSince = Date.now();
+      previous = ends;
+      if (Date.now() - stableSince >= 500) break;
       if (Date.now() - resumedAt > o.capMs) throw new Error('router alone: backlog not routed in time');
       await sleep(50);
     }
@@ -192,7 +217,9 @@ export async function runPipeline(o: RunOptions) {
       dispatchRecords: routed.count,
       // From the router's first to its last dispatch record (their producer timestamps).
       messagesPerSecond: Math.round((routed.count - 1) / ((routed.last - routed.first) / 1000)),
+      // Until no topic grew for 0.5 s: an upper bound.
       wallSeconds: round((doneAt - resumedAt) / 1000, 2),
+      // Over the wall time above, so with up to 0.5 s of idle.
       cpuMsPerMessage: {
         router: round(used.router! / o.routerMessages),
         postgresBackendsOfRouter: round((used['postgres:router'] ?? 0) / o.routerMessages),
@@ -423,6 +450,7 @@ export async function runPipeline(o: RunOptions) {
     routerAlone,
     sustained,
     cpuMs,
+    background,
     idle,
     machineBusyMs: ticksToMs(machineAfter.busy - machineBefore.busy),
     kafka: kafkaDelta,
