@@ -47,16 +47,17 @@ export interface BenchWorkspace {
 /**
  * Opens a workspace: fresh topics and schema, in database `massivesms_bench`, or with `ownDatabase`
  * in a database of its own (dropped by close()), so the server's per-database counters
- * (pg_stat_database) count this bench alone even when others use the server.
+ * (pg_stat_database) count this bench alone even when others use the server; on the local broker
+ * unless `brokers` names another.
  */
 export async function openBenchWorkspace(
   prefix: string,
-  options: { ownDatabase?: boolean } = {},
+  options: { ownDatabase?: boolean; brokers?: readonly string[] } = {},
 ): Promise<BenchWorkspace> {
   const namespace = `${prefix}${Date.now().toString(36)}`;
   const database = options.ownDatabase ? `massivesms_${namespace}` : 'massivesms_bench';
   const infra = await infraUp(loadInfraSettings(), database);
-  const brokers = infra.kafkaBrokers.split(',');
+  const brokers = options.brokers ? [...options.brokers] : infra.kafkaBrokers.split(',');
   const topics = cellTopics('us', { namespace });
   await ensureTopics(brokers, topics);
   const schema = `bench_${namespace}`;

@@ -35,7 +35,9 @@ export function summariseRun(run: PipelineRun, namespacePrefix: RegExp = /^[^.]+
   perProcess.kafkaBroker = {
     ...row('kafka'),
     backgroundPercentOfCore: run.background.percentOfCore.kafka ?? null,
-    cpuMsPerMessageNetOfBackground: per(Math.max(0, (cpu.kafka ?? 0) - brokerBackground)),
+    cpuMsPerMessageNetOfBackground: run.sharedBroker
+      ? per(Math.max(0, (cpu.kafka ?? 0) - brokerBackground))
+      : null,
   };
   perProcess.postgres = {
     cpuMsPerMessage: per(backends + background),
@@ -95,7 +97,10 @@ export function summariseRun(run: PipelineRun, namespacePrefix: RegExp = /^[^.]+
     cpuMsPerMessage: {
       pipeline: {
         total: round(pipeline / n),
-        totalWithBrokerNetOfBackground: round((pipeline - Math.min(cpu.kafka ?? 0, brokerBackground)) / n),
+        // A shared broker's background (other users) taken out; rough, as their load varies.
+        totalWithBrokerNetOfBackground: run.sharedBroker
+          ? round((pipeline - Math.min(cpu.kafka ?? 0, brokerBackground)) / n)
+          : null,
         target: 1.0,
         parts: Object.fromEntries([
           ...serviceRoles.map((s) => [s, per(cpu[s])]),
@@ -289,10 +294,11 @@ export function formatRun(s: RunSummary): string {
     );
   }
   lines.push(`${'pipeline total'.padEnd(26)}${pad(s.cpuMsPerMessage.pipeline.total, 12)}`);
-  lines.push(
-    `${'  broker net of background'.padEnd(26)}${pad(s.cpuMsPerMessage.pipeline.totalWithBrokerNetOfBackground, 12)}` +
-      `   (broker background ${s.background.percentOfCore.kafka}% of a core before our services ran)`,
-  );
+  if (s.cpuMsPerMessage.pipeline.totalWithBrokerNetOfBackground !== null)
+    lines.push(
+      `${'  broker net of background'.padEnd(26)}${pad(s.cpuMsPerMessage.pipeline.totalWithBrokerNetOfBackground, 12)}` +
+        `   (broker background ${s.background.percentOfCore.kafka}% of a core before our services ran)`,
+    );
   for (const [name, v] of Object.entries(s.othersSystems))
     lines.push(
       `${name.padEnd(26)}${pad(v.cpuMsPerMessage, 12)}${pad(v.idlePercentOfCore, 14)}${pad(v.peakRssMegabytes, 14)}`,

@@ -47,6 +47,8 @@ import { listeningPid, machineTicks, readMemory, ticksToMs } from './procfs.ts';
 
 export interface RunOptions {
   readonly mode: 'separate' | 'single';
+  /** A broker of the bench's own; default the shared local one. */
+  readonly brokers?: readonly string[];
   readonly messages: number;
   readonly routerMessages: number;
   /** Requests per second, or `half` for half the sustained rate of this run. */
@@ -446,6 +448,7 @@ export async function runPipeline(o: RunOptions) {
 
   return {
     mode: o.mode,
+    sharedBroker: o.brokers === undefined,
     processes: Object.fromEntries([...fixed, ...services].map((p) => [p.role, p.pid])),
     routerAlone,
     sustained,

@@ -15,13 +15,15 @@
 // BENCH_PIPELINE_RAW_CONCURRENCY (32), BENCH_PIPELINE_RAW_RECORDS (kafkajs loop, 50000),
 // BENCH_PIPELINE_STALL_MS (15000), BENCH_PIPELINE_PHASE_CAP_MS (120000), BENCH_PIPELINE_BASELINE
 // (a previous report: its figures go beside this run's), BENCH_PIPELINE_REPORT (where to write,
-// default bench/reports/pipeline.json).
+// default bench/reports/pipeline.json), BENCH_PIPELINE_BROKER (`private`, the default: a broker of the
+// bench's own, so its CPU is the pipeline's alone; `shared`: the local one other users share).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { infraUp, loadInfraSettings } from '@massivesms/infra';
+import { infraUp, KAFKA_VERSION, loadInfraSettings } from '@massivesms/infra';
 import { compareWithBaseline, formatRun, type RunSummary, summariseRun } from './pipeline-report.ts';
 import { type RunOptions, runPipeline } from './pipeline-run.ts';
+import { startPrivateBroker } from './private-broker.ts';
 import { TICKS_PER_SECOND } from './procfs.ts';
 
 const env = process.env;
@@ -54,11 +56,23 @@ const reportPath =
 const loadAtStart = loadavg();
 const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
 
+const brokerChoice = env.BENCH_PIPELINE_BROKER ?? 'private';
+if (!['private', 'shared'].includes(brokerChoice)) {
+  console.error(`BENCH_PIPELINE_BROKER must be private or shared (got ${brokerChoice})`);
+  process.exit(2);
+}
+const broker = brokerChoice === 'private' ? await startPrivateBroker() : undefined;
 const runs: Record<string, RunSummary> = {};
-for (const mode of modes) {
-  const summary = summariseRun(await runPipeline({ mode, ...settings }));
-  runs[mode] = summary;
-  console.error(`\n${formatRun(summary)}\n`);
+try {
+  for (const mode of modes) {
+    const summary = summariseRun(
+      await runPipeline({ mode, ...settings, ...(broker ? { brokers: broker.brokers } : {}) }),
+    );
+    runs[mode] = summary;
+    console.error(`\n${formatRun(summary)}\n`);
+  }
+} finally {
+  await broker?.remove();
 }
 
 const baselinePath = env.BENCH_PIPELINE_BASELINE;
@@ -75,9 +89,9 @@ const report = {
       fifteenMinutes: Number(loadAtStart[2]!.toFixed(2)),
     },
   },
-  kafka: infra.kafkaVersion,
+  kafka: broker ? KAFKA_VERSION : infra.kafkaVersion,
   postgres: infra.postgresVersion,
-  settings: { processes: layout, ...settings },
+  settings: { processes: layout, broker: brokerChoice, ...settings },
   runs,
   ...(baselinePath
     ? { before: compareWithBaseline(runs, JSON.parse(readFileSync(baselinePath, 'utf8')), baselinePath) }
@@ -88,7 +102,8 @@ const report = {
     'spend idle meanwhile. PostgreSQL = the backends serving the services’ connections (matched by client port; a ' +
     'backend that exits keeps its last reading) + the server’s own processes (checkpointer, WAL writer, autovacuum); ' +
     'the whole server’s total is in check.postgresServerTotal, with other clients of the shared server. The broker is ' +
-    'shared too: its CPU includes other users’ traffic, and the bench’s own producing. check.machineBusy is the ' +
+    'the bench’s own unless settings.broker is shared (then its CPU includes other users’ traffic); it includes the ' +
+    'bench’s producing and offset reads. check.machineBusy is the ' +
     'machine’s busy CPU over the same window: the difference from everyProcessCounted is other work on the machine. ' +
     'Statements are counted in each service process (a preloaded counter on pg.Client#query), as the server has no ' +
     'pg_stat_statements; the server’s row and transaction counters are read 11 s after the phase (its flush delay), ' +
