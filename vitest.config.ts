@@ -10,6 +10,7 @@ export default defineConfig({
       'services/*/test/**/*.test.ts',
       'infra/test/**/*.test.ts',
       'bin/test/**/*.test.ts',
+      'bench/test/**/*.test.ts',
     ],
     globalSetup: ['libs/testkit/src/global-setup.ts'],
     // Service logs are printed only under a failed test (libs/testkit/src/test-logs.ts).

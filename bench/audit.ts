@@ -208,11 +208,23 @@ function pipelineRate(): { messagesPerSecond: number; from: string; date: string
   const file = new URL('reports/pipeline.json', import.meta.url);
   if (!existsSync(file))
     throw new Error('bench/reports/pipeline.json is missing: run `npm run bench -- pipeline`');
-  const report = JSON.parse(readFileSync(file, 'utf8')) as {
-    date: string;
+  interface PipelineFigures {
     throughput: { complete: boolean; webhooksPerSecond: number; targetWebhooksPerSecond: number };
     latencyAtFixedRate: { ratePerSecond: number; keptUp: boolean }[];
-  };
+  }
+  interface PipelineRun {
+    sustained: PipelineFigures['throughput'];
+    latencyAtFixedRate: PipelineFigures['latencyAtFixedRate'];
+  }
+  // Reports since the services run in their own processes hold one run per process layout.
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as {
+    date: string;
+    runs?: Record<string, PipelineRun>;
+  } & Partial<PipelineFigures>;
+  const run = raw.runs?.separate ?? Object.values(raw.runs ?? {})[0];
+  const report: PipelineFigures & { date: string } = run
+    ? { date: raw.date, throughput: run.sustained, latencyAtFixedRate: run.latencyAtFixedRate }
+    : (raw as PipelineFigures & { date: string });
   const candidates = [
     ...(report.throughput.complete
       ? [{ rate: report.throughput.webhooksPerSecond, from: 'throughput.webhooksPerSecond (backlog)' }]

@@ -44,16 +44,28 @@ export interface BenchWorkspace {
   close(): Promise<void>;
 }
 
-export async function openBenchWorkspace(prefix: string): Promise<BenchWorkspace> {
-  const infra = await infraUp(loadInfraSettings(), 'massivesms_bench');
-  const brokers = infra.kafkaBrokers.split(',');
+/**
+ * Opens a workspace: fresh topics and schema, in database `massivesms_bench`, or with `ownDatabase`
+ * in a database of its own (dropped by close()), so the server's per-database counters
+ * (pg_stat_database) count this bench alone even when others use the server; on the local broker
+ * unless `brokers` names another.
+ */
+export async function openBenchWorkspace(
+  prefix: string,
+  options: { ownDatabase?: boolean; brokers?: readonly string[] } = {},
+): Promise<BenchWorkspace> {
   const namespace = `${prefix}${Date.now().toString(36)}`;
+  const database = options.ownDatabase ? `massivesms_${namespace}` : 'massivesms_bench';
+  const infra = await infraUp(loadInfraSettings(), database);
+  const brokers = options.brokers ? [...options.brokers] : infra.kafkaBrokers.split(',');
   const topics = cellTopics('us', { namespace });
   await ensureTopics(brokers, topics);
   const schema = `bench_${namespace}`;
   const admin = new pg.Client({ connectionString: infra.databaseUrl });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
+  // Not when DATABASE_URL named the database: then it is someone else's.
+  const dropDatabase = new URL(infra.databaseUrl).pathname === `/${database}` && options.ownDatabase === true;
   return {
     infra,
     brokers,
@@ -66,6 +78,14 @@ export async function openBenchWorkspace(prefix: string): Promise<BenchWorkspace
     async close() {
       await admin.query(`DROP SCHEMA ${schema} CASCADE`);
       await admin.end();
+      if (dropDatabase) {
+        const server = new URL(infra.databaseUrl);
+        server.pathname = '/postgres';
+        const client = new pg.Client({ connectionString: server.href });
+        await client.connect();
+        await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await client.end();
+      }
       await deleteTopics(
         brokers,
         topics.map((t) => t.fullName),
@@ -79,10 +99,15 @@ const keyrings = new WeakMap<LocalKms, Keyring>();
 
 /**
  * Publishes controller `acme` (Telnyx then Twilio, notifications only) on `controllersTopic` the way
- * the control plane does, with keys wrapped by a fresh local KMS, which it returns.
+ * the control plane does, with keys wrapped by a local KMS on `masterKey` (default a fresh one), which
+ * it returns; services in other processes get the same master key (KMS_MASTER_KEY).
  */
-export async function publishBenchController(bus: MessageBus, controllersTopic: string): Promise<LocalKms> {
-  const kms = new LocalKms(generateMasterKey());
+export async function publishBenchController(
+  bus: MessageBus,
+  controllersTopic: string,
+  masterKey = generateMasterKey(),
+): Promise<LocalKms> {
+  const kms = new LocalKms(masterKey);
   const keyring = new Keyring({ kms, store: new InMemoryControllerKeyStore() });
   const keys = await keyring.create(toControllerId('acme'));
   keyrings.set(kms, keyring);

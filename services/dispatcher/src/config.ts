@@ -1,7 +1,39 @@
 import { base64KeySchema, ConfigError, commonSpec, defineConfig, tokenSchema } from '@massivesms/config';
 import { z } from 'zod';
+import { defaultRateLimits } from './application/rate-limits.ts';
 
 const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/**
+ * `name=rate,…` (segments per second, > 0) over `defaults`: each name given replaces its default,
+ * the others keep theirs; an unknown name or a bad rate is refused.
+ */
+function ratesSchema<K extends string>(defaults: Readonly<Record<K, number>>) {
+  const names = Object.keys(defaults) as K[];
+  const error = `must be name=rate pairs separated by commas (names: ${names.join(', ')}; rates > 0 per second)`;
+  return z.string().transform((text, ctx) => {
+    const rates: Record<K, number> = { ...defaults };
+    for (const pair of text.split(',')) {
+      const [name, rate, extra] = pair.trim().split('=');
+      const value = Number(rate);
+      if (
+        extra !== undefined ||
+        !names.includes(name as K) ||
+        !/^\d+(\.\d+)?$/.test(rate ?? '') ||
+        !(value > 0)
+      ) {
+        ctx.addIssue({ code: 'custom', message: error });
+        return z.NEVER;
+      }
+      rates[name as K] = value;
+    }
+    return rates;
+  });
+}
+const rateText = (rates: Readonly<Record<string, number>>) =>
+  Object.entries(rates)
+    .map(([name, rate]) => `${name}=${rate}`)
+    .join(',');
 
 /** Environment of `massivesms dispatcher`. Carrier hosts default to the cell's region (DESIGN.md §3.1). */
 export const dispatcherSpec = defineConfig({
@@ -94,6 +126,18 @@ export const dispatcherSpec = defineConfig({
     default: '60000',
     description:
       "Longest pause a carrier's `Retry-After` imposes on its account while the batch's messages are claimed; a carrier asking for longer counts as unavailable (breaker, failover). Keep it well below `DISPATCHER_SENDING_TIMEOUT_MS`: a claim older than that is reconciled as `unknown`.",
+  },
+  DISPATCHER_ACCOUNT_RATES: {
+    schema: ratesSchema(defaultRateLimits.accountPerSecond),
+    default: rateText(defaultRateLimits.accountPerSecond),
+    description:
+      'Segments per second each carrier account may send, as `carrier=rate` pairs; a carrier left out keeps its default. Set to what the carrier granted the account (benchmarks lift it for the simulators).',
+  },
+  DISPATCHER_SENDER_RATES: {
+    schema: ratesSchema(defaultRateLimits.senderPerSecond),
+    default: rateText(defaultRateLimits.senderPerSecond),
+    description:
+      'Segments per second one sender may send, by kind, as `kind=rate` pairs (`e164` long codes, `short_code`, `alphanumeric`); a kind left out keeps its default. Long codes: the registered (10DLC) throughput.',
   },
   CARRIER_TIMEOUT_MS: {
     schema: z

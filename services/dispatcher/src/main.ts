@@ -7,7 +7,7 @@ import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { telnyxCarrier } from './adapters/telnyx-carrier.ts';
 import { twilioCarrier } from './adapters/twilio-carrier.ts';
-import { defaultRateLimits, RateLimits } from './application/rate-limits.ts';
+import { RateLimits } from './application/rate-limits.ts';
 import { carrierEndpoints, checkSendingTimeout, dispatcherSpec } from './config.ts';
 import { reconcilePolicy, startDispatcher } from './dispatcher.ts';
 
@@ -48,7 +48,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     kms: new LocalKms(config.kmsMasterKey),
     log,
     registry,
-    rateLimits: new RateLimits({ ...defaultRateLimits, maxRetryAfterMs: config.dispatcherMaxRetryAfterMs }),
+    rateLimits: new RateLimits({
+      accountPerSecond: config.dispatcherAccountRates,
+      senderPerSecond: config.dispatcherSenderRates,
+      maxRetryAfterMs: config.dispatcherMaxRetryAfterMs,
+    }),
     reconcile: reconcilePolicy({
       sendingTimeoutMs: config.dispatcherSendingTimeoutMs,
       quarantineMs: config.dispatcherQuarantineMs,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, parseConfig } from '@massivesms/config';
 import { describe, expect, it } from 'vitest';
+import { defaultRateLimits } from '../src/application/rate-limits.ts';
 import { dispatcherSpec } from '../src/config.ts';
 
 const key = () => randomBytes(32).toString('base64');
@@ -38,6 +39,33 @@ describe('dispatcher configuration: the Retry-After cap', () => {
   ])('refuses DISPATCHER_MAX_RETRY_AFTER_MS=%s (%j)', (value, others, reason) => {
     expect(problems({ DISPATCHER_MAX_RETRY_AFTER_MS: value, ...others })).toEqual([
       { variable: 'DISPATCHER_MAX_RETRY_AFTER_MS', reason: expect.stringContaining(reason) },
+    ]);
+  });
+});
+
+describe('dispatcher configuration: rate limits', () => {
+  it('defaults to the conservative limits, and a pair given replaces only its own', () => {
+    const config = parseConfig(dispatcherSpec, env());
+    expect(config.dispatcherAccountRates).toEqual(defaultRateLimits.accountPerSecond);
+    expect(config.dispatcherSenderRates).toEqual(defaultRateLimits.senderPerSecond);
+    const raised = parseConfig(
+      dispatcherSpec,
+      env({ DISPATCHER_ACCOUNT_RATES: 'telnyx=1000', DISPATCHER_SENDER_RATES: 'e164=2.5, short_code=500' }),
+    );
+    expect(raised.dispatcherAccountRates).toEqual({ telnyx: 1000, twilio: 50 });
+    expect(raised.dispatcherSenderRates).toEqual({ e164: 2.5, short_code: 500, alphanumeric: 10 });
+  });
+
+  it.each([
+    ['DISPATCHER_ACCOUNT_RATES', 'plivo=10'],
+    ['DISPATCHER_ACCOUNT_RATES', 'telnyx=0'],
+    ['DISPATCHER_ACCOUNT_RATES', 'telnyx=fast'],
+    ['DISPATCHER_ACCOUNT_RATES', 'telnyx=10=20'],
+    ['DISPATCHER_SENDER_RATES', 'e164'],
+    ['DISPATCHER_SENDER_RATES', 'e164=-1'],
+  ])('refuses %s=%s, naming the accepted names', (variable, value) => {
+    expect(problems({ [variable]: value })).toEqual([
+      { variable, reason: expect.stringContaining('must be name=rate pairs') },
     ]);
   });
 });

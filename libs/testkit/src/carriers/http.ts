@@ -144,7 +144,8 @@ export function sendProxyError(res: http.ServerResponse, status: number): void {
 }
 
 /**
- * Serves `/__admin/faults` (GET snapshot, POST configure, DELETE clear) and `/__admin/ledger` (GET).
+ * Serves `/__admin/faults` (GET snapshot, POST configure, DELETE clear), `/__admin/ledger` (GET) and
+ * `/__admin/counts` (GET: how many sends were accepted and receipts posted, without the records).
  * Returns false for any other path. No auth: the simulators only listen on loopback by default.
  */
 export async function handleAdmin(
@@ -183,6 +184,13 @@ export async function handleAdmin(
   }
   if (path === '/__admin/ledger' && req.method === 'GET') {
     sendJson(res, 200, { entries: ledger.entries, deliveries: deliveries.records });
+    return true;
+  }
+  if (path === '/__admin/counts' && req.method === 'GET') {
+    // Counts only, so a benchmark can read them before and after a run without copying the ledger.
+    let receiptAttempts = 0;
+    for (const d of deliveries.records) receiptAttempts += d.attempts.length;
+    sendJson(res, 200, { accepted: ledger.size, receiptsPosted: deliveries.records.length, receiptAttempts });
     return true;
   }
   sendJson(res, 404, { error: 'unknown admin path' });

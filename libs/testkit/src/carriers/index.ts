@@ -6,6 +6,7 @@
 //   POST   /__admin/faults   a FaultConfig as JSON, e.g. {"next":[{"status5xx":503}],"receipts":{"duplicateReceipts":true}}
 //   DELETE /__admin/faults   clear everything
 //   GET    /__admin/ledger   accepted messages and webhook delivery attempts (test data: contains numbers)
+//   GET    /__admin/counts   {accepted, receiptsPosted, receiptAttempts}: the same as counts, no records
 // `refuse` closes the listening socket for real (clients get ECONNREFUSED: nothing was sent), so over
 // HTTP it needs `forMs`; in process, `await sim.faults.refuseConnections()` / `acceptConnections()`.
 export {

@@ -6,6 +6,7 @@
 //   POST   /__admin/endpoints  {name, secrets, behaviour?} registers or replaces an endpoint → {name, url}
 //   GET    /__admin/received   {received, summary}: every recorded request and the counts
 //   DELETE /__admin/received   forgets the records → {cleared}
+//   GET    /__admin/counts     {received, answered2xx}: requests recorded and those answered 2xx (cheap to poll)
 // Bad input is answered 400 with {error} naming the field, e.g. {"error":"behaviour.status: expected an integer in 200..599"}.
 export { type ReceiverBehaviour, ReceiverConfigError } from './behaviour.ts';
 export type { ReceivedWebhook, ReceiverCounts, ReceiverSummary } from './log.ts';

@@ -230,6 +230,13 @@ export async function startWebhookReceiver(options: ReceiverOptions = {}): Promi
       }
       return sendJson(res, 405, { error: 'use GET or DELETE' }, { allow: 'GET, DELETE' });
     }
+    if (path === '/__admin/counts') {
+      if (req.method !== 'GET') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
+      // No records and no per-id sets (unlike the summary): a benchmark polls this while it waits.
+      let answered2xx = 0;
+      for (const r of log.records) if (r.status >= 200 && r.status < 300) answered2xx++;
+      return sendJson(res, 200, { received: log.records.length, answered2xx });
+    }
     sendJson(res, 404, { error: 'unknown admin path' });
   }
 

@@ -427,6 +427,25 @@ describe('Telnyx simulator: admin API over HTTP', () => {
     expect((await fetch(`${sim.origin}/__admin/faults`, { method: 'DELETE' })).status).toBe(200);
     expect(sim.faults.snapshot()).toMatchObject({ queued: [], always: null, refusing: false });
   });
+
+  it('answers GET /__admin/counts with the accepted sends and the receipts posted, without the records', async () => {
+    const counts = async () =>
+      (await (await fetch(`${sim.origin}/__admin/counts`)).json()) as Record<string, number>;
+    const before = await counts();
+    receiver.script(500); // the first receipt is answered 500 once, then retried
+    await send('m-counts');
+    await sim.settled();
+    const after = await counts();
+    expect(after.accepted! - before.accepted!).toBe(1);
+    // message.sent and message.finalized, each posted once.
+    expect(after.receiptsPosted! - before.receiptsPosted!).toBe(2);
+    expect(after.receiptAttempts! - before.receiptAttempts!).toBe(3);
+    expect(after).toEqual({
+      accepted: sim.ledger.size,
+      receiptsPosted: sim.deliveries.length,
+      receiptAttempts: sim.deliveries.reduce((n, d) => n + d.attempts.length, 0),
+    });
+  });
 });
 
 function causeChain(error: unknown): string[] {

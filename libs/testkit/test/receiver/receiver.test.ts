@@ -390,6 +390,16 @@ describe('webhook receiver: admin HTTP', () => {
     expect((await post(url, BODY, signed(secret, 'msg_after', BODY))).status).toBe(503);
   });
 
+  it('counts requests and 2xx answers at GET /__admin/counts, and only answers GET there', async () => {
+    const url = own.endpoint('acme', { secrets: [secret] });
+    expect(await (await admin('counts')).json()).toEqual({ received: 0, answered2xx: 0 });
+    await post(url, BODY, signed(secret, 'msg_1', BODY));
+    await post(url, BODY, signed(secret, 'msg_1', BODY)); // a retry: two requests, two 2xx answers
+    await post(url, BODY, signed(newSecret(), 'msg_forged', BODY));
+    expect(await (await admin('counts')).json()).toEqual({ received: 3, answered2xx: 2 });
+    expect((await admin('counts', { method: 'DELETE' })).status).toBe(405);
+  });
+
   const valid = { name: 'x', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] };
   it.each([
     ['malformed JSON', '{"name":', /body must be JSON/],
