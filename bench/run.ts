@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const all = ['router', 'dispatch', 'pipeline', 'control', 'audit'];
+const all = ['router', 'dispatch', 'pipeline', 'control', 'audit', 'db'];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
 for (const name of chosen) {
   if (!all.includes(name)) {
