@@ -98,13 +98,13 @@ export class Keyring {
     return keys;
   }
 
-  /** Crypto-shreds a controller: deletes its wrapped keys for good and zeroes the copies cached here. */
+  /** Crypto-shreds a controller: deletes its wrapped keys for good and destroys the copies cached here. */
   async destroy(controllerId: ControllerId): Promise<void> {
     await this.#store.destroy(controllerId, this.#now());
     await this.forget(controllerId);
   }
 
-  /** Drops and zeroes cached keys; call it when another process reports the controller's keys destroyed. */
+  /** Drops and destroys cached keys; call it when another process reports the controller's keys destroyed. */
   async forget(controllerId: ControllerId): Promise<void> {
     const entry = this.#cache.get(controllerId);
     this.#cache.delete(controllerId);

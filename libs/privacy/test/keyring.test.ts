@@ -149,8 +149,14 @@ describe('Keyring', () => {
 
     await control.destroy(A);
 
+    // Used before the shredding, so each key has its prepared key object: forget() must drop it too.
+    const sealed = encryptField(keysB.dataKey, 'CANARY body', ctx);
+    pseudonymise(keysB.pseudonymKey, NUMBER);
     await workerB.forget(A);
     expect(keysB.dataKey.destroyed).toBe(true);
+    expect(() => encryptField(keysB.dataKey, 'CANARY body', ctx)).toThrow(ControllerKeysDestroyedError);
+    expect(() => decryptField(keysB.dataKey, sealed, ctx)).toThrow(ControllerKeysDestroyedError);
+    expect(() => pseudonymise(keysB.pseudonymKey, NUMBER)).toThrow(ControllerKeysDestroyedError);
     await expect(workerB.get(A)).rejects.toThrow(ControllerKeysDestroyedError);
 
     expect(await workerA.get(A)).toBe(keysA); // still cached: the documented window
