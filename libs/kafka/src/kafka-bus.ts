@@ -51,7 +51,15 @@ export interface KafkaBusOptions {
   readonly stopTimeoutMs?: number;
 }
 
-/** A member not handling a batch fetches at least every `maxWaitTimeInMs` (250 ms) while all is well. */
+/**
+ * How long a fetch waits on the broker when there is nothing to read. The broker answers as soon as a
+ * record arrives, so this adds no latency under load; it sets the idle fetch rate (250 ms fetches and
+ * 100 ms reader fetches kept an idle service at ~1.3 % of a core, 1 s at ~0.3 %). The price: a
+ * stopping consumer waits for its fetch in flight, on average half of this.
+ */
+const MAX_WAIT_MS = 1_000;
+
+/** A member not handling a batch fetches at least every `MAX_WAIT_MS` while all is well. */
 const STALL_MS = 10_000;
 
 /** Thrown by a send on a bus that was closed. */
@@ -271,7 +279,7 @@ class KafkaConsumerHandle implements ConsumerHandle {
         allowAutoTopicCreation: false,
         sessionTimeout,
         heartbeatInterval: this.#heartbeatIntervalMs,
-        maxWaitTimeInMs: 250,
+        maxWaitTimeInMs: MAX_WAIT_MS,
         maxBytesPerPartition: busOptions.maxBytesPerPartition ?? 1_048_576,
       }),
       start: async (consumer, signal) => {
@@ -380,7 +388,7 @@ class KafkaReaderHandle implements ReaderHandle {
       config: () => {
         const groupId = bus.readerGroupId();
         this.#groupIds.push(groupId);
-        return { groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 };
+        return { groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: MAX_WAIT_MS };
       },
       start: (consumer, signal) => this.#run(consumer, signal),
     });
