@@ -29,7 +29,11 @@ export type { KafkaLogSink } from './client.ts';
 export interface KafkaBusOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
-  /** Default gzip: the only codec kafkajs ships without native add-ons. */
+  /**
+   * Default none. gzip (the only other codec kafkajs ships without native add-ons) ran per partition
+   * batch and measured +5-35 us of producer and +3-14 us of consumer CPU per ~400-byte record, a hop;
+   * for records this small on a local network that costs more than the bytes it saves.
+   */
   readonly compression?: 'gzip' | 'none';
   readonly log?: KafkaLogSink;
   /** Records fetched per partition per request, in bytes. */
@@ -138,7 +142,7 @@ export class KafkaBus implements MessageBus {
     const producer = await this.#connectedProducer();
     await producer.sendBatch({
       acks: -1,
-      compression: this.#options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
+      compression: this.#options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
       topicMessages: groupByTopic(records),
     });
     this.#producerContact.heard();
