@@ -4,6 +4,8 @@
 //   2. latency: requests produced at a fixed rate (BENCH_ROUTER_RATE/s), per-record time from the
 //      request's produce to its dispatch record arriving, p50/p99;
 //   3. raw: a kafkajs consumer group that forwards the same backlog unchanged, msgs/s.
+// Between 2 and 3 the router sits idle for BENCH_ROUTER_IDLE_SECONDS (15): its CPU then (issue 12:
+// an idle service under 1 % of a core).
 // Phases 1 and 3 also report CPU per message (the machine is shared and noisy: trust CPU per message
 // over messages per second): this process from /proc, and for the router its PostgreSQL backends.
 // Phase 1 counts until the outbox is published too. BENCH_ROUTER_CPU_PROFILE=file.cpuprofile writes a
@@ -21,6 +23,7 @@ import { openBenchWorkspace, publishBenchController } from './fixtures.ts';
 const backlog = Number(process.env.BENCH_ROUTER_MESSAGES ?? 50_000);
 const rate = Number(process.env.BENCH_ROUTER_RATE ?? 1_000);
 const rateSeconds = Number(process.env.BENCH_ROUTER_RATE_SECONDS ?? 10);
+const idleSeconds = Number(process.env.BENCH_ROUTER_IDLE_SECONDS ?? 15);
 
 const workspace = await openBenchWorkspace('benchr');
 const { infra, brokers, namespace, topics, topic } = workspace;
@@ -172,6 +175,14 @@ const pct = (p: number) =>
   latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
 clearInterval(rssTimer);
 await reader.stop();
+
+// Idle: nothing to route; the consumers, the controllers view and the relay wait.
+await new Promise((r) => setTimeout(r, 3_000));
+const idleBefore = { self: cpuMsOf('self'), backends: await backendCpuMs(), at: performance.now() };
+await new Promise((r) => setTimeout(r, idleSeconds * 1_000));
+const idleWallMs = performance.now() - idleBefore.at;
+const idleCpuPercent = ((cpuMsOf('self') - idleBefore.self) / idleWallMs) * 100;
+const idleBackendsCpuPercent = (backendDelta(idleBefore.backends, await backendCpuMs()) / idleWallMs) * 100;
 await router.stop();
 
 // 3. Raw kafkajs consume→produce loop over the same requests.
@@ -236,6 +247,11 @@ const report = {
     maxMs: pct(100),
   },
   rawKafkajsLoop: { messages: rawTotal, messagesPerSecond: raw },
+  idle: {
+    seconds: idleSeconds,
+    routerCpuPercentOfACore: Number(idleCpuPercent.toFixed(2)),
+    postgresBackendsCpuPercentOfACore: Number(idleBackendsCpuPercent.toFixed(2)),
+  },
   routerVsRaw: Number((throughput / raw).toFixed(2)),
   /** Raw loop CPU per message over the router's (its process alone; with its backends). */
   routerVsRawCpu: Number((rawCpuMs / rawTotal / (routerCpuMs / backlog)).toFixed(2)),
