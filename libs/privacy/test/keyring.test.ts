@@ -98,6 +98,21 @@ describe('Keyring', () => {
     expect(kms.unwraps).toBe(4);
   });
 
+  it('keeps at most maxCachedControllers controllers cached, dropping the least recently loaded', async () => {
+    const { kms, store } = setup();
+    const C = toControllerId('ctl-c');
+    const ring = new Keyring({ kms, store, maxCachedControllers: 2 });
+    for (const id of [A, B, C]) await ring.create(id);
+    kms.unwraps = 0;
+    const a = await ring.get(A); // dropped when C was created: unwrapped again
+    expect(kms.unwraps).toBe(2);
+    await ring.get(C); // still cached
+    expect(kms.unwraps).toBe(2);
+    await ring.get(B); // dropped when A came back
+    expect(kms.unwraps).toBe(4);
+    expect(a.dataKey.destroyed).toBe(false); // dropped, not destroyed: a batch may still hold it
+  });
+
   it('refuses to create keys twice', async () => {
     const { keyring } = setup();
     await keyring().create(A);
