@@ -4,7 +4,14 @@
 //   2. latency: requests produced at a fixed rate (BENCH_ROUTER_RATE/s), per-record time from the
 //      request's produce to its dispatch record arriving, p50/p99;
 //   3. raw: a kafkajs consumer group that forwards the same backlog unchanged, msgs/s.
-import { writeFileSync } from 'node:fs';
+// Between 2 and 3 the router sits idle for BENCH_ROUTER_IDLE_SECONDS (15): its CPU then (issue 12:
+// an idle service under 1 % of a core).
+// Phases 1 and 3 also report CPU per message (the machine is shared and noisy: trust CPU per message
+// over messages per second): this process from /proc, and for the router its PostgreSQL backends.
+// Phase 1 counts until the outbox is published too. BENCH_ROUTER_CPU_PROFILE=file.cpuprofile writes a
+// CPU profile of phase 1 alone.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpus } from 'node:os';
 import { deleteTopics, ensureTopics, KafkaBus } from '@massivesms/kafka';
 import { startRouter } from '@massivesms/router/router';
@@ -16,13 +23,14 @@ import { openBenchWorkspace, publishBenchController } from './fixtures.ts';
 const backlog = Number(process.env.BENCH_ROUTER_MESSAGES ?? 50_000);
 const rate = Number(process.env.BENCH_ROUTER_RATE ?? 1_000);
 const rateSeconds = Number(process.env.BENCH_ROUTER_RATE_SECONDS ?? 10);
+const idleSeconds = Number(process.env.BENCH_ROUTER_IDLE_SECONDS ?? 15);
 
 const workspace = await openBenchWorkspace('benchr');
 const { infra, brokers, namespace, topics, topic } = workspace;
 // The raw loop's output topic, beside the cell's.
 const rawOut = { ...topics[0]!, name: 'raw.out', fullName: `${namespace}.raw.out`, partitions: 12 };
 await ensureTopics(brokers, [rawOut]);
-const db = workspace.db(8);
+const db = workspace.db(8, 'bench-router');
 const bus = new KafkaBus({
   brokers,
   clientId: 'bench-router',
@@ -56,8 +64,38 @@ async function produce(from: number, count: number) {
   }
 }
 
+/** utime + stime of a process in ms, from /proc (0 once it is gone). */
+function cpuMsOf(pid: number | 'self'): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+/** CPU ms of the router's PostgreSQL backends, by pid (readable when PostgreSQL runs on this machine). */
+async function backendCpuMs(): Promise<Map<number, number>> {
+  const { rows } = await db.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE application_name = 'bench-router'`,
+  );
+  return new Map(rows.map((r) => [r.pid, cpuMsOf(r.pid)]));
+}
+function backendDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, cpu] of after) ms += cpu - (before.get(pid) ?? 0);
+  return ms;
+}
+
 // 1. Throughput on a backlog.
 await produce(0, backlog);
+const profiler = process.env.BENCH_ROUTER_CPU_PROFILE ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+}
+const cpuBefore = cpuMsOf('self');
+const backendsBefore = await backendCpuMs();
 let routed = 0;
 let firstAt = 0;
 let lastAt = 0;
@@ -93,6 +131,19 @@ const wait = async (done: () => boolean, timeoutMs: number) => {
 };
 await wait(() => routed >= backlog, 600_000);
 const throughput = Math.round(backlog / ((lastAt - firstAt) / 1000));
+// The router's work ends when the relay has published what it stored.
+for (;;) {
+  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM router_outbox');
+  if (rows[0]!.n === '0') break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+const routerCpuMs = cpuMsOf('self') - cpuBefore;
+const routerBackendsCpuMs = backendDelta(backendsBefore, await backendCpuMs());
+if (profiler) {
+  const { profile } = await profiler.post('Profiler.stop');
+  writeFileSync(process.env.BENCH_ROUTER_CPU_PROFILE!, JSON.stringify(profile));
+  profiler.disconnect();
+}
 
 // 2. Latency at a fixed rate.
 const latencies: number[] = [];
@@ -124,6 +175,14 @@ const pct = (p: number) =>
   latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!;
 clearInterval(rssTimer);
 await reader.stop();
+
+// Idle: nothing to route; the consumers, the controllers view and the relay wait.
+await new Promise((r) => setTimeout(r, 3_000));
+const idleBefore = { self: cpuMsOf('self'), backends: await backendCpuMs(), at: performance.now() };
+await new Promise((r) => setTimeout(r, idleSeconds * 1_000));
+const idleWallMs = performance.now() - idleBefore.at;
+const idleCpuPercent = ((cpuMsOf('self') - idleBefore.self) / idleWallMs) * 100;
+const idleBackendsCpuPercent = (backendDelta(idleBefore.backends, await backendCpuMs()) / idleWallMs) * 100;
 await router.stop();
 
 // 3. Raw kafkajs consume→produce loop over the same requests.
@@ -137,6 +196,7 @@ let forwarded = 0;
 let rawFirst = 0;
 let rawLast = 0;
 const rawTotal = backlog + total;
+const rawCpuBefore = cpuMsOf('self');
 await rawConsumer.run({
   autoCommit: false,
   partitionsConsumedConcurrently: 4,
@@ -145,7 +205,7 @@ await rawConsumer.run({
     await rawProducer.send({
       topic: rawOut.fullName,
       acks: -1,
-      compression: CompressionTypes.GZIP,
+      compression: CompressionTypes.None, // what KafkaBus sends by default
       messages: batch.messages.map((m) => ({ key: m.key, value: m.value })),
     });
     await rawConsumer.commitOffsets([
@@ -161,6 +221,7 @@ await rawConsumer.run({
 });
 await wait(() => forwarded >= rawTotal, 600_000);
 const raw = Math.round(rawTotal / ((rawLast - rawFirst) / 1000));
+const rawCpuMs = cpuMsOf('self') - rawCpuBefore;
 await rawConsumer.disconnect();
 await rawProducer.disconnect();
 
@@ -172,6 +233,11 @@ const report = {
   postgres: infra.postgresVersion,
   partitions: topics.find((t) => t.name === 'sms.requested.v1')!.partitions,
   throughput: { messages: backlog, messagesPerSecond: throughput, targetMessagesPerSecond: 20_000 },
+  cpuPerMessage: {
+    routerMicroseconds: Math.round((routerCpuMs * 1000) / backlog),
+    routerPostgresBackendsMicroseconds: Math.round((routerBackendsCpuMs * 1000) / backlog),
+    rawKafkajsLoopMicroseconds: Math.round((rawCpuMs * 1000) / rawTotal),
+  },
   latencyAtFixedRate: {
     ratePerSecond: rate,
     seconds: rateSeconds,
@@ -181,7 +247,17 @@ const report = {
     maxMs: pct(100),
   },
   rawKafkajsLoop: { messages: rawTotal, messagesPerSecond: raw },
+  idle: {
+    seconds: idleSeconds,
+    routerCpuPercentOfACore: Number(idleCpuPercent.toFixed(2)),
+    postgresBackendsCpuPercentOfACore: Number(idleBackendsCpuPercent.toFixed(2)),
+  },
   routerVsRaw: Number((throughput / raw).toFixed(2)),
+  /** Raw loop CPU per message over the router's (its process alone; with its backends). */
+  routerVsRawCpu: Number((rawCpuMs / rawTotal / (routerCpuMs / backlog)).toFixed(2)),
+  routerWithBackendsVsRawCpu: Number(
+    (rawCpuMs / rawTotal / ((routerCpuMs + routerBackendsCpuMs) / backlog)).toFixed(2),
+  ),
   peakRssMegabytes: Math.round(peakRss / 1_048_576),
   note: 'Router, broker, PostgreSQL and the load generator share the machine; RSS is the bench process (router + producer).',
 };

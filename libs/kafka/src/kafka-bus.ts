@@ -29,7 +29,11 @@ export type { KafkaLogSink } from './client.ts';
 export interface KafkaBusOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
-  /** Default gzip: the only codec kafkajs ships without native add-ons. */
+  /**
+   * Default none. gzip (the only other codec kafkajs ships without native add-ons) ran per partition
+   * batch and measured +5-35 us of producer and +3-14 us of consumer CPU per ~400-byte record, a hop;
+   * for records this small on a local network that costs more than the bytes it saves.
+   */
   readonly compression?: 'gzip' | 'none';
   readonly log?: KafkaLogSink;
   /** Records fetched per partition per request, in bytes. */
@@ -51,7 +55,15 @@ export interface KafkaBusOptions {
   readonly stopTimeoutMs?: number;
 }
 
-/** A member not handling a batch fetches at least every `maxWaitTimeInMs` (250 ms) while all is well. */
+/**
+ * How long a fetch waits on the broker when there is nothing to read. The broker answers as soon as a
+ * record arrives, so this adds no latency under load; it sets the idle fetch rate (250 ms fetches and
+ * 100 ms reader fetches kept an idle service at ~1.3 % of a core, 1 s at ~0.3 %). The price: a
+ * stopping consumer waits for its fetch in flight, on average half of this.
+ */
+const MAX_WAIT_MS = 1_000;
+
+/** A member not handling a batch fetches at least every `MAX_WAIT_MS` while all is well. */
 const STALL_MS = 10_000;
 
 /** Thrown by a send on a bus that was closed. */
@@ -130,7 +142,7 @@ export class KafkaBus implements MessageBus {
     const producer = await this.#connectedProducer();
     await producer.sendBatch({
       acks: -1,
-      compression: this.#options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP,
+      compression: this.#options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
       topicMessages: groupByTopic(records),
     });
     this.#producerContact.heard();
@@ -271,7 +283,7 @@ class KafkaConsumerHandle implements ConsumerHandle {
         allowAutoTopicCreation: false,
         sessionTimeout,
         heartbeatInterval: this.#heartbeatIntervalMs,
-        maxWaitTimeInMs: 250,
+        maxWaitTimeInMs: MAX_WAIT_MS,
         maxBytesPerPartition: busOptions.maxBytesPerPartition ?? 1_048_576,
       }),
       start: async (consumer, signal) => {
@@ -380,7 +392,7 @@ class KafkaReaderHandle implements ReaderHandle {
       config: () => {
         const groupId = bus.readerGroupId();
         this.#groupIds.push(groupId);
-        return { groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 100 };
+        return { groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: MAX_WAIT_MS };
       },
       start: (consumer, signal) => this.#run(consumer, signal),
     });

@@ -1,13 +1,16 @@
 /** Length-prefixes every part so distinct tuples never encode alike, e.g. ("ab", "c") vs ("a", "bc"). */
 export function associatedData(parts: readonly string[]): Buffer {
-  const chunks: Buffer[] = [];
+  // One allocation, measured first: this runs once per field encrypted or decrypted.
+  let size = 0;
+  for (const part of parts) size += 4 + Buffer.byteLength(part, 'utf8');
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
   for (const part of parts) {
-    const bytes = Buffer.from(part, 'utf8');
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(bytes.length);
-    chunks.push(length, bytes);
+    const length = out.write(part, at + 4, 'utf8');
+    out.writeUInt32BE(length, at);
+    at += 4 + length;
   }
-  return Buffer.concat(chunks);
+  return out;
 }
 
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;

@@ -41,6 +41,11 @@ export interface KeyringOptions {
   readonly store: ControllerKeyStore;
   /** How long unwrapped keys stay cached; bounds how long another process can still use shredded keys. */
   readonly cacheTtlMs?: number;
+  /**
+   * Controllers whose keys stay cached (default 10,000); past it the least recently loaded are
+   * dropped (not destroyed: a batch may still hold them) and unwrapped again when next needed.
+   */
+  readonly maxCachedControllers?: number;
   readonly now?: () => Date;
 }
 
@@ -54,6 +59,7 @@ export class Keyring {
   readonly #kms: Kms;
   readonly #store: ControllerKeyStore;
   readonly #cacheTtlMs: number;
+  readonly #maxCached: number;
   readonly #now: () => Date;
   readonly #cache = new Map<ControllerId, CacheEntry>();
 
@@ -61,6 +67,7 @@ export class Keyring {
     this.#kms = options.kms;
     this.#store = options.store;
     this.#cacheTtlMs = options.cacheTtlMs ?? 5 * 60_000;
+    this.#maxCached = Math.max(1, options.maxCachedControllers ?? 10_000);
     this.#now = options.now ?? (() => new Date());
   }
 
@@ -80,7 +87,7 @@ export class Keyring {
       }
       throw new ControllerKeysExistError({ controllerId });
     }
-    this.#cache.set(controllerId, { keys: Promise.resolve(keys), expiresAt: this.#expiry() });
+    this.#remember(controllerId, { keys: Promise.resolve(keys), expiresAt: this.#expiry() });
     return wrapped;
   }
 
@@ -90,7 +97,7 @@ export class Keyring {
     if (cached !== undefined && cached.expiresAt > this.#now().getTime()) return cached.keys;
     const keys = this.#load(controllerId);
     const entry = { keys, expiresAt: this.#expiry() };
-    this.#cache.set(controllerId, entry);
+    this.#remember(controllerId, entry);
     // A failed load must not be served from the cache.
     keys.catch(() => {
       if (this.#cache.get(controllerId) === entry) this.#cache.delete(controllerId);
@@ -98,13 +105,13 @@ export class Keyring {
     return keys;
   }
 
-  /** Crypto-shreds a controller: deletes its wrapped keys for good and zeroes the copies cached here. */
+  /** Crypto-shreds a controller: deletes its wrapped keys for good and destroys the copies cached here. */
   async destroy(controllerId: ControllerId): Promise<void> {
     await this.#store.destroy(controllerId, this.#now());
     await this.forget(controllerId);
   }
 
-  /** Drops and zeroes cached keys; call it when another process reports the controller's keys destroyed. */
+  /** Drops and destroys cached keys; call it when another process reports the controller's keys destroyed. */
   async forget(controllerId: ControllerId): Promise<void> {
     const entry = this.#cache.get(controllerId);
     this.#cache.delete(controllerId);
@@ -123,6 +130,16 @@ export class Keyring {
       this.#kms.unwrap(controllerId, stored.keys.pseudonymKey),
     ]);
     return toControllerKeys(controllerId, data, pseudonym);
+  }
+
+  /** Caches an entry as the most recent one, dropping the oldest past the bound. */
+  #remember(controllerId: ControllerId, entry: CacheEntry): void {
+    this.#cache.delete(controllerId); // re-inserted last: a Map iterates in insertion order
+    this.#cache.set(controllerId, entry);
+    for (const oldest of this.#cache.keys()) {
+      if (this.#cache.size <= this.#maxCached) break;
+      this.#cache.delete(oldest);
+    }
   }
 
   #expiry(): number {

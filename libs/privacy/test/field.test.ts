@@ -176,6 +176,12 @@ describe('encryptField / decryptField', () => {
     expect(() => DataKey.fromBytes(A, randomBytes(16))).toThrow(InvalidKeyMaterialError);
   });
 
+  it('never repeats an IV, also across refills of the IV pool', () => {
+    const ivs = new Set<string>();
+    for (let i = 0; i < 1_000; i++) ivs.add(encryptField(keyA, 'x', ctx).split('.')[1]!);
+    expect(ivs.size).toBe(1_000);
+  });
+
   it('fails clearly once the key is destroyed', () => {
     const key = DataKey.fromBytes(A, randomBytes(32));
     const sealed = encryptField(key, CANARY, ctx);

@@ -98,6 +98,21 @@ describe('Keyring', () => {
     expect(kms.unwraps).toBe(4);
   });
 
+  it('keeps at most maxCachedControllers controllers cached, dropping the least recently loaded', async () => {
+    const { kms, store } = setup();
+    const C = toControllerId('ctl-c');
+    const ring = new Keyring({ kms, store, maxCachedControllers: 2 });
+    for (const id of [A, B, C]) await ring.create(id);
+    kms.unwraps = 0;
+    const a = await ring.get(A); // dropped when C was created: unwrapped again
+    expect(kms.unwraps).toBe(2);
+    await ring.get(C); // still cached
+    expect(kms.unwraps).toBe(2);
+    await ring.get(B); // dropped when A came back
+    expect(kms.unwraps).toBe(4);
+    expect(a.dataKey.destroyed).toBe(false); // dropped, not destroyed: a batch may still hold it
+  });
+
   it('refuses to create keys twice', async () => {
     const { keyring } = setup();
     await keyring().create(A);
@@ -149,8 +164,14 @@ describe('Keyring', () => {
 
     await control.destroy(A);
 
+    // Used before the shredding, so each key has its prepared key object: forget() must drop it too.
+    const sealed = encryptField(keysB.dataKey, 'CANARY body', ctx);
+    pseudonymise(keysB.pseudonymKey, NUMBER);
     await workerB.forget(A);
     expect(keysB.dataKey.destroyed).toBe(true);
+    expect(() => encryptField(keysB.dataKey, 'CANARY body', ctx)).toThrow(ControllerKeysDestroyedError);
+    expect(() => decryptField(keysB.dataKey, sealed, ctx)).toThrow(ControllerKeysDestroyedError);
+    expect(() => pseudonymise(keysB.pseudonymKey, NUMBER)).toThrow(ControllerKeysDestroyedError);
     await expect(workerB.get(A)).rejects.toThrow(ControllerKeysDestroyedError);
 
     expect(await workerA.get(A)).toBe(keysA); // still cached: the documented window

@@ -68,4 +68,11 @@ describe('pseudonymise', () => {
     key.destroy();
     expect(() => pseudonymise(key, NUMBER)).toThrow(ControllerKeysDestroyedError);
   });
+
+  it('refuses a key destroyed after use: its prepared key object does not outlive it', () => {
+    const key = PseudonymKey.fromBytes(A, randomBytes(32));
+    expect(pseudonymise(key, NUMBER)).toBe(pseudonymise(key, NUMBER));
+    key.destroy();
+    expect(() => pseudonymise(key, NUMBER)).toThrow(ControllerKeysDestroyedError);
+  });
 });

@@ -16,6 +16,16 @@ describe('quiet hours', () => {
     if (result.quiet) expect(result.endsAt.toISOString()).toBe(endsAt);
   });
 
+  it('reads each time zone on its own clock, however many zones were asked before', () => {
+    const at = new Date('2026-11-26T20:30:00Z'); // 21:30 in Berlin, 15:30 in New York, 05:30 in Tokyo
+    const zones = { 'Europe/Berlin': true, 'America/New_York': false, 'Asia/Tokyo': true };
+    for (let round = 0; round < 2; round++) {
+      for (const [timeZone, quiet] of Object.entries(zones)) {
+        expect(quietHoursAt(at, { ...night, timeZone }).quiet, `${timeZone}, round ${round}`).toBe(quiet);
+      }
+    }
+  });
+
   it('handles a window inside one day and an empty window', () => {
     const lunch = { start: '12:00', end: '13:00', timeZone: 'America/New_York', action: 'reject' as const };
     expect(quietHoursAt(new Date('2026-07-01T16:30:00Z'), lunch).quiet).toBe(true); // 12:30 EDT

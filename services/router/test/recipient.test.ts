@@ -234,4 +234,12 @@ describe('validateSender', () => {
     const expected = kind ? { ok: true, kind, value } : { ok: false, code: 'SMS_INVALID_SENDER', reason };
     expect(validateSender(raw)).toEqual(expected);
   });
+
+  it('answers the same for a sender seen before, also after more senders than it keeps', () => {
+    const first = senders.map(({ raw }) => validateSender(raw));
+    for (let i = 0; i < 1_500; i++) expect(validateSender(`Shop${i}`)).toMatchObject({ ok: true });
+    expect(senders.map(({ raw }) => validateSender(raw))).toEqual(first);
+    // A kept answer is shared between callers, so nobody may change it.
+    expect(Object.isFrozen(validateSender('+14155550100'))).toBe(true);
+  });
 });

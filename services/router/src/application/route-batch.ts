@@ -87,6 +87,8 @@ export async function routeBatch(
     e164?: string;
   }[] = [];
   const failed: FailedRecord[] = [];
+  // A batch usually holds one controller's requests: its keys are looked up once per batch.
+  const keysOf = new Map<string, Promise<ControllerKeys>>();
   for (const record of records) {
     let decision = decide(record.value, record.headers, ctx);
     let keys: ControllerKeys | undefined;
@@ -95,7 +97,12 @@ export async function routeBatch(
     if (decision.kind === 'candidate') {
       const controllerId = decision.controller.controllerId;
       try {
-        keys = await deps.directory.keys(controllerId);
+        let pending = keysOf.get(controllerId);
+        if (pending === undefined) {
+          pending = deps.directory.keys(controllerId);
+          keysOf.set(controllerId, pending);
+        }
+        keys = await pending;
       } catch (error) {
         if (!(error instanceof ControllerKeysDestroyedError)) {
           // The key service down or refusing: no fault of the request, so no answer yet.
@@ -168,9 +175,11 @@ export async function routeBatch(
         return;
       }
       taken.add(key);
-      const traceparent = traceparentSchema.safeParse(item.record.headers.traceparent).success
-        ? item.record.headers.traceparent!
-        : newTraceparent();
+      // A request without a trace starts one; checking an absent header through zod would build a
+      // whole error (issues, paths) per request only to throw it away.
+      const incoming = item.record.headers.traceparent;
+      const traceparent =
+        incoming !== undefined && traceparentSchema.safeParse(incoming).success ? incoming : newTraceparent();
       const d = item.decision;
       if (d.kind === 'reject') {
         outcome.rejected[d.code] = (outcome.rejected[d.code] ?? 0) + 1;

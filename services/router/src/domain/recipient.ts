@@ -124,8 +124,23 @@ function invalidSender(reason: string): SenderResult {
   return { ok: false, code: 'SMS_INVALID_SENDER', reason };
 }
 
+// Senders are few (a controller's numbers and ids) and repeat on every request: classifying one
+// parses it with libphonenumber (~12 us), so results are kept, up to a bound.
+const MAX_SENDERS_KEPT = 1_000;
+const senders = new Map<string, SenderResult>();
+
 /** Classifies a sender as an E.164 number, a short code (3–8 digits) or an alphanumeric id (1–11 of A–Z, a–z, 0–9, space; at least one letter). */
 export function validateSender(raw: string): SenderResult {
+  let result = senders.get(raw);
+  if (result === undefined) {
+    result = Object.freeze(classifySender(raw));
+    if (senders.size >= MAX_SENDERS_KEPT) senders.clear();
+    senders.set(raw, result);
+  }
+  return result;
+}
+
+function classifySender(raw: string): SenderResult {
   if (raw.length === 0) return invalidSender('empty sender');
   if (raw.startsWith('+')) {
     if (!E164_FORM.test(raw))
