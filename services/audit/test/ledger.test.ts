@@ -108,6 +108,31 @@ describe('audit ledger (real PostgreSQL)', () => {
       ).rejects.toThrow(/permission denied/);
       expect(await verifyLedger(db, { head: { seq: 2 } })).toMatchObject({ ok: true });
     });
+
+    it('appends as the writer role, in five statements per batch whatever its size', async () => {
+      const seen: { sql: string; user: string }[] = [];
+      const watched: Db = {
+        ...db,
+        transaction: (fn) =>
+          db.transaction((tx) =>
+            fn({
+              async query<R>(sql: string, params?: readonly unknown[]) {
+                const { rows } = await tx.query<{ u: string }>('SELECT current_user AS u');
+                seen.push({ sql, user: rows[0]!.u });
+                return tx.query<R>(sql, params);
+              },
+            }),
+          ),
+      };
+      await appendEvents(watched, [event(1), event(2), event(3)], at);
+      seen.length = 0;
+      await appendEvents(watched, Array.from({ length: 9 }, (_, i) => event(4 + i)), at);
+      // The lock (which takes the role), the state read and one insert of rows and tree nodes; the
+      // tree's edge comes from the previous append, not from a read.
+      expect(seen).toHaveLength(3);
+      expect(seen.slice(1).map((s) => s.user)).toEqual(['massivesms_audit_writer', 'massivesms_audit_writer']);
+      expect(await verifyLedger(db, { head: { seq: 12 } })).toMatchObject({ ok: true });
+    });
   });
 
   describe('the Merkle tree kept beside the chain', () => {
