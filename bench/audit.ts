@@ -20,7 +20,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { type Audit, startAudit } from '@massivesms/audit/audit';
-import { appendEvents, verifyLedger } from '@massivesms/audit/ledger';
+import { appendEvents, mergingAppends, verifyLedger } from '@massivesms/audit/ledger';
 import {
   consumerGroup,
   decodeJsonOrThrow,
@@ -479,7 +479,9 @@ try {
   });
   const more = processingEvents(
     'c',
-    checkpointSizes.at(-1)! + checkpointSizes.length * checkpointSamples * 20 + smallBatches * SMALL_BATCH,
+    checkpointSizes.at(-1)! +
+      checkpointSizes.length * checkpointSamples * 20 +
+      2 * (smallBatches + 4) * SMALL_BATCH,
   );
   let next = 0;
   const direct = { events: 0, seconds: 0, nodeSeconds: 0, backendSeconds: 0 };
@@ -597,6 +599,26 @@ try {
     small.backendSeconds = cpuBetween(backends, await backendsOf(checkpointApp));
     progress(`small batches: ${JSON.stringify(small)}`);
   }
+  // The same, four partitions' batches at a time through the service's merging of concurrent appends.
+  const merged = { events: 0, nodeSeconds: 0, backendSeconds: 0, seconds: 0 };
+  {
+    const append = mergingAppends(checkpointDb, () => new Date());
+    const backends = await backendsOf(checkpointApp);
+    const node = process.cpuUsage();
+    const start = performance.now();
+    for (let b = 0; b < smallBatches; b += 4) {
+      const chunks = [0, 1, 2, 3].map((k) =>
+        more.slice(next + k * SMALL_BATCH, next + (k + 1) * SMALL_BATCH),
+      );
+      await Promise.all(chunks.map((chunk) => append(chunk)));
+      next += 4 * SMALL_BATCH;
+      merged.events += 4 * SMALL_BATCH;
+    }
+    merged.seconds = (performance.now() - start) / 1000;
+    merged.nodeSeconds = nodeMs(process.cpuUsage(node)) / 1000;
+    merged.backendSeconds = cpuBetween(backends, await backendsOf(checkpointApp));
+    progress(`small batches, 4 at a time merged: ${JSON.stringify(merged)}`);
+  }
   // Decoding, as the consumer does per record (JSON + schema).
   const encoded = sample.slice(0, 10_000).map((e) => encodeJson(processingEventSchema, e));
   const decodeStart = process.cpuUsage();
@@ -705,6 +727,14 @@ try {
         postgresBackends: per1000(small.backendSeconds, small.events),
       },
       decodeCpuMsPerEvent: round(decodeCpuMsPerEvent, 4),
+      fourAtATimeMerged: {
+        events: merged.events,
+        eventsPerSecond: Math.round(merged.events / merged.seconds),
+        cpuSecondsPer1000Events: {
+          node: per1000(merged.nodeSeconds, merged.events),
+          postgresBackends: per1000(merged.backendSeconds, merged.events),
+        },
+      },
     },
     directAppendEvents: {
       events: direct.events,

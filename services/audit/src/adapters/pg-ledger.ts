@@ -2,7 +2,7 @@
 // in one gap-free, hash-chained sequence, and verifies the chain as an auditor would.
 import { fileURLToPath } from 'node:url';
 import type { ProcessingEvent } from '@massivesms/contracts';
-import type { Db, DbTx } from '@massivesms/db';
+import { type Db, type DbTx, StatementCoalescer } from '@massivesms/db';
 import {
   bytesEqual,
   type ChainFailureReason,
@@ -122,6 +122,29 @@ export async function appendEvents(db: Db, events: readonly ProcessingEvent[], a
   // Only once committed: a rolled-back append must not be taken for the head.
   if (appended) lastAppended.set(db, appended);
   return count;
+}
+
+/**
+ * appendEvents for batches handled concurrently (one per partition): appends take the ledger's lock
+ * one at a time, so the batches that arrive while one append runs go together in the next (one
+ * transaction, five statements), and each call resolves once its events are committed (a failure
+ * rejects every call of that append, and their batches are retried). The first call of a merged
+ * append gets its count, the others 0 (the total is right; it feeds metrics only).
+ */
+export function mergingAppends(
+  db: Db,
+  now: () => Date,
+  options: { maxCalls?: number } = {},
+): (events: readonly ProcessingEvent[]) => Promise<number> {
+  let calls = 0;
+  const coalescer = new StatementCoalescer<readonly ProcessingEvent[], number>(
+    async (batches) => {
+      const count = await appendEvents(db, batches.flat(), now());
+      return batches.map((_, i) => (i === 0 ? count : 0));
+    },
+    { key: () => String(++calls), maxInFlight: 1, maxBatch: options.maxCalls ?? 8 },
+  );
+  return (events) => coalescer.run(events);
 }
 
 /** Why verification failed: the chain's reasons, or a signed checkpoint that does not hold. */
