@@ -9,11 +9,14 @@
 //   2. paced: BENCH_WEBHOOKS_RATE messages/s (default 200) for BENCH_WEBHOOKS_SECONDS (default 15),
 //      measured over the whole phase including idle gaps; latency from produce to delivered.
 //   3. idle: CPU over 10 s with nothing to do.
-// Prints a JSON report.
+// Prints a JSON report. BENCH_COUNT_STATEMENTS=1 adds the paced phase's statements per message.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type ControllerState,
@@ -42,6 +45,9 @@ const MESSAGES = Number(process.env.BENCH_WEBHOOKS_MESSAGES ?? 4_000);
 const RATE = Number(process.env.BENCH_WEBHOOKS_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_WEBHOOKS_SECONDS ?? 15);
 const cli = fileURLToPath(new URL('../../../bin/massivesms.ts', import.meta.url));
+// BENCH_COUNT_STATEMENTS=1: the paced phase's statements, by text, in the report (count-statements.cjs).
+const countStatements = process.env.BENCH_COUNT_STATEMENTS === '1';
+const countsFile = join(tmpdir(), `webhooks-cost-statements-${process.pid}.tsv`);
 const progress = (line: string) => console.error(`webhooks cost: ${line}`);
 
 const cpuSeconds = (pid: number): number => {
@@ -221,11 +227,11 @@ try {
         WEBHOOKS_PER_ENDPOINT_CONCURRENCY: '64',
         WEBHOOKS_PER_ENDPOINT_RATE: '100000',
         WEBHOOKS_MAX_IN_FLIGHT: '512',
-        ...(process.env.BENCH_CHILD_NODE_OPTIONS
+        ...(countStatements
           ? {
-              NODE_OPTIONS: process.env.BENCH_CHILD_NODE_OPTIONS,
-              PG_COUNT_PATH: process.env.PG_COUNT_PATH,
-              PG_COUNT_OUT: process.env.PG_COUNT_OUT,
+              NODE_OPTIONS: `--require ${fileURLToPath(new URL('count-statements.cjs', import.meta.url))}`,
+              PG_COUNT_PATH: createRequire(import.meta.url).resolve('pg'),
+              PG_COUNT_OUT: countsFile,
             }
           : {}),
       },
@@ -254,7 +260,7 @@ try {
 
   // 2. Paced.
   await new Promise((r) => setTimeout(r, 2_000));
-  if (process.env.BENCH_CHILD_NODE_OPTIONS) service.kill('SIGUSR2'); // (statement counts, when preloaded)
+  if (countStatements) service.kill('SIGUSR2'); // starts the paced phase's count
   const produced = new Map<string, number>();
   const p0 = { at: performance.now(), cpu: cpuSeconds(pid), pg: await pgCpu() };
   const total = RATE * SECONDS;
@@ -272,7 +278,10 @@ try {
   }
   while ((await delivered('p-')) < total) await new Promise((r) => setTimeout(r, 50));
   const p1 = { at: performance.now(), cpu: cpuSeconds(pid), pg: await pgCpu() };
-  if (process.env.BENCH_CHILD_NODE_OPTIONS) service.kill('SIGUSR2');
+  if (countStatements) {
+    service.kill('SIGUSR2');
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const { rows: finished } = await admin.query<{ message_id: string; finished_at: Date }>(
     `SELECT message_id, finished_at FROM ${schema}.webhook_deliveries WHERE message_id LIKE 'p-%'`,
   );
@@ -280,8 +289,18 @@ try {
     .map((r) => r.finished_at.getTime() - produced.get(r.message_id)!)
     .sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
+  const statements = countStatements
+    ? readFileSync(countsFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split('\t'))
+        .map(([n, text]) => ({ perMessage: Number(n) / total, text }))
+    : undefined;
   const paced = {
     messages: total,
+    ...(statements
+      ? { statementsPerMessage: statements.reduce((sum, s) => sum + s.perMessage, 0), statements }
+      : {}),
     ratePerSecond: RATE,
     seconds: (p1.at - p0.at) / 1000,
     serviceCpuMsPerMessage: ((p1.cpu - p0.cpu) * 1000) / total,
@@ -299,13 +318,16 @@ try {
     servicePercentOfACore: ((i1.cpu - i0.cpu) / ((i1.at - i0.at) / 1000)) * 100,
     postgresPercentOfACore: (pgBetween(i0.pg, i1.pg) / ((i1.at - i0.at) / 1000)) * 100,
   };
+  const roundValue = (v: unknown): unknown =>
+    typeof v === 'number'
+      ? Number(v.toFixed(3))
+      : Array.isArray(v)
+        ? v.map(roundValue)
+        : v && typeof v === 'object'
+          ? round(v as Record<string, unknown>)
+          : v;
   const round = (o: Record<string, unknown>): Record<string, unknown> =>
-    Object.fromEntries(
-      Object.entries(o).map(([k, v]) => [
-        k,
-        typeof v === 'number' ? Number(v.toFixed(3)) : v && typeof v === 'object' ? round(v as never) : v,
-      ]),
-    );
+    Object.fromEntries(Object.entries(o).map(([k, v]) => [k, roundValue(v)]));
   console.log(JSON.stringify(round({ date: new Date().toISOString(), backlog, paced, idle }), null, 1));
   service.kill('SIGTERM');
   await once(service, 'exit');
