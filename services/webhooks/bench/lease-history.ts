@@ -153,6 +153,13 @@ try {
   await dry(() => store.lease(leaseOptions()));
   const leaseRound = await explain('lease');
   const leased = await store.lease(leaseOptions());
+  // A backlog: 4,000 due for one endpoint, leased 64 at a time (the pipeline bench's per-endpoint bound).
+  await store.insert(
+    batch(4_000, -3).map((d) => ({ ...d, endpointId: 'ep_backlog' })),
+    new Date(),
+  );
+  await dry(() => store.lease({ ...leaseOptions(), perEndpoint: 64, limit: 512 }));
+  const leaseBacklog = await explain('lease');
   const at = new Date();
   await Promise.all(
     leased.map((row) =>
@@ -191,6 +198,7 @@ try {
         delivered: done,
         leaseNothingDue: summary(leaseEmpty),
         leaseRoundDue: summary(leaseRound),
+        leaseBacklog64Of4000: summary(leaseBacklog),
         intakeRound: summary(intake),
         relations: sizes,
       },
@@ -202,6 +210,7 @@ try {
     console.log(leaseEmpty.plan.join('\n'));
     console.log(leaseRound.plan.join('\n'));
     console.log(intake.plan.join('\n'));
+    console.log(leaseBacklog.plan.join('\n'));
   }
 } finally {
   await db.close();
