@@ -20,9 +20,10 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { type Audit, startAudit } from '@massivesms/audit/audit';
-import { appendEvents, verifyLedger } from '@massivesms/audit/ledger';
+import { appendEvents, mergingAppends, verifyLedger } from '@massivesms/audit/ledger';
 import {
   consumerGroup,
+  decodeJsonOrThrow,
   encodeJson,
   eventIdFor,
   instructionRef,
@@ -46,6 +47,8 @@ const checkpointSizes = (process.env.BENCH_AUDIT_CHECKPOINT_SIZES ?? '10000,5000
   .filter((s) => s > 0)
   .sort((a, b) => a - b);
 const checkpointSamples = Number(process.env.BENCH_AUDIT_CHECKPOINT_SAMPLES ?? 30);
+// Phase 3b: appends of one delivered message's events at a time.
+const smallBatches = Number(process.env.BENCH_AUDIT_SMALL_BATCHES ?? 2_000);
 // The service's default policy (AUDIT_CHECKPOINT_ENTRIES, AUDIT_CHECKPOINT_INTERVAL_MS).
 const POLICY = { entries: 1_000, intervalMs: 10_000 };
 const loadAtStart = loadavg();
@@ -195,6 +198,7 @@ function deliveredMessageEvents(messageId: string, n: number, at: Date): Process
   ];
 }
 const EVENTS_PER_MESSAGE = deliveredMessageEvents('m', 0, new Date());
+const SMALL_BATCH = EVENTS_PER_MESSAGE.length;
 /** `count` events of delivered messages `${prefix}-0`, `${prefix}-1`, … */
 function processingEvents(prefix: string, count: number): ProcessingEvent[] {
   const out: ProcessingEvent[] = [];
@@ -361,8 +365,7 @@ try {
       const result = await serviceDb.transaction((tx) =>
         fn({
           query: <R>(sql: string, params?: readonly unknown[]) => {
-            if (sql.trimStart().startsWith('INSERT INTO audit_ledger'))
-              appended = (params![0] as unknown[]).length;
+            if (/INSERT INTO audit_ledger\b/.test(sql)) appended = (params![0] as unknown[]).length;
             return tx.query<R>(sql, params);
           },
         }),
@@ -488,7 +491,9 @@ try {
   });
   const more = processingEvents(
     'c',
-    checkpointSizes.at(-1)! + checkpointSizes.length * checkpointSamples * 20,
+    checkpointSizes.at(-1)! +
+      checkpointSizes.length * checkpointSamples * 20 +
+      2 * (smallBatches + 4) * SMALL_BATCH,
   );
   let next = 0;
   const direct = { events: 0, seconds: 0, nodeSeconds: 0, backendSeconds: 0 };
@@ -588,6 +593,49 @@ try {
     };
     progress(`checkpoints at ${size}: ${JSON.stringify(checkpointResults[`ledgerSize${size}`])}`);
   }
+  // 3b. Small batches, as the pipeline's flow hands them over (a few events per partition batch): the
+  // per-batch statements dominate there, not the per-row work of the 1,000-event batches above.
+  const small = { batches: smallBatches, events: 0, nodeSeconds: 0, backendSeconds: 0, seconds: 0 };
+  {
+    const backends = await backendsOf(checkpointApp);
+    const node = process.cpuUsage();
+    const start = performance.now();
+    for (let b = 0; b < smallBatches; b++) {
+      const chunk = more.slice(next, next + SMALL_BATCH);
+      await appendEvents(checkpointDb, chunk, new Date());
+      next += chunk.length;
+      small.events += chunk.length;
+    }
+    small.seconds = (performance.now() - start) / 1000;
+    small.nodeSeconds = nodeMs(process.cpuUsage(node)) / 1000;
+    small.backendSeconds = cpuBetween(backends, await backendsOf(checkpointApp));
+    progress(`small batches: ${JSON.stringify(small)}`);
+  }
+  // The same, four partitions' batches at a time through the service's merging of concurrent appends.
+  const merged = { events: 0, nodeSeconds: 0, backendSeconds: 0, seconds: 0 };
+  {
+    const append = mergingAppends(checkpointDb, () => new Date());
+    const backends = await backendsOf(checkpointApp);
+    const node = process.cpuUsage();
+    const start = performance.now();
+    for (let b = 0; b < smallBatches; b += 4) {
+      const chunks = [0, 1, 2, 3].map((k) =>
+        more.slice(next + k * SMALL_BATCH, next + (k + 1) * SMALL_BATCH),
+      );
+      await Promise.all(chunks.map((chunk) => append(chunk)));
+      next += 4 * SMALL_BATCH;
+      merged.events += 4 * SMALL_BATCH;
+    }
+    merged.seconds = (performance.now() - start) / 1000;
+    merged.nodeSeconds = nodeMs(process.cpuUsage(node)) / 1000;
+    merged.backendSeconds = cpuBetween(backends, await backendsOf(checkpointApp));
+    progress(`small batches, 4 at a time merged: ${JSON.stringify(merged)}`);
+  }
+  // Decoding, as the consumer does per record (JSON + schema).
+  const encoded = sample.slice(0, 10_000).map((e) => encodeJson(processingEventSchema, e));
+  const decodeStart = process.cpuUsage();
+  for (const bytes of encoded) decodeJsonOrThrow(processingEventSchema, bytes);
+  const decodeCpuMsPerEvent = nodeMs(process.cpuUsage(decodeStart)) / encoded.length;
   await checkpointAudit.stop();
   await checkpointDb.close();
 
@@ -680,6 +728,24 @@ try {
             per1000(insertFloor.backendSeconds, events),
           4,
         ),
+      },
+    },
+    smallBatchAppendEvents: {
+      events: small.events,
+      batchSize: SMALL_BATCH,
+      eventsPerSecond: Math.round(small.events / small.seconds),
+      cpuSecondsPer1000Events: {
+        node: per1000(small.nodeSeconds, small.events),
+        postgresBackends: per1000(small.backendSeconds, small.events),
+      },
+      decodeCpuMsPerEvent: round(decodeCpuMsPerEvent, 4),
+      fourAtATimeMerged: {
+        events: merged.events,
+        eventsPerSecond: Math.round(merged.events / merged.seconds),
+        cpuSecondsPer1000Events: {
+          node: per1000(merged.nodeSeconds, merged.events),
+          postgresBackends: per1000(merged.backendSeconds, merged.events),
+        },
       },
     },
     directAppendEvents: {

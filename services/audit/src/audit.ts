@@ -12,7 +12,7 @@ import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { AUDIT_WRITER_ROLE, appendEvents, auditMigrations } from './adapters/pg-ledger.ts';
+import { auditMigrations, lockLedger, mergingAppends } from './adapters/pg-ledger.ts';
 import { AUDIT_OUTBOX, type CheckpointSigner, checkpointSigner, signCheckpoint } from './adapters/pg-tree.ts';
 
 /** The log origin (first line of every checkpoint, and the key name) of a cell's ledger by default. */
@@ -109,9 +109,8 @@ export async function startAudit(options: AuditOptions): Promise<Audit> {
   const checkpoint = (): Promise<number | undefined> => {
     signing ??= options.db
       .transaction(async (tx) => {
-        await tx.query(`SET LOCAL ROLE ${AUDIT_WRITER_ROLE}`);
         // The appenders' lock: the ledger cannot grow while its head is computed and signed.
-        await tx.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_ledger'))`);
+        await lockLedger(tx);
         return signCheckpoint(tx, { signer, topic: checkpointTopic, at: now() });
       })
       .then((signed) => {
@@ -139,17 +138,14 @@ export async function startAudit(options: AuditOptions): Promise<Audit> {
     timer = setTimeout(() => void checkpointQuietly().finally(schedule), intervalMs);
     timer.unref();
   };
+  const append = mergingAppends(options.db, now);
   const consumer: ConsumerHandle = await options.bus.consume<ProcessingEvent>({
     groupId: consumerGroup('audit', options.cell, namespace),
     topics: [topic('audit.processing.v1')],
     deadLetterTopic: topic('deadletter.v1'),
     decode: (record) => decodeJsonOrThrow(processingEventSchema, record.value),
     handleBatch: async (batch) => {
-      const count = await appendEvents(
-        options.db,
-        batch.records.map((r) => r.message),
-        now(),
-      );
+      const count = await append(batch.records.map((r) => r.message));
       appended.inc(count);
       const newest = batch.records.at(-1);
       if (newest) lag.set(Math.max(0, now().getTime() - Date.parse(newest.message.occurredAt)) / 1_000);

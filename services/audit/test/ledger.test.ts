@@ -16,7 +16,7 @@ import {
 import { generateMasterKey, LocalKms } from '@massivesms/privacy';
 import { createTestSchema, type TestSchema } from '@massivesms/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { appendEvents, auditMigrations, verifyLedger } from '../src/adapters/pg-ledger.ts';
+import { appendEvents, auditMigrations, mergingAppends, verifyLedger } from '../src/adapters/pg-ledger.ts';
 import {
   type CheckpointSigner,
   checkpointSigner,
@@ -107,6 +107,60 @@ describe('audit ledger (real PostgreSQL)', () => {
         }),
       ).rejects.toThrow(/permission denied/);
       expect(await verifyLedger(db, { head: { seq: 2 } })).toMatchObject({ ok: true });
+    });
+
+    it('appends as the writer role, in five statements per batch whatever its size', async () => {
+      const seen: { sql: string; user: string }[] = [];
+      const watched: Db = {
+        ...db,
+        transaction: (fn) =>
+          db.transaction((tx) =>
+            fn({
+              async query<R>(sql: string, params?: readonly unknown[]) {
+                const { rows } = await tx.query<{ u: string }>('SELECT current_user AS u');
+                seen.push({ sql, user: rows[0]!.u });
+                return tx.query<R>(sql, params);
+              },
+            }),
+          ),
+      };
+      await appendEvents(watched, [event(1), event(2), event(3)], at);
+      seen.length = 0;
+      await appendEvents(
+        watched,
+        Array.from({ length: 9 }, (_, i) => event(4 + i)),
+        at,
+      );
+      // The lock (which takes the role), the state read and one insert of rows and tree nodes; the
+      // tree's edge comes from the previous append, not from a read.
+      expect(seen).toHaveLength(3);
+      expect(seen.slice(1).map((s) => s.user)).toEqual([
+        'massivesms_audit_writer',
+        'massivesms_audit_writer',
+      ]);
+      expect(await verifyLedger(db, { head: { seq: 12 } })).toMatchObject({ ok: true });
+    });
+
+    it('merges the batches that arrive while an append runs into the next one, each call settled once committed', async () => {
+      let transactions = 0;
+      const counted: Db = {
+        ...db,
+        transaction: (fn) => {
+          transactions++;
+          return db.transaction(fn);
+        },
+      };
+      const append = mergingAppends(counted, () => at);
+      // Four partitions' batches at once: the first runs alone, the three behind it go together.
+      const counts = await Promise.all([
+        append([event(1), event(2)]),
+        append([event(3)]),
+        append([event(4), event(5)]),
+        append([event(6), event(1)]), // a republished event is still appended once
+      ]);
+      expect(transactions).toBe(2);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(6);
+      expect(await verifyLedger(db, { head: { seq: 6 } })).toMatchObject({ ok: true, count: 6 });
     });
   });
 

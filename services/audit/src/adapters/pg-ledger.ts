@@ -2,12 +2,13 @@
 // in one gap-free, hash-chained sequence, and verifies the chain as an auditor would.
 import { fileURLToPath } from 'node:url';
 import type { ProcessingEvent } from '@massivesms/contracts';
-import type { Db } from '@massivesms/db';
+import { type Db, type DbTx, StatementCoalescer } from '@massivesms/db';
 import {
   bytesEqual,
   type ChainFailureReason,
   ChainVerifier,
   type Checkpoint,
+  type CompactRange,
   canonicalBytes,
   chainHash,
   GENESIS_HASH,
@@ -16,7 +17,7 @@ import {
   type StoredNode,
   verifyNote,
 } from '@massivesms/ledger';
-import { insertTreeNodes, readCheckpoints, type StoredCheckpoint, treeEdgeAt } from './pg-tree.ts';
+import { readCheckpoints, type StoredCheckpoint, treeEdgeAt } from './pg-tree.ts';
 
 /** Folder of the audit service's migrations. */
 export const auditMigrations = {
@@ -28,30 +29,58 @@ export const auditMigrations = {
 export const AUDIT_WRITER_ROLE = 'massivesms_audit_writer';
 
 /**
+ * Takes the appenders' lock of the ledger, and the writer role (INSERT and SELECT only) for the rest
+ * of the transaction, in one statement. The lock is held until the transaction ends; statements after
+ * this one see everything the previous holder committed.
+ */
+export async function lockLedger(tx: DbTx): Promise<void> {
+  await tx.query(
+    `SELECT set_config('role', '${AUDIT_WRITER_ROLE}', true),
+            pg_advisory_xact_lock(hashtext(current_schema() || '.audit_ledger'))`,
+  );
+}
+
+/** The head this process appended last per ledger (Db), with the tree edge it ends (see appendEvents). */
+const lastAppended = new WeakMap<Db, { seq: number; chain: Uint8Array; edge: CompactRange }>();
+
+/**
  * Appends the events not in the ledger yet (by event id; a republished event is the same event), in
  * the order given, in one transaction under the writer role: the next sequence numbers, each entry's
- * canonical bytes, leaf hash and chain hash, and the Merkle tree nodes the new leaves complete. One appender at a time per ledger (an advisory lock),
- * so the sequence has no gaps and the chain no forks. Returns how many were appended.
+ * canonical bytes, leaf hash and chain hash, and the Merkle tree nodes the new leaves complete. One
+ * appender at a time per ledger (an advisory lock), so the sequence has no gaps and the chain no forks.
+ * Returns how many were appended.
+ *
+ * Five statements per batch, whatever its size (BEGIN, lock, state, insert, COMMIT): the events
+ * already in and the head are read together; ledger rows and tree nodes are inserted together; the
+ * tree's right edge is read from the nodes only when the head is not the one this process appended
+ * last (another appender, or a restart): the chain hash commits to every entry before it, so the same
+ * head means the same tree.
  */
 export async function appendEvents(db: Db, events: readonly ProcessingEvent[], at: Date): Promise<number> {
   const unique = [...new Map(events.map((e) => [e.eventId, e])).values()];
   if (unique.length === 0) return 0;
-  return db.transaction(async (tx) => {
-    await tx.query(`SET LOCAL ROLE ${AUDIT_WRITER_ROLE}`);
-    await tx.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_ledger'))`);
-    const { rows: seen } = await tx.query<{ event_id: string }>(
-      'SELECT event_id FROM audit_ledger WHERE event_id = ANY($1::text[])',
+  let appended: { seq: number; chain: Uint8Array; edge: CompactRange } | undefined;
+  const count = await db.transaction(async (tx) => {
+    await lockLedger(tx);
+    const { rows: state } = await tx.query<{
+      seen: string[];
+      seq: string | null;
+      chain_hash: Uint8Array | null;
+    }>(
+      `SELECT ARRAY(SELECT event_id FROM audit_ledger WHERE event_id = ANY($1::text[])) AS seen, h.seq, h.chain_hash
+         FROM (SELECT 1) AS one
+         LEFT JOIN LATERAL (SELECT seq, chain_hash FROM audit_ledger ORDER BY seq DESC LIMIT 1) AS h ON true`,
       [unique.map((e) => e.eventId)],
     );
-    const known = new Set(seen.map((r) => r.event_id));
+    const head = state[0]!;
+    const known = new Set(head.seen);
     const fresh = unique.filter((e) => !known.has(e.eventId));
     if (fresh.length === 0) return 0;
-    const { rows: last } = await tx.query<{ seq: string; chain_hash: Uint8Array }>(
-      'SELECT seq, chain_hash FROM audit_ledger ORDER BY seq DESC LIMIT 1',
-    );
-    let seq = Number(last[0]?.seq ?? 0);
-    let previous: Uint8Array = last[0] ? new Uint8Array(last[0].chain_hash) : GENESIS_HASH;
-    let edge = await treeEdgeAt(tx, seq);
+    let seq = Number(head.seq ?? 0);
+    let previous: Uint8Array = head.chain_hash ? new Uint8Array(head.chain_hash) : GENESIS_HASH;
+    const mine = lastAppended.get(db);
+    let edge =
+      mine && mine.seq === seq && bytesEqual(mine.chain, previous) ? mine.edge : await treeEdgeAt(tx, seq);
     const nodes: StoredNode[] = [];
     const rows = fresh.map((event) => {
       const entry = canonicalBytes(event);
@@ -62,10 +91,17 @@ export async function appendEvents(db: Db, events: readonly ProcessingEvent[], a
       nodes.push(...appended.nodes);
       return { seq: ++seq, event, entry, leaf, chain: previous };
     });
+    const upper = nodes.filter((n) => n.level > 0); // level 0 is the ledger rows' leaf_hash
     await tx.query(
-      `INSERT INTO audit_ledger (seq, event_id, controller_id, occurred_at, appended_at, entry, leaf_hash, chain_hash)
-       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
-                            $6::bytea[], $7::bytea[], $8::bytea[])`,
+      `WITH entries AS (
+         INSERT INTO audit_ledger (seq, event_id, controller_id, occurred_at, appended_at, entry, leaf_hash, chain_hash)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+                              $6::bytea[], $7::bytea[], $8::bytea[])
+       ), tree AS (
+         INSERT INTO audit_tree_nodes (level, idx, hash)
+         SELECT * FROM unnest($9::smallint[], $10::bigint[], $11::bytea[])
+       )
+       SELECT 1`,
       [
         rows.map((r) => r.seq),
         rows.map((r) => r.event.eventId),
@@ -75,11 +111,40 @@ export async function appendEvents(db: Db, events: readonly ProcessingEvent[], a
         rows.map((r) => Buffer.from(r.entry)),
         rows.map((r) => Buffer.from(r.leaf)),
         rows.map((r) => Buffer.from(r.chain)),
+        upper.map((n) => n.level),
+        upper.map((n) => n.index),
+        upper.map((n) => Buffer.from(n.hash)),
       ],
     );
-    await insertTreeNodes(tx, nodes);
+    appended = { seq, chain: previous, edge };
     return rows.length;
   });
+  // Only once committed: a rolled-back append must not be taken for the head.
+  if (appended) lastAppended.set(db, appended);
+  return count;
+}
+
+/**
+ * appendEvents for batches handled concurrently (one per partition): appends take the ledger's lock
+ * one at a time, so the batches that arrive while one append runs go together in the next (one
+ * transaction, five statements), and each call resolves once its events are committed (a failure
+ * rejects every call of that append, and their batches are retried). The first call of a merged
+ * append gets its count, the others 0 (the total is right; it feeds metrics only).
+ */
+export function mergingAppends(
+  db: Db,
+  now: () => Date,
+  options: { maxCalls?: number } = {},
+): (events: readonly ProcessingEvent[]) => Promise<number> {
+  let calls = 0;
+  const coalescer = new StatementCoalescer<readonly ProcessingEvent[], number>(
+    async (batches) => {
+      const count = await appendEvents(db, batches.flat(), now());
+      return batches.map((_, i) => (i === 0 ? count : 0));
+    },
+    { key: () => String(++calls), maxInFlight: 1, maxBatch: options.maxCalls ?? 8 },
+  );
+  return (events) => coalescer.run(events);
 }
 
 /** Why verification failed: the chain's reasons, or a signed checkpoint that does not hold. */

@@ -11,7 +11,6 @@ import {
   type NodeReader,
   type RemoteNoteSigner,
   rootAt,
-  type StoredNode,
   signNoteWith,
   toBase64,
   verifierKey,
@@ -46,16 +45,6 @@ export function nodeReader(tx: DbTx): NodeReader {
 /** The right edge of the tree over the first `size` entries (at most log2(size)+1 node reads). */
 export function treeEdgeAt(tx: DbTx, size: number): Promise<CompactRange> {
   return compactRangeAt(size, nodeReader(tx));
-}
-
-/** Inserts the nodes above the leaves that appending completed (level-0 nodes live in the ledger rows). */
-export async function insertTreeNodes(tx: DbTx, nodes: readonly StoredNode[]): Promise<void> {
-  const upper = nodes.filter((n) => n.level > 0);
-  if (upper.length === 0) return;
-  await tx.query(
-    'INSERT INTO audit_tree_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])',
-    [upper.map((n) => n.level), upper.map((n) => n.index), upper.map((n) => Buffer.from(n.hash))],
-  );
 }
 
 /** What signs checkpoints: the log's origin (also the key name) and the KMS-held key. */

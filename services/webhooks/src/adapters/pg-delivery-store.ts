@@ -123,20 +123,29 @@ export class PgDeliveryStore {
     });
   }
 
-  /** Inserts deliveries in one statement; ones that exist (a redelivered status) are left alone. */
+  /**
+   * Inserts deliveries, and queues the pending ones, in one statement; ones that exist (a redelivered
+   * status) are left alone.
+   */
   async insert(deliveries: readonly DeliveryToStore[], at: Date): Promise<number> {
     if (deliveries.length === 0) return 0;
     const column = <K extends keyof NewDelivery>(k: K) => deliveries.map((d) => d[k]);
     const { rows } = await this.#db.query(
-      `INSERT INTO webhook_deliveries (webhook_id, endpoint_id, controller_id, message_id, event_type, body, state,
-         attempts, next_attempt_at, created_at, last_error, finished_at)
-       SELECT d.webhook_id, d.endpoint_id, d.controller_id, d.message_id, d.event_type, d.body,
-              CASE WHEN d.held IS NULL THEN 'pending' ELSE 'dead' END, 0, $7, $7, d.held,
-              CASE WHEN d.held IS NULL THEN NULL ELSE $7::timestamptz END
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[])
-           AS d(webhook_id, endpoint_id, controller_id, message_id, event_type, body, held)
-       ON CONFLICT (webhook_id) DO NOTHING
-       RETURNING webhook_id`,
+      `WITH stored AS (
+         INSERT INTO webhook_deliveries (webhook_id, endpoint_id, controller_id, message_id, event_type, body, state,
+           attempts, next_attempt_at, created_at, last_error, finished_at)
+         SELECT d.webhook_id, d.endpoint_id, d.controller_id, d.message_id, d.event_type, d.body,
+                CASE WHEN d.held IS NULL THEN 'pending' ELSE 'dead' END, 0, $7, $7, d.held,
+                CASE WHEN d.held IS NULL THEN NULL ELSE $7::timestamptz END
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[])
+             AS d(webhook_id, endpoint_id, controller_id, message_id, event_type, body, held)
+         ON CONFLICT (webhook_id) DO NOTHING
+         RETURNING webhook_id, endpoint_id, state
+       ), queued AS (
+         INSERT INTO webhook_queue (webhook_id, endpoint_id, first, due)
+         SELECT webhook_id, endpoint_id, true, $7 FROM stored WHERE state = 'pending'
+       )
+       SELECT webhook_id FROM stored`,
       [
         column('webhookId'),
         column('endpointId'),
@@ -159,6 +168,8 @@ export class PgDeliveryStore {
    * picks; the lease, re-checked by the UPDATE, keeps them off each other's in-flight deliveries.
    * Leases run on the database's clock: `now` (the schedule's clock) may differ between processes, and a
    * skewed clock must never expire another worker's lease early.
+   * The due rows are found through webhook_queue (pending deliveries only, kept small: see
+   * `vacuumQueue`), so the cost follows what is due and in flight, not how many were ever delivered.
    */
   async lease(options: {
     now: Date;
@@ -173,11 +184,11 @@ export class PgDeliveryStore {
       `WITH busy AS (
          SELECT * FROM unnest($1::text[], $2::int[]) AS b(endpoint_id, used)
        ), ranked AS (
-         SELECT w.webhook_id, w.endpoint_id, w.attempts = w.retry_from AS first, w.next_attempt_at,
-                row_number() OVER (PARTITION BY w.endpoint_id
-                                   ORDER BY (w.attempts = w.retry_from) DESC, w.next_attempt_at, w.webhook_id) AS r
-           FROM webhook_deliveries w
-          WHERE w.state = 'pending' AND w.next_attempt_at <= $3
+         SELECT q.webhook_id, q.endpoint_id, q.first, q.due,
+                row_number() OVER (PARTITION BY q.endpoint_id ORDER BY q.first DESC, q.due, q.webhook_id) AS r
+           FROM webhook_queue q
+           JOIN webhook_deliveries w ON w.webhook_id = q.webhook_id
+          WHERE q.due <= $3 AND w.state = 'pending'
             AND (w.lease_until IS NULL OR w.lease_until < statement_timestamp())
        ), picked AS (
          SELECT d.webhook_id
@@ -185,7 +196,7 @@ export class PgDeliveryStore {
            JOIN ranked ON ranked.webhook_id = d.webhook_id
            LEFT JOIN busy ON busy.endpoint_id = ranked.endpoint_id
           WHERE ranked.r <= $4 - coalesce(busy.used, 0)
-          ORDER BY ranked.r, ranked.first DESC, ranked.next_attempt_at
+          ORDER BY ranked.r, ranked.first DESC, ranked.due
           LIMIT $5
             FOR UPDATE OF d SKIP LOCKED
        )
@@ -238,7 +249,14 @@ export class PgDeliveryStore {
                 finished_at = CASE WHEN u.state = 'pending' THEN NULL ELSE u.at END
            FROM u
           WHERE d.webhook_id = u.webhook_id AND d.lease_owner = u.owner AND d.state = 'pending'
-          RETURNING d.webhook_id, d.attempts
+          RETURNING d.webhook_id, d.attempts, d.state, d.next_attempt_at
+       ), dequeued AS (
+         DELETE FROM webhook_queue q USING updated
+          WHERE q.webhook_id = updated.webhook_id AND updated.state <> 'pending'
+       ), rescheduled AS (
+         UPDATE webhook_queue q SET due = updated.next_attempt_at, first = false
+           FROM updated
+          WHERE q.webhook_id = updated.webhook_id AND updated.state = 'pending'
        ), attempts AS (
          INSERT INTO webhook_attempts (webhook_id, attempt, started_at, http_status, latency_ms, error_class,
                                        response_excerpt, next_attempt_at)
@@ -274,9 +292,14 @@ export class PgDeliveryStore {
   /** Ends a leased delivery without an attempt (its endpoint is gone or disabled). */
   async abandon(owner: string, webhookId: string, reason: string, at: Date): Promise<boolean> {
     const { rows } = await this.#db.query(
-      `UPDATE webhook_deliveries SET state = 'dead', last_error = $3, finished_at = $4,
-              lease_owner = NULL, lease_until = NULL
-        WHERE webhook_id = $1 AND lease_owner = $2 AND state = 'pending' RETURNING webhook_id`,
+      `WITH ended AS (
+         UPDATE webhook_deliveries SET state = 'dead', last_error = $3, finished_at = $4,
+                lease_owner = NULL, lease_until = NULL
+          WHERE webhook_id = $1 AND lease_owner = $2 AND state = 'pending' RETURNING webhook_id
+       ), dequeued AS (
+         DELETE FROM webhook_queue WHERE webhook_id IN (SELECT webhook_id FROM ended)
+       )
+       SELECT webhook_id FROM ended`,
       [webhookId, owner, reason, at],
     );
     return rows.length > 0;
@@ -347,20 +370,36 @@ export class PgDeliveryStore {
   ): Promise<number> {
     const set = `SET state = 'pending', next_attempt_at = $2, last_error = NULL, finished_at = NULL,
                      retry_from = attempts, lease_owner = NULL, lease_until = NULL`;
+    // Queued again as first attempts, due now (a delivery waiting for a retry is moved forward).
+    const queue = (update: string) =>
+      `WITH requeued AS (${update} RETURNING webhook_id, endpoint_id), queued AS (
+         INSERT INTO webhook_queue (webhook_id, endpoint_id, first, due)
+         SELECT webhook_id, endpoint_id, true, $2 FROM requeued
+         ON CONFLICT (webhook_id) DO UPDATE SET first = true, due = excluded.due
+       )
+       SELECT webhook_id FROM requeued`;
     const { rows } =
       'webhookId' in where
         ? await tx.query(
-            `UPDATE webhook_deliveries ${set} WHERE webhook_id = $1 AND state <> 'pending' RETURNING webhook_id`,
+            queue(`UPDATE webhook_deliveries ${set} WHERE webhook_id = $1 AND state <> 'pending'`),
             [where.webhookId, at],
           )
         : await tx.query(
-            `UPDATE webhook_deliveries ${set}
+            queue(`UPDATE webhook_deliveries ${set}
               WHERE controller_id = $4 AND endpoint_id = $1 AND created_at >= $3
-                AND (state = 'dead' OR (state = 'pending' AND lease_owner IS NULL AND next_attempt_at > $2))
-              RETURNING webhook_id`,
+                AND (state = 'dead' OR (state = 'pending' AND lease_owner IS NULL AND next_attempt_at > $2))`),
             [where.endpointId, at, where.since, where.controllerId],
           );
     return rows.length;
+  }
+
+  /**
+   * Vacuums the queue: every delivery leaves a dead queue row behind, and without (auto)vacuum the
+   * lease would walk them all. The table only holds pending deliveries, so this costs in proportion
+   * to what is in flight plus what ended since the last time, never to the history.
+   */
+  async vacuumQueue(): Promise<void> {
+    await this.#db.query('VACUUM webhook_queue');
   }
 
   /** Counts for metrics: pending (due or not) and dead deliveries. */

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import {
   type Cell,
   decodeJsonOrThrow,
@@ -8,6 +9,7 @@ import {
 import type { MessageBus, StateView } from '@massivesms/messaging';
 import { startStateView } from '@massivesms/messaging';
 import { type ControllerKeys, decryptField, toControllerId } from '@massivesms/privacy';
+import { signingKey } from '../domain/signing.ts';
 
 /** The endpoints of this cell as the control plane published them (endpoints.v1), indexed by controller. */
 export interface EndpointDirectory {
@@ -53,17 +55,39 @@ export async function startEndpointDirectory(options: {
 }
 
 /**
- * The secrets to sign with now: every one not past its grace period, newest first (a rotation signs
- * with both). Decrypted with the controller's data key, as the control plane sealed them.
+ * Signing keys by endpoint state (one object per published revision, so a rotation or a new secret
+ * brings a new entry and the old one goes with its state) and secret id.
  */
-export function signingSecrets(endpoint: EndpointState, keys: ControllerKeys, now: Date): string[] {
+const signingKeyCache = new WeakMap<EndpointState, Map<string, KeyObject>>();
+
+/**
+ * The keys to sign with now: one per secret not past its grace period, newest first (a rotation
+ * signs with both). Decrypted with the controller's data key, as the control plane sealed them, the
+ * first time a revision signs; kept as KeyObjects after that (no decryption, no key import per
+ * attempt). The caller checks the controller's keys first, so a terminated controller's endpoints
+ * sign nothing even with their keys cached.
+ */
+export function signingKeys(endpoint: EndpointState, keys: ControllerKeys, now: Date): KeyObject[] {
+  let cached = signingKeyCache.get(endpoint);
+  if (!cached) {
+    cached = new Map();
+    signingKeyCache.set(endpoint, cached);
+  }
+  const byId = cached;
   return endpoint.secrets
     .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now.getTime())
-    .map((s) =>
-      decryptField(keys.dataKey, s.secret, {
-        controllerId: toControllerId(endpoint.controllerId),
-        recordId: endpoint.endpointId,
-        field: `secret:${s.secretId}`,
-      }),
-    );
+    .map((s) => {
+      let key = byId.get(s.secretId);
+      if (!key) {
+        key = signingKey(
+          decryptField(keys.dataKey, s.secret, {
+            controllerId: toControllerId(endpoint.controllerId),
+            recordId: endpoint.endpointId,
+            field: `secret:${s.secretId}`,
+          }),
+        );
+        byId.set(s.secretId, key);
+      }
+      return key;
+    });
 }

@@ -1,4 +1,11 @@
-import type { EndpointState, StatusEvent } from '@massivesms/contracts';
+import {
+  decodeJsonOrThrow,
+  type EndpointState,
+  type MessageStatus,
+  messageStatuses,
+  type StatusEvent,
+  statusEventSchema,
+} from '@massivesms/contracts';
 import {
   type DecodedRecord,
   describeCause,
@@ -9,6 +16,7 @@ import {
 import { type ControllerKeys, decryptField, encryptField, toControllerId } from '@massivesms/privacy';
 import type { DeliveryToStore, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { eventTypeOf, messageWebhookBody, statusChangeKey, webhookIdFor } from '../domain/payload.ts';
+import { peekJsonString } from '../domain/peek.ts';
 
 export interface IntakeDeps {
   readonly store: PgDeliveryStore;
@@ -22,6 +30,34 @@ export interface IntakeDeps {
 export interface IntakeResult {
   readonly added: number;
   readonly failed: FailedRecord[];
+}
+
+const known: ReadonlySet<string> = new Set(messageStatuses);
+
+/**
+ * Decodes a status record, unless no endpoint subscribes to it: most statuses of a message (accepted,
+ * queued, sent…) have no subscriber, and then the record is passed over (undefined) without being
+ * parsed or validated. Controller and status are peeked from the bytes (peekJsonString); a record
+ * whose fields cannot be read with certainty is decoded in full, and an undecodable one throws (it
+ * goes to the dead-letter topic). A record nobody subscribes to is not this service's to judge: one
+ * that would not decode is left to the topic's other consumers rather than dead-lettered here.
+ */
+export function decodeStatusRecord(
+  subscribed: (controllerId: string, eventType: string) => boolean,
+  value: Buffer | null,
+): StatusEvent | undefined {
+  if (value) {
+    const controllerId = peekJsonString(value, 'controllerId');
+    const status = peekJsonString(value, 'status');
+    if (
+      controllerId !== undefined &&
+      status !== undefined &&
+      known.has(status) &&
+      !subscribed(controllerId, eventTypeOf(status as MessageStatus))
+    )
+      return undefined;
+  }
+  return decodeJsonOrThrow(statusEventSchema, value);
 }
 
 /** Where a delivery body is sealed: bound to its webhook-id so it cannot be swapped with another. */

@@ -8,7 +8,6 @@ import {
   processingEventSchema,
   topicFor,
 } from '@massivesms/contracts';
-import { Snooze } from '@massivesms/messaging';
 import { type ControllerKeys, DecryptionFailedError, decryptField, encryptField } from '@massivesms/privacy';
 import type { HttpSender } from '../adapters/http-sender.ts';
 import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
@@ -16,8 +15,9 @@ import { judgeAttempt } from '../domain/outcome.ts';
 import { webhookIdFor } from '../domain/payload.ts';
 import { nextAttemptDelay, RETRY_SCHEDULE_MS } from '../domain/schedule.ts';
 import { signedHeaders } from '../domain/signing.ts';
-import { signingSecrets } from './endpoints.ts';
+import { signingKeys } from './endpoints.ts';
 import { bodyContext } from './intake.ts';
+import { Wakeup } from './wakeup.ts';
 
 export interface WorkerOptions {
   /** Deliveries in flight per endpoint in this process (the fairness bound). */
@@ -28,12 +28,18 @@ export interface WorkerOptions {
   readonly maxInFlight: number;
   /** Bound on one attempt (the lease is longer, so a live attempt never loses it). */
   readonly attemptTimeoutMs: number;
-  /** How often the queue is polled when nothing wakes the worker (retries coming due). */
+  /**
+   * Bound on the wait between two looks at the queue when nothing wakes the worker (retries coming
+   * due, deliveries stored by other processes, expired leases). Stored deliveries, freed slots and
+   * stop() wake it at once.
+   */
   readonly pollMs: number;
   /** Continuous failure after which an endpoint is disabled. */
   readonly disableAfterMs: number;
   /** A receiver's `Retry-After` up to this delays the next attempt; default MAX_RETRY_AFTER_MS (1 h). */
   readonly maxRetryAfterMs?: number;
+  /** Deliveries this worker ends between two vacuums of the queue table (default 5,000). */
+  readonly queueVacuumEvery?: number;
 }
 
 export interface WorkerDeps {
@@ -100,6 +106,13 @@ export class EndpointHealthCache {
 /** How long stop() lets attempts in flight finish before cutting them short. */
 const STOP_GRACE_MS = 3_000;
 
+/**
+ * Deliveries ended between two vacuums of webhook_queue: each leaves a dead queue row, which the
+ * lease would otherwise walk on a server without autovacuum. A vacuum then covers a few thousand
+ * small rows (milliseconds), a few microseconds per delivery.
+ */
+const QUEUE_VACUUM_EVERY = 5_000;
+
 /** The value, or undefined when it failed to decrypt (any other error is thrown on). */
 function unlessUndecryptable<T>(decrypt: () => T): T | undefined {
   try {
@@ -129,7 +142,24 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   const inFlight = new Map<string, number>();
   let total = 0;
   let running = true;
-  const snooze = new Snooze();
+  const wakeup = new Wakeup();
+  // Endpoints whose share the last lease could not fully take (its per-endpoint bound held some of
+  // their due deliveries back): a slot they free is worth another look at once.
+  let capped = new Set<string>();
+  let ended = 0;
+  let vacuuming: Promise<void> | undefined;
+  /** Counts deliveries that left the queue; every `queueVacuumEvery` of them, vacuums it (one at a time). */
+  function leftQueue(): void {
+    ended++;
+    if (ended < (options.queueVacuumEvery ?? QUEUE_VACUUM_EVERY) || vacuuming) return;
+    ended = 0;
+    vacuuming = deps.store
+      .vacuumQueue()
+      .catch((error: unknown) => deps.onError?.(error))
+      .finally(() => {
+        vacuuming = undefined;
+      });
+  }
   // Aborted when stop() has waited STOP_GRACE_MS for the attempts in flight: cuts the rest short.
   const stopping = new AbortController();
   let idleWaiters: (() => void)[] = [];
@@ -161,10 +191,16 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
     while (running) {
       const free = options.maxInFlight - total;
       let leased: DeliveryRow[] = [];
+      let anyThrottled = false;
+      // This look covers every wake so far; one that comes while it runs makes the next one start at once.
+      wakeup.clear();
       if (free > 0) {
         const busy = new Map(inFlight);
         for (const endpointId of buckets.keys())
-          if (throttled(endpointId)) busy.set(endpointId, options.perEndpointConcurrency);
+          if (throttled(endpointId)) {
+            busy.set(endpointId, options.perEndpointConcurrency);
+            anyThrottled = true;
+          }
         try {
           leased = await deps.store.lease({
             now: deps.now(),
@@ -177,6 +213,12 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
         } catch (error) {
           deps.onError?.(error);
         }
+        // What each endpoint held when the lease ran, plus what it took.
+        const taken = new Map(busy);
+        for (const row of leased) taken.set(row.endpointId, (taken.get(row.endpointId) ?? 0) + 1);
+        capped = new Set(
+          [...taken].filter(([, n]) => n >= options.perEndpointConcurrency).map(([endpointId]) => endpointId),
+        );
       }
       const throttledRows = leased.filter((row) => !takeToken(row.endpointId));
       if (throttledRows.length > 0)
@@ -191,9 +233,15 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
         if (throttledRows.includes(row)) continue;
         inFlight.set(row.endpointId, (inFlight.get(row.endpointId) ?? 0) + 1);
         total++;
+        let dueSoon = false;
         void attempt(row)
+          .then((next) => {
+            dueSoon = next === 'due soon';
+          })
           .catch((error: unknown) => deps.onError?.(error))
           .finally(() => {
+            const held = capped.has(row.endpointId);
+            const full = total >= options.maxInFlight;
             const n = (inFlight.get(row.endpointId) ?? 1) - 1;
             if (n === 0) inFlight.delete(row.endpointId);
             else inFlight.set(row.endpointId, n);
@@ -202,28 +250,44 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
               for (const resolve of idleWaiters) resolve();
               idleWaiters = [];
             }
-            snooze.wake();
+            // A freed slot only matters where a bound held deliveries back (otherwise the last lease
+            // took everything due); a retry due before the next poll must not wait for it.
+            if (held || full || dueSoon) wakeup.wake();
           });
       }
       if (!running) break;
-      if (leased.length === 0 || leased.length < free) await snooze.for(options.pollMs);
+      if (leased.length === 0 || leased.length < free)
+        // A throttled endpoint gets a token back within 1/rate s: look again then, not at the next poll.
+        await wakeup.wait(
+          anyThrottled || throttledRows.length > 0
+            ? Math.min(options.pollMs, Math.ceil(1000 / options.perEndpointRatePerSecond))
+            : options.pollMs,
+        );
     }
   }
 
-  async function attempt(row: DeliveryRow): Promise<void> {
+  /** Ends a leased delivery without an attempt, and counts it out of the queue. */
+  async function abandon(row: DeliveryRow, reason: string, at: Date): Promise<boolean> {
+    const done = await deps.store.abandon(owner, row.webhookId, reason, at);
+    if (done) leftQueue();
+    return done;
+  }
+
+  /** One attempt of a leased delivery; says whether its next attempt is due before the next poll. */
+  async function attempt(row: DeliveryRow): Promise<'due soon' | undefined> {
     const now = deps.now();
     const endpoint = deps.endpoints.get(row.endpointId);
     if (!endpoint) {
-      await deps.store.abandon(owner, row.webhookId, 'endpoint deleted', now);
+      await abandon(row, 'endpoint deleted', now);
       return;
     }
     if (!endpoint.enabled || deps.health.isDisabled(endpoint.endpointId, endpoint.revision)) {
-      await deps.store.abandon(owner, row.webhookId, 'endpoint disabled', now);
+      await abandon(row, 'endpoint disabled', now);
       return;
     }
     const keys = await deps.keys(row.controllerId);
     if (!keys) {
-      await deps.store.abandon(owner, row.webhookId, 'controller terminated', now);
+      await abandon(row, 'controller terminated', now);
       return;
     }
     // A body or secret that does not decrypt (tampered, or sealed for another record or key) fails
@@ -232,7 +296,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       decryptField(keys.dataKey, row.body, bodyContext(row.controllerId, row.webhookId)),
     );
     if (body === undefined) return deadLetterUnreadable(row, 'stored body cannot be decrypted', now);
-    const secrets = unlessUndecryptable(() => signingSecrets(endpoint, keys, now));
+    const secrets = unlessUndecryptable(() => signingKeys(endpoint, keys, now));
     if (secrets === undefined)
       return deadLetterUnreadable(
         row,
@@ -287,6 +351,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       [audit],
     );
     if (!recorded) return; // the lease ran out and another worker took over: its record stands
+    if (next.state !== 'pending') leftQueue();
     deps.onAttempt?.({
       outcome: next.state === 'delivered' ? 'delivered' : next.state === 'dead' ? 'dead' : 'retry',
       errorClass: verdict.kind === 'failed' ? verdict.errorClass : undefined,
@@ -294,15 +359,17 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       ageMs: done.getTime() - row.createdAt.getTime(),
     });
     await updateHealth(row, endpoint, verdict.kind, done);
+    if (next.nextAttemptAt && next.nextAttemptAt.getTime() - deps.now().getTime() < options.pollMs)
+      return 'due soon';
   }
 
-  async function deadLetterUnreadable(row: DeliveryRow, reason: string, at: Date): Promise<void> {
+  async function deadLetterUnreadable(row: DeliveryRow, reason: string, at: Date): Promise<undefined> {
     // The controller may have been terminated meanwhile (its keys destroyed): say so, not "tampered".
     if (!(await deps.keys(row.controllerId))) {
-      await deps.store.abandon(owner, row.webhookId, 'controller terminated', at);
+      await abandon(row, 'controller terminated', at);
       return;
     }
-    if (await deps.store.abandon(owner, row.webhookId, reason, at))
+    if (await abandon(row, reason, at))
       deps.onError?.(new Error(`delivery ${row.webhookId} dead-lettered: ${reason}`));
   }
 
@@ -423,16 +490,16 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       }),
       at,
     );
-    snooze.wake();
+    wakeup.wake();
   }
 
   const finished = loop();
   return {
-    wake: () => snooze.wake(),
+    wake: () => wakeup.wake(),
     idle: () => (total === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     async stop() {
       running = false;
-      snooze.wake();
+      wakeup.wake();
       await finished;
       if (total > 0) {
         const drained = new Promise<void>((resolve) => idleWaiters.push(resolve));
@@ -442,6 +509,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
         clearTimeout(grace);
       }
       await deps.store.releaseLeases(owner);
+      await vacuuming;
     },
   };
 }
