@@ -40,6 +40,7 @@ export interface DispatcherOptions {
   readonly db: Db;
   readonly kms: Kms;
   readonly log: Logger;
+  /** The carrier adapters; `stop()` closes them (their connection pools). */
   readonly carriers: Readonly<Record<CarrierName, CarrierPort>>;
   /** Public base URL of the receipt ingress (per-message callback URLs); default: the ingress's own address. */
   readonly publicBaseUrl?: string;
@@ -302,6 +303,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       await directory.view.stop();
       breakers.telnyx.shutdown();
       breakers.twilio.shutdown();
+      // Nothing sends any more (a HELP reply still in flight is waited for).
+      await Promise.all(Object.values(options.carriers).map((carrier) => carrier.close?.()));
     },
   };
 }
