@@ -148,6 +148,29 @@ const pgCpu = [...backends.values()].reduce((a, b) => a + b, 0);
 const seconds = (queuedAt - startedAt) / 1000;
 const perMessage = (cpuSeconds: number) => Number(((cpuSeconds * 1000) / messages).toFixed(3));
 const dispatcherMs = perMessage((selfCpu.user + selfCpu.system) / 1e6);
+const telnyxLedgerSize = await ledgerSize();
+await reader.stop();
+await dispatcher.stop();
+await ingressDb.close();
+await db.close();
+// The dispatcher's backends exit (flushing their statistics) once their connections closed.
+await new Promise((r) => setTimeout(r, 1_000));
+const { rows: tableStats } = await routerDb.query<{
+  relname: string;
+  ins: number;
+  upd: number;
+  hot: number;
+  del: number;
+}>(
+  `SELECT relname, n_tup_ins::int AS ins, n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot, n_tup_del::int AS del
+     FROM pg_stat_user_tables WHERE schemaname = $1 AND relname LIKE 'dispatcher_%' ORDER BY relname`,
+  [workspace.schema],
+);
+const tableWrites = Object.fromEntries(
+  tableStats
+    .filter((t) => t.ins + t.upd + t.del > 0)
+    .map((t) => [t.relname, { inserts: t.ins, updates: t.upd, hotUpdates: t.hot, deletes: t.del }]),
+);
 const report = {
   bench: 'dispatch',
   date: new Date().toISOString(),
@@ -163,18 +186,15 @@ const report = {
     dispatcherPostgresBackends: perMessage(pgCpu),
     telnyxSimulator: perMessage(simCpu),
   },
-  telnyxLedger: await ledgerSize(),
+  telnyxLedger: telnyxLedgerSize,
+  tableWrites,
   note: 'The router routes every request first and stops; then the dispatcher (this process, with its status reader and an idle Twilio simulator) sends to the Telnyx simulator (another process) and applies its two receipts per message; broker and PostgreSQL on the same 2 cores; rate limits lifted. CPU from the dispatcher start (migrations included) to the last delivered status.',
 };
 console.log(JSON.stringify(report, null, 2));
 writeFileSync(new URL('reports/dispatch.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
 
-await reader.stop();
-await dispatcher.stop();
 await bus.close();
 await stopSimulatorProcess(telnyxSim);
 await twilio.close();
-await ingressDb.close();
-await db.close();
 await routerDb.close();
 await workspace.close();

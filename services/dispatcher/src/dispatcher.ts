@@ -47,8 +47,8 @@ export interface DispatcherOptions {
   /** The carrier callback ingress (receipts): keys to verify signatures and where to listen. */
   readonly ingress?: { telnyxPublicKey: string; twilioAuthToken: string; port: number; host?: string };
   /**
-   * Connections the ingress parks receipts through; default `db`. Its own small pool keeps the
-   * carriers' 2 s deadline from queueing behind the dispatch batches' queries.
+   * Connections the ingress applies (or parks) receipts through; default `db`. Its own small pool
+   * keeps the carriers' 2 s deadline from queueing behind the dispatch batches' queries.
    */
   readonly ingressDb?: Db;
   readonly namespace?: string;
@@ -116,13 +116,13 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   });
   const receipts = new Counter({
     name: 'dispatcher_receipts_total',
-    help: 'Carrier receipts applied from the inbox, by carrier and result (applied, duplicate, ignored, unknown_message, …).',
+    help: 'Carrier receipts applied (as they arrive, or later from the inbox), by carrier and result (applied, duplicate, ignored, unknown_message, …).',
     labelNames: ['carrier', 'result'] as const,
     registers: [registry],
   });
   const received = new Counter({
     name: 'dispatcher_receipts_received_total',
-    help: 'Carrier callbacks at the ingress, by carrier and result (queued, duplicate, rejected_signature).',
+    help: 'Carrier callbacks at the ingress, by carrier and result (applied, duplicate, ignored, …; queued: parked in the inbox; rejected_signature).',
     labelNames: ['carrier', 'result'] as const,
     registers: [registry],
   });
@@ -165,12 +165,15 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       now,
       ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
     };
-    const inbox = startReceiptApplier(receiptDeps, {
-      inbox: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake) : store,
-      onResult: (carrier, result) => receipts.inc({ carrier, result }),
-      onError: (error) =>
-        options.log.warn({ err: error }, 'applying a carrier receipt failed; retried later'),
-    });
+    // Receipts are applied through the ingress's own connections (carriers wait 2 s at most).
+    const inbox = startReceiptApplier(
+      { ...receiptDeps, store: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake) : store },
+      {
+        onResult: (carrier, result) => receipts.inc({ carrier, result }),
+        onError: (error) =>
+          options.log.warn({ err: error }, 'applying a carrier receipt failed; retried later'),
+      },
+    );
     applier = inbox;
     ingress = await buildReceiptIngress({
       ...options.ingress,

@@ -10,7 +10,7 @@ import { startReceiptApplier } from '../src/application/receipt-inbox.ts';
 import { dispatcherMigrations } from '../src/dispatcher.ts';
 
 // The receipt inbox on real PostgreSQL (the bus is in memory: only the published statuses matter).
-describe('receipt inbox: answer the carrier once stored, apply behind it', () => {
+describe('receipts: applied as they arrive, parked in the inbox only when that fails', () => {
   let schema: TestSchema;
   let db: Db;
   let store: PgDispatchStore;
@@ -44,6 +44,28 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
     store,
     now: () => clock,
   });
+  /** The store, counting what is parked, and refusing the first `failures` receipt reads of `messageId`. */
+  const watched = (messageId = '', failures = 0) => {
+    const counts = { parked: 0 };
+    const proxy = new Proxy(store, {
+      get(target, name) {
+        const value = Reflect.get(target, name, target);
+        if (typeof value !== 'function') return value;
+        if (name === 'enqueueReceipt')
+          return (...args: Parameters<PgDispatchStore['enqueueReceipt']>) => {
+            counts.parked++;
+            return target.enqueueReceipt(...args);
+          };
+        if (name === 'forReceipt')
+          return (...args: Parameters<PgDispatchStore['forReceipt']>) =>
+            args[1] === messageId && failures-- > 0
+              ? Promise.reject(new Error('connection lost'))
+              : target.forReceipt(...args);
+        return value.bind(target);
+      },
+    });
+    return { store: proxy, counts };
+  };
 
   it('a taken receipt is held from other dispatchers, and taken again if its taker died', async () => {
     await store.enqueueReceipt('k-1', { a: 1 }, clock);
@@ -56,7 +78,7 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
     expect(await store.takeReceipts(10, clock, 60_000)).toEqual([]);
   });
 
-  it('the applier applies what the ingress parked: once, with its status event, and empties the inbox', async () => {
+  it('a receipt for a known message is applied before the carrier is answered: once, with its status event, nothing parked', async () => {
     const [row] = await store.claim(
       [
         {
@@ -72,16 +94,19 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
     );
     await store.advance(row!, { status: 'queued', carrierMessageId: 'tx-1' }, clock);
     const results: string[] = [];
-    const applier = startReceiptApplier(deps(), { pollMs: 50, onResult: (_c, r) => results.push(r) });
-    expect(await applier.accept(receipt('m-1', 'tx-1', 'e-1'))).toBe('queued');
-    expect(await applier.accept(receipt('m-1', 'tx-1', 'e-1'))).toBe('duplicate'); // still waiting
-    await eventually(10_000, async () => expect((await store.get('acme', 'm-1'))?.status).toBe('delivered'));
-    await eventually(5_000, () => expect(results).toEqual(['applied']));
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM dispatcher_receipt_inbox');
-    expect(rows).toEqual([{ n: 0 }]);
-    // Parked again after it was applied (a late carrier retry): applied as a duplicate, nothing changes.
-    await applier.accept(receipt('m-1', 'tx-1', 'e-1'));
-    await eventually(5_000, () => expect(results).toEqual(['applied', 'duplicate']));
+    const { store: spied, counts } = watched();
+    const applier = startReceiptApplier(
+      { ...deps(), store: spied },
+      { pollMs: 50, onResult: (_c, r) => results.push(r) },
+    );
+    expect(await applier.accept(receipt('m-1', 'tx-1', 'e-1'))).toBe('applied');
+    expect((await store.get('acme', 'm-1'))?.status).toBe('delivered');
+    // The carrier retried (our answer was lost): applied as a duplicate, nothing changes.
+    expect(await applier.accept(receipt('m-1', 'tx-1', 'e-1'))).toBe('duplicate');
+    expect(results).toEqual(['applied', 'duplicate']);
+    expect(counts.parked).toBe(0);
+    const { rows: waiting } = await db.query('SELECT count(*)::int AS n FROM dispatcher_receipt_inbox');
+    expect(waiting).toEqual([{ n: 0 }]);
     await applier.stop();
     const relay = startOutboxRelay({ db, table: DISPATCHER_OUTBOX, producer: bus.producer() });
     await relay.flushed(); // the status was stored with the change; the relay published it
@@ -89,11 +114,12 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
     const statuses = bus
       .records(topicFor('us', 'sms.status.v1'))
       .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())));
-    expect(statuses.map((s) => s.status)).toEqual(['delivered']);
+    expect(statuses.filter((s) => s.messageId === 'm-1').map((s) => s.status)).toEqual(['delivered']);
     // The receipt is an operation on the subject's message: one `receipt` event, the duplicate none.
     const audit = bus
       .records(topicFor('us', 'audit.processing.v1'))
-      .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())));
+      .map((r) => processingEventSchema.parse(JSON.parse(r.value!.toString())))
+      .filter((e) => e.messageId === 'm-1');
     expect(audit).toEqual([
       expect.objectContaining({
         operation: 'receipt',
@@ -103,6 +129,104 @@ describe('receipt inbox: answer the carrier once stored, apply behind it', () =>
         reason: 'reported delivered',
       }),
     ]);
+  });
+
+  it('a receipt whose statement fails is parked and applied behind, with the later receipts of its message in order', async () => {
+    const [row] = await store.claim(
+      [
+        {
+          controllerId: 'acme',
+          messageId: 'm-2',
+          campaignId: 'c',
+          carrier: 'telnyx',
+          recipientPseudonym: 'ps_x',
+          instruction: `acme-sms@1#${'d'.repeat(64)}`,
+        },
+      ],
+      clock,
+    );
+    await store.advance(row!, { status: 'queued', carrierMessageId: 'tx-2' }, clock);
+    // The database refuses the first statement for this message (a failover, a lock timeout).
+    const { store: flaky, counts } = watched('m-2', 1);
+    const errors: unknown[] = [];
+    const applier = startReceiptApplier(
+      { ...deps(), store: flaky },
+      { pollMs: 50, onError: (error) => errors.push(error) },
+    );
+    const sent = {
+      ...receipt('m-2', 'tx-2', 'e-2s'),
+      mapping: { kind: 'status', status: 'sent', suppress: false },
+    } as const;
+    const [first, second] = await Promise.all([
+      applier.accept(sent),
+      applier.accept(receipt('m-2', 'tx-2', 'e-2d')),
+    ]);
+    // Both parked: the second must not overtake the first.
+    expect([first, second]).toEqual(['queued', 'queued']);
+    expect(errors).toHaveLength(1);
+    expect(counts.parked).toBe(2);
+    await eventually(10_000, async () => expect((await store.get('acme', 'm-2'))?.status).toBe('delivered'));
+    await eventually(5_000, async () => {
+      const { rows } = await db.query('SELECT count(*)::int AS n FROM dispatcher_receipt_inbox');
+      expect(rows).toEqual([{ n: 0 }]);
+    });
+    await applier.stop();
+    const relay = startOutboxRelay({ db, table: DISPATCHER_OUTBOX, producer: bus.producer() });
+    await relay.flushed();
+    await relay.stop();
+    const statuses = bus
+      .records(topicFor('us', 'sms.status.v1'))
+      .map((r) => statusEventSchema.parse(JSON.parse(r.value!.toString())))
+      .filter((s) => s.messageId === 'm-2');
+    expect(statuses.map((s) => s.status)).toEqual(['sent', 'delivered']);
+  });
+
+  it('a receipt parked while the applier is busy is not left waiting for the next poll', async () => {
+    const rows = await store.claim(
+      ['m-3', 'm-4'].map((messageId) => ({
+        controllerId: 'acme',
+        messageId,
+        campaignId: 'c',
+        carrier: 'telnyx' as const,
+        recipientPseudonym: 'ps_x',
+        instruction: `acme-sms@1#${'d'.repeat(64)}`,
+      })),
+      clock,
+    );
+    for (const row of rows)
+      await store.advance(row, { status: 'queued', carrierMessageId: `tx-${row.messageId}` }, clock);
+    // Both messages' first reads fail, so both receipts are parked; the pass that takes the first
+    // one is held until the second was parked (its wake-up arrives while the applier is busy).
+    let failures = 2;
+    let takes = 0;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const busy = new Proxy(store, {
+      get(target, name) {
+        const value = Reflect.get(target, name, target);
+        if (name === 'forReceipt')
+          return (...args: Parameters<PgDispatchStore['forReceipt']>) =>
+            failures-- > 0 ? Promise.reject(new Error('connection lost')) : target.forReceipt(...args);
+        if (name === 'takeReceipts')
+          return async (...args: Parameters<PgDispatchStore['takeReceipts']>) => {
+            const taken = await target.takeReceipts(...args);
+            if (taken.length > 0 && takes++ === 0) await gate;
+            return taken;
+          };
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // Only wake-ups bring the applier back before this poll interval ends.
+    const applier = startReceiptApplier({ ...deps(), store: busy }, { pollMs: 600_000 });
+    expect(await applier.accept(receipt('m-3', 'tx-m-3', 'e-3'))).toBe('queued');
+    await eventually(5_000, () => expect(takes).toBe(1));
+    expect(await applier.accept(receipt('m-4', 'tx-m-4', 'e-4'))).toBe('queued');
+    release();
+    await eventually(10_000, async () => expect((await store.get('acme', 'm-4'))?.status).toBe('delivered'));
+    expect((await store.get('acme', 'm-3'))?.status).toBe('delivered');
+    await applier.stop();
   });
 
   it('applies receipts in the order they arrived, so a `sent` acknowledged before `delivered` is announced', async () => {

@@ -48,7 +48,17 @@ export interface NextStatus {
 /** The events that announce a change, built from the row as it will be once the change is stored. */
 export type Announce = (updated: DispatchRow) => readonly OutgoingRecord[];
 
-type Advance = { current: DispatchRow; next: NextStatus; at: Date; events: readonly OutgoingRecord[] };
+type Advance = {
+  current: DispatchRow;
+  next: NextStatus;
+  at: Date;
+  events: readonly OutgoingRecord[];
+  /** The receipt this change applies: its dedupe key is recorded by the same statement. */
+  receiptKey: string | undefined;
+};
+
+/** Statuses after which a message never changes: `closed_at` is set with them (migration 0008). */
+const TERMINAL_SQL = `('delivered', 'undelivered', 'failed', 'expired')`;
 
 /** The row `advance` stores: mirrors its UPDATE (absent fields keep their value, the sequence moves on). */
 function advanced(current: DispatchRow, next: NextStatus): DispatchRow {
@@ -189,10 +199,12 @@ export class PgDispatchStore {
     next: NextStatus,
     at: Date,
     announce?: Announce,
+    receiptKey?: string,
   ): Promise<DispatchRow | undefined> {
-    // The events are written by the same statement, and only if the row really changed (DESIGN §5.0).
+    // The events are written by the same statement, and only if the row really changed (DESIGN §5.0);
+    // so is the dedupe key of the receipt that made the change (`firstReceipt` otherwise).
     const events = announce ? announce(advanced(current, next)) : [];
-    return this.#advances.run({ current, next, at, events });
+    return this.#advances.run({ current, next, at, events, receiptKey });
   }
 
   async #advanceMany(items: readonly Advance[]): Promise<(DispatchRow | undefined)[]> {
@@ -213,13 +225,20 @@ export class PgDispatchStore {
             SET status = u.status, status_seq = m.status_seq + 1,
                 carrier_message_id = COALESCE(u.carrier_message_id, m.carrier_message_id),
                 segments = COALESCE(u.segments, m.segments), error_code = COALESCE(u.error_code, m.error_code),
-                reason = COALESCE(u.reason, m.reason), updated_at = u.at
+                reason = COALESCE(u.reason, m.reason), updated_at = u.at,
+                closed_at = CASE WHEN u.status IN ${TERMINAL_SQL} THEN COALESCE(m.closed_at, u.at) ELSE m.closed_at END
            FROM u JOIN locked USING (controller_id, message_id)
           WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id AND m.status_seq = u.status_seq
           RETURNING u.ord, m.*
        ), announced AS (
          INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers)
-         ${outboxSelect(10, 'e.item IN (SELECT ord FROM updated)')}
+         ${outboxSelect(11, 'e.item IN (SELECT ord FROM updated)')}
+       ), receipted AS (
+         INSERT INTO dispatcher_receipts (dedupe_key, received_at)
+         SELECT r.dedupe_key, r.at FROM unnest($10::text[], $9::timestamptz[]) WITH ORDINALITY AS r(dedupe_key, at, ord)
+          WHERE r.dedupe_key IS NOT NULL AND r.ord IN (SELECT ord FROM updated)
+          ORDER BY 1 -- key order: two dispatchers' statements cannot deadlock
+         ON CONFLICT DO NOTHING
        )
        SELECT * FROM updated`,
       [
@@ -232,6 +251,7 @@ export class PgDispatchStore {
         items.map((a) => a.next.errorCode ?? null),
         items.map((a) => a.next.reason ?? null),
         items.map((a) => a.at),
+        items.map((a) => a.receiptKey ?? null),
         ...outboxParams(outboxColumns(items.map((a) => a.events))),
       ],
     );
@@ -419,7 +439,7 @@ export class PgDispatchStore {
   async stale(sendingBefore: Date, unknownBefore: Date, limit = 500): Promise<DispatchRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
       `SELECT * FROM dispatcher_messages
-        WHERE status IN ('sending', 'queued', 'sent', 'unknown')
+        WHERE closed_at IS NULL
           AND ((status = 'sending' AND updated_at < $1) OR (status = 'unknown' AND updated_at < $2))
         ORDER BY updated_at LIMIT $3`,
       [sendingBefore, unknownBefore, limit],
@@ -434,7 +454,8 @@ export class PgDispatchStore {
   async unconfirmed(before: Date, checkedBefore: Date, limit = 200): Promise<DispatchRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
       `SELECT * FROM dispatcher_messages
-        WHERE status IN ('queued', 'sent') AND updated_at < $1 AND (checked_at IS NULL OR checked_at < $2)
+        WHERE closed_at IS NULL AND status IN ('queued', 'sent') AND updated_at < $1
+          AND (checked_at IS NULL OR checked_at < $2)
         ORDER BY updated_at LIMIT $3`,
       [before, checkedBefore, limit],
     );
@@ -471,9 +492,13 @@ export class PgDispatchStore {
     items: readonly ReceiptLookup[],
   ): Promise<{ seen: boolean; row: DispatchRow | undefined }[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT u.ord, m.*, EXISTS (SELECT 1 FROM dispatcher_receipts r WHERE r.dedupe_key = u.dedupe_key) AS receipt_seen
+      // One index probe per receipt into each table, whatever the batch and the history: as plain
+      // joins, a large batch on a large table could be planned as a hash join over a full scan.
+      `SELECT u.ord, m.*, r.seen IS NOT NULL AS receipt_seen
          FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(controller_id, message_id, dedupe_key, ord)
-         LEFT JOIN dispatcher_messages m ON m.controller_id = u.controller_id AND m.message_id = u.message_id`,
+         LEFT JOIN LATERAL (SELECT * FROM dispatcher_messages m
+                             WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id LIMIT 1) m ON true
+         LEFT JOIN LATERAL (SELECT true AS seen FROM dispatcher_receipts r WHERE r.dedupe_key = u.dedupe_key LIMIT 1) r ON true`,
       [items.map((r) => r.controllerId), items.map((r) => r.messageId), items.map((r) => r.dedupeKey)],
     );
     const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));

@@ -99,10 +99,11 @@ export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt):
               ...(unconfirmed(row) ? [sendProcessingEvent(deps, row, row, 'performed', undefined, now)] : []),
             ]),
       ],
+      receipt.dedupeKey,
     );
     if (!updated) continue; // a concurrent receipt or the send response got there first: re-read
-    if (!verdict.ignored) result = 'applied';
-    break;
+    // The change recorded the receipt's dedupe key in the same statement.
+    return verdict.ignored ? result : 'applied';
   }
   await deps.store.firstReceipt(receipt.dedupeKey, now);
   return result;

@@ -12,7 +12,7 @@ export interface ReceiptIngressOptions {
   readonly twilioAuthToken: string;
   /** The public base URL the carriers call (behind a proxy, the URL Twilio signed is rebuilt from it). */
   readonly publicBaseUrl: () => string;
-  /** Takes a verified receipt (the dispatcher parks it in its inbox); the carrier gets its 2xx after. */
+  /** Takes a verified receipt (applied, or parked in the inbox); the carrier gets its 2xx after. */
   readonly apply: (receipt: VerifiedReceipt) => Promise<ReceiptResult | 'queued'>;
   readonly onResult?: (carrier: string, result: ReceiptResult | 'queued' | 'rejected_signature') => void;
   /** Inbound messages (STOP, START, HELP) from recipients, verified like receipts. */
