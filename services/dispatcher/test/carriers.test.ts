@@ -10,7 +10,7 @@ import { twilioCarrier } from '../src/adapters/twilio-carrier.ts';
 import type { CarrierPort, OutboundSms, SendOutcome } from '../src/application/ports.ts';
 import { classifySendFailure } from '../src/domain/classify.ts';
 
-// The carrier adapters against the simulators (Telnyx over its undici pool, Twilio through its SDK):
+// The carrier adapters against the simulators (both send over their undici pools):
 // every class of outcome of carriers.md ends up classified the way the dispatcher acts on it.
 const sms = (overrides: Partial<OutboundSms> = {}): OutboundSms => ({
   to: '+14155552671',

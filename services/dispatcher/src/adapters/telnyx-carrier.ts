@@ -1,8 +1,8 @@
 import Telnyx, { APIError } from 'telnyx';
-import { Pool } from 'undici';
 import type { CarrierPort, LookupOutcome, OutboundSms, SendOutcome } from '../application/ports.ts';
-import { type CarrierFailure, parseRetryAfter, transportKindFromErrorCode } from '../domain/classify.ts';
+import { type CarrierFailure, parseRetryAfter } from '../domain/classify.ts';
 import { mapTelnyxReceipt } from '../domain/receipts.ts';
+import { CarrierCallError, carrierPool, jsonOrUndefined, transportFailure } from './carrier-pool.ts';
 
 export interface TelnyxCarrierOptions {
   readonly apiKey: string;
@@ -15,14 +15,11 @@ export interface TelnyxCarrierOptions {
   readonly connections?: number;
 }
 
-/** Default connections per carrier host: enough for every partition's chunk in flight at once. */
-const DEFAULT_CONNECTIONS = 32;
-
 /**
- * Telnyx. Sends go over a pooled undici client: the official SDK goes through WHATWG fetch, which
- * costs about 0.4 ms of CPU per send against 0.1 ms for a plain request on a kept-alive connection.
- * The body is typed by the SDK's own `MessageSendParams`; nothing retries (a retried send could send
- * twice). Lookups (reconciliation, rare) still go through the SDK.
+ * Telnyx. Sends go over a pooled undici client (carrier-pool.ts): the official SDK goes through
+ * WHATWG fetch, which costs about 0.4 ms of CPU per send against 0.1 ms. The body is typed by the
+ * SDK's own `MessageSendParams`; nothing retries (a retried send could send twice). Lookups
+ * (reconciliation, rare) still go through the SDK.
  */
 export function telnyxCarrier(options: TelnyxCarrierOptions): CarrierPort {
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -33,12 +30,7 @@ export function telnyxCarrier(options: TelnyxCarrierOptions): CarrierPort {
     timeout: timeoutMs,
   });
   const base = new URL(options.baseUrl);
-  const pool = new Pool(base.origin, {
-    connections: options.connections ?? DEFAULT_CONNECTIONS,
-    connect: { timeout: timeoutMs },
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
+  const pool = carrierPool('telnyx', base.origin, timeoutMs, options.connections);
   const path = `${base.pathname.replace(/\/$/, '')}/messages`;
   const headers = {
     authorization: `Bearer ${options.apiKey}`,
@@ -57,27 +49,12 @@ export function telnyxCarrier(options: TelnyxCarrierOptions): CarrierPort {
         use_profile_webhooks: false,
         ...(options.messagingProfileId ? { messaging_profile_id: options.messagingProfileId } : {}),
       };
-      // One bound on the whole call, waiting for a connection included (the sending timeout is
-      // checked against it at start-up).
-      const deadline = new AbortController();
-      const timer = setTimeout(() => deadline.abort(), timeoutMs);
       try {
-        const response = await pool.request({
-          method: 'POST',
-          path,
-          headers,
-          body: JSON.stringify(body),
-          signal: deadline.signal,
-        });
-        const text = await response.body.text();
-        return answered(response.statusCode, response.headers, text, new Date());
+        const answer = await pool.request('POST', path, headers, JSON.stringify(body));
+        return answered(answer.status, answer.headers, answer.text, new Date());
       } catch (error) {
-        // Our own deadline: the request may have been written, so the outcome is ambiguous.
-        if (deadline.signal.aborted)
-          return { accepted: false, failure: { carrier: 'telnyx', kind: 'response_timeout' } };
-        return { accepted: false, failure: telnyxTransportFailure(error) };
-      } finally {
-        clearTimeout(timer);
+        if (error instanceof CarrierCallError) return { accepted: false, failure: error.failure };
+        throw error;
       }
     },
     async lookup(carrierMessageId: string): Promise<LookupOutcome> {
@@ -120,12 +97,8 @@ export function answered(
     if (!id) return { accepted: false, failure: { carrier: 'telnyx', kind: 'http', httpStatus: status } };
     return { accepted: true, carrierMessageId: id, ...(data?.parts ? { segments: data.parts } : {}) };
   }
-  let body: { errors?: { code?: unknown }[] } | undefined;
-  try {
-    body = JSON.parse(text) as typeof body;
-  } catch {
-    body = undefined; // an HTML 502 from a proxy: not the carrier's error format
-  }
+  // Undefined for an HTML 502 from a proxy: not the carrier's error format.
+  const body = jsonOrUndefined(text) as { errors?: { code?: unknown }[] } | undefined;
   const code = Array.isArray(body?.errors) ? body.errors[0]?.code : undefined;
   const retryAfter = headers['retry-after'];
   return {
@@ -141,10 +114,7 @@ export function answered(
   };
 }
 
-/** Describes what undici threw for a call (see CarrierFailure for the rules): from the error's code. */
+/** Describes what undici threw for a Telnyx call (see CarrierFailure for the rules). */
 export function telnyxTransportFailure(error: unknown): CarrierFailure {
-  const e = error as { code?: unknown; syscall?: string; cause?: { code?: unknown; syscall?: string } };
-  const code =
-    typeof e?.code === 'string' ? e.code : typeof e?.cause?.code === 'string' ? e.cause.code : undefined;
-  return { carrier: 'telnyx', kind: transportKindFromErrorCode(code, e?.syscall ?? e?.cause?.syscall) };
+  return transportFailure('telnyx', error);
 }

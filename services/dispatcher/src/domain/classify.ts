@@ -60,21 +60,15 @@ export type FailureKind =
  *   "other side closed" (also while reading a 2xx body). Kind = `transportKindFromErrorCode(code,
  *   syscall)`; no code → `unexpected`.
  *
- * twilio 6.x (`autoRetry` off, the default):
- * - `RestException` (twilio/lib/base/RestException) → `kind: 'http'`, `httpStatus: err.status`,
- *   `carrierCode: String(err.code)` when `typeof err.code === 'number'`, `hasCarrierBody` likewise;
- *   a non-JSON body (HTML 502, empty 504) leaves `code`/`moreInfo` undefined. `moreInfo` is the
- *   doc URL of the code, useful in logs only. The exception carries no headers, so no
- *   `retryAfterSeconds` (`httpClient.lastResponse` is shared by concurrent calls: do not use it).
- * - `TwilioServiceException` (RFC 9457 body: `type`, `title`, `status`, `code`) → same, with
- *   `code: 0` meaning "no code".
- * - Network errors are axios errors (`err.isAxiosError === true`) with Node's code on `err.code`
- *   and the original error on `err.cause`: ECONNREFUSED → connect_refused, ENOTFOUND/EAI_AGAIN →
- *   dns, TLS codes → tls, ECONNRESET "socket hang up" → reset, ECONNABORTED "timeout of N ms
- *   exceeded" (ETIMEDOUT with `transitional.clarifyTimeoutError`) → response_timeout, because
- *   axios's one timer covers connect and response alike; ERR_BAD_RESPONSE with a 2xx `err.status`
- *   ("stream has been aborted": the connection dropped while reading a created message) → reset.
- *   Kind = `transportKindFromErrorCode(err.code, err.cause?.syscall)`.
+ * Twilio (sends over the same kind of pool, the form the SDK posts; nothing retries): an answer is
+ * read as the SDK's RestException / TwilioServiceException (RFC 9457) would be:
+ * - 2xx with a `sid` is accepted (`num_segments`); 2xx without one → `kind: 'http'` (ambiguous); a
+ *   2xx body that does not parse → `unexpected`.
+ * - Any other status → `kind: 'http'`, `httpStatus`, `carrierCode: String(code)` when the body's
+ *   `code` is a number other than 0 (0 means "no code" in RFC 9457 bodies), `hasCarrierBody`
+ *   likewise; a non-JSON body (HTML 502, empty 504) has no code. No `retryAfterSeconds` (the SDK's
+ *   exception carried no headers; kept so the classification did not change).
+ * - No answer: as for Telnyx (our deadline → `response_timeout`, undici's codes otherwise).
  */
 export interface CarrierFailure {
   readonly carrier: Carrier;
