@@ -23,6 +23,14 @@ function row(r: Record<string, unknown>): DispatchRow {
   };
 }
 
+/** The columns `row` reads (not `sender`, `created_at`, `checked_at`, `closed_at`: fewer to send and parse). */
+const ROW = `controller_id, message_id, campaign_id, status, status_seq, carrier, attempt, carrier_message_id,
+  segments, error_code, reason, recipient_pseudonym, instruction, purpose, updated_at`;
+/** The same columns of `dispatcher_messages m`. */
+const M_ROW = ROW.split(',')
+  .map((c) => `m.${c.trim()}`)
+  .join(', ');
+
 /** A message parked out of its partition's way (see `park`). */
 export interface ParkedMessage {
   readonly controllerId: string;
@@ -126,7 +134,7 @@ export class PgDispatchStore {
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[], $9::text[])
            AS c(controller_id, message_id, campaign_id, carrier, pseudonym, instruction, sender, purpose)
        ON CONFLICT (controller_id, message_id) DO NOTHING
-       RETURNING *`,
+       RETURNING ${ROW}`,
       [
         column('controllerId'),
         column('messageId'),
@@ -146,7 +154,7 @@ export class PgDispatchStore {
   async getMany(keys: readonly { controllerId: string; messageId: string }[]): Promise<DispatchRow[]> {
     if (keys.length === 0) return [];
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT m.* FROM dispatcher_messages m
+      `SELECT ${M_ROW} FROM dispatcher_messages m
          JOIN unnest($1::text[], $2::text[]) AS k(controller_id, message_id)
            ON m.controller_id = k.controller_id AND m.message_id = k.message_id`,
       [keys.map((k) => k.controllerId), keys.map((k) => k.messageId)],
@@ -157,7 +165,7 @@ export class PgDispatchStore {
   /** Reads one message's row. */
   async get(controllerId: string, messageId: string): Promise<DispatchRow | undefined> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      'SELECT * FROM dispatcher_messages WHERE controller_id = $1 AND message_id = $2',
+      `SELECT ${ROW} FROM dispatcher_messages WHERE controller_id = $1 AND message_id = $2`,
       [controllerId, messageId],
     );
     return rows[0] ? row(rows[0]) : undefined;
@@ -179,7 +187,7 @@ export class PgDispatchStore {
       `WITH moved AS (
          UPDATE dispatcher_messages SET carrier = $4, attempt = attempt + 1, updated_at = $5
           WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending'
-          RETURNING *
+          RETURNING ${ROW}
        ), announced AS (
          INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(6, 'EXISTS (SELECT 1 FROM moved)')}
        )
@@ -229,7 +237,7 @@ export class PgDispatchStore {
                 closed_at = CASE WHEN u.status IN ${TERMINAL_SQL} THEN COALESCE(m.closed_at, u.at) ELSE m.closed_at END
            FROM u JOIN locked USING (controller_id, message_id)
           WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id AND m.status_seq = u.status_seq
-          RETURNING u.ord, m.*
+          RETURNING u.ord, ${M_ROW}
        ), announced AS (
          INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers)
          ${outboxSelect(11, 'e.item IN (SELECT ord FROM updated)')}
@@ -438,7 +446,7 @@ export class PgDispatchStore {
    */
   async stale(sendingBefore: Date, unknownBefore: Date, limit = 500): Promise<DispatchRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT * FROM dispatcher_messages
+      `SELECT ${ROW} FROM dispatcher_messages
         WHERE closed_at IS NULL
           AND ((status = 'sending' AND updated_at < $1) OR (status = 'unknown' AND updated_at < $2))
         ORDER BY updated_at LIMIT $3`,
@@ -453,7 +461,7 @@ export class PgDispatchStore {
    */
   async unconfirmed(before: Date, checkedBefore: Date, limit = 200): Promise<DispatchRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT * FROM dispatcher_messages
+      `SELECT ${ROW} FROM dispatcher_messages
         WHERE closed_at IS NULL AND status IN ('queued', 'sent') AND updated_at < $1
           AND (checked_at IS NULL OR checked_at < $2)
         ORDER BY updated_at LIMIT $3`,
@@ -494,9 +502,9 @@ export class PgDispatchStore {
     const { rows } = await this.#db.query<Record<string, unknown>>(
       // One index probe per receipt into each table, whatever the batch and the history: as plain
       // joins, a large batch on a large table could be planned as a hash join over a full scan.
-      `SELECT u.ord, m.*, r.seen IS NOT NULL AS receipt_seen
+      `SELECT u.ord, ${M_ROW}, r.seen IS NOT NULL AS receipt_seen
          FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(controller_id, message_id, dedupe_key, ord)
-         LEFT JOIN LATERAL (SELECT * FROM dispatcher_messages m
+         LEFT JOIN LATERAL (SELECT ${ROW} FROM dispatcher_messages m
                              WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id LIMIT 1) m ON true
          LEFT JOIN LATERAL (SELECT true AS seen FROM dispatcher_receipts r WHERE r.dedupe_key = u.dedupe_key LIMIT 1) r ON true`,
       [items.map((r) => r.controllerId), items.map((r) => r.messageId), items.map((r) => r.dedupeKey)],
