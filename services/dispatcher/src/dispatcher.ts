@@ -18,7 +18,7 @@ import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
-import { DISPATCHER_OUTBOX, PgDispatchStore } from './adapters/pg-dispatch-store.ts';
+import { DISPATCHER_OUTBOX, PgDispatchStore, RecentRows } from './adapters/pg-dispatch-store.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { answerHelp, handleInbound } from './application/inbound.ts';
@@ -141,7 +141,9 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
   });
   const wake = () => relay.wake();
-  const store = new PgDispatchStore(options.db, wake);
+  // The send path's rows are where the receipts' lookups start (RecentRows).
+  const recent = new RecentRows();
+  const store = new PgDispatchStore(options.db, wake, recent);
   new Gauge({
     name: 'dispatcher_parked_messages',
     help: 'Messages parked out of their partition: waiting for quiet hours to end (reason quiet_hours) or for a carrier their instruction allows (reason carrier).',
@@ -167,7 +169,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     };
     // Receipts are applied through the ingress's own connections (carriers wait 2 s at most).
     const inbox = startReceiptApplier(
-      { ...receiptDeps, store: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake) : store },
+      {
+        ...receiptDeps,
+        store: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake, recent) : store,
+      },
       {
         onResult: (carrier, result) => receipts.inc({ carrier, result }),
         onError: (error) =>

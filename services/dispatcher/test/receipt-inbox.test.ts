@@ -4,8 +4,9 @@ import { createPgDb, type Db, migrate } from '@massivesms/db';
 import { startOutboxRelay } from '@massivesms/outbox';
 import { createTestSchema, eventually, type TestSchema } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISPATCHER_OUTBOX, PgDispatchStore } from '../src/adapters/pg-dispatch-store.ts';
+import { DISPATCHER_OUTBOX, PgDispatchStore, RecentRows } from '../src/adapters/pg-dispatch-store.ts';
 import type { VerifiedReceipt } from '../src/application/apply-receipt.ts';
+import type { DispatchRow } from '../src/application/ports.ts';
 import { startReceiptApplier } from '../src/application/receipt-inbox.ts';
 import { dispatcherMigrations } from '../src/dispatcher.ts';
 
@@ -44,9 +45,17 @@ describe('receipts: applied as they arrive, parked in the inbox only when that f
     store,
     now: () => clock,
   });
-  /** The store, counting what is parked, and refusing the first `failures` receipt reads of `messageId`. */
+  const claimOf = (messageId: string) => ({
+    controllerId: 'acme',
+    messageId,
+    campaignId: 'c',
+    carrier: 'telnyx' as const,
+    recipientPseudonym: 'ps_x',
+    instruction: `acme-sms@1#${'d'.repeat(64)}`,
+  });
+  /** The store, counting what is parked, and refusing the first `failures` receipt statements of `messageId`. */
   const watched = (messageId = '', failures = 0) => {
-    const counts = { parked: 0 };
+    const counts = { parked: 0, lookups: 0 };
     const proxy = new Proxy(store, {
       get(target, name) {
         const value = Reflect.get(target, name, target);
@@ -57,10 +66,17 @@ describe('receipts: applied as they arrive, parked in the inbox only when that f
             return target.enqueueReceipt(...args);
           };
         if (name === 'forReceipt')
-          return (...args: Parameters<PgDispatchStore['forReceipt']>) =>
-            args[1] === messageId && failures-- > 0
+          return (...args: Parameters<PgDispatchStore['forReceipt']>) => {
+            counts.lookups++;
+            return args[1] === messageId && failures-- > 0
               ? Promise.reject(new Error('connection lost'))
               : target.forReceipt(...args);
+          };
+        if (name === 'advance')
+          return (...args: Parameters<PgDispatchStore['advance']>) =>
+            args[0].messageId === messageId && failures-- > 0
+              ? Promise.reject(new Error('connection lost'))
+              : target.advance(...args);
         return value.bind(target);
       },
     });
@@ -195,7 +211,7 @@ describe('receipts: applied as they arrive, parked in the inbox only when that f
     );
     for (const row of rows)
       await store.advance(row, { status: 'queued', carrierMessageId: `tx-${row.messageId}` }, clock);
-    // Both messages' first reads fail, so both receipts are parked; the pass that takes the first
+    // Both messages' first statements fail, so both receipts are parked; the pass that takes the first
     // one is held until the second was parked (its wake-up arrives while the applier is busy).
     let failures = 2;
     let takes = 0;
@@ -209,6 +225,9 @@ describe('receipts: applied as they arrive, parked in the inbox only when that f
         if (name === 'forReceipt')
           return (...args: Parameters<PgDispatchStore['forReceipt']>) =>
             failures-- > 0 ? Promise.reject(new Error('connection lost')) : target.forReceipt(...args);
+        if (name === 'advance')
+          return (...args: Parameters<PgDispatchStore['advance']>) =>
+            failures-- > 0 ? Promise.reject(new Error('connection lost')) : target.advance(...args);
         if (name === 'takeReceipts')
           return async (...args: Parameters<PgDispatchStore['takeReceipts']>) => {
             const taken = await target.takeReceipts(...args);
@@ -227,6 +246,42 @@ describe('receipts: applied as they arrive, parked in the inbox only when that f
     await eventually(10_000, async () => expect((await store.get('acme', 'm-4'))?.status).toBe('delivered'));
     expect((await store.get('acme', 'm-3'))?.status).toBe('delivered');
     await applier.stop();
+  });
+
+  it('a receipt for a row this process just stored is applied without reading it; a replay is still a duplicate', async () => {
+    const [row] = await store.claim([{ ...claimOf('m-5') }], clock);
+    await store.advance(row!, { status: 'queued', carrierMessageId: 'tx-5' }, clock);
+    const { store: spied, counts } = watched();
+    const applier = startReceiptApplier({ ...deps(), store: spied }, { pollMs: 50 });
+    expect(await applier.accept(receipt('m-5', 'tx-5', 'e-5'))).toBe('applied');
+    expect(counts.lookups).toBe(0);
+    expect(await applier.accept(receipt('m-5', 'tx-5', 'e-5'))).toBe('duplicate');
+    expect(counts.lookups).toBe(1); // nothing to change: decided on the stored row
+    await applier.stop();
+  });
+
+  it('a kept row another dispatcher moved on only costs a re-read: the receipt is applied to the stored row', async () => {
+    const [row] = await store.claim([{ ...claimOf('m-6') }], clock);
+    const queued = await store.advance(row!, { status: 'queued', carrierMessageId: 'tx-6' }, clock);
+    // Another dispatcher (its own kept rows) applies `sent`: this process still keeps `queued`.
+    const other = new PgDispatchStore(db);
+    await other.advance(queued!, { status: 'sent' }, clock);
+    expect(store.recent.get('acme', 'm-6')?.status).toBe('queued');
+    const applier = startReceiptApplier(deps(), { pollMs: 50 });
+    expect(await applier.accept(receipt('m-6', 'tx-6', 'e-6'))).toBe('applied');
+    expect(await store.get('acme', 'm-6')).toMatchObject({ status: 'delivered', statusSeq: 4 });
+    await applier.stop();
+  });
+
+  it('keeps the latest version of a row whatever order the results come back in', () => {
+    const recent = new RecentRows(2);
+    const base = { ...claimOf('r-1'), status: 'queued', statusSeq: 2, attempt: 1 } as unknown as DispatchRow;
+    recent.remember({ ...base, statusSeq: 3, status: 'sent' });
+    recent.remember(base); // an older result arriving late
+    expect(recent.get('acme', 'r-1')?.status).toBe('sent');
+    recent.remember({ ...base, messageId: 'r-2' });
+    recent.remember({ ...base, messageId: 'r-3' });
+    expect(recent.get('acme', 'r-1')).toBeUndefined(); // bounded: the oldest goes
   });
 
   it('applies receipts in the order they arrived, so a `sent` acknowledged before `delivered` is announced', async () => {

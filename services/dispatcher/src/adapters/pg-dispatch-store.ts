@@ -83,6 +83,44 @@ function advanced(current: DispatchRow, next: NextStatus): DispatchRow {
 type Enqueue = { dedupeKey: string; receipt: unknown; at: Date };
 type ReceiptLookup = { controllerId: string; messageId: string; dedupeKey: string };
 
+/**
+ * The rows this process last stored or read, newest kept (bounded): a receipt usually arrives
+ * moments after its message's send outcome was stored here, so the row it needs is known without
+ * reading it. Only a starting point: every change is conditional on the row's `statusSeq`, so a
+ * stale row (changed by another dispatcher) only costs a re-read. Shared by the stores of one
+ * dispatcher (the ingress has its own pool).
+ */
+export class RecentRows {
+  readonly #rows = new Map<string, DispatchRow>();
+  readonly #max: number;
+
+  constructor(max = 5_000) {
+    this.#max = max;
+  }
+
+  get(controllerId: string, messageId: string): DispatchRow | undefined {
+    return this.#rows.get(`${controllerId}\u0000${messageId}`);
+  }
+
+  /** Keeps `r` unless a later version of it is already kept (results can arrive out of order). */
+  remember(r: DispatchRow): void {
+    const key = `${r.controllerId}\u0000${r.messageId}`;
+    const kept = this.#rows.get(key);
+    if (
+      kept &&
+      (kept.statusSeq > r.statusSeq || (kept.statusSeq === r.statusSeq && kept.attempt > r.attempt))
+    )
+      return;
+    this.#rows.delete(key);
+    this.#rows.set(key, r);
+    if (this.#rows.size > this.#max) this.#rows.delete(this.#rows.keys().next().value!);
+  }
+
+  forget(controllerId: string, messageId: string): void {
+    this.#rows.delete(`${controllerId}\u0000${messageId}`);
+  }
+}
+
 /** The claim-before-send store (DESIGN.md §5.1) over dispatcher_messages. */
 export class PgDispatchStore {
   readonly #db: Db;
@@ -97,11 +135,14 @@ export class PgDispatchStore {
   >;
 
   readonly #wrote: () => void;
+  /** Rows as last stored or read here (see RecentRows). */
+  readonly recent: RecentRows;
 
   /** `wrote` is told when events were committed to the outbox (it wakes the relay). */
-  constructor(db: Db, wrote: () => void = () => {}) {
+  constructor(db: Db, wrote: () => void = () => {}, recent: RecentRows = new RecentRows()) {
     this.#db = db;
     this.#wrote = wrote;
+    this.recent = recent;
     const message = (c: Advance['current']) => `${c.controllerId}\u0000${c.messageId}`;
     this.#advances = new StatementCoalescer((items) => this.#advanceMany(items), {
       key: (a) => message(a.current),
@@ -117,6 +158,11 @@ export class PgDispatchStore {
     this.#receiptLookups = new StatementCoalescer((items) => this.#forReceiptMany(items), {
       key: (r) => r.dedupeKey,
     });
+  }
+
+  #kept(r: DispatchRow): DispatchRow {
+    this.recent.remember(r);
+    return r;
   }
 
   /**
@@ -147,7 +193,7 @@ export class PgDispatchStore {
         requests.map((r) => r.purpose ?? null),
       ],
     );
-    return rows.map(row);
+    return rows.map((r) => this.#kept(row(r)));
   }
 
   /** Reads several messages' rows in one statement. */
@@ -168,7 +214,7 @@ export class PgDispatchStore {
       `SELECT ${ROW} FROM dispatcher_messages WHERE controller_id = $1 AND message_id = $2`,
       [controllerId, messageId],
     );
-    return rows[0] ? row(rows[0]) : undefined;
+    return rows[0] ? this.#kept(row(rows[0])) : undefined;
   }
 
   /**
@@ -195,7 +241,7 @@ export class PgDispatchStore {
       [controllerId, messageId, fromAttempt, carrier, at, ...outboxParams(outboxColumns([events]))],
     );
     if (rows[0] && events.length > 0) this.#wrote();
-    return rows[0] ? row(rows[0]) : undefined;
+    return rows[0] ? this.#kept(row(rows[0])) : undefined;
   }
 
   /**
@@ -264,7 +310,7 @@ export class PgDispatchStore {
       ],
     );
     if (rows.length > 0 && items.some((a) => a.events.length > 0)) this.#wrote();
-    const updated = new Map(rows.map((r) => [`${r.controller_id}\u0000${r.message_id}`, row(r)]));
+    const updated = new Map(rows.map((r) => [`${r.controller_id}\u0000${r.message_id}`, this.#kept(row(r))]));
     return items.map((a) => updated.get(`${a.current.controllerId}\u0000${a.current.messageId}`));
   }
 
@@ -279,6 +325,7 @@ export class PgDispatchStore {
     attempt: number,
     events: readonly OutgoingRecord[] = [],
   ): Promise<void> {
+    this.recent.forget(controllerId, messageId);
     await this.#db.query(
       `WITH released AS (
          DELETE FROM dispatcher_messages
@@ -512,7 +559,7 @@ export class PgDispatchStore {
     const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
     return items.map((_, i) => {
       const r = byOrd.get(i + 1);
-      return { seen: r?.receipt_seen === true, row: r?.controller_id ? row(r) : undefined };
+      return { seen: r?.receipt_seen === true, row: r?.controller_id ? this.#kept(row(r)) : undefined };
     });
   }
 
