@@ -27,6 +27,7 @@ import { RateLimits } from './application/rate-limits.ts';
 import { type ReceiptApplier, startReceiptApplier } from './application/receipt-inbox.ts';
 import { defaultReconcilePolicy, type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
 import { startScheduler } from './application/scheduler.ts';
+import { SendsInFlight } from './application/sends-in-flight.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
 export const dispatcherMigrations = {
@@ -143,6 +144,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   const wake = () => relay.wake();
   // The send path's rows are where the receipts' lookups start (RecentRows).
   const recent = new RecentRows();
+  // Receipts that overtake their send's answer wait for its outcome (see SendsInFlight).
+  const inFlight = new SendsInFlight();
   const store = new PgDispatchStore(options.db, wake, recent);
   new Gauge({
     name: 'dispatcher_parked_messages',
@@ -165,6 +168,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       namespace,
       store,
       now,
+      inFlight,
       ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
     };
     // Receipts are applied through the ingress's own connections (carriers wait 2 s at most).
@@ -222,6 +226,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     publicBaseUrl,
     controllers: directory,
     store,
+    inFlight,
     routes: {
       telnyx: { port: options.carriers.telnyx, breaker: breakers.telnyx },
       twilio: { port: options.carriers.twilio, breaker: breakers.twilio },

@@ -8,6 +8,7 @@ import { DISPATCHER_OUTBOX, PgDispatchStore, RecentRows } from '../src/adapters/
 import type { VerifiedReceipt } from '../src/application/apply-receipt.ts';
 import type { DispatchRow } from '../src/application/ports.ts';
 import { startReceiptApplier } from '../src/application/receipt-inbox.ts';
+import { SendsInFlight } from '../src/application/sends-in-flight.ts';
 import { dispatcherMigrations } from '../src/dispatcher.ts';
 
 // The receipt inbox on real PostgreSQL (the bus is in memory: only the published statuses matter).
@@ -270,6 +271,28 @@ describe('receipts: applied as they arrive, parked in the inbox only when that f
     const applier = startReceiptApplier(deps(), { pollMs: 50 });
     expect(await applier.accept(receipt('m-6', 'tx-6', 'e-6'))).toBe('applied');
     expect(await store.get('acme', 'm-6')).toMatchObject({ status: 'delivered', statusSeq: 4 });
+    await applier.stop();
+  });
+
+  it("a receipt that overtook its send's answer waits for that outcome to be stored: queued is announced before delivered", async () => {
+    const [row] = await store.claim([claimOf('m-7')], clock);
+    // The send is with the carrier; its answer is being stored when the receipt comes in.
+    const inFlight = new SendsInFlight();
+    let answered: () => void = () => {};
+    inFlight.track(
+      'acme',
+      'm-7',
+      new Promise<void>((resolve) => {
+        answered = resolve;
+      }),
+    );
+    const applier = startReceiptApplier({ ...deps(), inFlight }, { pollMs: 50 });
+    const applying = applier.accept(receipt('m-7', 'tx-7', 'e-7'));
+    const queued = await store.advance(row!, { status: 'queued', carrierMessageId: 'tx-7' }, clock);
+    answered();
+    expect(await applying).toBe('applied');
+    expect(queued).toMatchObject({ status: 'queued', statusSeq: 2 }); // not overtaken
+    expect(await store.get('acme', 'm-7')).toMatchObject({ status: 'delivered', statusSeq: 3 });
     await applier.stop();
   });
 

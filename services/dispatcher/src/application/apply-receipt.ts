@@ -12,6 +12,7 @@ import type { ReceiptMapping, ReceiptUpdate } from '../domain/receipts.ts';
 import { applyStatus } from '../domain/state-machine.ts';
 import type { CarrierName, DispatchRow } from './ports.ts';
 import { carrierOptOutEvent, receiptProcessingEvent, sendProcessingEvent } from './send-events.ts';
+import type { SendsInFlight } from './sends-in-flight.ts';
 import { statusRecord } from './status-events.ts';
 
 export interface ReceiptDeps {
@@ -21,7 +22,12 @@ export interface ReceiptDeps {
   readonly now: () => Date;
   /** Where each carrier processes (transfer mechanisms); default: the DPA's registry. */
   readonly subprocessors?: SubprocessorRegistry;
+  /** This process's sends in flight: a receipt that overtook its send's answer waits for it. */
+  readonly inFlight?: SendsInFlight;
 }
+
+/** How long a receipt waits for its message's send outcome to be stored (carriers wait 2 s at most). */
+const SEND_OUTCOME_WAIT_MS = 1_000;
 
 /** A verified carrier receipt, already mapped to our statuses. */
 export interface VerifiedReceipt {
@@ -44,6 +50,8 @@ export type ReceiptResult = 'applied' | 'duplicate' | 'ignored' | 'unknown_messa
  * statement, so a crash after it loses nothing: the replayed receipt finds the change made and announced.
  */
 export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt): Promise<ReceiptResult> {
+  // The carrier has the message, so its answer is here or about to be: store that first.
+  await deps.inFlight?.settled(receipt.controllerId, receipt.messageId, SEND_OUTCOME_WAIT_MS);
   const now = deps.now();
   // The row as this process last stored it (usually the send outcome, moments ago) spares the
   // lookup when the receipt changes it: that change is conditional on the row's statusSeq and

@@ -30,6 +30,7 @@ import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
 import { type RateLimits, RateLimitWaitAbortedError } from './rate-limits.ts';
 import { carrierOptOutEvent, sendProcessingEvent } from './send-events.ts';
+import type { SendsInFlight } from './sends-in-flight.ts';
 import { statusRecord } from './status-events.ts';
 
 /**
@@ -67,6 +68,8 @@ export interface DispatchDeps {
    * instruction allows can take it) before it is closed as failed, never sent. Default 24 h.
    */
   readonly maxCarrierWaitMs?: number;
+  /** Where sends are registered until their outcome is stored (receipts that overtake them wait). */
+  readonly inFlight?: SendsInFlight;
 }
 
 /** See `DispatchDeps.maxCarrierWaitMs`. */
@@ -294,7 +297,7 @@ export async function dispatchBatch(
         if (queue.failed) return; // an earlier one failed: this one stays claimed, as if interrupted
         try {
           // After a hold, the rest of this recipient's messages are not attempted (released below).
-          const release = queue.held ? { row, events: [] } : await sendOne(deps, topic, item, row);
+          const release = queue.held ? { row, events: [] } : await sendTracked(deps, topic, item, row);
           if (!release) return;
           queue.held = true;
           // Nothing was sent for it: its claim is released (a stranded claim would never be sent)
@@ -330,6 +333,13 @@ export async function dispatchBatch(
   await deps.store.writeEvents(gaveUp);
   await deps.store.park(parked);
   return { parked: parked.map(({ controllerId, messageId }) => ({ controllerId, messageId })) };
+}
+
+/** sendOne, registered in `deps.inFlight` until its outcome is stored. */
+function sendTracked(...args: Parameters<typeof sendOne>): ReturnType<typeof sendOne> {
+  const [deps, , , row] = args;
+  const sending = sendOne(...args);
+  return deps.inFlight ? deps.inFlight.track(row.controllerId, row.messageId, sending) : sending;
 }
 
 /** A message with the carriers its instruction allows now, primary first. */
