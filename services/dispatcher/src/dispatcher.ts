@@ -18,7 +18,7 @@ import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
-import { DISPATCHER_OUTBOX, PgDispatchStore } from './adapters/pg-dispatch-store.ts';
+import { DISPATCHER_OUTBOX, PgDispatchStore, RecentRows } from './adapters/pg-dispatch-store.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { answerHelp, handleInbound } from './application/inbound.ts';
@@ -27,6 +27,7 @@ import { RateLimits } from './application/rate-limits.ts';
 import { type ReceiptApplier, startReceiptApplier } from './application/receipt-inbox.ts';
 import { defaultReconcilePolicy, type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
 import { startScheduler } from './application/scheduler.ts';
+import { SendsInFlight } from './application/sends-in-flight.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
 export const dispatcherMigrations = {
@@ -40,14 +41,15 @@ export interface DispatcherOptions {
   readonly db: Db;
   readonly kms: Kms;
   readonly log: Logger;
+  /** The carrier adapters; `stop()` closes them (their connection pools). */
   readonly carriers: Readonly<Record<CarrierName, CarrierPort>>;
   /** Public base URL of the receipt ingress (per-message callback URLs); default: the ingress's own address. */
   readonly publicBaseUrl?: string;
   /** The carrier callback ingress (receipts): keys to verify signatures and where to listen. */
   readonly ingress?: { telnyxPublicKey: string; twilioAuthToken: string; port: number; host?: string };
   /**
-   * Connections the ingress parks receipts through; default `db`. Its own small pool keeps the
-   * carriers' 2 s deadline from queueing behind the dispatch batches' queries.
+   * Connections the ingress applies (or parks) receipts through; default `db`. Its own small pool
+   * keeps the carriers' 2 s deadline from queueing behind the dispatch batches' queries.
    */
   readonly ingressDb?: Db;
   readonly namespace?: string;
@@ -115,13 +117,13 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   });
   const receipts = new Counter({
     name: 'dispatcher_receipts_total',
-    help: 'Carrier receipts applied from the inbox, by carrier and result (applied, duplicate, ignored, unknown_message, …).',
+    help: 'Carrier receipts applied (as they arrive, or later from the inbox), by carrier and result (applied, duplicate, ignored, unknown_message, …).',
     labelNames: ['carrier', 'result'] as const,
     registers: [registry],
   });
   const received = new Counter({
     name: 'dispatcher_receipts_received_total',
-    help: 'Carrier callbacks at the ingress, by carrier and result (queued, duplicate, rejected_signature).',
+    help: 'Carrier callbacks at the ingress, by carrier and result (applied, duplicate, ignored, …; queued: parked in the inbox; rejected_signature).',
     labelNames: ['carrier', 'result'] as const,
     registers: [registry],
   });
@@ -140,7 +142,11 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
   });
   const wake = () => relay.wake();
-  const store = new PgDispatchStore(options.db, wake);
+  // The send path's rows are where the receipts' lookups start (RecentRows).
+  const recent = new RecentRows();
+  // Receipts that overtake their send's answer wait for its outcome (see SendsInFlight).
+  const inFlight = new SendsInFlight();
+  const store = new PgDispatchStore(options.db, wake, recent);
   new Gauge({
     name: 'dispatcher_parked_messages',
     help: 'Messages parked out of their partition: waiting for quiet hours to end (reason quiet_hours) or for a carrier their instruction allows (reason carrier).',
@@ -162,14 +168,21 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       namespace,
       store,
       now,
+      inFlight,
       ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
     };
-    const inbox = startReceiptApplier(receiptDeps, {
-      inbox: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake) : store,
-      onResult: (carrier, result) => receipts.inc({ carrier, result }),
-      onError: (error) =>
-        options.log.warn({ err: error }, 'applying a carrier receipt failed; retried later'),
-    });
+    // Receipts are applied through the ingress's own connections (carriers wait 2 s at most).
+    const inbox = startReceiptApplier(
+      {
+        ...receiptDeps,
+        store: options.ingressDb ? new PgDispatchStore(options.ingressDb, wake, recent) : store,
+      },
+      {
+        onResult: (carrier, result) => receipts.inc({ carrier, result }),
+        onError: (error) =>
+          options.log.warn({ err: error }, 'applying a carrier receipt failed; retried later'),
+      },
+    );
     applier = inbox;
     ingress = await buildReceiptIngress({
       ...options.ingress,
@@ -213,6 +226,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     publicBaseUrl,
     controllers: directory,
     store,
+    inFlight,
     routes: {
       telnyx: { port: options.carriers.telnyx, breaker: breakers.telnyx },
       twilio: { port: options.carriers.twilio, breaker: breakers.twilio },
@@ -302,6 +316,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       await directory.view.stop();
       breakers.telnyx.shutdown();
       breakers.twilio.shutdown();
+      // Nothing sends any more (a HELP reply still in flight is waited for).
+      await Promise.all(Object.values(options.carriers).map((carrier) => carrier.close?.()));
     },
   };
 }

@@ -25,7 +25,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   }
   const log = createLogger({ service: 'dispatcher', level: config.logLevel });
   const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-dispatcher' });
-  // The receipt ingress parks receipts through its own connections (carriers wait 2 s at most).
+  // The receipt ingress applies receipts through its own connections (carriers wait 2 s at most).
   const ingressDb = createPgDb({
     ...databasePoolOptions(config),
     applicationName: 'massivesms-dispatcher-ingress',

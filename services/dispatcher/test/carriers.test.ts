@@ -10,8 +10,8 @@ import { twilioCarrier } from '../src/adapters/twilio-carrier.ts';
 import type { CarrierPort, OutboundSms, SendOutcome } from '../src/application/ports.ts';
 import { classifySendFailure } from '../src/domain/classify.ts';
 
-// The carrier adapters against the simulators, through the official SDKs: every class of outcome
-// of carriers.md ends up classified the way the dispatcher acts on it.
+// The carrier adapters against the simulators (both send over their undici pools):
+// every class of outcome of carriers.md ends up classified the way the dispatcher acts on it.
 const sms = (overrides: Partial<OutboundSms> = {}): OutboundSms => ({
   to: '+14155552671',
   from: '+14155550100',
@@ -59,7 +59,7 @@ const carriers: [string, () => Promise<{ sim: Sim; carrier: CarrierPort; wrongKe
   ],
 ];
 
-describe.each(carriers)('%s adapter (official SDK → simulator)', (name, start) => {
+describe.each(carriers)('%s adapter → simulator', (name, start) => {
   let sim: Sim;
   let carrier: CarrierPort;
   let wrongKey: CarrierPort;

@@ -1,5 +1,5 @@
 import { createPgDb, type Db, migrate } from '@massivesms/db';
-import { createTestSchema, type TestSchema } from '@massivesms/testkit';
+import { createTestSchema, eventually, type TestSchema } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgDispatchStore } from '../src/adapters/pg-dispatch-store.ts';
 import { dispatcherMigrations } from '../src/dispatcher.ts';
@@ -66,13 +66,26 @@ describe('claim-before-send store (real PostgreSQL)', () => {
     expect(await store.firstReceipt('telnyx:evt-1', now)).toBe(false);
   });
 
-  it('refuses a second row with the same carrier message id', async () => {
-    const [a] = await store.claim([claim('m6')], now);
-    const [b] = await store.claim([claim('m7')], now);
-    await store.advance(a!, { status: 'queued', carrierMessageId: 'dup-id' }, now);
-    await expect(store.advance(b!, { status: 'queued', carrierMessageId: 'dup-id' }, now)).rejects.toThrow(
-      /unique|duplicate/i,
+  it('no index of dispatcher_messages mentions a column a status change writes, but closed_at (set once, at the end)', async () => {
+    // PostgreSQL updates a row in place (HOT, no index work) only when no indexed column changes,
+    // partial-index predicates included.
+    const { rows } = await db.query<{ index: string; columns: string[] }>(
+      `SELECT i.indexrelid::regclass::text AS index,
+              array(SELECT DISTINCT a.attname::text FROM pg_attribute a
+                     WHERE a.attrelid = i.indrelid
+                       AND (a.attnum = ANY (i.indkey)
+                            OR pg_get_expr(i.indpred, i.indrelid) ~ ('\\m' || a.attname || '\\M'))
+                     ORDER BY 1) AS columns
+         FROM pg_index i WHERE i.indrelid = 'dispatcher_messages'::regclass ORDER BY 1`,
     );
+    const written = ['status', 'status_seq', 'carrier', 'attempt', 'carrier_message_id', 'segments'];
+    const alsoWritten = ['error_code', 'reason', 'updated_at', 'checked_at'];
+    for (const { index, columns } of rows)
+      expect({ index, mutable: columns.filter((c) => [...written, ...alsoWritten].includes(c)) }).toEqual({
+        index,
+        mutable: [],
+      });
+    expect(rows.map((r) => r.columns)).toContainEqual(['closed_at', 'created_at']);
   });
 
   it('parked messages waiting for carriers are due when one of their carriers is not open, or when their wait is over', async () => {
@@ -108,5 +121,47 @@ describe('claim-before-send store (real PostgreSQL)', () => {
       { ...parked('quiet-hours', '2026-11-26T11:00:00Z'), dueAt: new Date(now.getTime() + 60_000) },
     ]);
     expect(await take([])).toEqual(['waited-a-day', 'waits-both', 'waits-telnyx']);
+  });
+});
+
+describe('status updates in place (HOT) on real PostgreSQL', () => {
+  let schema: TestSchema;
+  let db: Db;
+  let store: PgDispatchStore;
+  const now = new Date('2026-11-26T12:00:00Z');
+
+  beforeAll(async () => {
+    schema = await createTestSchema('dispatch-hot');
+    db = createPgDb({ url: schema.url, schema: schema.schema });
+    await migrate(db, dispatcherMigrations);
+    store = new PgDispatchStore(db);
+  });
+  afterAll(async () => {
+    await db.close();
+    await schema.drop();
+  });
+
+  it('a message on its way (queued, sent, a carrier check) is updated in place; only closing it touches the indexes', async () => {
+    const rows = await store.claim(['h1', 'h2', 'h3', 'h4'].map(claim), now);
+    for (const row of rows) {
+      const queued = await store.advance(
+        row,
+        { status: 'queued', carrierMessageId: `tx-${row.messageId}` },
+        now,
+      );
+      await store.markChecked(queued!, now, []);
+      const sent = await store.advance(queued!, { status: 'sent' }, now);
+      await store.advance(sent!, { status: 'delivered' }, now);
+    }
+    const stats = async () =>
+      (
+        await db.query<{ updates: number; hot: number }>(
+          `SELECT n_tup_upd::int AS updates, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables
+            WHERE relid = 'dispatcher_messages'::regclass`,
+        )
+      ).rows[0]!;
+    // Statistics reach the shared counters when each backend goes idle (within about 10 s).
+    await eventually(20_000, async () => expect((await stats()).updates).toBe(16));
+    expect(await stats()).toEqual({ updates: 16, hot: 12 });
   });
 });

@@ -23,6 +23,14 @@ function row(r: Record<string, unknown>): DispatchRow {
   };
 }
 
+/** The columns `row` reads (not `sender`, `created_at`, `checked_at`, `closed_at`: fewer to send and parse). */
+const ROW = `controller_id, message_id, campaign_id, status, status_seq, carrier, attempt, carrier_message_id,
+  segments, error_code, reason, recipient_pseudonym, instruction, purpose, updated_at`;
+/** The same columns of `dispatcher_messages m`. */
+const M_ROW = ROW.split(',')
+  .map((c) => `m.${c.trim()}`)
+  .join(', ');
+
 /** A message parked out of its partition's way (see `park`). */
 export interface ParkedMessage {
   readonly controllerId: string;
@@ -48,7 +56,17 @@ export interface NextStatus {
 /** The events that announce a change, built from the row as it will be once the change is stored. */
 export type Announce = (updated: DispatchRow) => readonly OutgoingRecord[];
 
-type Advance = { current: DispatchRow; next: NextStatus; at: Date; events: readonly OutgoingRecord[] };
+type Advance = {
+  current: DispatchRow;
+  next: NextStatus;
+  at: Date;
+  events: readonly OutgoingRecord[];
+  /** The receipt this change applies: its dedupe key is recorded by the same statement. */
+  receiptKey: string | undefined;
+};
+
+/** Statuses after which a message never changes: `closed_at` is set with them (migration 0008). */
+const TERMINAL_SQL = `('delivered', 'undelivered', 'failed', 'expired')`;
 
 /** The row `advance` stores: mirrors its UPDATE (absent fields keep their value, the sequence moves on). */
 function advanced(current: DispatchRow, next: NextStatus): DispatchRow {
@@ -65,6 +83,44 @@ function advanced(current: DispatchRow, next: NextStatus): DispatchRow {
 type Enqueue = { dedupeKey: string; receipt: unknown; at: Date };
 type ReceiptLookup = { controllerId: string; messageId: string; dedupeKey: string };
 
+/**
+ * The rows this process last stored or read, newest kept (bounded): a receipt usually arrives
+ * moments after its message's send outcome was stored here, so the row it needs is known without
+ * reading it. Only a starting point: every change is conditional on the row's `statusSeq`, so a
+ * stale row (changed by another dispatcher) only costs a re-read. Shared by the stores of one
+ * dispatcher (the ingress has its own pool).
+ */
+export class RecentRows {
+  readonly #rows = new Map<string, DispatchRow>();
+  readonly #max: number;
+
+  constructor(max = 5_000) {
+    this.#max = max;
+  }
+
+  get(controllerId: string, messageId: string): DispatchRow | undefined {
+    return this.#rows.get(`${controllerId}\u0000${messageId}`);
+  }
+
+  /** Keeps `r` unless a later version of it is already kept (results can arrive out of order). */
+  remember(r: DispatchRow): void {
+    const key = `${r.controllerId}\u0000${r.messageId}`;
+    const kept = this.#rows.get(key);
+    if (
+      kept &&
+      (kept.statusSeq > r.statusSeq || (kept.statusSeq === r.statusSeq && kept.attempt > r.attempt))
+    )
+      return;
+    this.#rows.delete(key);
+    this.#rows.set(key, r);
+    if (this.#rows.size > this.#max) this.#rows.delete(this.#rows.keys().next().value!);
+  }
+
+  forget(controllerId: string, messageId: string): void {
+    this.#rows.delete(`${controllerId}\u0000${messageId}`);
+  }
+}
+
 /** The claim-before-send store (DESIGN.md §5.1) over dispatcher_messages. */
 export class PgDispatchStore {
   readonly #db: Db;
@@ -79,11 +135,14 @@ export class PgDispatchStore {
   >;
 
   readonly #wrote: () => void;
+  /** Rows as last stored or read here (see RecentRows). */
+  readonly recent: RecentRows;
 
   /** `wrote` is told when events were committed to the outbox (it wakes the relay). */
-  constructor(db: Db, wrote: () => void = () => {}) {
+  constructor(db: Db, wrote: () => void = () => {}, recent: RecentRows = new RecentRows()) {
     this.#db = db;
     this.#wrote = wrote;
+    this.recent = recent;
     const message = (c: Advance['current']) => `${c.controllerId}\u0000${c.messageId}`;
     this.#advances = new StatementCoalescer((items) => this.#advanceMany(items), {
       key: (a) => message(a.current),
@@ -101,6 +160,11 @@ export class PgDispatchStore {
     });
   }
 
+  #kept(r: DispatchRow): DispatchRow {
+    this.recent.remember(r);
+    return r;
+  }
+
   /**
    * Claims messages in state `sending` (attempt 1) in one statement; returns only those that were
    * not claimed before — the others were already sent, or are being sent, and must not be sent again.
@@ -116,7 +180,7 @@ export class PgDispatchStore {
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[], $9::text[])
            AS c(controller_id, message_id, campaign_id, carrier, pseudonym, instruction, sender, purpose)
        ON CONFLICT (controller_id, message_id) DO NOTHING
-       RETURNING *`,
+       RETURNING ${ROW}`,
       [
         column('controllerId'),
         column('messageId'),
@@ -129,14 +193,14 @@ export class PgDispatchStore {
         requests.map((r) => r.purpose ?? null),
       ],
     );
-    return rows.map(row);
+    return rows.map((r) => this.#kept(row(r)));
   }
 
   /** Reads several messages' rows in one statement. */
   async getMany(keys: readonly { controllerId: string; messageId: string }[]): Promise<DispatchRow[]> {
     if (keys.length === 0) return [];
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT m.* FROM dispatcher_messages m
+      `SELECT ${M_ROW} FROM dispatcher_messages m
          JOIN unnest($1::text[], $2::text[]) AS k(controller_id, message_id)
            ON m.controller_id = k.controller_id AND m.message_id = k.message_id`,
       [keys.map((k) => k.controllerId), keys.map((k) => k.messageId)],
@@ -147,10 +211,10 @@ export class PgDispatchStore {
   /** Reads one message's row. */
   async get(controllerId: string, messageId: string): Promise<DispatchRow | undefined> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      'SELECT * FROM dispatcher_messages WHERE controller_id = $1 AND message_id = $2',
+      `SELECT ${ROW} FROM dispatcher_messages WHERE controller_id = $1 AND message_id = $2`,
       [controllerId, messageId],
     );
-    return rows[0] ? row(rows[0]) : undefined;
+    return rows[0] ? this.#kept(row(rows[0])) : undefined;
   }
 
   /**
@@ -169,7 +233,7 @@ export class PgDispatchStore {
       `WITH moved AS (
          UPDATE dispatcher_messages SET carrier = $4, attempt = attempt + 1, updated_at = $5
           WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending'
-          RETURNING *
+          RETURNING ${ROW}
        ), announced AS (
          INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(6, 'EXISTS (SELECT 1 FROM moved)')}
        )
@@ -177,7 +241,7 @@ export class PgDispatchStore {
       [controllerId, messageId, fromAttempt, carrier, at, ...outboxParams(outboxColumns([events]))],
     );
     if (rows[0] && events.length > 0) this.#wrote();
-    return rows[0] ? row(rows[0]) : undefined;
+    return rows[0] ? this.#kept(row(rows[0])) : undefined;
   }
 
   /**
@@ -189,10 +253,12 @@ export class PgDispatchStore {
     next: NextStatus,
     at: Date,
     announce?: Announce,
+    receiptKey?: string,
   ): Promise<DispatchRow | undefined> {
-    // The events are written by the same statement, and only if the row really changed (DESIGN §5.0).
+    // The events are written by the same statement, and only if the row really changed (DESIGN §5.0);
+    // so is the dedupe key of the receipt that made the change (`firstReceipt` otherwise).
     const events = announce ? announce(advanced(current, next)) : [];
-    return this.#advances.run({ current, next, at, events });
+    return this.#advances.run({ current, next, at, events, receiptKey });
   }
 
   async #advanceMany(items: readonly Advance[]): Promise<(DispatchRow | undefined)[]> {
@@ -213,13 +279,20 @@ export class PgDispatchStore {
             SET status = u.status, status_seq = m.status_seq + 1,
                 carrier_message_id = COALESCE(u.carrier_message_id, m.carrier_message_id),
                 segments = COALESCE(u.segments, m.segments), error_code = COALESCE(u.error_code, m.error_code),
-                reason = COALESCE(u.reason, m.reason), updated_at = u.at
+                reason = COALESCE(u.reason, m.reason), updated_at = u.at,
+                closed_at = CASE WHEN u.status IN ${TERMINAL_SQL} THEN COALESCE(m.closed_at, u.at) ELSE m.closed_at END
            FROM u JOIN locked USING (controller_id, message_id)
           WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id AND m.status_seq = u.status_seq
-          RETURNING u.ord, m.*
+          RETURNING u.ord, ${M_ROW}
        ), announced AS (
          INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers)
-         ${outboxSelect(10, 'e.item IN (SELECT ord FROM updated)')}
+         ${outboxSelect(11, 'e.item IN (SELECT ord FROM updated)')}
+       ), receipted AS (
+         INSERT INTO dispatcher_receipts (dedupe_key, received_at)
+         SELECT r.dedupe_key, r.at FROM unnest($10::text[], $9::timestamptz[]) WITH ORDINALITY AS r(dedupe_key, at, ord)
+          WHERE r.dedupe_key IS NOT NULL AND r.ord IN (SELECT ord FROM updated)
+          ORDER BY 1 -- key order: two dispatchers' statements cannot deadlock
+         ON CONFLICT DO NOTHING
        )
        SELECT * FROM updated`,
       [
@@ -232,11 +305,12 @@ export class PgDispatchStore {
         items.map((a) => a.next.errorCode ?? null),
         items.map((a) => a.next.reason ?? null),
         items.map((a) => a.at),
+        items.map((a) => a.receiptKey ?? null),
         ...outboxParams(outboxColumns(items.map((a) => a.events))),
       ],
     );
     if (rows.length > 0 && items.some((a) => a.events.length > 0)) this.#wrote();
-    const updated = new Map(rows.map((r) => [`${r.controller_id}\u0000${r.message_id}`, row(r)]));
+    const updated = new Map(rows.map((r) => [`${r.controller_id}\u0000${r.message_id}`, this.#kept(row(r))]));
     return items.map((a) => updated.get(`${a.current.controllerId}\u0000${a.current.messageId}`));
   }
 
@@ -251,6 +325,7 @@ export class PgDispatchStore {
     attempt: number,
     events: readonly OutgoingRecord[] = [],
   ): Promise<void> {
+    this.recent.forget(controllerId, messageId);
     await this.#db.query(
       `WITH released AS (
          DELETE FROM dispatcher_messages
@@ -418,8 +493,8 @@ export class PgDispatchStore {
    */
   async stale(sendingBefore: Date, unknownBefore: Date, limit = 500): Promise<DispatchRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT * FROM dispatcher_messages
-        WHERE status IN ('sending', 'queued', 'sent', 'unknown')
+      `SELECT ${ROW} FROM dispatcher_messages
+        WHERE closed_at IS NULL
           AND ((status = 'sending' AND updated_at < $1) OR (status = 'unknown' AND updated_at < $2))
         ORDER BY updated_at LIMIT $3`,
       [sendingBefore, unknownBefore, limit],
@@ -433,8 +508,9 @@ export class PgDispatchStore {
    */
   async unconfirmed(before: Date, checkedBefore: Date, limit = 200): Promise<DispatchRow[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT * FROM dispatcher_messages
-        WHERE status IN ('queued', 'sent') AND updated_at < $1 AND (checked_at IS NULL OR checked_at < $2)
+      `SELECT ${ROW} FROM dispatcher_messages
+        WHERE closed_at IS NULL AND status IN ('queued', 'sent') AND updated_at < $1
+          AND (checked_at IS NULL OR checked_at < $2)
         ORDER BY updated_at LIMIT $3`,
       [before, checkedBefore, limit],
     );
@@ -471,15 +547,19 @@ export class PgDispatchStore {
     items: readonly ReceiptLookup[],
   ): Promise<{ seen: boolean; row: DispatchRow | undefined }[]> {
     const { rows } = await this.#db.query<Record<string, unknown>>(
-      `SELECT u.ord, m.*, EXISTS (SELECT 1 FROM dispatcher_receipts r WHERE r.dedupe_key = u.dedupe_key) AS receipt_seen
+      // One index probe per receipt into each table, whatever the batch and the history: as plain
+      // joins, a large batch on a large table could be planned as a hash join over a full scan.
+      `SELECT u.ord, ${M_ROW}, r.seen IS NOT NULL AS receipt_seen
          FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(controller_id, message_id, dedupe_key, ord)
-         LEFT JOIN dispatcher_messages m ON m.controller_id = u.controller_id AND m.message_id = u.message_id`,
+         LEFT JOIN LATERAL (SELECT ${ROW} FROM dispatcher_messages m
+                             WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id LIMIT 1) m ON true
+         LEFT JOIN LATERAL (SELECT true AS seen FROM dispatcher_receipts r WHERE r.dedupe_key = u.dedupe_key LIMIT 1) r ON true`,
       [items.map((r) => r.controllerId), items.map((r) => r.messageId), items.map((r) => r.dedupeKey)],
     );
     const byOrd = new Map(rows.map((r) => [Number(r.ord), r]));
     return items.map((_, i) => {
       const r = byOrd.get(i + 1);
-      return { seen: r?.receipt_seen === true, row: r?.controller_id ? row(r) : undefined };
+      return { seen: r?.receipt_seen === true, row: r?.controller_id ? this.#kept(row(r)) : undefined };
     });
   }
 

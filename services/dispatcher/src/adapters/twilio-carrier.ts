@@ -2,6 +2,7 @@ import twilio from 'twilio';
 import type { CarrierPort, LookupOutcome, OutboundSms, SendOutcome } from '../application/ports.ts';
 import { type CarrierFailure, transportKindFromErrorCode } from '../domain/classify.ts';
 import { mapTwilioReceipt } from '../domain/receipts.ts';
+import { CarrierCallError, carrierPool, jsonOrUndefined } from './carrier-pool.ts';
 
 export interface TwilioCarrierOptions {
   /** US1 or IE1 credentials: IE1 needs its own (US1 tokens do not work there). */
@@ -9,38 +10,46 @@ export interface TwilioCarrierOptions {
   readonly authToken: string;
   /** `https://api.twilio.com` (us) or `https://api.dublin.ie1.twilio.com` (eu); a simulator in tests. */
   readonly baseUrl: string;
+  /** Bound on one carrier call, from the moment it is asked for to the end of the answer's body. */
   readonly timeoutMs?: number;
+  /** Connections kept to the API host (sends beyond them wait for one, inside their time bound). */
+  readonly connections?: number;
 }
 
-/** Twilio through its official SDK; auto-retry stays off (its default), a retried create could send twice. */
+/**
+ * Twilio. Sends go over a pooled undici client (carrier-pool.ts) with the form the SDK's
+ * `messages.create` posts (To, From, Body, StatusCallback, Attempt, ValidityPeriod); nothing
+ * retries (a retried create could send twice). Lookups (reconciliation, rare) go through the SDK.
+ */
 export function twilioCarrier(options: TwilioCarrierOptions): CarrierPort {
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const client = twilio(options.accountSid, options.authToken, {
-    timeout: options.timeoutMs ?? 10_000,
+    timeout: timeoutMs,
     autoRetry: false,
   });
   client.api.baseUrl = options.baseUrl;
+  const base = new URL(options.baseUrl);
+  const pool = carrierPool('twilio', base.origin, timeoutMs, options.connections);
+  const path = `${base.pathname.replace(/\/$/, '')}/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}/Messages.json`;
+  const headers = {
+    authorization: `Basic ${Buffer.from(`${options.accountSid}:${options.authToken}`).toString('base64')}`,
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  };
   return {
     name: 'twilio',
     async send(sms: OutboundSms): Promise<SendOutcome> {
+      const form = new URLSearchParams({ To: sms.to, From: sms.from, Body: sms.text });
+      if (sms.callbackUrl) form.set('StatusCallback', sms.callbackUrl);
+      form.set('Attempt', String(sms.attempt));
+      if (sms.validitySeconds)
+        form.set('ValidityPeriod', String(Math.max(1, Math.min(36_000, sms.validitySeconds))));
       try {
-        const message = await client.messages.create({
-          to: sms.to,
-          from: sms.from,
-          body: sms.text,
-          ...(sms.callbackUrl ? { statusCallback: sms.callbackUrl } : {}),
-          attempt: sms.attempt,
-          ...(sms.validitySeconds
-            ? { validityPeriod: Math.max(1, Math.min(36_000, sms.validitySeconds)) }
-            : {}),
-        });
-        const segments = Number(message.numSegments);
-        return {
-          accepted: true,
-          carrierMessageId: message.sid,
-          ...(Number.isInteger(segments) && segments > 0 ? { segments } : {}),
-        };
+        const answer = await pool.request('POST', path, headers, form.toString());
+        return twilioAnswered(answer.status, answer.text);
       } catch (error) {
-        return { accepted: false, failure: twilioFailure(error) };
+        if (error instanceof CarrierCallError) return { accepted: false, failure: error.failure };
+        throw error;
       }
     },
     async lookup(carrierMessageId: string): Promise<LookupOutcome> {
@@ -55,10 +64,34 @@ export function twilioCarrier(options: TwilioCarrierOptions): CarrierPort {
         throw error;
       }
     },
+    close: () => pool.close(),
   };
 }
 
-/** Describes what the Twilio SDK threw, without the SDK (see CarrierFailure for the rules). */
+/**
+ * What a Twilio answer means: a 2xx with a `sid` is accepted (with `num_segments`); a 2xx without
+ * one is a failure with its status (ambiguous), one whose body does not parse `unexpected`; any
+ * other status is described as the SDK's RestException would be: the body's numeric `code` (0
+ * means none, as in RFC 9457 bodies), no Retry-After.
+ */
+export function twilioAnswered(status: number, text: string): SendOutcome {
+  if (status >= 200 && status < 300) {
+    const body = jsonOrUndefined(text) as { sid?: unknown; num_segments?: unknown } | undefined;
+    if (body === undefined) return { accepted: false, failure: { carrier: 'twilio', kind: 'unexpected' } };
+    if (typeof body.sid !== 'string' || body.sid.length === 0)
+      return { accepted: false, failure: { carrier: 'twilio', kind: 'http', httpStatus: status } };
+    const segments = Number(body.num_segments);
+    return {
+      accepted: true,
+      carrierMessageId: body.sid,
+      ...(Number.isInteger(segments) && segments > 0 ? { segments } : {}),
+    };
+  }
+  const body = jsonOrUndefined(text) as { code?: unknown } | undefined;
+  return { accepted: false, failure: twilioFailure({ status, code: body?.code }) };
+}
+
+/** Describes a Twilio error status and code (or what its SDK threw), see CarrierFailure for the rules. */
 export function twilioFailure(error: unknown): CarrierFailure {
   const e = error as {
     status?: number;

@@ -12,6 +12,7 @@ import type { ReceiptMapping, ReceiptUpdate } from '../domain/receipts.ts';
 import { applyStatus } from '../domain/state-machine.ts';
 import type { CarrierName, DispatchRow } from './ports.ts';
 import { carrierOptOutEvent, receiptProcessingEvent, sendProcessingEvent } from './send-events.ts';
+import type { SendsInFlight } from './sends-in-flight.ts';
 import { statusRecord } from './status-events.ts';
 
 export interface ReceiptDeps {
@@ -21,7 +22,12 @@ export interface ReceiptDeps {
   readonly now: () => Date;
   /** Where each carrier processes (transfer mechanisms); default: the DPA's registry. */
   readonly subprocessors?: SubprocessorRegistry;
+  /** This process's sends in flight: a receipt that overtook its send's answer waits for it. */
+  readonly inFlight?: SendsInFlight;
 }
+
+/** How long a receipt waits for its message's send outcome to be stored (carriers wait 2 s at most). */
+const SEND_OUTCOME_WAIT_MS = 1_000;
 
 /** A verified carrier receipt, already mapped to our statuses. */
 export interface VerifiedReceipt {
@@ -44,68 +50,96 @@ export type ReceiptResult = 'applied' | 'duplicate' | 'ignored' | 'unknown_messa
  * statement, so a crash after it loses nothing: the replayed receipt finds the change made and announced.
  */
 export async function applyReceipt(deps: ReceiptDeps, receipt: VerifiedReceipt): Promise<ReceiptResult> {
+  // The carrier has the message, so its answer is here or about to be: store that first.
+  await deps.inFlight?.settled(receipt.controllerId, receipt.messageId, SEND_OUTCOME_WAIT_MS);
+  const now = deps.now();
+  // The row as this process last stored it (usually the send outcome, moments ago) spares the
+  // lookup when the receipt changes it: that change is conditional on the row's statusSeq and
+  // records the dedupe key, and a replayed receipt can never change a row again (statuses only move
+  // forward). Anything else (nothing to change, a mismatch, a lost race) is decided on the stored row.
+  const recent = deps.store.recent.get(receipt.controllerId, receipt.messageId);
+  if (recent) {
+    const quick = await change(deps, receipt, recent, now);
+    if (quick === 'applied' || quick === 'id_recorded') return quick === 'applied' ? 'applied' : 'ignored';
+  }
   const first = await deps.store.forReceipt(receipt.controllerId, receipt.messageId, receipt.dedupeKey);
   if (first.seen) return 'duplicate';
-  const now = deps.now();
   let result: ReceiptResult = 'ignored';
   for (let tries = 0; tries < 3; tries++) {
     // The first pass uses the row read with the dedupe check; a lost race re-reads it.
     const row = tries === 0 ? first.row : await deps.store.get(receipt.controllerId, receipt.messageId);
     if (!row) return 'unknown_message'; // not ours (or not yet claimed): nothing to change
-    if (
-      row.carrier !== receipt.carrier ||
-      (row.carrierMessageId && row.carrierMessageId !== receipt.carrierMessageId)
-    ) {
-      result = 'carrier_mismatch';
-      break;
-    }
-    if (receipt.mapping.kind === 'ignore') break;
-    const update = receipt.mapping;
-    const suppress = update.suppress === true;
-    const verdict = applyStatus(row, update.status);
-    const missingId = row.carrierMessageId === null;
-    if (verdict.ignored && !missingId) break;
-    const next = verdict.ignored ? row.status : verdict.next;
-    const updated = await deps.store.advance(
-      row,
-      {
-        status: next,
-        carrierMessageId: receipt.carrierMessageId,
-        ...(verdict.ignored ? {} : { errorCode: update.errorCode ?? null, reason: update.reason ?? null }),
-      },
-      now,
-      (changed): OutgoingRecord[] => [
-        // What the carrier told us about the subject's message is itself an operation (DPA §5).
-        receiptProcessingEvent(deps, changed, receipt, reported(update, verdict.ignored), now),
-        ...(verdict.ignored
-          ? []
-          : [
-              statusRecord(deps, changed, now),
-              ...(suppress
-                ? [
-                    optOut(deps, changed, receipt.carrier, now),
-                    carrierOptOutEvent(
-                      deps,
-                      changed,
-                      receipt.carrier,
-                      `${receipt.carrier}.receipt`,
-                      receipt.dedupeKey,
-                      now,
-                    ),
-                  ]
-                : []),
-              // The carrier has the message, but its answer was never stored (the dispatcher died
-              // or its statement failed after the call): the receipt is what records the attempt.
-              ...(unconfirmed(row) ? [sendProcessingEvent(deps, row, row, 'performed', undefined, now)] : []),
-            ]),
-      ],
-    );
-    if (!updated) continue; // a concurrent receipt or the send response got there first: re-read
-    if (!verdict.ignored) result = 'applied';
+    const outcome = await change(deps, receipt, row, now);
+    if (outcome === 'lost_race') continue; // a concurrent receipt or the send response got there first
+    // A change recorded the receipt's dedupe key in the same statement.
+    if (outcome === 'applied') return 'applied';
+    if (outcome === 'id_recorded') return 'ignored';
+    result = outcome;
     break;
   }
   await deps.store.firstReceipt(receipt.dedupeKey, now);
   return result;
+}
+
+/**
+ * Offers the receipt to `row`: `applied` (status changed), `id_recorded` (status unchanged, the
+ * carrier's id stored), `lost_race` (the row changed meanwhile), or why nothing changed.
+ */
+async function change(
+  deps: ReceiptDeps,
+  receipt: VerifiedReceipt,
+  row: DispatchRow,
+  now: Date,
+): Promise<'applied' | 'id_recorded' | 'lost_race' | 'ignored' | 'carrier_mismatch'> {
+  if (
+    row.carrier !== receipt.carrier ||
+    (row.carrierMessageId && row.carrierMessageId !== receipt.carrierMessageId)
+  )
+    return 'carrier_mismatch';
+  if (receipt.mapping.kind === 'ignore') return 'ignored';
+  const update = receipt.mapping;
+  const suppress = update.suppress === true;
+  const verdict = applyStatus(row, update.status);
+  const missingId = row.carrierMessageId === null;
+  if (verdict.ignored && !missingId) return 'ignored';
+  const next = verdict.ignored ? row.status : verdict.next;
+  const updated = await deps.store.advance(
+    row,
+    {
+      status: next,
+      carrierMessageId: receipt.carrierMessageId,
+      ...(verdict.ignored ? {} : { errorCode: update.errorCode ?? null, reason: update.reason ?? null }),
+    },
+    now,
+    (changed): OutgoingRecord[] => [
+      // What the carrier told us about the subject's message is itself an operation (DPA §5).
+      receiptProcessingEvent(deps, changed, receipt, reported(update, verdict.ignored), now),
+      ...(verdict.ignored
+        ? []
+        : [
+            statusRecord(deps, changed, now),
+            ...(suppress
+              ? [
+                  optOut(deps, changed, receipt.carrier, now),
+                  carrierOptOutEvent(
+                    deps,
+                    changed,
+                    receipt.carrier,
+                    `${receipt.carrier}.receipt`,
+                    receipt.dedupeKey,
+                    now,
+                  ),
+                ]
+              : []),
+            // The carrier has the message, but its answer was never stored (the dispatcher died
+            // or its statement failed after the call): the receipt is what records the attempt.
+            ...(unconfirmed(row) ? [sendProcessingEvent(deps, row, row, 'performed', undefined, now)] : []),
+          ]),
+    ],
+    receipt.dedupeKey,
+  );
+  if (!updated) return 'lost_race';
+  return verdict.ignored ? 'id_recorded' : 'applied';
 }
 
 /** The `receipt` event's reason: what the carrier reported (ids and codes only, never its free text). */

@@ -30,6 +30,7 @@ import { BreakerOpenError, type CarrierBreaker } from './carrier-breaker.ts';
 import type { CarrierName, CarrierPort, DispatchRow, SendOutcome } from './ports.ts';
 import { type RateLimits, RateLimitWaitAbortedError } from './rate-limits.ts';
 import { carrierOptOutEvent, sendProcessingEvent } from './send-events.ts';
+import type { SendsInFlight } from './sends-in-flight.ts';
 import { statusRecord } from './status-events.ts';
 
 /**
@@ -67,6 +68,8 @@ export interface DispatchDeps {
    * instruction allows can take it) before it is closed as failed, never sent. Default 24 h.
    */
   readonly maxCarrierWaitMs?: number;
+  /** Where sends are registered until their outcome is stored (receipts that overtake them wait). */
+  readonly inFlight?: SendsInFlight;
 }
 
 /** See `DispatchDeps.maxCarrierWaitMs`. */
@@ -86,6 +89,18 @@ function waitedTooLong(deps: DispatchDeps, record: DispatchRecord, now: Date): b
 
 /** Messages claimed per statement: small, so a crash strands few claimed-but-unsent messages. */
 const CLAIM_CHUNK = 10;
+
+/** Messages of one partition's batch claimed and not yet settled (the next chunk is claimed meanwhile). */
+const MAX_IN_FLIGHT = 3 * CLAIM_CHUNK;
+
+/** One recipient's messages in a batch: sent one after the other (see dispatchBatch). */
+interface RecipientQueue {
+  tail: Promise<void>;
+  /** Refused with nothing sent: the recipient's later messages are released and parked too. */
+  held: boolean;
+  /** A statement failed: the recipient's later messages stay claimed (the batch is retried). */
+  failed: boolean;
+}
 
 /** A message a carrier refused with no failover is tried again after this (or when its breaker closes). */
 const CARRIER_RETRY_MS = 2_000;
@@ -241,9 +256,17 @@ export async function dispatchBatch(
   await deps.store.writeEvents(refusals);
   // Released messages whose wait for a carrier is over (closed as failed, never sent).
   const gaveUp: OutgoingRecord[] = [];
-  // Claim a few at a time, right before sending them: a crash leaves at most one chunk per
-  // partition claimed but never attempted (those become `unknown`, never resent).
-  for (let c = 0; c < sendable.length; c += CLAIM_CHUNK) {
+  // Claim a few at a time, right before sending them, and claim the next chunk while earlier ones
+  // are still with the carriers (at most MAX_IN_FLIGHT messages claimed and not settled): a crash
+  // leaves only messages whose send had started, or was waiting its turn (rate limit, same
+  // recipient), claimed without an outcome (those become `unknown`, never resent).
+  const queues = new Map<string, RecipientQueue>();
+  const tasks: Promise<void>[] = [];
+  const settling = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  for (let c = 0; c < sendable.length && !failure; c += CLAIM_CHUNK) {
+    while (settling.size > MAX_IN_FLIGHT - CLAIM_CHUNK) await Promise.race(settling);
+    if (failure) break;
     const chunk = sendable.slice(c, c + CLAIM_CHUNK);
     const claimed = await deps.store.claim(
       chunk.map(({ record, route }) => ({
@@ -261,51 +284,62 @@ export async function dispatchBatch(
     // A record claimed before (a redelivery) is never sent again: its outcome and events were
     // committed together then, or it is still `sending` and reconciliation closes it.
     const fresh = new Map(claimed.map((row) => [`${row.controllerId}:${row.messageId}`, row]));
-    const toSend: { planned: Planned; row: DispatchRow }[] = [];
     for (const item of chunk) {
       const key = `${item.record.controllerId}:${item.record.messageId}`;
       const row = fresh.get(key);
       if (!row) continue; // claimed before (or earlier in this batch): never sent again
       fresh.delete(key);
-      toSend.push({ planned: item, row });
-    }
-    // The chunk's messages go to the carriers concurrently; those to one recipient stay in order.
-    const byRecipient = Map.groupBy(toSend, ({ planned }) => planned.record.recipientPseudonym);
-    const results = await Promise.allSettled(
-      [...byRecipient.values()].map(async (queue) => {
-        const held: { row: DispatchRow; events: OutgoingRecord[] }[] = [];
-        for (const item of queue) {
-          // After a hold, the rest of this recipient's queue is not attempted (released below).
-          const release =
-            held.length > 0
-              ? { row: item.row, events: [] }
-              : await sendOne(deps, topic, item.planned, item.row);
-          if (release) held.push(release);
+      // Messages go to the carriers concurrently; those to one recipient stay in order.
+      const recipient = item.record.recipientPseudonym;
+      const queue = queues.get(recipient) ?? { tail: Promise.resolve(), held: false, failed: false };
+      queues.set(recipient, queue);
+      const task = queue.tail.then(async () => {
+        if (queue.failed) return; // an earlier one failed: this one stays claimed, as if interrupted
+        try {
+          // After a hold, the rest of this recipient's messages are not attempted (released below).
+          const release = queue.held ? { row, events: [] } : await sendTracked(deps, topic, item, row);
+          if (!release) return;
+          queue.held = true;
+          // Nothing was sent for it: its claim is released (a stranded claim would never be sent)
+          // and it is parked, to be tried again shortly or once a breaker lets it through.
+          await deps.store.release(row.controllerId, row.messageId, row.attempt, release.events);
+          const at = deps.now();
+          if (waitedTooLong(deps, item.record, at))
+            gaveUp.push(
+              ...refusalOutputs(
+                deps,
+                topic,
+                item.record,
+                CARRIER_UNAVAILABLE,
+                CARRIER_UNAVAILABLE.errorCode,
+                at,
+              ),
+            );
+          else park(item.record, new Date(at.getTime() + CARRIER_RETRY_MS), item.allowed);
+        } catch (error) {
+          queue.failed = true;
+          failure ??= { error };
         }
-        return held;
-      }),
-    );
-    // Every send of the chunk has settled before the batch fails: a retry must not race them.
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    const held = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
-    // Nothing was sent for these: their claims are released (a stranded claim would never be
-    // sent) and they are parked, to be tried again shortly or once a breaker lets them through.
-    const byKey = new Map(chunk.map((p) => [`${p.record.controllerId}:${p.record.messageId}`, p]));
-    for (const { row, events } of held) {
-      await deps.store.release(row.controllerId, row.messageId, row.attempt, events);
-      const { record, allowed } = byKey.get(`${row.controllerId}:${row.messageId}`)!;
-      const at = deps.now();
-      if (waitedTooLong(deps, record, at))
-        gaveUp.push(
-          ...refusalOutputs(deps, topic, record, CARRIER_UNAVAILABLE, CARRIER_UNAVAILABLE.errorCode, at),
-        );
-      else park(record, new Date(at.getTime() + CARRIER_RETRY_MS), allowed);
+      });
+      queue.tail = task;
+      tasks.push(task);
+      settling.add(task);
+      void task.then(() => settling.delete(task));
     }
   }
+  // Every send has settled before the batch fails: a retry must not race them.
+  await Promise.all(tasks);
+  if (failure) throw failure.error;
   await deps.store.writeEvents(gaveUp);
   await deps.store.park(parked);
   return { parked: parked.map(({ controllerId, messageId }) => ({ controllerId, messageId })) };
+}
+
+/** sendOne, registered in `deps.inFlight` until its outcome is stored. */
+function sendTracked(...args: Parameters<typeof sendOne>): ReturnType<typeof sendOne> {
+  const [deps, , , row] = args;
+  const sending = sendOne(...args);
+  return deps.inFlight ? deps.inFlight.track(row.controllerId, row.messageId, sending) : sending;
 }
 
 /** A message with the carriers its instruction allows now, primary first. */

@@ -77,4 +77,6 @@ export interface CarrierPort {
   send(sms: OutboundSms): Promise<SendOutcome>;
   /** Asks the carrier for a message's status by its id; throws when the carrier cannot answer now. */
   lookup(carrierMessageId: string): Promise<LookupOutcome>;
+  /** Closes the adapter's connections (waiting for calls in flight); the dispatcher calls it at stop. */
+  close?(): Promise<void>;
 }

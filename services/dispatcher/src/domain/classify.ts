@@ -1,6 +1,6 @@
 // Classifies a failed send attempt (reference/carriers.md, "Classifying a send attempt"; DESIGN.md
-// §5.1–5.2). Pure: the carrier adapters translate SDK errors into a CarrierFailure (see the mapping
-// notes on that type) and act on what this returns.
+// §5.1–5.2). Pure: the carrier adapters translate what their HTTP clients answered or threw into a
+// CarrierFailure (see the mapping notes on that type) and act on what this returns.
 //
 //   A  not accepted, route unhealthy  → fail over; counts against the breaker (auth also alerts)
 //   B  accepted (2xx with carrier id) → the success path, never a failure: not classified here
@@ -39,52 +39,36 @@ export type FailureKind =
   | 'http';
 
 /**
- * A failed carrier call, described without the SDK. The adapter fills it from what the SDK threw.
+ * A failed carrier call, described without the HTTP client. The adapter fills it from what its
+ * client answered or threw.
  * The rule that matters: report a kind that means "nothing was sent" (connect_refused, dns, tls,
  * connect_timeout) only with proof that no request bytes left; when in doubt use response_timeout,
  * reset or unexpected, which are ambiguous and reconciled instead of resent.
  *
- * telnyx 7.x (client built with `maxRetries: 0`). Test `APIConnectionError` and its subclass
- * `APIConnectionTimeoutError` BEFORE `APIError`: both extend APIError with `status` undefined.
- * - `APIConnectionTimeoutError` → `response_timeout`. The SDK throws it for its own timeout (fired
- *   while awaiting response headers, after the body may have been written) AND for undici connect
- *   timeouts (its /timed? ?out/ test matches "Connect Timeout Error"), and drops the cause, so the
- *   two cannot be told apart from the error.
- * - `APIUserAbortError` (our own AbortSignal fired) → `response_timeout`: we stopped waiting.
- * - `APIConnectionError` → look at `err.cause` (undici's `TypeError: fetch failed`) and its `.cause`
- *   (the socket/DNS/TLS error, e.g. `{code: 'ECONNREFUSED', syscall: 'connect'}`,
- *   `{code: 'ENOTFOUND', syscall: 'getaddrinfo'}`, `{code: 'DEPTH_ZERO_SELF_SIGNED_CERT'}`,
- *   `SocketError {code: 'UND_ERR_SOCKET'}` "other side closed"); an AggregateError from
- *   happy-eyeballs carries the code too. Kind = `transportKindFromErrorCode(code, syscall)`.
- * - `APIError` with a status (subclasses BadRequestError 400, AuthenticationError 401,
- *   PermissionDeniedError 403, NotFoundError 404, ConflictError 409, UnprocessableEntityError 422,
- *   RateLimitError 429, InternalServerError ≥ 500) → `kind: 'http'`, `httpStatus: err.status`.
- *   `err.error` is the parsed JSON body `{errors: [{code, title, detail, source}]}`, or undefined
- *   when the body was not JSON (an HTML 502 from a proxy: its text is only in `err.message`).
- *   `carrierCode: String(err.error?.errors?.[0]?.code)` when present;
- *   `hasCarrierBody: Array.isArray(err.error?.errors) && err.error.errors.length > 0`;
- *   `retryAfterSeconds: parseRetryAfter(err.headers?.get('retry-after'), now)` (`headers` is a
- *   Fetch `Headers`).
- * - Anything else thrown by `messages.send()`: a connection dropped while the SDK read a 2xx body
- *   surfaces raw, unwrapped (`TypeError: terminated`, cause `SocketError UND_ERR_SOCKET`) → `reset`
- *   via the cause's code, else `unexpected`. A 2xx body without `data.id` → `kind: 'http'` with its
- *   status (ambiguous: the carrier may have accepted it).
+ * Telnyx (sends over an undici Pool, the SDK's request and response types; nothing retries):
+ * - An answer with a status: 2xx with `data.id` is accepted; a 2xx without it → `kind: 'http'` with
+ *   its status (ambiguous: the carrier may have accepted it); a 2xx body that does not parse →
+ *   `unexpected`. Any other status → `kind: 'http'`, `httpStatus`; the body, when it parses, is
+ *   `{errors: [{code, title, detail, source}]}` (an HTML 502 from a proxy does not):
+ *   `carrierCode: String(errors[0].code)` when present, `hasCarrierBody: errors.length > 0`,
+ *   `retryAfterSeconds: parseRetryAfter(headers['retry-after'], now)`.
+ * - Our own deadline (one per call, from asking for a connection to the end of the body) →
+ *   `response_timeout`: the request may have been written.
+ * - undici's errors carry the code themselves: `{code: 'ECONNREFUSED', syscall: 'connect'}`,
+ *   `{code: 'ENOTFOUND', syscall: 'getaddrinfo'}`, TLS codes, `UND_ERR_CONNECT_TIMEOUT` (connect
+ *   only: nothing written), `UND_ERR_HEADERS_TIMEOUT`/`UND_ERR_BODY_TIMEOUT`, `UND_ERR_SOCKET`
+ *   "other side closed" (also while reading a 2xx body). Kind = `transportKindFromErrorCode(code,
+ *   syscall)`; no code → `unexpected`.
  *
- * twilio 6.x (`autoRetry` off, the default):
- * - `RestException` (twilio/lib/base/RestException) → `kind: 'http'`, `httpStatus: err.status`,
- *   `carrierCode: String(err.code)` when `typeof err.code === 'number'`, `hasCarrierBody` likewise;
- *   a non-JSON body (HTML 502, empty 504) leaves `code`/`moreInfo` undefined. `moreInfo` is the
- *   doc URL of the code, useful in logs only. The exception carries no headers, so no
- *   `retryAfterSeconds` (`httpClient.lastResponse` is shared by concurrent calls: do not use it).
- * - `TwilioServiceException` (RFC 9457 body: `type`, `title`, `status`, `code`) → same, with
- *   `code: 0` meaning "no code".
- * - Network errors are axios errors (`err.isAxiosError === true`) with Node's code on `err.code`
- *   and the original error on `err.cause`: ECONNREFUSED → connect_refused, ENOTFOUND/EAI_AGAIN →
- *   dns, TLS codes → tls, ECONNRESET "socket hang up" → reset, ECONNABORTED "timeout of N ms
- *   exceeded" (ETIMEDOUT with `transitional.clarifyTimeoutError`) → response_timeout, because
- *   axios's one timer covers connect and response alike; ERR_BAD_RESPONSE with a 2xx `err.status`
- *   ("stream has been aborted": the connection dropped while reading a created message) → reset.
- *   Kind = `transportKindFromErrorCode(err.code, err.cause?.syscall)`.
+ * Twilio (sends over the same kind of pool, the form the SDK posts; nothing retries): an answer is
+ * read as the SDK's RestException / TwilioServiceException (RFC 9457) would be:
+ * - 2xx with a `sid` is accepted (`num_segments`); 2xx without one → `kind: 'http'` (ambiguous); a
+ *   2xx body that does not parse → `unexpected`.
+ * - Any other status → `kind: 'http'`, `httpStatus`, `carrierCode: String(code)` when the body's
+ *   `code` is a number other than 0 (0 means "no code" in RFC 9457 bodies), `hasCarrierBody`
+ *   likewise; a non-JSON body (HTML 502, empty 504) has no code. No `retryAfterSeconds` (the SDK's
+ *   exception carried no headers; kept so the classification did not change).
+ * - No answer: as for Telnyx (our deadline → `response_timeout`, undici's codes otherwise).
  */
 export interface CarrierFailure {
   readonly carrier: Carrier;

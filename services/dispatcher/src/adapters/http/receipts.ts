@@ -1,10 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Telnyx } from 'telnyx';
-import twilio from 'twilio';
 import type { ReceiptResult, VerifiedReceipt } from '../../application/apply-receipt.ts';
 import { parseCallbackPath } from '../../domain/callback.ts';
 import { HELP_TEXT, inboundKeyword } from '../../domain/keywords.ts';
 import { mapTelnyxReceipt, mapTwilioReceipt } from '../../domain/receipts.ts';
+import { telnyxWebhookVerifier, twilioWebhookVerifier } from './signatures.ts';
 
 export interface ReceiptIngressOptions {
   /** The cell's Telnyx account public key (base64, ed25519). */
@@ -13,7 +12,7 @@ export interface ReceiptIngressOptions {
   readonly twilioAuthToken: string;
   /** The public base URL the carriers call (behind a proxy, the URL Twilio signed is rebuilt from it). */
   readonly publicBaseUrl: () => string;
-  /** Takes a verified receipt (the dispatcher parks it in its inbox); the carrier gets its 2xx after. */
+  /** Takes a verified receipt (applied, or parked in the inbox); the carrier gets its 2xx after. */
   readonly apply: (receipt: VerifiedReceipt) => Promise<ReceiptResult | 'queued'>;
   readonly onResult?: (carrier: string, result: ReceiptResult | 'queued' | 'rejected_signature') => void;
   /** Inbound messages (STOP, START, HELP) from recipients, verified like receipts. */
@@ -38,7 +37,7 @@ interface TelnyxEvent {
 }
 
 /**
- * The carrier callback ingress: signatures verified with the SDKs' own functions before anything is
+ * The carrier callback ingress: signatures verified (the SDKs' rules, keys built once) before anything is
  * read (a tampered, wrong-key or stale request changes nothing and gets 403), then one receipt
  * applied. Answers fast: carriers retry slow or failed deliveries.
  */
@@ -50,7 +49,9 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
     { parseAs: 'string' },
     (_req, body, done) => done(null, body),
   );
-  const telnyx = new Telnyx({ apiKey: 'receipts-only', publicKey: options.telnyxPublicKey });
+  // Keys built once (the SDKs rebuild them per request); same rules as the SDKs' (signatures.ts).
+  const verifyTelnyx = telnyxWebhookVerifier(options.telnyxPublicKey);
+  const verifyTwilio = twilioWebhookVerifier(options.twilioAuthToken);
   const report = options.onResult ?? (() => {});
 
   const ops = options.ops;
@@ -69,10 +70,7 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
     if (target?.carrier !== 'telnyx') return reply.code(404).send();
     let event: TelnyxEvent;
     try {
-      event = (await telnyx.webhooks.unwrap(request.body as string, {
-        headers: request.headers as Record<string, string>,
-        key: options.telnyxPublicKey,
-      })) as TelnyxEvent;
+      event = verifyTelnyx(request.body as string, request.headers) as TelnyxEvent;
     } catch {
       report('telnyx', 'rejected_signature');
       return reply.code(403).send();
@@ -101,10 +99,7 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
     const params = Object.fromEntries(new URLSearchParams(request.body as string));
     const signature = request.headers['x-twilio-signature'];
     const url = `${options.publicBaseUrl().replace(/\/$/, '')}${request.url}`;
-    if (
-      typeof signature !== 'string' ||
-      !twilio.validateRequest(options.twilioAuthToken, signature, url, params)
-    ) {
+    if (typeof signature !== 'string' || !verifyTwilio(signature, url, params)) {
       report('twilio', 'rejected_signature');
       return reply.code(403).send();
     }
@@ -136,10 +131,7 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
         };
       };
       try {
-        event = (await telnyx.webhooks.unwrap(request.body as string, {
-          headers: request.headers as Record<string, string>,
-          key: options.telnyxPublicKey,
-        })) as typeof event;
+        event = verifyTelnyx(request.body as string, request.headers) as typeof event;
       } catch {
         report('telnyx', 'rejected_signature');
         return reply.code(403).send();
@@ -166,10 +158,7 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
       const params = Object.fromEntries(new URLSearchParams(request.body as string));
       const signature = request.headers['x-twilio-signature'];
       const url = `${options.publicBaseUrl().replace(/\/$/, '')}${request.url}`;
-      if (
-        typeof signature !== 'string' ||
-        !twilio.validateRequest(options.twilioAuthToken, signature, url, params)
-      ) {
+      if (typeof signature !== 'string' || !verifyTwilio(signature, url, params)) {
         report('twilio', 'rejected_signature');
         return reply.code(403).send();
       }
