@@ -72,9 +72,8 @@ try {
     busy: new Map<string, number>(),
     limit: ROUND,
   });
-  const deliverRound = async (round: number) => {
-    await store.insert(batch(ROUND, round), new Date());
-    const leased = await store.lease(leaseOptions());
+  /** Records a first attempt that delivered, for each leased row. */
+  const deliverLeased = async (leased: readonly { webhookId: string }[]) => {
     const at = new Date();
     await Promise.all(
       leased.map((row) =>
@@ -95,6 +94,11 @@ try {
         ),
       ),
     );
+  };
+  const deliverRound = async (round: number) => {
+    await store.insert(batch(ROUND, round), new Date());
+    const leased = await store.lease(leaseOptions());
+    await deliverLeased(leased);
     return leased.length;
   };
   const started = performance.now();
@@ -160,26 +164,7 @@ try {
   );
   await dry(() => store.lease({ ...leaseOptions(), perEndpoint: 64, limit: 512 }));
   const leaseBacklog = await explain('lease');
-  const at = new Date();
-  await Promise.all(
-    leased.map((row) =>
-      store.recordAttempt(
-        owner,
-        {
-          webhookId: row.webhookId,
-          attempt: 1,
-          startedAt: at,
-          httpStatus: 204,
-          latencyMs: 3,
-          errorClass: null,
-          responseExcerpt: null,
-          nextAttemptAt: null,
-        },
-        { state: 'delivered' },
-        at,
-      ),
-    ),
-  );
+  await deliverLeased(leased);
   const { rows: sizes } = await admin.query(
     `SELECT c.relname, pg_relation_size(c.oid) AS bytes, s.n_dead_tup, s.n_live_tup, s.n_tup_hot_upd, s.n_tup_upd
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
