@@ -17,7 +17,7 @@
 // the flushing and vacuuming its writes leave behind. Per checkpoint (milliseconds): process.cpuUsage()
 // and /proc/<pid>/schedstat.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { type Audit, startAudit } from '@massivesms/audit/audit';
 import { appendEvents, mergingAppends, verifyLedger } from '@massivesms/audit/ledger';
@@ -39,6 +39,7 @@ import { createLogger } from '@massivesms/telemetry';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { openBenchWorkspace } from './fixtures.ts';
+import { writeReport } from './report-file.ts';
 
 const events = Number(process.env.BENCH_AUDIT_EVENTS ?? 50_000);
 const checkpointSizes = (process.env.BENCH_AUDIT_CHECKPOINT_SIZES ?? '10000,50000')
@@ -801,7 +802,7 @@ try {
       'sustained message rate × processing events per delivered message.',
   };
   console.log(JSON.stringify(report, null, 2));
-  writeFileSync(new URL('reports/audit.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+  writeReport(new URL('reports/audit.json', import.meta.url), report);
   progress(
     `${keepsUp ? 'keeps up' : 'does NOT keep up'}: ledger ${Math.round(appendRate)} events/s, pipeline ` +
       `${pipeline.messagesPerSecond} messages/s × ${eventsPerMessage} = ${Math.round(pipelineEvents)} events/s`,

@@ -2,7 +2,6 @@
 // to reach another service's view. Real PostgreSQL and Kafka from `infra:up`; load from autocannon in a
 // separate process, so the figures include HTTP parsing, auth, SQL, and (for the write) Kafka publishing.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { controllerStateSchema, decodeJsonOrThrow, topicFor } from '@massivesms/contracts';
@@ -14,6 +13,7 @@ import { startStateView } from '@massivesms/messaging';
 import { generateMasterKey, LocalKms } from '@massivesms/privacy';
 import { createLogger } from '@massivesms/telemetry';
 import pg from 'pg';
+import { writeReport } from './report-file.ts';
 
 const run = promisify(execFile);
 const autocannon = fileURLToPath(new URL('../node_modules/.bin/autocannon', import.meta.url));
@@ -115,7 +115,7 @@ console.table({ read, write });
 console.log(
   `change → other service's view: p50 ${report.changeToView.p50Ms} ms, p99 ${report.changeToView.p99Ms} ms`,
 );
-writeFileSync(new URL('reports/control.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+writeReport(new URL('reports/control.json', import.meta.url), report);
 
 await view.stop();
 await viewBus.close();

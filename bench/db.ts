@@ -7,11 +7,12 @@
 //   - wall µs per statement (one at a time, so round trip included);
 //   - how the server planned the named statement (generic or custom plans, pg_prepared_statements)
 //     and EXPLAIN ANALYZE's planning and execution ms for the unnamed text and the prepared one.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
 import { infraUp, loadInfraSettings } from '@massivesms/infra';
 import pg from 'pg';
+import { writeReport } from './report-file.ts';
 
 const seeded = Number(process.env.BENCH_DB_ROWS ?? 50_000);
 const runs = Number(process.env.BENCH_DB_RUNS ?? 4_000);
@@ -243,7 +244,7 @@ try {
         `execution ms ${explained.unnamed.executionMs} / ${explained.prepared.executionMs}`,
     );
   }
-  writeFileSync(new URL('reports/db.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+  writeReport(new URL('reports/db.json', import.meta.url), report);
 } finally {
   await admin.query(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();

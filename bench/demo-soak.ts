@@ -6,9 +6,9 @@
 // A busy loop in a child process stands in for `stress --cpu 1` (no extra package needed); the
 // report goes to bench/reports/demo-soak-<messages>.json.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { writeReport } from './report-file.ts';
 
 const runs = Number(process.argv[2] ?? 20);
 const messages = Number(process.argv[3] ?? 500);
@@ -90,10 +90,7 @@ const report = {
   seconds: { min: seconds[0], median: seconds[Math.floor(seconds.length / 2)], max: seconds.at(-1) },
   results,
 };
-writeFileSync(
-  new URL(`./reports/demo-soak-${messages}.json`, import.meta.url),
-  `${JSON.stringify(report, null, 2)}\n`,
-);
+writeReport(new URL(`./reports/demo-soak-${messages}.json`, import.meta.url), report);
 console.log(
   `${report.completed}/${runs} runs completed; seconds min ${report.seconds.min}, median ${report.seconds.median}, max ${report.seconds.max}`,
 );

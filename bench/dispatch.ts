@@ -8,7 +8,7 @@
 // status reader's share is measured by reading the statuses again and taken off) from
 // process.cpuUsage(), the simulator and the dispatcher's PostgreSQL backends
 // (by application_name) from /proc/<pid>/stat. Start-up (migrations, directory) is included.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { statusEventSchema } from '@massivesms/contracts';
 import { KafkaBus } from '@massivesms/kafka';
@@ -22,6 +22,7 @@ import {
   startSimulatorProcess,
   stopSimulatorProcess,
 } from './fixtures.ts';
+import { writeReport } from './report-file.ts';
 
 const messages = Number(process.env.BENCH_DISPATCH_MESSAGES ?? 5_000);
 const workspace = await openBenchWorkspace('benchd');
@@ -218,7 +219,7 @@ const report = {
   note: 'The router routes every request first and stops; then the dispatcher (this process, with its status reader and an idle Twilio simulator; dispatcherProcess = benchProcess - statusReader, the reader measured by reading the statuses again) sends to the Telnyx simulator (another process) and applies its two receipts per message; broker and PostgreSQL on the same 2 cores; rate limits lifted. CPU from the dispatcher start (migrations included) to the last delivered status.',
 };
 console.log(JSON.stringify(report, null, 2));
-writeFileSync(new URL('reports/dispatch.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+writeReport(new URL('reports/dispatch.json', import.meta.url), report);
 
 await bus.close();
 await stopSimulatorProcess(telnyxSim);

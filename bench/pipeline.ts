@@ -17,7 +17,7 @@
 // (a previous report: its figures go beside this run's), BENCH_PIPELINE_REPORT (where to write,
 // default bench/reports/pipeline.json), BENCH_PIPELINE_BROKER (`private`, the default: a broker of the
 // bench's own, so its CPU is the pipeline's alone; `shared`: the local one other users share).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { infraUp, KAFKA_VERSION, loadInfraSettings } from '@massivesms/infra';
@@ -25,6 +25,7 @@ import { compareWithBaseline, formatRun, type RunSummary, summariseRun } from '.
 import { type RunOptions, runPipeline } from './pipeline-run.ts';
 import { startPrivateBroker } from './private-broker.ts';
 import { TICKS_PER_SECOND } from './procfs.ts';
+import { writeReport } from './report-file.ts';
 
 const env = process.env;
 const layout = env.BENCH_PIPELINE_PROCESSES ?? 'separate';
@@ -112,5 +113,5 @@ const report = {
     'alone: a backlog routed while the other services are not started yet, rate from its first to last dispatch ' +
     'record, against a kafkajs consume→produce loop over a backlog of request-shaped records (rawKafkajsForwardLoop).',
 };
-writeFileSync(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+writeReport(reportPath, report);
 console.log(JSON.stringify(report, null, 2));

@@ -19,6 +19,7 @@ import { createLogger } from '@massivesms/telemetry';
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { openBenchWorkspace, publishBenchController } from './fixtures.ts';
+import { writeReport } from './report-file.ts';
 
 const backlog = Number(process.env.BENCH_ROUTER_MESSAGES ?? 50_000);
 const rate = Number(process.env.BENCH_ROUTER_RATE ?? 1_000);
@@ -262,7 +263,7 @@ const report = {
   note: 'Router, broker, PostgreSQL and the load generator share the machine; RSS is the bench process (router + producer).',
 };
 console.log(JSON.stringify(report, null, 2));
-writeFileSync(new URL('reports/router.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+writeReport(new URL('reports/router.json', import.meta.url), report);
 
 await bus.close();
 await db.close();
