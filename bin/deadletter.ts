@@ -1,7 +1,14 @@
 // `massivesms deadletter list|replay`: the records consumers could not process, and producing them
 // again to their source topic once the cause is fixed. How it works: docs/dead-letters.md.
 import { parseArgs } from 'node:util';
-import { commonSpec, defineConfig, loadConfigOrExit, regions } from '@massivesms/config';
+import {
+  commonSpec,
+  defineConfig,
+  kafkaConnectionOptions,
+  kafkaSpec,
+  loadConfigOrExit,
+  regions,
+} from '@massivesms/config';
 import { type Cell, topicPrefix } from '@massivesms/contracts';
 import {
   type DeadLetterEntry,
@@ -13,7 +20,7 @@ import {
 
 /** Only the broker and the namespace: the cell comes from `--cell` (or CELL). */
 export const deadLetterSpec = defineConfig({
-  KAFKA_BROKERS: commonSpec.KAFKA_BROKERS,
+  ...kafkaSpec,
   TOPIC_NAMESPACE: commonSpec.TOPIC_NAMESPACE,
 });
 const cellSpec = defineConfig({ CELL: commonSpec.CELL });
@@ -56,7 +63,7 @@ export async function runDeadLetterCommand(
   const cell = (values.cell as Cell | undefined) ?? loadConfigOrExit(cellSpec, env).cell;
   const namespace = config.topicNamespace ?? '';
   const topics = deadLetterTopics(cell, namespace);
-  const bus = new KafkaBus({ brokers: config.kafkaBrokers, clientId: 'massivesms-deadletter' });
+  const bus = new KafkaBus({ ...kafkaConnectionOptions(config), clientId: 'massivesms-deadletter' });
   try {
     const all = await listDeadLetters(bus, topics);
     const matches = (d: DeadLetterEntry) =>

@@ -1,7 +1,7 @@
 // Composition root of `massivesms control`: configuration, adapters, start, drain on SIGTERM.
 import { auditCheckpointSigner, defaultAuditOrigin } from '@massivesms/audit/audit';
 import { LedgerExports } from '@massivesms/audit/exports';
-import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
+import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
@@ -16,7 +16,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const log = createLogger({ service: 'control', level: config.logLevel });
   const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-control' });
   const bus = new KafkaBus({
-    brokers: config.kafkaBrokers,
+    ...kafkaConnectionOptions(config),
     clientId: `control-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
