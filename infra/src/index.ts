@@ -1,11 +1,22 @@
 export { type Infra, infraDown, infraUp, provisionTopics } from './infra.ts';
-export { ensureKafka, KAFKA_VERSION, stopKafka } from './kafka.ts';
+export {
+  ensureKafka,
+  KAFKA_VERSION,
+  resolveKafkaJars,
+  type SaslSslListener,
+  saslSslProperties,
+  stopKafka,
+} from './kafka.ts';
 export {
   ensureDatabase,
   ensurePostgres,
+  type PrivateTlsPostgres,
   postgresVersion,
+  startPrivateTlsCluster,
   startThrowawayCluster,
   stopThrowawayCluster,
   withDatabase,
 } from './postgres.ts';
+export { type PrivateKafka, startPrivateKafka } from './private-kafka.ts';
 export { type InfraSettings, loadInfraSettings } from './settings.ts';
+export { createTestPki, type TestPki } from './tls.ts';
