@@ -11,11 +11,13 @@ import {
 } from '@massivesms/config';
 import { type Cell, topicPrefix } from '@massivesms/contracts';
 import {
+  BrokerUnavailableError,
   type DeadLetterEntry,
   deadLetterTopics,
   KafkaBus,
   listDeadLetters,
   replayDeadLetters,
+  waitForBroker,
 } from '@massivesms/kafka';
 
 /** Only the broker and the namespace: the cell comes from `--cell` (or CELL). */
@@ -63,7 +65,18 @@ export async function runDeadLetterCommand(
   const cell = (values.cell as Cell | undefined) ?? loadConfigOrExit(cellSpec, env).cell;
   const namespace = config.topicNamespace ?? '';
   const topics = deadLetterTopics(cell, namespace);
-  const bus = new KafkaBus({ ...kafkaConnectionOptions(config), clientId: 'massivesms-deadletter' });
+  const connection = kafkaConnectionOptions(config);
+  // The reader waits for the broker without end (it restarts on failure); a command should not: a
+  // wrong password or an unreachable broker ends it within a bound, naming the cause.
+  try {
+    await waitForBroker(connection, 15_000);
+  } catch (error) {
+    if (!(error instanceof BrokerUnavailableError)) throw error;
+    const cause = error.cause instanceof Error ? `: ${error.cause.name}: ${error.cause.message}` : '';
+    console.error(`massivesms deadletter: no answer from Kafka at ${connection.brokers.join(',')}${cause}`);
+    return 1;
+  }
+  const bus = new KafkaBus({ ...connection, clientId: 'massivesms-deadletter' });
   try {
     const all = await listDeadLetters(bus, topics);
     const matches = (d: DeadLetterEntry) =>

@@ -37,7 +37,10 @@ function adminClient(connection: KafkaConnection) {
   }).admin();
 }
 
-/** Polls the admin API until the broker reports a controller and itself, or the deadline passes. */
+/**
+ * Polls the admin API until the broker reports a controller and itself, or the deadline passes;
+ * a refused SASL login ends it at once.
+ */
 export async function waitForBroker(
   target: BrokersOrConnection,
   timeoutMs = 60_000,
@@ -53,6 +56,8 @@ export async function waitForBroker(
       if (cluster.brokers.length > 0 && cluster.controller !== null) return { clusterId: cluster.clusterId };
     } catch (error) {
       last = error;
+      // Refused credentials stay refused (the password is read once, at start): no point waiting.
+      if (error instanceof Error && error.name === 'KafkaJSSASLAuthenticationError') break;
     } finally {
       await admin.disconnect().catch(() => {});
     }
