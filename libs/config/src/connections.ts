@@ -106,7 +106,7 @@ export function readSecretFile(path: string): string {
 
 /** Cross-checks of the KAFKA_* security variables, so a misconfiguration stops start-up with a reason. */
 function kafkaCheck(
-  variable: 'protocol' | 'ca' | 'username' | 'password',
+  variable: 'ca' | 'username' | 'password',
 ): (config: Readonly<Record<string, unknown>>) => string | undefined {
   return (config) => {
     const brokers = config.kafkaBrokers as readonly string[] | undefined;
@@ -134,8 +134,6 @@ function kafkaCheck(
         return protocol === 'PLAINTEXT' && config.kafkaSslCaFile !== undefined
           ? 'set, but the security protocol is PLAINTEXT (no TLS)'
           : undefined;
-      case 'protocol':
-        return undefined;
     }
   };
 }
