@@ -210,7 +210,10 @@ describe('the model check', () => {
     ]);
     const scaled = structuredClone(render('us').find((o) => o.kind === 'ScaledObject') as K8sObject);
     scaled.spec.triggers[0].metadata.lagThreshold = 50;
-    expect(modelProblems(scaled).join('\n')).toContain('/spec/triggers/0/metadata/lagThreshold');
+    scaled.spec.minReplicas = 2;
+    const problems = modelProblems(scaled);
+    expect(problems.join('\n')).toContain('/spec/triggers/0/metadata/lagThreshold');
+    expect(problems).toContain('/spec/minReplicas: unknown field');
   });
 });
 
