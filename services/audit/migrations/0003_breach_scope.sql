@@ -1,14 +1,12 @@
 -- Breach scope (issue 13, DPA §9): which entries concern a subprocessor or a service in a time window.
--- The entry is canonical JSON bytes; these indexes read the two fields a breach is scoped by, so a
--- query reads only the index range of that scope and window, never the whole ledger.
+-- Each entry's `service` and `subprocessor` (copied from its event at append, like controller_id and
+-- occurred_at) with the time, indexed, so a query reads only the index range of its scope and window.
+-- Adding nullable columns rewrites nothing (no UPDATE runs: the ledger stays append-only); rows
+-- appended before this migration keep NULL there and are found through audit_ledger_unscoped_time,
+-- which no later row enters (every event has a service), so appends pay for two small indexes only.
+ALTER TABLE audit_ledger ADD COLUMN service text, ADD COLUMN subprocessor text;
 
--- convert_from is STABLE because it depends on the database encoding, which never changes for a
--- database: IMMUTABLE is true for this use and lets an index hold the result.
-CREATE FUNCTION audit_entry_field(entry bytea, field text) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-  RETURN convert_from(entry, 'UTF8')::jsonb ->> field;
-
-CREATE INDEX audit_ledger_subprocessor_time
-  ON audit_ledger (audit_entry_field(entry, 'subprocessor'), occurred_at)
-  WHERE audit_entry_field(entry, 'subprocessor') IS NOT NULL;
-CREATE INDEX audit_ledger_service_time ON audit_ledger (audit_entry_field(entry, 'service'), occurred_at);
+CREATE INDEX audit_ledger_service_time ON audit_ledger (service, occurred_at);
+CREATE INDEX audit_ledger_subprocessor_time ON audit_ledger (subprocessor, occurred_at)
+  WHERE subprocessor IS NOT NULL;
+CREATE INDEX audit_ledger_unscoped_time ON audit_ledger (occurred_at) WHERE service IS NULL;

@@ -260,10 +260,12 @@ describe('breach scope (real PostgreSQL)', () => {
   });
 
   it('reads only its scope and window through an index', async () => {
-    const explain = (field: string, value: string) =>
+    const explain = (column: string, value: string) =>
       `EXPLAIN SELECT 1 FROM audit_ledger
-        WHERE audit_entry_field(entry, '${field}') = '${value}'
-          AND occurred_at >= '2026-12-04T10:00:00Z' AND occurred_at < '2026-12-04T11:00:00Z'`;
+        WHERE ${column} = '${value}' AND occurred_at >= '2026-12-04T10:00:00Z' AND occurred_at < '2026-12-04T11:00:00Z'
+       UNION ALL
+       SELECT 1 FROM audit_ledger
+        WHERE service IS NULL AND occurred_at >= '2026-12-04T10:00:00Z' AND occurred_at < '2026-12-04T11:00:00Z'`;
     // A 23-row table is scanned sequentially by choice; with that choice off, the indexes must serve.
     const plan = await db.transaction(async (tx) => {
       await tx.query('SET LOCAL enable_seqscan = off');
@@ -275,7 +277,26 @@ describe('breach scope (real PostgreSQL)', () => {
     });
     expect(plan).toContain('audit_ledger_service_time');
     expect(plan).toContain('audit_ledger_subprocessor_time');
+    expect(plan).toContain('audit_ledger_unscoped_time');
     expect(plan).not.toContain('Seq Scan');
+  });
+
+  it('entries appended before the scope columns existed count the same', async () => {
+    const telnyx = { target: { kind: 'subprocessor', name: 'telnyx' } as const, ...window };
+    const before = await breachScope(db, telnyx, { now });
+    // As a ledger migrated from 0002 holds them: the first 10 rows without the copied fields (the
+    // trigger refuses an UPDATE, so the test steps around it as only a superuser could).
+    await db.transaction(async (tx) => {
+      await tx.query('SET LOCAL session_replication_role = replica');
+      await tx.query('UPDATE audit_ledger SET service = NULL, subprocessor = NULL WHERE seq <= 10');
+    });
+    const { rows } = await db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM audit_ledger WHERE service IS NULL',
+    );
+    expect(Number(rows[0]!.n)).toBe(10);
+    expect(await breachScope(db, telnyx, { now })).toEqual(before);
+    const webhooks = await breachScope(db, { target: { kind: 'service', name: 'webhooks' }, ...window });
+    expect(webhooks.totals).toMatchObject({ controllers: 1, records: 2 });
   });
 
   it('the ledger stays append-only with the new indexes', async () => {

@@ -1,5 +1,6 @@
 // The breach scope over the ledger (migration 0003): one statement reads the entries of one scope and
-// window through its index (audit_ledger_subprocessor_time or audit_ledger_service_time) and aggregates
+// window through its index (audit_ledger_subprocessor_time or audit_ledger_service_time, and
+// audit_ledger_unscoped_time for entries older than the migration) and aggregates
 // them per controller; the ledger's head is read first, so the answer is that of entries 1 … head.
 import type { Db } from '@massivesms/db';
 import { SUBPROCESSORS, type SubprocessorRegistry } from '@massivesms/privacy';
@@ -50,8 +51,9 @@ export async function breachScope(
   const registry = options.registry ?? SUBPROCESSORS;
   const now = options.now ?? (() => new Date());
   const { target } = query;
-  // The field is one of two literals (never input): the expression must be the index's, word for word.
-  const field = target.kind === 'subprocessor' ? `'subprocessor'` : `'service'`;
+  // A column name from a closed choice (never input). The entry's own field is checked too: the column
+  // only finds rows, what counts is the hashed entry.
+  const column = target.kind === 'subprocessor' ? 'subprocessor' : 'service';
   const { rows: head } = await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit_ledger');
   const ledgerSeq = Number(head[0]?.seq ?? 0);
   const params: unknown[] = [target.name, query.from, query.to, ledgerSeq];
@@ -60,9 +62,13 @@ export async function breachScope(
     `WITH hits AS MATERIALIZED (
        SELECT l.controller_id, j.e,
               (jsonb_array_length(j.e->'dataCategories') > 0 OR j.e ? 'subjectPseudonym') AS personal
-         FROM audit_ledger l, LATERAL (SELECT convert_from(l.entry, 'UTF8')::jsonb AS e) j
-        WHERE audit_entry_field(l.entry, ${field}) = $1
-          AND l.occurred_at >= $2 AND l.occurred_at < $3 AND l.seq <= $4
+         FROM (SELECT controller_id, entry FROM audit_ledger
+                WHERE ${column} = $1 AND occurred_at >= $2 AND occurred_at < $3 AND seq <= $4
+               UNION ALL -- entries appended before migration 0003, which have no scope columns
+               SELECT controller_id, entry FROM audit_ledger
+                WHERE service IS NULL AND occurred_at >= $2 AND occurred_at < $3 AND seq <= $4) l,
+              LATERAL (SELECT convert_from(l.entry, 'UTF8')::jsonb AS e) j
+        WHERE j.e->>'${column}' = $1
           ${query.controllerId === undefined ? '' : 'AND l.controller_id = $5'}
      ), per AS (
        SELECT controller_id, count(*) AS events,
