@@ -1,10 +1,13 @@
 // Composition root of `massivesms audit`: configuration, adapters, start, drain on SIGTERM.
+import type { AddressInfo } from 'node:net';
 import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
-import { createLogger, drainOnSignal, startOpsServer } from '@massivesms/telemetry';
+import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { breachScopeRoutes } from './adapters/http/breach-scope.ts';
+import { buildAuditHttp } from './adapters/http/server.ts';
 import { type Audit, startAudit } from './audit.ts';
 import { auditSpec } from './config.ts';
 
@@ -23,11 +26,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
   let audit: Audit | undefined;
-  const ops = await startOpsServer({
-    port: config.httpPort,
-    ready: () => audit?.ready() ?? false,
-    metrics: registry,
+  const http = buildAuditHttp({ ready: () => audit?.ready() ?? false, metrics: registry });
+  const contact = config.auditPrivacyContact;
+  await http.register(breachScopeRoutes, {
+    db,
+    cell: config.cell,
+    operatorToken: config.controlOperatorToken,
+    contact,
+    log,
   });
+  await http.listen({ port: config.httpPort, host: '0.0.0.0' });
+  const { port } = http.server.address() as AddressInfo;
   audit = await startAudit({
     cell: config.cell,
     bus,
@@ -41,11 +50,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     namespace: config.topicNamespace ?? '',
   });
   // The verifier key is public: auditors pin it to check checkpoints and exports.
-  log.info({ cell: config.cell, ops: ops.url, verifierKey: audit.verifierKey }, 'audit appending');
+  log.info(
+    { cell: config.cell, ops: `http://127.0.0.1:${port}`, verifierKey: audit.verifierKey },
+    'audit appending',
+  );
   drainOnSignal(log, config.shutdownTimeoutMs, async () => {
     await audit?.stop();
     await bus.close();
-    await ops.close();
+    await http.close();
     await db.close();
   });
 }
