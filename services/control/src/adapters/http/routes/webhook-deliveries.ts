@@ -1,4 +1,6 @@
 // Webhook deliveries: what was attempted, and sending again (one delivery, or an endpoint's dead ones).
+// The webhooks service owns the deliveries: listings are its answers, and a resend or recovery is a
+// command it carries out shortly after (202 with a command id; poll the command for its outcome).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ControlService } from '../../../application/control-service.ts';
@@ -30,6 +32,40 @@ const deliveryView = z
   })
   .describe('A webhook delivery and every attempt; never the body, which may hold a phone number.');
 const deliveriesView = z.object({ deliveries: z.array(deliveryView) });
+const commandAccepted = z
+  .object({
+    commandId: z
+      .string()
+      .describe('Poll `GET /v1/controllers/{controllerId}/webhook-commands/{commandId}` for the outcome.'),
+    status: z.literal('queued'),
+  })
+  .describe(
+    'Accepted: the webhooks service carries the command out shortly (normally within a second), once.',
+  );
+const commandView = z.object({
+  commandId: z.string(),
+  kind: z.enum(['resend', 'recover']),
+  target: z.string().describe('The delivery (resend) or endpoint (recover) the command concerns.'),
+  status: z
+    .enum(['queued', 'done', 'refused'])
+    .describe(
+      '`queued`: not carried out yet; `done`: carried out; `refused`: nothing was sent again, `reason` says why.',
+    ),
+  requeued: z
+    .int()
+    .nullable()
+    .describe(
+      'How many deliveries were queued again (dead ones) or brought forward (waiting for a retry); null while queued.',
+    ),
+  reason: z
+    .string()
+    .nullable()
+    .describe(
+      'Why a command was refused: `pending` (the delivery is still queued), `not_found`, `gone` or `failing` (the webhooks service disabled the endpoint since).',
+    ),
+  requestedAt: z.string(),
+  finishedAt: z.string().nullable(),
+});
 
 // Field by field, so nothing the port adds later (a body, a lease) reaches a client by accident.
 function deliveryOut(d: WebhookDeliveryView) {
@@ -41,12 +77,12 @@ function deliveryOut(d: WebhookDeliveryView) {
     state: d.state,
     attempts: d.attempts.map((a) => ({
       attempt: a.attempt,
-      startedAt: a.startedAt.toISOString(),
+      startedAt: a.startedAt,
       httpStatus: a.httpStatus,
       latencyMs: a.latencyMs,
       errorClass: a.errorClass,
       responseExcerpt: a.responseExcerpt,
-      nextAttemptAt: a.nextAttemptAt?.toISOString() ?? null,
+      nextAttemptAt: a.nextAttemptAt,
     })),
     nextAttemptAt: d.nextAttemptAt,
     lastError: d.lastError,
@@ -119,12 +155,13 @@ export const webhookDeliveryRoutes: FastifyPluginAsyncZod<{ service: ControlServ
     '/v1/controllers/:controllerId/webhook-deliveries/:webhookId/resend',
     {
       schema: {
-        summary: 'Send one delivery again with a fresh retry schedule (same webhook-id)',
+        summary:
+          'Send one delivery again with a fresh retry schedule (same webhook-id); answers a command to poll',
         tags: ['webhook deliveries'],
         security: auth,
         params: z.object({ controllerId: id, webhookId: id }),
         response: {
-          202: z.object({ status: z.literal('queued') }),
+          202: commandAccepted,
           ...errors(
             'REQUEST_INVALID',
             'AUTH_REQUIRED',
@@ -136,17 +173,23 @@ export const webhookDeliveryRoutes: FastifyPluginAsyncZod<{ service: ControlServ
         },
       },
     },
-    async (request, reply) => {
-      await service.resendDelivery(principal(request), request.params.controllerId, request.params.webhookId);
-      return reply.code(202).send({ status: 'queued' as const });
-    },
+    async (request, reply) =>
+      reply
+        .code(202)
+        .send(
+          await service.resendDelivery(
+            principal(request),
+            request.params.controllerId,
+            request.params.webhookId,
+          ),
+        ),
   );
   app.post(
     '/v1/controllers/:controllerId/endpoints/:endpointId/recover',
     {
       schema: {
         summary:
-          'Send again every dead delivery to an endpoint created since a time, and at once those still waiting for a retry',
+          'Send again every dead delivery to an endpoint created since a time, and at once those still waiting for a retry; answers a command to poll',
         tags: ['webhook deliveries'],
         security: auth,
         params: endpointParams,
@@ -154,13 +197,7 @@ export const webhookDeliveryRoutes: FastifyPluginAsyncZod<{ service: ControlServ
           since: isoTime.describe('ISO 8601 time; dead deliveries created at or after it.'),
         }),
         response: {
-          202: z.object({
-            requeued: z
-              .int()
-              .describe(
-                'How many deliveries were queued again (dead ones) or brought forward (waiting for a retry).',
-              ),
-          }),
+          202: commandAccepted,
           ...errors(
             'REQUEST_INVALID',
             'AUTH_REQUIRED',
@@ -182,5 +219,22 @@ export const webhookDeliveryRoutes: FastifyPluginAsyncZod<{ service: ControlServ
             new Date(request.body.since),
           ),
         ),
+  );
+  app.get(
+    '/v1/controllers/:controllerId/webhook-commands/:commandId',
+    {
+      schema: {
+        summary: 'A resend or recovery command and its outcome, as the webhooks service carried it out',
+        tags: ['webhook deliveries'],
+        security: auth,
+        params: z.object({ controllerId: id, commandId: id }),
+        response: {
+          200: commandView,
+          ...errors('REQUEST_INVALID', 'AUTH_REQUIRED', 'NOT_FOUND', 'WEBHOOK_RECOVERY_UNAVAILABLE'),
+        },
+      },
+    },
+    async (request) =>
+      service.webhookCommand(principal(request), request.params.controllerId, request.params.commandId),
   );
 };
