@@ -61,7 +61,7 @@ const commandView = z.object({
     .string()
     .nullable()
     .describe(
-      'Why a command was refused: `pending` (the delivery is still queued), `not_found`, `gone` or `failing` (the webhooks service disabled the endpoint since).',
+      'Why a command was refused: `pending` (the delivery is still queued), `not_found`, `gone` or `continuous_failure` (the webhooks service disabled the endpoint since).',
     ),
   requestedAt: z.string(),
   finishedAt: z.string().nullable(),
