@@ -284,8 +284,7 @@ describe('audit completeness: every operation on personal data has its event in 
         e.operation === 'webhook.requeue' &&
         e.outcome === 'performed' &&
         e.actor === 'op_bootstrap' &&
-        e.reason !== undefined &&
-        e.reason.startsWith('recover command '),
+        (e.reason ?? '').startsWith('recover command '),
     });
 
     // 3. Messages: delivered through Telnyx; refused by validation; expired; refused by the carrier
