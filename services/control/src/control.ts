@@ -15,7 +15,11 @@ import {
   privacyInstructionPolicy,
   publicSubprocessors,
 } from './adapters/instruction-policy.ts';
-import { httpAuditLedger, httpWebhookDeliveries } from './adapters/internal-services.ts';
+import {
+  httpAuditLedger,
+  httpWebhookDeliveries,
+  type InternalClientTimeouts,
+} from './adapters/internal-services.ts';
 import { PgControllerKeyStore } from './adapters/pg-store.ts';
 import { ssrfUrlGuard } from './adapters/url-guard.ts';
 import { ControlService, type PublicSubprocessorView } from './application/control-service.ts';
@@ -48,6 +52,8 @@ export interface ControlOptions {
   readonly webhooksUrl?: string | undefined;
   /** The audit service's internal HTTP address (AUDIT_INTERNAL_URL); without it exports answer 503. */
   readonly auditUrl?: string | undefined;
+  /** Bounds on each call to those services (default: 2 s to connect, 30 s to answer). */
+  readonly internalTimeouts?: InternalClientTimeouts;
 }
 
 /** A wired control service: the HTTP app plus what `main` needs to start and stop it. */
@@ -70,8 +76,12 @@ export async function createControl(options: ControlOptions): Promise<Control> {
   // Every change is stored with its events; the relay publishes them (DESIGN §5.0). Started by listen().
   let relay: OutboxRelay | undefined;
   // The services that own deliveries and the ledger answer for them; control never reads their tables.
-  const webhookDeliveries = options.webhooksUrl ? httpWebhookDeliveries(options.webhooksUrl) : undefined;
-  const auditLedger = options.auditUrl ? httpAuditLedger(options.auditUrl) : undefined;
+  const webhookDeliveries = options.webhooksUrl
+    ? httpWebhookDeliveries(options.webhooksUrl, options.internalTimeouts)
+    : undefined;
+  const auditLedger = options.auditUrl
+    ? httpAuditLedger(options.auditUrl, options.internalTimeouts)
+    : undefined;
   const service = new ControlService({
     db: options.db,
     cell: options.cell,

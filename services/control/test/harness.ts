@@ -90,6 +90,8 @@ export async function startControl(
      * Absent: recovery answers 503.
      */
     webhooks?: boolean;
+    /** A webhooks service address of the test's own (one that does not answer, say). */
+    webhooksUrl?: string;
     /** Runs the audit service's internal HTTP routes over the test schema, signing with this key. */
     auditSigner?: (kms: Kms) => Promise<CheckpointSigner>;
   } = {},
@@ -116,7 +118,7 @@ export async function startControl(
     return app.listen({ port: 0, host: '127.0.0.1' });
   };
   let commands: Awaited<ReturnType<typeof startWebhookCommands>> | undefined;
-  let webhooksUrl: string | undefined;
+  let webhooksUrl = options.webhooksUrl;
   if (options.webhooks) {
     await migrate(db, webhooksMigrations);
     const commandStore = new PgCommandStore(db);
@@ -158,6 +160,8 @@ export async function startControl(
     ...(options.subprocessorRegistry ? { subprocessorRegistry: options.subprocessorRegistry } : {}),
     webhooksUrl,
     auditUrl,
+    // Well inside a test's time; production waits up to 30 s for an export.
+    internalTimeouts: { connectMs: 2_000, responseMs: 3_000 },
   });
   const address = await control.listen(0, '127.0.0.1');
   return {

@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type ProcessingEvent, processingEventSchema, topicFor } from '@massivesms/contracts';
 import { eventually } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -790,5 +792,36 @@ describe('webhook recovery API without the webhooks service (WEBHOOKS_INTERNAL_U
       expect(res.headers.get('content-type')).toContain('application/problem+json');
       expect(res.body).toMatchObject({ code: 'WEBHOOK_RECOVERY_UNAVAILABLE', status: 503 });
     }
+  });
+});
+
+describe('webhook recovery API while the webhooks service does not answer', () => {
+  let h: ControlHarness;
+  let silent: Server;
+  beforeAll(async () => {
+    // Accepts connections and never answers: every call must end at its bound, as a 503.
+    silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    h = await startControl({ webhooksUrl: `http://127.0.0.1:${port}` });
+  });
+  afterAll(async () => {
+    await h.close();
+    silent.closeAllConnections();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it('answers 503 WEBHOOK_RECOVERY_UNAVAILABLE within its bound, and queues no command', async () => {
+    expect(
+      (await h.call('POST', '/v1/controllers', { body: { id: 'acme', name: 'Acme', region: 'us' } })).status,
+    ).toBe(201);
+    const started = Date.now();
+    const res = await h.call('POST', '/v1/controllers/acme/webhook-deliveries/msg_1/resend');
+    expect(res).toMatchObject({ status: 503, body: { code: 'WEBHOOK_RECOVERY_UNAVAILABLE' } });
+    // The harness bounds each call at 3 s.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const { rows } = await h.db.query('SELECT 1 FROM control_webhook_commands');
+    expect(rows).toHaveLength(0);
   });
 });
