@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
+import { webhookCommandSchema } from './commands.ts';
 import { deadLetterReplaySchema } from './dead-letters.ts';
 import {
   auditCheckpointSchema,
@@ -25,6 +26,7 @@ export const exportedSchemas = {
   'controllers.v1': controllerStateSchema,
   'endpoints.v1': endpointStateSchema,
   'deadletter.replayed.v1': deadLetterReplaySchema,
+  'webhooks.commands.v1': webhookCommandSchema,
 } as const;
 
 /** Folder of the committed JSON Schema files. */

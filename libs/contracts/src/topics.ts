@@ -93,6 +93,15 @@ export const topicTable = Object.freeze([
       'Dead letters `massivesms deadletter replay` produced again, keyed by their partition:offset, so a second replay skips them.',
   },
   {
+    name: 'webhooks.commands.v1',
+    partitions: 3,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    personalData: false,
+    description:
+      'Resend and recover commands from the control plane to the webhooks service (which owns the deliveries), keyed by controller id.',
+  },
+  {
     name: 'controllers.v1',
     partitions: 3,
     cleanupPolicy: 'compact',

@@ -1,5 +1,4 @@
 // Composition root of `massivesms audit`: configuration, adapters, start, drain on SIGTERM.
-import type { AddressInfo } from 'node:net';
 import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
@@ -7,8 +6,10 @@ import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { breachScopeRoutes } from './adapters/http/breach-scope.ts';
+import { ledgerInternalRoutes } from './adapters/http/internal.ts';
 import { buildAuditHttp } from './adapters/http/server.ts';
-import { type Audit, startAudit } from './audit.ts';
+import { LedgerExports } from './adapters/pg-export.ts';
+import { type Audit, auditCheckpointSigner, defaultAuditOrigin, startAudit } from './audit.ts';
 import { auditSpec } from './config.ts';
 
 /** Runs the audit service until SIGTERM/SIGINT. */
@@ -26,34 +27,35 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
   let audit: Audit | undefined;
+  const kms = new LocalKms(config.kmsMasterKey);
   const http = buildAuditHttp({ ready: () => audit?.ready() ?? false, metrics: registry });
-  const contact = config.auditPrivacyContact;
   await http.register(breachScopeRoutes, {
     db,
     cell: config.cell,
     operatorToken: config.controlOperatorToken,
-    contact,
+    contact: config.auditPrivacyContact,
     log,
   });
-  await http.listen({ port: config.httpPort, host: '0.0.0.0' });
-  const { port } = http.server.address() as AddressInfo;
+  // The control plane reads a controller's export and processing summary here (cell-internal).
+  const signer = await auditCheckpointSigner(kms, config.auditOrigin ?? defaultAuditOrigin(config.cell));
+  await http.register(ledgerInternalRoutes, {
+    exports: new LedgerExports(db, signer, { cell: config.cell }),
+  });
+  const ops = await http.listen({ port: config.httpPort, host: '0.0.0.0' });
   audit = await startAudit({
     cell: config.cell,
     bus,
     db,
     log,
     registry,
-    kms: new LocalKms(config.kmsMasterKey),
+    kms,
     ...(config.auditOrigin ? { origin: config.auditOrigin } : {}),
     checkpointEntries: config.auditCheckpointEntries,
     checkpointIntervalMs: config.auditCheckpointIntervalMs,
     namespace: config.topicNamespace ?? '',
   });
   // The verifier key is public: auditors pin it to check checkpoints and exports.
-  log.info(
-    { cell: config.cell, ops: `http://127.0.0.1:${port}`, verifierKey: audit.verifierKey },
-    'audit appending',
-  );
+  log.info({ cell: config.cell, ops, verifierKey: audit.verifierKey }, 'audit appending');
   drainOnSignal(log, config.shutdownTimeoutMs, async () => {
     await audit?.stop();
     await bus.close();

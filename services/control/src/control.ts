@@ -15,10 +15,15 @@ import {
   privacyInstructionPolicy,
   publicSubprocessors,
 } from './adapters/instruction-policy.ts';
+import {
+  httpAuditLedger,
+  httpWebhookDeliveries,
+  type InternalClientTimeouts,
+} from './adapters/internal-services.ts';
 import { PgControllerKeyStore } from './adapters/pg-store.ts';
 import { ssrfUrlGuard } from './adapters/url-guard.ts';
 import { ControlService, type PublicSubprocessorView } from './application/control-service.ts';
-import type { AuditLedgerPort, Clock, UrlGuard, WebhookRecoveryPort } from './application/ports.ts';
+import type { Clock, UrlGuard } from './application/ports.ts';
 
 /** Folder of the control service's migrations (`massivesms migrate` applies them too). */
 export const controlMigrations = {
@@ -43,10 +48,12 @@ export interface ControlOptions {
   readonly subprocessorRegistry?: SubprocessorRegistry;
   /** Replaces the SSRF guard's DNS-based check (tests of the guard itself live in libs/ssrf). */
   readonly guardUrl?: UrlGuard;
-  /** The webhooks service's deliveries in the same cell database; without it recovery answers 503. */
-  readonly webhookRecovery?: WebhookRecoveryPort | undefined;
-  /** The audit service's ledger in the same cell database; without it exports answer 503. */
-  readonly auditLedger?: AuditLedgerPort | undefined;
+  /** The webhooks service's internal HTTP address (WEBHOOKS_INTERNAL_URL); without it recovery answers 503. */
+  readonly webhooksUrl?: string | undefined;
+  /** The audit service's internal HTTP address (AUDIT_INTERNAL_URL); without it exports answer 503. */
+  readonly auditUrl?: string | undefined;
+  /** Bounds on each call to those services (default: 2 s to connect, 30 s to answer). */
+  readonly internalTimeouts?: InternalClientTimeouts;
 }
 
 /** A wired control service: the HTTP app plus what `main` needs to start and stop it. */
@@ -68,6 +75,13 @@ export async function createControl(options: ControlOptions): Promise<Control> {
   const keyring = new Keyring({ kms: options.kms, store: new PgControllerKeyStore(options.db), now: clock });
   // Every change is stored with its events; the relay publishes them (DESIGN §5.0). Started by listen().
   let relay: OutboxRelay | undefined;
+  // The services that own deliveries and the ledger answer for them; control never reads their tables.
+  const webhookDeliveries = options.webhooksUrl
+    ? httpWebhookDeliveries(options.webhooksUrl, options.internalTimeouts)
+    : undefined;
+  const auditLedger = options.auditUrl
+    ? httpAuditLedger(options.auditUrl, options.internalTimeouts)
+    : undefined;
   const service = new ControlService({
     db: options.db,
     cell: options.cell,
@@ -79,8 +93,8 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       options.subprocessorRegistry,
     ),
     clock,
-    webhookRecovery: options.webhookRecovery,
-    auditLedger: options.auditLedger,
+    webhookDeliveries,
+    auditLedger,
     subprocessors: () =>
       publicSubprocessors(clock(), options.subprocessorRegistry) as unknown as PublicSubprocessorView[],
   });
@@ -126,6 +140,8 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       await app.close();
       // What the last requests stored goes out now if the broker takes it; the rest at the next start.
       await relay?.stop({ drainMs: 2_000 });
+      await webhookDeliveries?.close();
+      await auditLedger?.close();
     },
   };
 }
