@@ -94,6 +94,11 @@ export interface OutboxRelayOptions {
    */
   readonly vacuumAfterRows?: number;
   readonly onPublished?: (count: number) => void;
+  /**
+   * Rows waiting, after a pass of this relay: 0 when it caught up; during a backlog a count capped
+   * at 100,000, taken at most every 5 s (the only extra query, made only when this is set).
+   */
+  readonly onDepth?: (rows: number) => void;
   readonly onError?: (error: unknown) => void;
 }
 
@@ -177,6 +182,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     });
   }
 
+  const depth = depthReporter(options, table);
   const loop = (async () => {
     let failures = 0;
     while (running) {
@@ -192,6 +198,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         await sleep(Math.min(backoff.max, backoff.initial * 2 ** (failures - 1)));
         continue;
       }
+      if (published >= 0) await depth.report(published < batchSize);
       if (published > 0) {
         options.onPublished?.(published);
         sinceVacuum += published;
@@ -233,6 +240,28 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       // the bound: its transaction rolls back when the bus is closed or the process exits, and the
       // rows stay for the next start.
       await bounded(loop, Math.max(drainMs, 1_000));
+    },
+  };
+}
+
+/** See `OutboxRelayOptions.onDepth`. */
+function depthReporter(options: OutboxRelayOptions, table: string) {
+  let countedAt = 0;
+  return {
+    async report(caughtUp: boolean): Promise<void> {
+      const onDepth = options.onDepth;
+      if (!onDepth) return;
+      if (caughtUp) return onDepth(0);
+      if (Date.now() - countedAt < 5_000) return;
+      countedAt = Date.now();
+      try {
+        const { rows } = await options.db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM (SELECT 1 FROM ${table} LIMIT 100000) waiting`,
+        );
+        onDepth(Number(rows[0]?.n ?? 0));
+      } catch (error) {
+        options.onError?.(error);
+      }
     },
   };
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Cell } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
 import type { MessageBus } from '@massivesms/messaging';
+import { instrumentBus, outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import { Keyring, type Kms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
@@ -72,6 +73,7 @@ export async function createControl(options: ControlOptions): Promise<Control> {
   const clock = options.clock ?? (() => new Date());
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registry.setDefaultLabels({ cell: options.cell });
   const keyring = new Keyring({ kms: options.kms, store: new PgControllerKeyStore(options.db), now: clock });
   // Every change is stored with its events; the relay publishes them (DESIGN §5.0). Started by listen().
   let relay: OutboxRelay | undefined;
@@ -126,7 +128,8 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       relay ??= startOutboxRelay({
         db: options.db,
         table: CONTROL_OUTBOX,
-        producer: options.bus.producer(),
+        ...outboxMetrics(registry, CONTROL_OUTBOX),
+        producer: instrumentBus(options.bus, { registry }).producer(),
         onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
       });
       if (options.operatorToken) await service.bootstrapOperatorToken(options.operatorToken);
