@@ -146,9 +146,9 @@ export function instrumentBus(bus: MessageBus, options: BusMetricsOptions): Mess
         handleBatch: async (batch) => {
           const labels = { group, topic: batch.topic };
           const end = duration.startTimer(labels);
-          let result: void | BatchResult;
+          let result: undefined | BatchResult;
           try {
-            result = await consumer.handleBatch(batch);
+            result = (await consumer.handleBatch(batch)) ?? undefined;
           } catch (error) {
             end();
             batches.inc({ ...labels, outcome: 'error' });

@@ -33,7 +33,7 @@ export function carrierMetrics(registry: Registry) {
   const failovers = new Counter({
     name: 'dispatcher_carrier_failovers_total',
     help: 'Messages moved from a carrier that did not accept them (or whose breaker is open) to their failover, by carrier left and carrier taken.',
-    labelNames: ['carrier', 'to'] as const,
+    labelNames: ['carrier', 'to_carrier'] as const,
     registers: [registry],
   });
   const state = new Gauge({
@@ -45,7 +45,7 @@ export function carrierMetrics(registry: Registry) {
   for (const carrier of CARRIERS) {
     for (const c of CLASSES) sends.inc({ carrier, class: c }, 0);
     seconds.zero({ carrier });
-    for (const to of CARRIERS) if (to !== carrier) failovers.inc({ carrier, to }, 0);
+    for (const to of CARRIERS) if (to !== carrier) failovers.inc({ carrier, to_carrier: to }, 0);
   }
   const breakerState = (carrier: CarrierName, current: BreakerState) => {
     for (const s of STATES) state.set({ carrier, state: s }, s === current ? 1 : 0);
@@ -53,7 +53,7 @@ export function carrierMetrics(registry: Registry) {
   for (const carrier of CARRIERS) breakerState(carrier, 'closed');
   return {
     breakerState,
-    failedOver: (carrier: CarrierName, to: CarrierName) => failovers.inc({ carrier, to }),
+    failedOver: (carrier: CarrierName, to: CarrierName) => failovers.inc({ carrier, to_carrier: to }),
     /** The port with each send counted and timed. */
     instrument(port: CarrierPort): CarrierPort {
       const carrier = port.name;
