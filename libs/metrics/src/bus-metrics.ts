@@ -1,14 +1,15 @@
 // RED metrics of every consumer and of the producer, and consumer lag, for any MessageBus adapter:
 // the wrapper sees each `consume` call (group, topics, handler) and each send, so no service has to
 // count them itself. Label values are group names, topics, partitions and error codes: all bounded.
-import type {
-  BatchResult,
-  BusProducer,
-  ConsumerHandle,
-  ConsumerOptions,
-  MessageBus,
-  ReaderHandle,
-  ReaderOptions,
+import {
+  type BatchResult,
+  type BusProducer,
+  type ConsumerHandle,
+  type ConsumerOptions,
+  type MessageBus,
+  type ReaderHandle,
+  type ReaderOptions,
+  UNCLASSIFIED_FAILURE_CODE,
 } from '@massivesms/messaging';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -64,7 +65,7 @@ export function instrumentBus(bus: MessageBus, options: BusMetricsOptions): Mess
   });
   const deadLetters = new Counter({
     name: 'massivesms_consumer_dead_letters_total',
-    help: 'Records a consumer handler failed that were sent to the dead-letter topic, by group, topic and error code.',
+    help: 'Records sent to the dead-letter topic by a consumer (undecodable, or failed by the handler), by group, topic and error code.',
     labelNames: ['group', 'topic', 'code'] as const,
     registers: [registry],
   });
@@ -143,6 +144,15 @@ export function instrumentBus(bus: MessageBus, options: BusMetricsOptions): Mess
       }
       return bus.consume<T>({
         ...consumer,
+        // An undecodable record goes to the dead-letter topic without reaching the handler.
+        decode: (record) => {
+          try {
+            return consumer.decode(record);
+          } catch (error) {
+            deadLetters.inc({ group, topic: record.topic, code: codeOf(error) });
+            throw error;
+          }
+        },
         handleBatch: async (batch) => {
           const labels = { group, topic: batch.topic };
           const end = duration.startTimer(labels);
@@ -174,6 +184,11 @@ export function instrumentBus(bus: MessageBus, options: BusMetricsOptions): Mess
       await lagSource?.close();
     },
   };
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : UNCLASSIFIED_FAILURE_CODE;
 }
 
 function countTopics(
