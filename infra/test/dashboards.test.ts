@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { dashboardsDir, renderDashboards } from '../grafana/src/generate.ts';
+import { DATASOURCE_VARIABLE } from '../grafana/src/panels.ts';
 import { defaultMetrics, metricDefinitions, seriesNames } from '../src/metrics-table.ts';
 import { promqlMetricNames } from '../src/promql-names.ts';
 import { ensurePromtool } from '../src/promtool.ts';
@@ -70,16 +71,16 @@ describe('Grafana dashboards (infra/grafana)', () => {
     expect(vars.get('cell')).toMatchObject({ type: 'custom', query: 'us,eu' });
     // No datasource uid written anywhere: every reference is the variable.
     const uids = [...JSON.stringify(d).matchAll(/"uid":"([^"]*)"/g)].map((m) => m[1]);
-    expect(uids.filter((u) => u !== '${datasource}' && u !== d.uid)).toEqual([]);
+    expect(uids.filter((u) => u !== DATASOURCE_VARIABLE && u !== d.uid)).toEqual([]);
     const ids = d.panels.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const p of d.panels) {
       expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
       if (p.type === 'row') continue;
-      expect(p.datasource?.uid, p.title).toBe('${datasource}');
+      expect(p.datasource?.uid, p.title).toBe(DATASOURCE_VARIABLE);
       expect(p.targets?.length, p.title).toBeGreaterThan(0);
       for (const t of p.targets ?? []) {
-        expect(t.datasource?.uid).toBe('${datasource}');
+        expect(t.datasource?.uid).toBe(DATASOURCE_VARIABLE);
         expect(t.expr, `${p.title}: filter on the cell`).toContain('cell="$cell"');
       }
     }

@@ -25,6 +25,30 @@ export function writeDashboards(dir = dashboardsDir): string[] {
   return [...files.keys()];
 }
 
+/** A text outline of every dashboard (rows, panels, queries): for review without a Grafana. */
+export function outline(): string {
+  const lines: string[] = [];
+  for (const [name, d] of Object.entries(dashboards)) {
+    const vars = (d.templating?.list ?? []).map((v) => `$${v.name} (${v.type})`).join(', ');
+    lines.push(`${name}.json: ${d.title}  [${vars}]`);
+    for (const p of (d.panels ?? []) as {
+      type: string;
+      title?: string;
+      gridPos?: { x: number; y: number; w: number; h: number };
+      targets?: { expr?: string; legendFormat?: string }[];
+    }[]) {
+      const at = p.gridPos ? ` @${p.gridPos.x},${p.gridPos.y} ${p.gridPos.w}x${p.gridPos.h}` : '';
+      if (p.type === 'row') lines.push(`  ── ${p.title}`);
+      else {
+        lines.push(`    ${p.title} (${p.type}${at})`);
+        for (const t of p.targets ?? []) lines.push(`      ${t.expr}   → ${t.legendFormat}`);
+      }
+    }
+  }
+  return lines.join('\n');
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const file of writeDashboards()) console.log(`infra/grafana/dashboards/${file}`);
+  if (process.argv.includes('--list')) console.log(outline());
+  else for (const file of writeDashboards()) console.log(`infra/grafana/dashboards/${file}`);
 }

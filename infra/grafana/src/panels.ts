@@ -14,8 +14,11 @@ import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat'
 import { PanelBuilder as StateTimelinePanel } from '@grafana/grafana-foundation-sdk/statetimeline';
 import { PanelBuilder as TimeseriesPanel } from '@grafana/grafana-foundation-sdk/timeseries';
 
+/** Grafana's reference to the datasource variable (its syntax, not a JavaScript template). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana variable syntax
+export const DATASOURCE_VARIABLE = '${datasource}';
 /** Every panel queries the datasource the viewer picked. */
-export const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
+export const DATASOURCE = { type: 'prometheus', uid: DATASOURCE_VARIABLE };
 /** Label matcher of the cell the viewer picked: every expression filters on it. */
 export const CELL = 'cell="$cell"';
 
