@@ -1,0 +1,75 @@
+import { createPgDb, type Db } from '@massivesms/db';
+import type { OutgoingRecord } from '@massivesms/messaging';
+import { createTestSchema, eventually, type TestSchema } from '@massivesms/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOutboxRelay } from '../src/index.ts';
+
+let schema: TestSchema;
+let db: Db;
+
+beforeAll(async () => {
+  schema = await createTestSchema('outbox_depth');
+  db = createPgDb({ url: schema.url, schema: schema.schema, max: 4 });
+});
+afterAll(async () => {
+  await db.close();
+  await schema.drop();
+});
+
+describe('outbox relay onDepth', () => {
+  it('reports the backlog counted once while it lasts, then 0 once caught up', async () => {
+    await db.query(`CREATE TABLE depth_outbox (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, topic text NOT NULL, key text, value bytea, headers jsonb)`);
+    await db.query(
+      `INSERT INTO depth_outbox (topic, key, value) SELECT 't', 'k' || n, 'v'::bytea FROM generate_series(1, 1200) n`,
+    );
+    const sent: OutgoingRecord[] = [];
+    const depths: number[] = [];
+    const relay = startOutboxRelay({
+      db,
+      table: 'depth_outbox',
+      batchSize: 500,
+      producer: { send: async (records) => void sent.push(...records) },
+      onDepth: (rows) => depths.push(rows),
+    });
+    try {
+      await eventually(10_000, () => expect(sent).toHaveLength(1200));
+      await eventually(5_000, () => expect(depths.at(-1)).toBe(0));
+      // First full batch: 700 left (counted); the second full batch is within 5 s of that count (not
+      // counted again); the third is short: caught up.
+      expect(depths.slice(0, 2)).toEqual([700, 0]);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('costs nothing when no hook is set (no extra statement)', async () => {
+    await db.query(`CREATE TABLE quiet_outbox (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, topic text NOT NULL, key text, value bytea, headers jsonb)`);
+    await db.query(
+      `INSERT INTO quiet_outbox (topic, key, value) SELECT 't', 'k', 'v'::bytea FROM generate_series(1, 600)`,
+    );
+    const statements: string[] = [];
+    const spy: Db = {
+      query: (sql, params) => {
+        statements.push(sql);
+        return db.query(sql, params);
+      },
+      transaction: (fn) => db.transaction(fn),
+      close: () => db.close(),
+    } as Db;
+    let sent = 0;
+    const relay = startOutboxRelay({
+      db: spy,
+      table: 'quiet_outbox',
+      batchSize: 500,
+      producer: { send: async (records) => void (sent += records.length) },
+    });
+    try {
+      await eventually(10_000, () => expect(sent).toBe(600));
+      expect(statements.filter((s) => s.includes('count(*)'))).toEqual([]);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
