@@ -261,6 +261,17 @@ const dispatcher = dashboard(
           queries: [q(`max by (reason) (dispatcher_parked_messages{${CELL}})`, '{{reason}}')],
           w: 8,
         }),
+        timeseries({
+          title: 'Reconciliation lookups',
+          description:
+            'Status lookups asked of the carriers for messages without a terminal status (dispatcher_carrier_lookups_total).',
+          queries: [
+            q(rate('dispatcher_carrier_lookups_total', 'carrier, outcome'), '{{carrier}} {{outcome}}'),
+          ],
+          unit: 'reqps',
+          w: 24,
+          h: 6,
+        }),
       ],
     },
     httpRow('dispatcher'),

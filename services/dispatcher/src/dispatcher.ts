@@ -106,6 +106,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   const breakers = { telnyx: breaker('telnyx'), twilio: breaker('twilio') };
   const registry = options.registry ?? new Registry();
   const carrierStats = carrierMetrics(registry);
+  const carriers = {
+    telnyx: carrierStats.instrument(options.carriers.telnyx),
+    twilio: carrierStats.instrument(options.carriers.twilio),
+  };
   const breakerTransitions = new Counter({
     name: 'dispatcher_breaker_transitions_total',
     help: 'Circuit breaker state changes by carrier and new state.',
@@ -226,8 +230,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     store,
     inFlight,
     routes: {
-      telnyx: { port: carrierStats.instrument(options.carriers.telnyx), breaker: breakers.telnyx },
-      twilio: { port: carrierStats.instrument(options.carriers.twilio), breaker: breakers.twilio },
+      telnyx: { port: carriers.telnyx, breaker: breakers.telnyx },
+      twilio: { port: carriers.twilio, breaker: breakers.twilio },
     },
     onFailover: carrierStats.failedOver,
     ...(options.rateLimits === false ? {} : { rateLimits: options.rateLimits ?? new RateLimits() }),
@@ -282,7 +286,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
             namespace,
             store,
             now,
-            carriers: options.carriers,
+            carriers,
             subprocessors: options.subprocessors,
             onLookupError: (error) =>
               options.log.warn({ err: error }, 'carrier lookup failed; asked again at the next sweep'),

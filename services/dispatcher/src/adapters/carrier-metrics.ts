@@ -36,6 +36,12 @@ export function carrierMetrics(registry: Registry) {
     labelNames: ['carrier', 'to_carrier'] as const,
     registers: [registry],
   });
+  const lookups = new Counter({
+    name: 'dispatcher_carrier_lookups_total',
+    help: 'Status lookups asked of a carrier by reconciliation, by carrier and outcome (ok, error: the carrier could not answer).',
+    labelNames: ['carrier', 'outcome'] as const,
+    registers: [registry],
+  });
   const state = new Gauge({
     name: 'dispatcher_circuit_breaker_state',
     help: 'Circuit breaker of each carrier as a state set: 1 for its current state (closed, open, half_open), 0 for the others.',
@@ -46,6 +52,7 @@ export function carrierMetrics(registry: Registry) {
     for (const c of CLASSES) sends.inc({ carrier, class: c }, 0);
     seconds.zero({ carrier });
     for (const to of CARRIERS) if (to !== carrier) failovers.inc({ carrier, to_carrier: to }, 0);
+    for (const outcome of ['ok', 'error']) lookups.inc({ carrier, outcome }, 0);
   }
   const breakerState = (carrier: CarrierName, current: BreakerState) => {
     for (const s of STATES) state.set({ carrier, state: s }, s === current ? 1 : 0);
@@ -54,12 +61,21 @@ export function carrierMetrics(registry: Registry) {
   return {
     breakerState,
     failedOver: (carrier: CarrierName, to: CarrierName) => failovers.inc({ carrier, to_carrier: to }),
-    /** The port with each send counted and timed. */
+    /** The port with each send counted and timed, and each lookup counted. */
     instrument(port: CarrierPort): CarrierPort {
       const carrier = port.name;
       return {
         name: port.name,
-        lookup: (id) => port.lookup(id),
+        async lookup(id) {
+          try {
+            const outcome = await port.lookup(id);
+            lookups.inc({ carrier, outcome: 'ok' });
+            return outcome;
+          } catch (error) {
+            lookups.inc({ carrier, outcome: 'error' });
+            throw error;
+          }
+        },
         ...(port.close ? { close: () => port.close!() } : {}),
         async send(sms) {
           const end = seconds.startTimer({ carrier });
