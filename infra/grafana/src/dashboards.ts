@@ -380,7 +380,20 @@ const control = dashboard(
             ),
           ],
           unit: 'ops',
-          w: 24,
+          w: 12,
+        }),
+        timeseries({
+          title: 'Calls to the webhooks and audit services',
+          description:
+            'control_internal_request_duration_seconds: p99 and errors (no answer or 5xx) per second, by service.',
+          queries: [
+            q(quantile(0.99, 'control_internal_request_duration_seconds', 'service'), '{{service}} p99 (s)'),
+            q(
+              rate('control_internal_request_duration_seconds_count', 'service', 'outcome="error"'),
+              '{{service}} errors/s',
+            ),
+          ],
+          w: 12,
         }),
       ],
     },

@@ -8,7 +8,7 @@ import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import { Keyring, type Kms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { CONTROL_OUTBOX, outboxControlEvents } from './adapters/events.ts';
 import { buildControlApp } from './adapters/http/app.ts';
 import {
@@ -78,11 +78,20 @@ export async function createControl(options: ControlOptions): Promise<Control> {
   // Every change is stored with its events; the relay publishes them (DESIGN §5.0). Started by listen().
   let relay: OutboxRelay | undefined;
   // The services that own deliveries and the ledger answer for them; control never reads their tables.
+  const internalCalls = new Histogram({
+    name: 'control_internal_request_duration_seconds',
+    help: 'Calls of the control API to the webhooks and audit services (deliveries, ledger reads), by service and outcome (ok; error: no answer or 5xx).',
+    labelNames: ['service', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const observe = (service: string, outcome: 'ok' | 'error', seconds: number) =>
+    internalCalls.observe({ service, outcome }, seconds);
   const webhookDeliveries = options.webhooksUrl
-    ? httpWebhookDeliveries(options.webhooksUrl, options.internalTimeouts)
+    ? httpWebhookDeliveries(options.webhooksUrl, options.internalTimeouts, observe)
     : undefined;
   const auditLedger = options.auditUrl
-    ? httpAuditLedger(options.auditUrl, options.internalTimeouts)
+    ? httpAuditLedger(options.auditUrl, options.internalTimeouts, observe)
     : undefined;
   const service = new ControlService({
     db: options.db,
