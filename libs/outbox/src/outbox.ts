@@ -259,20 +259,32 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    */
   async function pass(): Promise<{ rows: number; records: number }> {
     return options.db.transaction(async (tx) => {
-      const { rows: lock } = await tx.query<{ held: boolean }>(
-        `SELECT pg_try_advisory_xact_lock(hashtext('massivesms.outbox'), hashtext(current_schema() || '.' || $1)) AS held`,
-        [options.table],
+      // One statement takes the lock and, only if it got it, the rows (the ids are found first, so
+      // they are deleted through the primary key whatever the plan). Every row holds at least one
+      // record: `batchSize` rows bound the scan; the running total drops the rows after the one that
+      // reached the budget. The outer join answers `held` even when no row was taken.
+      const { rows: taken } = await tx.query<{
+        held: boolean;
+        id: string | null;
+        records: Buffer | null;
+        count: number | null;
+      }>(
+        `WITH lock AS (
+           SELECT pg_try_advisory_xact_lock(hashtext('massivesms.outbox'), hashtext(current_schema() || '.' || $2)) AS held
+         ), taken AS (
+           DELETE FROM ${table}
+            WHERE (SELECT held FROM lock)
+              AND id = ANY (ARRAY(SELECT id FROM (SELECT id, sum(count) OVER (ORDER BY id) - count AS before
+                                                    FROM ${table} ORDER BY id LIMIT $1) o
+                                   WHERE before < $1))
+           RETURNING id, records, count
+         )
+         SELECT lock.held, taken.id, taken.records, taken.count FROM lock LEFT JOIN taken ON true`,
+        [batchSize, options.table],
       );
-      if (!lock[0]?.held) return { rows: -1, records: 0 };
-      // Every row holds at least one record: `batchSize` rows bound the scan; the running total
-      // drops the rows after the one that reached the budget.
-      const { rows } = await tx.query<{ id: string; records: Buffer; count: number }>(
-        `DELETE FROM ${table} WHERE id IN (
-           SELECT id FROM (SELECT id, sum(count) OVER (ORDER BY id) - count AS before
-                             FROM ${table} ORDER BY id LIMIT $1) o
-            WHERE before < $1)
-         RETURNING id, records, count`,
-        [batchSize],
+      if (!taken[0]?.held) return { rows: -1, records: 0 };
+      const rows = taken.filter(
+        (r): r is { held: boolean; id: string; records: Buffer; count: number } => r.id !== null,
       );
       if (rows.length === 0) return { rows: 0, records: 0 };
       // RETURNING promises no order: put the records back in the order they were written.
