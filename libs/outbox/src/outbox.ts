@@ -192,7 +192,10 @@ export interface OutboxRelayOptions {
   readonly db: Db;
   readonly table: string;
   readonly producer: BusProducer;
-  /** Records published per Kafka request (default 500; rows are never split, so a request may hold more). */
+  /**
+   * Records published per Kafka request (default 500). A pass takes whole rows until it holds this
+   * many records; a row holding more goes out in several requests.
+   */
   readonly batchSize?: number;
   /** Poll interval when nobody wakes the relay (rows written by another instance; default 1 s). */
   readonly idleMs?: number;
@@ -296,7 +299,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           throw new Error(`outbox row ${row.id} holds ${decoded.length} records, not its count ${row.count}`);
         for (const r of decoded) records.push(r);
       }
-      await options.producer.send(records);
+      // A row may hold more than a batch (a statement wrote many records): each Kafka request stays
+      // within `batchSize`, sent in order; all of them are acknowledged before the rows go.
+      for (let i = 0; i < records.length; i += batchSize)
+        await options.producer.send(records.slice(i, i + batchSize));
       return { rows: rows.length, records: records.length };
     });
   }

@@ -235,6 +235,36 @@ describe('transactional outbox', () => {
     }
   });
 
+  it('sends a row holding more than a batch in requests of at most a batch, in order', async () => {
+    const { table, topic } = await fresh();
+    const values = Array.from({ length: 12 }, (_, i) => `g${i}`);
+    await writeOutbox(
+      db,
+      table,
+      values.map((v) => record(topic, 'k', v)),
+    );
+    const real = bus.producer();
+    const requests: string[][] = [];
+    const relay = startOutboxRelay({
+      db,
+      table,
+      batchSize: 5,
+      idleMs: 50,
+      producer: {
+        async send(records) {
+          requests.push(records.map((r) => String(r.value)));
+          await real.send(records);
+        },
+      },
+    });
+    try {
+      await eventually(10_000, async () => expect(await unpublished(table)).toBe(0));
+      expect(requests).toEqual([values.slice(0, 5), values.slice(5, 10), values.slice(10)]);
+    } finally {
+      await relay.stop();
+    }
+  });
+
   it('keeps the rows while the broker refuses them and publishes them once it accepts', async () => {
     const { table, topic } = await fresh();
     const real = bus.producer();
