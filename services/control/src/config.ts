@@ -1,5 +1,6 @@
 import { auditSpec } from '@massivesms/audit/config';
 import { commonSpec, defineConfig } from '@massivesms/config';
+import { privacyServices } from '@massivesms/contracts';
 import { allowListSchema } from '@massivesms/ssrf';
 import { z } from 'zod';
 
@@ -40,5 +41,15 @@ export const controlSpec = defineConfig({
     default: '400',
     description:
       'Longest metadata retention an instruction may ask for; longer ones are refused with a notice.',
+  },
+  CONTROL_DSR_SERVICES: {
+    schema: z
+      .string()
+      .transform((text) => text.split(',').map((s) => s.trim()))
+      .pipe(z.array(z.enum(privacyServices)).min(1))
+      .transform((list) => [...new Set(list)]),
+    default: privacyServices.join(','),
+    description:
+      'Comma-separated services that must acknowledge a data-subject request before it completes (each erases or exports its own rows): every service of the cell that stores data about subjects.',
   },
 });

@@ -10,6 +10,7 @@ import type { Logger } from '@massivesms/telemetry';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createHttpSender } from './adapters/http-sender.ts';
 import { PgDeliveryStore, WEBHOOKS_OUTBOX } from './adapters/pg-delivery-store.ts';
+import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
 import { decodeStatusRecord, intakeStatuses } from './application/intake.ts';
 import { EndpointHealthCache, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
@@ -227,6 +228,17 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       );
     },
   });
+  // Data-subject requests: export or erase the deliveries about the subject, and acknowledge.
+  const subjectRequests = await consumeSubjectRequests({
+    bus: options.bus,
+    db: options.db,
+    cell: options.cell,
+    namespace,
+    keys,
+    log: options.log,
+    wrote: () => relay.wake(),
+    now,
+  });
   let running = true;
   return {
     store,
@@ -239,6 +251,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       running = false;
       clearInterval(refresh);
       await consumer.stop();
+      await subjectRequests.stop();
       await worker.stop();
       clearTimeout(relayTimer);
       // What the last attempts stored goes out now if the broker takes it; the rest at the next start.
