@@ -49,6 +49,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     webhookRecovery: new WebhookRecovery(db),
     // So does the audit service's ledger.
     auditLedger: new LedgerExports(db, ledgerSigner, { cell: config.cell }),
+    dsrServices: config.controlDsrServices,
   });
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');

@@ -30,6 +30,8 @@ export interface AppOptions {
   readonly onRoute?: (method: string, url: string) => void;
   /** TLS 1.3-only HTTPS when given. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Route plugins of their own resources (data-subject requests), registered before the app boots. */
+  readonly plugins?: readonly ((app: FastifyInstance) => Promise<void>)[];
 }
 
 declare module 'fastify' {
@@ -842,6 +844,7 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
     );
   });
 
+  for (const plugin of options.plugins ?? []) await app.register(plugin);
   await app.ready();
   return app;
 }
