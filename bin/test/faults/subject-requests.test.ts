@@ -2,6 +2,7 @@
 // and PostgreSQL: the control plane files each request and publishes it; router, dispatcher and
 // webhooks answer for their own rows; the request completes once every one of them has.
 import { randomBytes } from 'node:crypto';
+import { type ProcessingEvent, processingEventSchema } from '@massivesms/contracts';
 import { eventually, webhookStatusChange } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { type FaultPipeline, OPERATOR_TOKEN, SENDER, startFaultPipeline } from './pipeline.ts';
@@ -268,6 +269,34 @@ describe('data-subject requests across the services', () => {
     expect(Number(parts[0]!.n)).toBe(0);
     // The number was never stored in plaintext anywhere.
     expect((await dump()).filter((row) => row.includes(SUBJECT.slice(2)))).toEqual([]);
+
+    // Every request is audited: filed and completed at control, answered by each service.
+    const events: ProcessingEvent[] = [];
+    const reader = await p.bus.readFromStart({
+      topics: [p.topic('audit.processing.v1')],
+      onRecords: (records) => {
+        for (const r of records) events.push(processingEventSchema.parse(JSON.parse(r.value!.toString())));
+      },
+    });
+    try {
+      await eventually(20_000, () => {
+        const dsr = events.filter(
+          (e) =>
+            e.controllerId === CONTROLLER && e.reason?.includes(erasure.id) && e.operation.startsWith('dsr.'),
+        );
+        expect(dsr.map((e) => `${e.service} ${e.operation} ${e.outcome}`).sort()).toEqual([
+          'control dsr.erasure.complete performed',
+          'control dsr.erasure.request performed',
+          'dispatcher dsr.erasure performed',
+          'router dsr.erasure performed',
+          'webhooks dsr.erasure performed',
+        ]);
+        expect(new Set(dsr.map((e) => e.subjectPseudonym)).size).toBe(1);
+      });
+    } finally {
+      await reader.stop();
+    }
+    expect(JSON.stringify(events)).not.toContain(SUBJECT.slice(2));
 
     // The opt-out survived the erasure: a new message to the subject is suppressed.
     await send('s-3', SUBJECT);
