@@ -24,6 +24,8 @@ export const errorCodes = {
     'Status `suppressed`: the data subject asked the controller to restrict processing (DPA §8 restriction request); never sent.',
   SMS_SUPPRESSED_OBJECTION:
     'Status `suppressed`: the data subject objected to processing (DPA §8 objection request); never sent.',
+  SMS_SUBJECT_ERASED:
+    'Status `suppressed`: the message was held (quiet hours, waiting for a carrier) when its recipient was erased at the controller’s request (DPA §8); never sent.',
   SMS_QUIET_HOURS: "The instruction's quiet hours forbid sending now and say to reject.",
   DISPATCH_NO_AUTHORISED_CARRIER:
     "The controller's instruction lists no SMS carrier that is an effective subprocessor: nothing is sent.",
