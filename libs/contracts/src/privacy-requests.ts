@@ -84,6 +84,12 @@ export function privacyExportContext(controllerId: string, requestId: string, se
   return { controllerId, recordId: requestId, field: `export:${service}` } as const;
 }
 
+/**
+ * Largest acknowledgement (JSON bytes) a service publishes: well under the broker's default record
+ * batch limit (1 MiB), so several can share one produce request. A larger export fails the request.
+ */
+export const MAX_PRIVACY_ACK_BYTES = 256 * 1024;
+
 /** What a service did about one privacy command (its acknowledgement, before ids and times). */
 export type PrivacyResult = Pick<PrivacyAck, 'outcome' | 'export' | 'erased' | 'retained' | 'reason'>;
 
@@ -107,7 +113,7 @@ export function privacyAckRecords(
   result: PrivacyResult,
   now: Date,
 ): PrivacyOutboxRecord[] {
-  const ack: PrivacyAck = {
+  const base = {
     ackId: eventIdFor('privacy.ack', request.requestId, service),
     requestId: request.requestId,
     controllerId: request.controllerId,
@@ -115,8 +121,17 @@ export function privacyAckRecords(
     service,
     type: request.type,
     occurredAt: now.toISOString(),
-    ...result,
   };
+  let ackValue = encodeJson(privacyAckSchema, { ...base, ...result });
+  let outcome = result;
+  if (ackValue.length > MAX_PRIVACY_ACK_BYTES) {
+    // Too big for one record: the relay would retry it for ever and hold up the whole outbox.
+    outcome = {
+      outcome: 'failed',
+      reason: `the export is ${ackValue.length} bytes; one acknowledgement carries at most ${MAX_PRIVACY_ACK_BYTES}`,
+    };
+    ackValue = encodeJson(privacyAckSchema, { ...base, ...outcome });
+  }
   const event: ProcessingEvent = {
     eventId: eventIdFor('privacy.processing', request.requestId, service),
     occurredAt: now.toISOString(),
@@ -126,8 +141,8 @@ export function privacyAckRecords(
     subjectPseudonym: request.subjectPseudonym,
     dataCategories: ['user.contact.phone_number', 'user.content.private'],
     region: where.cell,
-    outcome: result.outcome === 'done' ? 'performed' : 'failed',
-    reason: `data-subject request ${request.requestId}${result.reason ? `: ${result.reason}` : ''}`.slice(
+    outcome: outcome.outcome === 'done' ? 'performed' : 'failed',
+    reason: `data-subject request ${request.requestId}${outcome.reason ? `: ${outcome.reason}` : ''}`.slice(
       0,
       500,
     ),
@@ -142,7 +157,7 @@ export function privacyAckRecords(
     {
       topic: topicFor(where.cell, 'privacy.acks.v1', where.namespace),
       key: request.requestId,
-      value: encodeJson(privacyAckSchema, ack),
+      value: ackValue,
       headers: headers('privacy.acks.v1'),
     },
     {
