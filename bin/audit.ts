@@ -8,7 +8,14 @@ import { auditCheckpointSigner, defaultAuditOrigin } from '@massivesms/audit/aud
 import { encodeBundle, verifyExport } from '@massivesms/audit/bundle';
 import { auditSpec } from '@massivesms/audit/config';
 import { verifyLedger } from '@massivesms/audit/ledger';
-import { commonSpec, databasePoolOptions, defineConfig, loadConfigOrExit, regions } from '@massivesms/config';
+import {
+  commonSpec,
+  databasePoolOptions,
+  databaseSpec,
+  defineConfig,
+  loadConfigOrExit,
+  regions,
+} from '@massivesms/config';
 import type { Cell } from '@massivesms/contracts';
 import { createPgDb } from '@massivesms/db';
 import { parseVerifierKey } from '@massivesms/ledger';
@@ -16,10 +23,7 @@ import { LocalKms } from '@massivesms/privacy';
 
 /** The cell's database (each cell has its own); the cell from `--cell` or CELL names it in the output. */
 export const auditVerifySpec = defineConfig({
-  DATABASE_URL: commonSpec.DATABASE_URL,
-  DATABASE_STATEMENT_TIMEOUT_MS: commonSpec.DATABASE_STATEMENT_TIMEOUT_MS,
-  DATABASE_QUERY_TIMEOUT_MS: commonSpec.DATABASE_QUERY_TIMEOUT_MS,
-  DATABASE_CONNECT_TIMEOUT_MS: commonSpec.DATABASE_CONNECT_TIMEOUT_MS,
+  ...databaseSpec,
   KMS_MASTER_KEY: { ...commonSpec.KMS_MASTER_KEY, schema: commonSpec.KMS_MASTER_KEY.schema.optional() },
   AUDIT_ORIGIN: auditSpec.AUDIT_ORIGIN,
 });

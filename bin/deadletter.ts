@@ -1,19 +1,28 @@
 // `massivesms deadletter list|replay`: the records consumers could not process, and producing them
 // again to their source topic once the cause is fixed. How it works: docs/dead-letters.md.
 import { parseArgs } from 'node:util';
-import { commonSpec, defineConfig, loadConfigOrExit, regions } from '@massivesms/config';
+import {
+  commonSpec,
+  defineConfig,
+  kafkaConnectionOptions,
+  kafkaSpec,
+  loadConfigOrExit,
+  regions,
+} from '@massivesms/config';
 import { type Cell, topicPrefix } from '@massivesms/contracts';
 import {
+  BrokerUnavailableError,
   type DeadLetterEntry,
   deadLetterTopics,
   KafkaBus,
   listDeadLetters,
   replayDeadLetters,
+  waitForBroker,
 } from '@massivesms/kafka';
 
 /** Only the broker and the namespace: the cell comes from `--cell` (or CELL). */
 export const deadLetterSpec = defineConfig({
-  KAFKA_BROKERS: commonSpec.KAFKA_BROKERS,
+  ...kafkaSpec,
   TOPIC_NAMESPACE: commonSpec.TOPIC_NAMESPACE,
 });
 const cellSpec = defineConfig({ CELL: commonSpec.CELL });
@@ -56,7 +65,18 @@ export async function runDeadLetterCommand(
   const cell = (values.cell as Cell | undefined) ?? loadConfigOrExit(cellSpec, env).cell;
   const namespace = config.topicNamespace ?? '';
   const topics = deadLetterTopics(cell, namespace);
-  const bus = new KafkaBus({ brokers: config.kafkaBrokers, clientId: 'massivesms-deadletter' });
+  const connection = kafkaConnectionOptions(config);
+  // The reader waits for the broker without end (it restarts on failure); a command should not: a
+  // wrong password or an unreachable broker ends it within a bound, naming the cause.
+  try {
+    await waitForBroker(connection, 15_000);
+  } catch (error) {
+    if (!(error instanceof BrokerUnavailableError)) throw error;
+    const cause = error.cause instanceof Error ? `: ${error.cause.name}: ${error.cause.message}` : '';
+    console.error(`massivesms deadletter: no answer from Kafka at ${connection.brokers.join(',')}${cause}`);
+    return 1;
+  }
+  const bus = new KafkaBus({ ...connection, clientId: 'massivesms-deadletter' });
   try {
     const all = await listDeadLetters(bus, topics);
     const matches = (d: DeadLetterEntry) =>

@@ -11,6 +11,7 @@ const usage = `usage: massivesms <command>
   control|router|dispatcher|webhooks|audit   run one service (configured by environment)
   audit verify [--cell C] [--from SEQ]       check the cell's audit ledger (chain, no gaps, signed checkpoints)
   audit verify-export BUNDLE [--key K]       check a controller's audit export offline (no database)
+  breach-scope --subprocessor S --from --to  scope a breach per controller from the audit ledger; draft notice (--help)
   migrate                                    apply every service's database migrations
   deadletter list|replay [--cell C] ...      list dead letters; replay them after a fix (docs/dead-letters.md)
   simulate telnyx|twilio|receiver --port N   run a carrier or webhook-receiver simulator
@@ -52,6 +53,10 @@ async function main(): Promise<number> {
   if (command === 'audit' && rest[0] === 'verify-export') {
     const { runAuditVerifyExport } = await import('./audit.ts');
     return runAuditVerifyExport(rest.slice(1));
+  }
+  if (command === 'breach-scope') {
+    const { runBreachScope } = await import('./breach-scope.ts');
+    return runBreachScope(rest);
   }
   if (command !== undefined && command in entryPoints) {
     const service = await entryPoints[command as keyof typeof entryPoints]();

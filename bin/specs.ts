@@ -1,5 +1,5 @@
 import { auditSpec } from '@massivesms/audit/config';
-import { commonSpec, defineConfig, localInfraSpec } from '@massivesms/config';
+import { commonSpec, databaseSpec, defineConfig, localInfraSpec } from '@massivesms/config';
 import { controlSpec } from '@massivesms/control/config';
 import { dispatcherSpec } from '@massivesms/dispatcher/config';
 import { routerSpec } from '@massivesms/router/config';
@@ -7,10 +7,7 @@ import { webhooksSpec } from '@massivesms/webhooks/config';
 
 /** `massivesms migrate` needs only the database (and a log level), not a cell or keys. */
 export const migrateSpec = defineConfig({
-  DATABASE_URL: commonSpec.DATABASE_URL,
-  DATABASE_STATEMENT_TIMEOUT_MS: commonSpec.DATABASE_STATEMENT_TIMEOUT_MS,
-  DATABASE_QUERY_TIMEOUT_MS: commonSpec.DATABASE_QUERY_TIMEOUT_MS,
-  DATABASE_CONNECT_TIMEOUT_MS: commonSpec.DATABASE_CONNECT_TIMEOUT_MS,
+  ...databaseSpec,
   LOG_LEVEL: commonSpec.LOG_LEVEL,
 });
 

@@ -3,6 +3,8 @@
 import { type Audit, auditCheckpointSigner, defaultAuditOrigin, startAudit } from '@massivesms/audit/audit';
 import { verifyExport } from '@massivesms/audit/bundle';
 import { LedgerExports } from '@massivesms/audit/exports';
+import { buildAuditHttp } from '@massivesms/audit/http';
+import { ledgerInternalRoutes } from '@massivesms/audit/http/internal';
 import { verifyLedger } from '@massivesms/audit/ledger';
 import { MemoryBus } from '@massivesms/bus-memory';
 import {
@@ -44,6 +46,9 @@ import {
   type TwilioSimulator,
 } from '@massivesms/testkit/carriers';
 import { startWebhookReceiver } from '@massivesms/testkit/receiver';
+import { PgCommandStore } from '@massivesms/webhooks/command-store';
+import { buildWebhooksHttp } from '@massivesms/webhooks/http';
+import { deliveryInternalRoutes } from '@massivesms/webhooks/http/internal';
 import { WebhookRecovery } from '@massivesms/webhooks/recovery';
 import { startWebhooks, type Webhooks } from '@massivesms/webhooks/webhooks';
 import { SingleBar } from 'cli-progress';
@@ -100,6 +105,8 @@ interface CellRuntime {
   kms: LocalKms;
   control: Control;
   controlUrl: string;
+  /** The webhooks and audit services' HTTP servers (internal routes). */
+  servers: readonly { close(): Promise<unknown> }[];
   router: Router;
   dispatcher: Dispatcher;
   webhooks: Webhooks;
@@ -149,6 +156,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       registry: new Registry(),
       checkpointIntervalMs: 1_000,
     });
+    // The webhooks and audit services' HTTP servers, with the internal routes the control API reads.
+    const webhooksHttp = buildWebhooksHttp({ ready: () => true, metrics: new Registry() });
+    await webhooksHttp.register(deliveryInternalRoutes, {
+      deliveries: new WebhookRecovery(db),
+      commands: new PgCommandStore(db),
+    });
+    const auditHttp = buildAuditHttp({ ready: () => audit.ready(), metrics: new Registry() });
+    await auditHttp.register(ledgerInternalRoutes, {
+      exports: new LedgerExports(db, await auditCheckpointSigner(kms, defaultAuditOrigin(cell)), { cell }),
+    });
     const control = await createControl({
       cell,
       db,
@@ -157,10 +174,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       log,
       operatorToken: OPERATOR,
       webhookAllowList: ['127.0.0.1'],
-      webhookRecovery: new WebhookRecovery(db),
-      auditLedger: new LedgerExports(db, await auditCheckpointSigner(kms, defaultAuditOrigin(cell)), {
-        cell,
-      }),
+      webhooksUrl: await webhooksHttp.listen({ port: 0, host: '127.0.0.1' }),
+      auditUrl: await auditHttp.listen({ port: 0, host: '127.0.0.1' }),
     });
     const controlUrl = await control.listen(0, '127.0.0.1');
     const router = await startRouter({
@@ -249,6 +264,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       kms,
       control,
       controlUrl,
+      servers: [webhooksHttp, auditHttp],
       router,
       dispatcher,
       webhooks,
@@ -403,6 +419,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await rt.twilio.close();
     await rt.router.stop();
     await rt.control.close();
+    for (const server of rt.servers) await server.close();
     await rt.db.close();
   }
   await receiver.close();

@@ -8,7 +8,43 @@ import type { InfraSettings } from './settings.ts';
 /** The Apache Kafka version of the local broker (see infra/kafka/README.md for why). */
 export const KAFKA_VERSION = '4.1.1';
 
-type KafkaSettings = Pick<InfraSettings, 'kafkaPort' | 'stateDir' | 'mavenRepo'>;
+type KafkaSettings = Pick<InfraSettings, 'kafkaPort' | 'stateDir' | 'mavenRepo'> & {
+  /** A second listener speaking SASL_SSL (tests of the production connection; never the shared broker). */
+  readonly saslSsl?: SaslSslListener;
+};
+
+/** A SASL_SSL listener with SCRAM users: TLS from a PKCS12 keystore, then SCRAM-SHA-512 login. */
+export interface SaslSslListener {
+  readonly port: number;
+  readonly keystoreFile: string;
+  readonly keystorePassword: string;
+  /** Created at format time (KIP-900), so the broker knows them from its first start. */
+  readonly scramUsers: ReadonlyArray<{ readonly name: string; readonly password: string }>;
+}
+
+/** The broker properties that add the SASL_SSL listener to the plaintext test configuration. */
+export function saslSslProperties(config: string, listener: SaslSslListener): string {
+  const { port, keystoreFile, keystorePassword } = listener;
+  const lines = config
+    .split('\n')
+    .map((line) => {
+      if (line.startsWith('listeners=')) return `${line},SASL_SSL://127.0.0.1:${port}`;
+      if (line.startsWith('advertised.listeners=')) return `${line},SASL_SSL://127.0.0.1:${port}`;
+      if (line.startsWith('listener.security.protocol.map=')) return `${line},SASL_SSL:SASL_SSL`;
+      return line;
+    })
+    .join('\n');
+  // The controller and inter-broker listeners stay PLAINTEXT on loopback (KRaft controllers cannot use SCRAM).
+  return `${lines}
+# SASL_SSL listener (tests of the production connection)
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=${keystoreFile}
+ssl.keystore.password=${keystorePassword}
+ssl.client.auth=none
+`;
+}
 
 const kafkaDir = (settings: Pick<InfraSettings, 'stateDir'>) => join(settings.stateDir, 'kafka');
 const pidFile = (settings: Pick<InfraSettings, 'stateDir'>) => join(kafkaDir(settings), 'broker.pid');
@@ -105,19 +141,24 @@ export async function ensureKafka(settings: KafkaSettings): Promise<LocalKafka> 
   const config = join(dir, 'server.properties');
   const logFile = join(dir, 'broker.log');
   const template = readFileSync(join(repoRoot, 'infra/kafka/server.properties.template'), 'utf8');
-  writeFileSync(
-    config,
-    template
-      .replaceAll('@PORT@', String(port))
-      .replaceAll('@CONTROLLER_PORT@', String(port + 1))
-      .replaceAll('@DATA_DIR@', dataDir),
-  );
+  const rendered = template
+    .replaceAll('@PORT@', String(port))
+    .replaceAll('@CONTROLLER_PORT@', String(port + 1))
+    .replaceAll('@DATA_DIR@', dataDir);
+  writeFileSync(config, settings.saslSsl ? saslSslProperties(rendered, settings.saslSsl) : rendered);
   if (!existsSync(join(dataDir, 'meta.properties'))) {
     const clusterId = (await run('java', javaArgs(libs, 'kafka.tools.StorageTool', ['random-uuid'])))
       .trim()
       .split('\n')
       .pop()!;
-    await run('java', javaArgs(libs, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', config]));
+    const scram = (settings.saslSsl?.scramUsers ?? []).flatMap((u) => [
+      '--add-scram',
+      `SCRAM-SHA-512=[name=${u.name},password=${u.password}]`,
+    ]);
+    await run(
+      'java',
+      javaArgs(libs, 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', config, ...scram]),
+    );
   }
   const pid = spawnDetached('java', javaArgs(libs, 'kafka.Kafka', [config]), logFile);
   writeFileSync(pidFile(settings), String(pid));

@@ -1,5 +1,17 @@
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort, run } from './process.ts';
@@ -167,3 +179,88 @@ export async function ensurePostgres(
 /** Folder of the repository's throwaway cluster. */
 export const throwawayDir = (settings: Pick<InfraSettings, 'stateDir'>) =>
   join(settings.stateDir, 'postgres');
+
+/** A PostgreSQL cluster of one test's own that accepts TCP connections over TLS only. */
+export interface PrivateTlsPostgres {
+  readonly port: number;
+  /** The superuser and its password (pg_hba asks TCP clients for SCRAM-SHA-256). */
+  readonly user: string;
+  readonly password: string;
+  /** Stops the cluster and deletes its folder. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Initialises and starts a throwaway cluster with `ssl=on`, the given certificate and key, and a
+ * pg_hba.conf of `hostssl` lines only, so a plaintext TCP connection is refused. Listens on
+ * `localhost` (both loopback addresses) on a free port; the shared server is never touched.
+ */
+export async function startPrivateTlsCluster(tls: {
+  readonly certFile: string;
+  readonly keyFile: string;
+}): Promise<PrivateTlsPostgres> {
+  const bin = postgresBinDir();
+  const dir = mkdtempSync(join(tmpdir(), 'massivesms-private-pg-'));
+  const dataDir = join(dir, 'data');
+  const password = randomBytes(12).toString('hex');
+  const pwFile = join(dir, 'pw');
+  writeFileSync(pwFile, password);
+  const certFile = join(dir, 'server.crt');
+  const keyFile = join(dir, 'server.key');
+  copyFileSync(tls.certFile, certFile);
+  copyFileSync(tls.keyFile, keyFile);
+  chmodSync(keyFile, 0o600); // the server refuses a key others can read
+  if (userInfo().uid === 0) {
+    const uid = Number((await run('id', ['-u', 'postgres'])).trim());
+    const gid = Number((await run('id', ['-g', 'postgres'])).trim());
+    for (const path of [dir, pwFile, certFile, keyFile]) chownSync(path, uid, gid);
+  }
+  const remove = async () => {
+    if (existsSync(join(dataDir, 'postmaster.pid'))) {
+      const [cmd, args] = asServerUser(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+      await run(cmd, args).catch(() => {});
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const [initdb, initArgs] = asServerUser(join(bin, 'initdb'), [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      `--pwfile=${pwFile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--no-instructions',
+    ]);
+    await run(initdb, initArgs);
+    // hostssl only: a TCP client that does not start TLS finds no matching line and is refused.
+    writeFileSync(
+      join(dataDir, 'pg_hba.conf'),
+      [
+        'local all all trust',
+        'hostssl all all 127.0.0.1/32 scram-sha-256',
+        'hostssl all all ::1/128 scram-sha-256',
+        '',
+      ].join('\n'),
+    );
+    const port = await freePort();
+    const [cmd, args] = asServerUser(join(bin, 'pg_ctl'), [
+      '-D',
+      dataDir,
+      '-l',
+      join(dir, 'server.log'),
+      '-o',
+      `-p ${port} -c listen_addresses=localhost -k ${dir} -c fsync=off -c ssl=on -c ssl_cert_file=${certFile} -c ssl_key_file=${keyFile}`,
+      '-w',
+      'start',
+    ]);
+    await run(cmd, args);
+    return { port, user: 'postgres', password, remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+}

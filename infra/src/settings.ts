@@ -32,6 +32,8 @@ export interface InfraSettings {
   readonly mavenRepo: string;
   readonly externalKafkaBrokers: readonly string[] | undefined;
   readonly externalDatabaseUrl: string | undefined;
+  /** MASSIVESMS_TEST_INFRA: containers, the jars and local server, or whichever is available. */
+  readonly testInfra: 'auto' | 'containers' | 'local';
 }
 
 /** Parses the environment once; a bad value exits 2 naming the variable. */
@@ -43,5 +45,6 @@ export function loadInfraSettings(env: NodeJS.ProcessEnv = process.env): InfraSe
     mavenRepo: config.mavenRepoLocal ?? join(homedir(), '.m2/repository'),
     externalKafkaBrokers: config.externalKafkaBrokers,
     externalDatabaseUrl: config.externalDatabaseUrl,
+    testInfra: config.massivesmsTestInfra,
   };
 }

@@ -275,6 +275,17 @@ describe('audit completeness: every operation on personal data has its event in 
     controlEvent('endpoint.rotate_secret', 'performed', (r) => r.startsWith(`endpoint ${endpointId}`));
     controlEvent('endpoint.delete', 'performed', (r) => r === `endpoint ${spareId}`);
     controlEvent('webhook.recover', 'performed', (r) => r.startsWith(`endpoint ${endpointId}`));
+    // The recovery is a command the webhooks service carries out: it records what it requeued.
+    want({
+      what: 'webhook.requeue performed',
+      controllerId: co,
+      matches: (e) =>
+        e.service === 'webhooks' &&
+        e.operation === 'webhook.requeue' &&
+        e.outcome === 'performed' &&
+        e.actor === 'op_bootstrap' &&
+        (e.reason ?? '').startsWith('recover command '),
+    });
 
     // 3. Messages: delivered through Telnyx; refused by validation; expired; refused by the carrier
     // as opted out; receipts lost (the carrier is asked); solo's, whose webhooks each fail once.

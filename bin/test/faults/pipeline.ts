@@ -190,6 +190,9 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   const masterKey = generateMasterKey();
   const dispatcherPort = await freePort();
   const controlPort = await freePort();
+  // Control reads deliveries and the ledger from the webhooks and audit services' internal routes.
+  const webhooksPort = await freePort();
+  const auditPort = await freePort();
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
   const processes = new Map<Service, ChildProcess>();
   const logs: string[] = [];
@@ -265,8 +268,13 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   };
 
   function start(service: Service): void {
-    const port =
-      service === 'dispatcher' ? String(dispatcherPort) : service === 'control' ? String(controlPort) : '0';
+    const ports: Partial<Record<Service, number>> = {
+      dispatcher: dispatcherPort,
+      control: controlPort,
+      webhooks: webhooksPort,
+      audit: auditPort,
+    };
+    const port = String(ports[service] ?? 0);
     const child = spawn(process.execPath, [cli, service], {
       env: {
         PATH: process.env.PATH,
@@ -298,6 +306,8 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
         WEBHOOKS_ALLOWLIST: '127.0.0.1',
         CONTROL_WEBHOOK_ALLOWLIST: '127.0.0.1',
         CONTROL_OPERATOR_TOKEN: OPERATOR_TOKEN,
+        WEBHOOKS_INTERNAL_URL: `http://127.0.0.1:${webhooksPort}`,
+        AUDIT_INTERNAL_URL: `http://127.0.0.1:${auditPort}`,
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { databaseSslOption, databaseSslSpec, kafkaSecuritySpec } from './connections.ts';
 import { type ConfigOf, defineConfig } from './spec.ts';
 
 /** Data regions; each is a cell with its own topics, database and carrier credentials. */
@@ -70,6 +71,23 @@ export function postgresUrlSchema() {
   );
 }
 
+/** URL parameters that would configure TLS behind DATABASE_SSL_MODE's back (pg lets the URL win). */
+const URL_SSL_PARAMETERS = ['ssl', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslnegotiation'];
+
+/** DATABASE_URL: a PostgreSQL URL whose TLS is set by DATABASE_SSL_MODE, not by URL parameters. */
+function databaseUrlSchema() {
+  return postgresUrlSchema().superRefine((text, ctx) => {
+    if (!URL.canParse(text)) return;
+    const given = URL_SSL_PARAMETERS.filter((name) => new URL(text).searchParams.has(name));
+    if (given.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `set TLS with DATABASE_SSL_MODE and DATABASE_SSL_CA_FILE, not the URL parameter${given.length > 1 ? 's' : ''} ${given.join(', ')} (pg reads them with other meanings than libpq)`,
+      });
+    }
+  });
+}
+
 /** Base64 (standard alphabet, padded) of exactly `bytes` random-looking bytes; returns the base64 text. */
 export function base64KeySchema(bytes: number) {
   return z.string().superRefine((text, ctx) => {
@@ -113,8 +131,15 @@ export function durationMsSchema(min: number, max: number, options: { off?: bool
 const DAY_MS = 86_400_000;
 const PGLITE = 'Ignored by the embedded mode (PGlite: one in-process session, no network).';
 
-/** The PostgreSQL pool settings of the DATABASE_* variables; spread into a service's spec with commonSpec. */
-const databaseSpec = {
+/** The PostgreSQL connection variables (DATABASE_*); spread into a spec, or taken whole through commonSpec. */
+export const databaseSpec = {
+  DATABASE_URL: {
+    schema: databaseUrlSchema(),
+    default: 'postgres://postgres@127.0.0.1:5432/massivesms',
+    description:
+      'PostgreSQL connection URL (`postgres://` or `postgresql://`). A password in it is masked when the config is logged. TLS is set by `DATABASE_SSL_MODE`, not by `ssl*` URL parameters.',
+  },
+  ...databaseSslSpec,
   DATABASE_STATEMENT_TIMEOUT_MS: {
     schema: durationMsSchema(100, DAY_MS, { off: true }),
     default: '30000',
@@ -143,6 +168,16 @@ const databaseSpec = {
   },
 } as const;
 
+/** The Kafka connection variables (brokers and their security); spread into a spec, or taken whole through commonSpec. */
+export const kafkaSpec = {
+  KAFKA_BROKERS: {
+    schema: hostPortListSchema(),
+    default: '127.0.0.1:19092',
+    description: 'Comma-separated Kafka bootstrap brokers as `host:port` (IPv6 as `[addr]:port`).',
+  },
+  ...kafkaSecuritySpec,
+} as const;
+
 /** The variables every MassiveSMS service reads (DESIGN.md §9); spread into a service's own spec. */
 export const commonSpec = defineConfig({
   CELL: {
@@ -150,11 +185,7 @@ export const commonSpec = defineConfig({
     description:
       'Data region this process serves (`us` or `eu`). No default: a service must never guess its region; records tagged with another region are refused.',
   },
-  KAFKA_BROKERS: {
-    schema: hostPortListSchema(),
-    default: '127.0.0.1:19092',
-    description: 'Comma-separated Kafka bootstrap brokers as `host:port` (IPv6 as `[addr]:port`).',
-  },
+  ...kafkaSpec,
   KAFKA_SESSION_TIMEOUT_MS: {
     schema: z
       .string()
@@ -164,12 +195,6 @@ export const commonSpec = defineConfig({
     default: '30000',
     description:
       "Consumer group session timeout: how long the broker waits for a silent consumer (a killed process) before its partitions go to another member, so also how long such partitions wait. Within the broker's `group.min.session.timeout.ms`–`group.max.session.timeout.ms` (6 s–30 min by default); heartbeats every third of it, at most 3 s.",
-  },
-  DATABASE_URL: {
-    schema: postgresUrlSchema(),
-    default: 'postgres://postgres@127.0.0.1:5432/massivesms',
-    description:
-      'PostgreSQL connection URL (`postgres://` or `postgresql://`). A password in it is masked when the config is logged.',
   },
   ...databaseSpec,
   HTTP_PORT: {
@@ -227,11 +252,23 @@ export type CommonConfig = ConfigOf<typeof commonSpec>;
 export function databasePoolOptions(
   config: Pick<
     CommonConfig,
-    'databaseUrl' | 'databaseStatementTimeoutMs' | 'databaseQueryTimeoutMs' | 'databaseConnectTimeoutMs'
+    | 'databaseUrl'
+    | 'databaseSslMode'
+    | 'databaseSslCaFile'
+    | 'databaseStatementTimeoutMs'
+    | 'databaseQueryTimeoutMs'
+    | 'databaseConnectTimeoutMs'
   >,
-): { url: string; statementTimeoutMs: number; queryTimeoutMs: number; connectionTimeoutMs: number } {
+): {
+  url: string;
+  ssl: false | { ca?: string };
+  statementTimeoutMs: number;
+  queryTimeoutMs: number;
+  connectionTimeoutMs: number;
+} {
   return {
     url: config.databaseUrl,
+    ssl: databaseSslOption(config),
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     queryTimeoutMs: config.databaseQueryTimeoutMs,
     connectionTimeoutMs: config.databaseConnectTimeoutMs,

@@ -16,6 +16,12 @@ export const localInfraSpec = defineConfig({
     description:
       'Dev only: port of the local Kafka broker that `npm run infra:up` and `npm test` start (its KRaft controller uses the next port). Ignored when `KAFKA_BROKERS` is set.',
   },
+  MASSIVESMS_TEST_INFRA: {
+    schema: z.enum(['auto', 'containers', 'local'], { error: 'must be one of: auto, containers, local' }),
+    default: 'auto',
+    description:
+      "Dev only: what `npm test` runs Kafka and PostgreSQL on. `auto`: containers (testcontainers: `apache/kafka` of the jars' version, `postgres:15`) when a Docker engine is reachable, else the Kafka jars and the local server; `containers` or `local` force one (`containers` fails without an engine). `KAFKA_BROKERS` and `DATABASE_URL`, when set, are used either way. The first line of the run names the choice.",
+  },
   MASSIVESMS_STATE_DIR: {
     schema: z.string().min(1).optional(),
     description:

@@ -31,6 +31,7 @@ describe('parseConfig', () => {
     expect(config).toEqual({
       cell: 'us',
       kafkaBrokers: ['127.0.0.1:19092'],
+      kafkaSaslMechanism: 'scram-sha-512',
       kafkaSessionTimeoutMs: 30_000,
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/massivesms',
       databaseStatementTimeoutMs: 30_000,
@@ -51,7 +52,12 @@ describe('parseConfig', () => {
   it('uses given values over defaults and transforms them', () => {
     const config = parseConfig(
       commonSpec,
-      validEnv({ KAFKA_BROKERS: ' kafka-1:9092, [::1]:9093 ', HTTP_PORT: '0', LOG_LEVEL: 'debug' }),
+      validEnv({
+        KAFKA_BROKERS: ' kafka-1:9092, [::1]:9093 ',
+        KAFKA_SECURITY_PROTOCOL: 'PLAINTEXT',
+        HTTP_PORT: '0',
+        LOG_LEVEL: 'debug',
+      }),
     );
 
     expect(config.kafkaBrokers).toEqual(['kafka-1:9092', '[::1]:9093']);

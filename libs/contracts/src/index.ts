@@ -1,4 +1,5 @@
 export * from './codec.ts';
+export * from './commands.ts';
 export * from './dead-letters.ts';
 export * from './errors.ts';
 export * from './event-id.ts';

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
+import { webhookCommandSchema } from './commands.ts';
 import { deadLetterReplaySchema } from './dead-letters.ts';
 import {
   auditCheckpointSchema,
@@ -28,6 +29,7 @@ export const exportedSchemas = {
   'deadletter.replayed.v1': deadLetterReplaySchema,
   'privacy.requests.v1': privacyRequestSchema,
   'privacy.acks.v1': privacyAckSchema,
+  'webhooks.commands.v1': webhookCommandSchema,
 } as const;
 
 /** Folder of the committed JSON Schema files. */

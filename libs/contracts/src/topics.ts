@@ -111,6 +111,15 @@ export const topicTable = Object.freeze([
       "Each service's answer to a data-subject request: its part of an access export (encrypted) or what it erased.",
   },
   {
+    name: 'webhooks.commands.v1',
+    partitions: 3,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    personalData: false,
+    description:
+      'Resend and recover commands from the control plane to the webhooks service (which owns the deliveries), keyed by controller id.',
+  },
+  {
     name: 'controllers.v1',
     partitions: 3,
     cleanupPolicy: 'compact',

@@ -15,6 +15,14 @@ import { checkSchemaName } from './schema-name.ts';
 export interface PgDbOptions {
   /** Connection URL, e.g. `postgres://user@host:5432/db`. */
   url: string;
+  /**
+   * TLS (DPA §5, encryption in transit). An object: every connection uses TLS, the server's
+   * certificate must chain to `ca` (PEM; default Node's public CAs) and name the URL's host (libpq's
+   * `sslmode=verify-full`); a server without TLS is refused. `false`: no TLS. Unset: pg's own reading
+   * of the URL and `PGSSLMODE` (tests and benches on loopback). With this option set, `ssl*` URL
+   * parameters are refused, since pg would let them override it.
+   */
+  ssl?: false | { readonly ca?: string };
   /** When set, every pooled connection starts with this schema as its only search_path entry. */
   schema?: string;
   /** Pool size (default 10). */
@@ -244,8 +252,17 @@ function poolConfig(options: PgDbOptions): pg.PoolConfig {
       `set ${overridden.join(', ')} through the adapter options, not as URL parameters (the URL would override them)`,
     );
   }
+  if (options.ssl !== undefined) {
+    const inUrl = URL_SSL_PARAMETERS.filter((name) => new RegExp(`[?&]${name}=`).test(options.url));
+    if (inUrl.length > 0) {
+      throw new DbConfigError(
+        `set TLS through the ssl option or the URL parameters ${inUrl.join(', ')}, not both (the URL would override the option)`,
+      );
+    }
+  }
   const config: pg.PoolConfig = {
     connectionString: options.url,
+    ...(options.ssl === undefined ? {} : { ssl: sslConfig(options.ssl) }),
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'massivesms',
     // pg sends these two in the startup packet; 0 would send nothing and keep the server's setting.
@@ -313,6 +330,20 @@ const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 /** How much longer the client waits than the server lets a statement run (network, cancel handling). */
 const QUERY_TIMEOUT_MARGIN_MS = 5_000;
 const URL_OVERRIDES = ['statement_timeout', 'query_timeout', 'idle_in_transaction_session_timeout'];
+const URL_SSL_PARAMETERS = ['ssl', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslnegotiation'];
+
+/**
+ * pg's TLS settings for the ssl option. Verification is spelled out rather than left to defaults:
+ * Node's tls.connect checks the chain (`rejectUnauthorized`) and the host name (pg passes the URL's
+ * host, as `servername` when it is a name), which together are libpq's verify-full.
+ */
+function sslConfig(ssl: false | { readonly ca?: string }): pg.PoolConfig['ssl'] {
+  if (ssl === false) return false;
+  if (typeof ssl !== 'object' || ssl === null) {
+    throw new DbConfigError('ssl must be false or an object ({ ca?: PEM text })');
+  }
+  return { rejectUnauthorized: true, ...(ssl.ca === undefined ? {} : { ca: ssl.ca }) };
+}
 /** Largest timeout accepted: a day (setTimeout overflows past 2^31-1 ms and fires at once). */
 const MAX_TIMEOUT_MS = 86_400_000;
 

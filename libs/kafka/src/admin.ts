@@ -1,5 +1,13 @@
 import type { TopicSpec } from '@massivesms/contracts';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
+import { type KafkaConnection, securityConfig } from './client.ts';
+
+/** Brokers alone (plaintext, local development) or a secured connection. */
+export type BrokersOrConnection = readonly string[] | KafkaConnection;
+
+function connectionOf(target: BrokersOrConnection): KafkaConnection {
+  return 'brokers' in target ? target : { brokers: target as readonly string[] };
+}
 
 /** Result of provisioning: what was created and what already existed. */
 export interface EnsureTopicsResult {
@@ -18,42 +26,49 @@ export class BrokerUnavailableError extends Error {
   }
 }
 
-function adminClient(brokers: readonly string[]) {
+function adminClient(connection: KafkaConnection) {
   return new Kafka({
     clientId: 'massivesms-admin',
-    brokers: [...brokers],
+    brokers: [...connection.brokers],
+    ...securityConfig(connection),
     logLevel: logLevel.NOTHING,
     retry: { retries: 0 },
     connectionTimeout: 1_000,
   }).admin();
 }
 
-/** Polls the admin API until the broker reports a controller and itself, or the deadline passes. */
+/**
+ * Polls the admin API until the broker reports a controller and itself, or the deadline passes;
+ * a refused SASL login ends it at once.
+ */
 export async function waitForBroker(
-  brokers: readonly string[],
+  target: BrokersOrConnection,
   timeoutMs = 60_000,
 ): Promise<{ clusterId: string }> {
+  const connection = connectionOf(target);
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
-    const admin = adminClient(brokers);
+    const admin = adminClient(connection);
     try {
       await admin.connect();
       const cluster = await admin.describeCluster();
       if (cluster.brokers.length > 0 && cluster.controller !== null) return { clusterId: cluster.clusterId };
     } catch (error) {
       last = error;
+      // Refused credentials stay refused (the password is read once, at start): no point waiting.
+      if (error instanceof Error && error.name === 'KafkaJSSASLAuthenticationError') break;
     } finally {
       await admin.disconnect().catch(() => {});
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new BrokerUnavailableError(brokers, { cause: last });
+  throw new BrokerUnavailableError(connection.brokers, { cause: last });
 }
 
 /** Creates the declared topics that do not exist yet (idempotent); replication 1 suits the local broker. */
 export async function ensureTopics(
-  brokers: readonly string[],
+  brokers: BrokersOrConnection,
   topics: ReadonlyArray<TopicSpec & { readonly fullName: string }>,
   options: { replicationFactor?: number } = {},
 ): Promise<EnsureTopicsResult> {
@@ -108,16 +123,18 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
 }
 
 /** Deletes topics (tests clean up their own namespace with it). */
-export async function deleteTopics(brokers: readonly string[], names: readonly string[]): Promise<void> {
+export async function deleteTopics(brokers: BrokersOrConnection, names: readonly string[]): Promise<void> {
   if (names.length === 0) return;
   await withAdmin(brokers, (admin) => admin.deleteTopics({ topics: [...names] }));
 }
 
 /** Runs `fn` with a connected admin client, disconnecting whatever happens. */
-async function withAdmin<T>(brokers: readonly string[], fn: (admin: Admin) => Promise<T>): Promise<T> {
+async function withAdmin<T>(target: BrokersOrConnection, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const connection = connectionOf(target);
   const admin = new Kafka({
     clientId: 'massivesms-admin',
-    brokers: [...brokers],
+    brokers: [...connection.brokers],
+    ...securityConfig(connection),
     logLevel: logLevel.NOTHING,
   }).admin();
   await admin.connect();

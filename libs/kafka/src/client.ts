@@ -1,6 +1,45 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { type ISocketFactory, Kafka, type LogEntry, logLevel, type RetryOptions } from 'kafkajs';
+import {
+  type ISocketFactory,
+  Kafka,
+  type KafkaConfig,
+  type LogEntry,
+  logLevel,
+  type RetryOptions,
+  type SASLOptions,
+} from 'kafkajs';
+
+/**
+ * Where the brokers are and how a client reaches them. With `ssl`, TLS verifies the broker's
+ * certificate against `ca` (else Node's public CAs) and the broker's host name; with `sasl` as well,
+ * the client logs in with SCRAM (Kafka's SASL_SSL). Neither: plaintext (loopback development only).
+ */
+export interface KafkaConnection {
+  readonly brokers: readonly string[];
+  readonly ssl?: { readonly ca?: readonly string[] };
+  readonly sasl?: {
+    readonly mechanism: 'scram-sha-256' | 'scram-sha-512';
+    readonly username: string;
+    readonly password: string;
+  };
+}
+
+/** The kafkajs `ssl` and `sasl` settings of a connection (verification always on). */
+export function securityConfig(connection: KafkaConnection): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const { ssl, sasl } = connection;
+  if (sasl !== undefined && ssl === undefined) {
+    // SASL_PLAINTEXT: records (and, with PLAIN, the password) would cross the network in clear.
+    throw new TypeError('Kafka SASL needs TLS: set ssl as well');
+  }
+  return {
+    ...(ssl === undefined
+      ? {}
+      : { ssl: { rejectUnauthorized: true, ...(ssl.ca === undefined ? {} : { ca: [...ssl.ca] }) } }),
+    // The union of mechanisms does not narrow to kafkajs's per-mechanism types.
+    ...(sasl === undefined ? {} : { sasl: { ...sasl } as SASLOptions }),
+  };
+}
 
 /** Log sink for the client's own messages (kafkajs logs carry no record contents). */
 export type KafkaLogSink = (
@@ -63,7 +102,7 @@ function reportingSocketFactory(contact: BrokerContact): ISocketFactory {
 
 /** A kafkajs client that logs through `options.log` and reports failed connections to `contact`. */
 export function kafkaClient(
-  options: { readonly brokers: readonly string[]; readonly clientId: string; readonly log?: KafkaLogSink },
+  options: KafkaConnection & { readonly clientId: string; readonly log?: KafkaLogSink },
   retry: RetryOptions,
   contact: BrokerContact,
 ): Kafka {
@@ -71,6 +110,7 @@ export function kafkaClient(
   return new Kafka({
     clientId: options.clientId,
     brokers: [...options.brokers],
+    ...securityConfig(options),
     logLevel: logLevel.WARN,
     retry,
     socketFactory: reportingSocketFactory(contact),

@@ -20,14 +20,13 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
-import { BrokerContact, type KafkaLogSink, kafkaClient } from './client.ts';
+import { BrokerContact, type KafkaConnection, type KafkaLogSink, kafkaClient } from './client.ts';
 import { CoalescingSender } from './coalescing-sender.ts';
 import { SupervisedConsumer, settlesWithin } from './supervised-consumer.ts';
 
 export type { KafkaLogSink } from './client.ts';
 
-export interface KafkaBusOptions {
-  readonly brokers: readonly string[];
+export interface KafkaBusOptions extends KafkaConnection {
   readonly clientId: string;
   /**
    * Default none. gzip (the only other codec kafkajs ships without native add-ons) ran per partition

@@ -29,4 +29,14 @@ export const auditSpec = defineConfig({
     description:
       'Sign a checkpoint this long after the last one when entries are not covered by one: the longest an entry waits before a controller export can prove it.',
   },
+  AUDIT_PRIVACY_CONTACT: {
+    schema: z
+      .string()
+      .min(3)
+      .max(200)
+      .regex(/^[^\r\n]+$/, { error: 'must be one line' }),
+    default: 'privacy@massivesms.com',
+    description:
+      'The data protection contact point named in draft breach notices (`massivesms breach-scope --notice`, `GET /v1/breach-scope?format=markdown`); DPA §14 names privacy@massivesms.com. A role address, not a person.',
+  },
 });

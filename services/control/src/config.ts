@@ -1,4 +1,3 @@
-import { auditSpec } from '@massivesms/audit/config';
 import { commonSpec, defineConfig } from '@massivesms/config';
 import { privacyServices } from '@massivesms/contracts';
 import { allowListSchema } from '@massivesms/ssrf';
@@ -11,11 +10,21 @@ const days = (max: number) =>
     .transform(Number)
     .refine((n) => n >= 1 && n <= max, { error: `must be from 1 to ${max}` });
 
+const internalUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
 /** Environment of `massivesms control` (the common service variables plus its own). */
 export const controlSpec = defineConfig({
   ...commonSpec,
-  /** The ledger's origin: exports are signed with the key named after it (same value as the audit service's). */
-  AUDIT_ORIGIN: auditSpec.AUDIT_ORIGIN,
+  WEBHOOKS_INTERNAL_URL: {
+    schema: internalUrl.optional(),
+    description:
+      "The webhooks service's cell-internal HTTP address (its `HTTP_PORT`), e.g. `http://webhooks:8080`: delivery listings and resend/recover outcomes are read there, after the control API's own token check. Unset: those routes answer 503 `WEBHOOK_RECOVERY_UNAVAILABLE`.",
+  },
+  AUDIT_INTERNAL_URL: {
+    schema: internalUrl.optional(),
+    description:
+      "The audit service's cell-internal HTTP address (its `HTTP_PORT`), e.g. `http://audit:8080`: controller exports, processing records and the verifier key are read there. Unset: those routes answer 503 `AUDIT_LEDGER_UNAVAILABLE`.",
+  },
   CONTROL_TLS_CERT_FILE: {
     schema: z.string().min(1).optional(),
     description:

@@ -19,16 +19,20 @@ import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { CONTROL_OUTBOX, outboxControlEvents } from './adapters/events.ts';
 import { buildControlApp } from './adapters/http/app.ts';
-import { subjectRequestRoutes } from './adapters/http/subject-requests.ts';
 import {
   instructionDocumentSchema,
   privacyInstructionPolicy,
   publicSubprocessors,
 } from './adapters/instruction-policy.ts';
+import {
+  httpAuditLedger,
+  httpWebhookDeliveries,
+  type InternalClientTimeouts,
+} from './adapters/internal-services.ts';
 import { PgControllerKeyStore } from './adapters/pg-store.ts';
 import { ssrfUrlGuard } from './adapters/url-guard.ts';
 import { ControlService, type PublicSubprocessorView } from './application/control-service.ts';
-import type { AuditLedgerPort, Clock, UrlGuard, WebhookRecoveryPort } from './application/ports.ts';
+import type { Clock, UrlGuard } from './application/ports.ts';
 import { SubjectRequests } from './application/subject-requests.ts';
 
 /** Folder of the control service's migrations (`massivesms migrate` applies them too). */
@@ -54,10 +58,12 @@ export interface ControlOptions {
   readonly subprocessorRegistry?: SubprocessorRegistry;
   /** Replaces the SSRF guard's DNS-based check (tests of the guard itself live in libs/ssrf). */
   readonly guardUrl?: UrlGuard;
-  /** The webhooks service's deliveries in the same cell database; without it recovery answers 503. */
-  readonly webhookRecovery?: WebhookRecoveryPort | undefined;
-  /** The audit service's ledger in the same cell database; without it exports answer 503. */
-  readonly auditLedger?: AuditLedgerPort | undefined;
+  /** The webhooks service's internal HTTP address (WEBHOOKS_INTERNAL_URL); without it recovery answers 503. */
+  readonly webhooksUrl?: string | undefined;
+  /** The audit service's internal HTTP address (AUDIT_INTERNAL_URL); without it exports answer 503. */
+  readonly auditUrl?: string | undefined;
+  /** Bounds on each call to those services (default: 2 s to connect, 30 s to answer). */
+  readonly internalTimeouts?: InternalClientTimeouts;
   /** Services that must acknowledge a data-subject request before it completes (default: all). */
   readonly dsrServices?: readonly PrivacyService[];
 }
@@ -81,6 +87,13 @@ export async function createControl(options: ControlOptions): Promise<Control> {
   const keyring = new Keyring({ kms: options.kms, store: new PgControllerKeyStore(options.db), now: clock });
   // Every change is stored with its events; the relay publishes them (DESIGN §5.0). Started by listen().
   let relay: OutboxRelay | undefined;
+  // The services that own deliveries and the ledger answer for them; control never reads their tables.
+  const webhookDeliveries = options.webhooksUrl
+    ? httpWebhookDeliveries(options.webhooksUrl, options.internalTimeouts)
+    : undefined;
+  const auditLedger = options.auditUrl
+    ? httpAuditLedger(options.auditUrl, options.internalTimeouts)
+    : undefined;
   const service = new ControlService({
     db: options.db,
     cell: options.cell,
@@ -92,8 +105,8 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       options.subprocessorRegistry,
     ),
     clock,
-    webhookRecovery: options.webhookRecovery,
-    auditLedger: options.auditLedger,
+    webhookDeliveries,
+    auditLedger,
     subprocessors: () =>
       publicSubprocessors(clock(), options.subprocessorRegistry) as unknown as PublicSubprocessorView[],
   });
@@ -126,11 +139,7 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     ...(options.tls
       ? { tls: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } }
       : {}),
-    // Data-subject requests: a plugin of its own (one per resource), behind the same token check.
-    plugins: [
-      (api) =>
-        subjectRequestRoutes(api, { subjectRequests, authenticate: (token) => service.authenticate(token) }),
-    ],
+    subjectRequests,
   });
   let acks: ConsumerHandle | undefined;
   return {
@@ -170,6 +179,8 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       await acks?.stop();
       // What the last requests stored goes out now if the broker takes it; the rest at the next start.
       await relay?.stop({ drainMs: 2_000 });
+      await webhookDeliveries?.close();
+      await auditLedger?.close();
     },
   };
 }

@@ -1,12 +1,9 @@
 // Composition root of `massivesms control`: configuration, adapters, start, drain on SIGTERM.
-import { auditCheckpointSigner, defaultAuditOrigin } from '@massivesms/audit/audit';
-import { LedgerExports } from '@massivesms/audit/exports';
-import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
+import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal } from '@massivesms/telemetry';
-import { WebhookRecovery } from '@massivesms/webhooks/recovery';
 import { controlSpec } from './config.ts';
 import { createControl } from './control.ts';
 
@@ -16,18 +13,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const log = createLogger({ service: 'control', level: config.logLevel });
   const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-control' });
   const bus = new KafkaBus({
-    brokers: config.kafkaBrokers,
+    ...kafkaConnectionOptions(config),
     clientId: `control-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
   const kms = new LocalKms(config.kmsMasterKey);
-  // Exports are signed with the ledger's own key, named after its origin (the audit service's too).
-  const ledgerSigner = await auditCheckpointSigner(
-    kms,
-    config.auditOrigin ?? defaultAuditOrigin(config.cell),
-  );
   const control = await createControl({
     cell: config.cell,
     db,
@@ -45,10 +37,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       content: config.controlMaxContentRetentionDays,
       metadata: config.controlMaxMetadataRetentionDays,
     },
-    // The webhooks service's tables live in the same cell database.
-    webhookRecovery: new WebhookRecovery(db),
-    // So does the audit service's ledger.
-    auditLedger: new LedgerExports(db, ledgerSigner, { cell: config.cell }),
+    // Deliveries and the ledger are read from the services that own them (cell-internal HTTP).
+    webhooksUrl: config.webhooksInternalUrl,
+    auditUrl: config.auditInternalUrl,
     dsrServices: config.controlDsrServices,
   });
   const address = await control.listen(config.httpPort);

@@ -2,6 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LedgerExports } from '@massivesms/audit/exports';
+import { ledgerInternalRoutes } from '@massivesms/audit/http/internal';
+import { auditMigrations } from '@massivesms/audit/ledger';
+import type { CheckpointSigner } from '@massivesms/audit/tree';
 import {
   type Cell,
   controllerStateSchema,
@@ -9,7 +13,7 @@ import {
   endpointStateSchema,
   topicFor,
 } from '@massivesms/contracts';
-import { createPgDb, type Db } from '@massivesms/db';
+import { createPgDb, type Db, migrate } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { startStateView } from '@massivesms/messaging';
 import { generateMasterKey, type Kms, LocalKms, type SubprocessorRegistry } from '@massivesms/privacy';
@@ -23,8 +27,14 @@ import {
   testKafkaLog,
   testLogDestination,
 } from '@massivesms/testkit';
+import { PgCommandStore } from '@massivesms/webhooks/command-store';
+import { startWebhookCommands } from '@massivesms/webhooks/commands';
+import { deliveryInternalRoutes } from '@massivesms/webhooks/http/internal';
+import { WebhookRecovery } from '@massivesms/webhooks/recovery';
+import { webhooksMigrations } from '@massivesms/webhooks/webhooks';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { PgDeliveryStore } from '../../webhooks/src/adapters/pg-delivery-store.ts';
 import { ssrfUrlGuard } from '../src/adapters/url-guard.ts';
-import type { AuditLedgerPort, WebhookRecoveryPort } from '../src/application/ports.ts';
 import { type Control, createControl } from '../src/control.ts';
 
 export const OPERATOR_TOKEN = `op-${'x'.repeat(40)}`;
@@ -74,10 +84,16 @@ export async function startControl(
     clock?: () => Date;
     cell?: Cell;
     subprocessorRegistry?: SubprocessorRegistry;
-    /** Builds the webhook recovery port over the test schema (absent: recovery answers 503). */
-    webhookRecovery?: (db: Db) => WebhookRecoveryPort;
-    /** Builds the audit ledger port over the test schema (absent: audit exports answer 503). */
-    auditLedger?: (db: Db, kms: Kms) => Promise<AuditLedgerPort>;
+    /**
+     * Runs the webhooks service's part control talks to over the test schema: its internal HTTP
+     * routes and its command consumer, not its delivery worker (tests look at the rows it leaves).
+     * Absent: recovery answers 503.
+     */
+    webhooks?: boolean;
+    /** A webhooks service address of the test's own (one that does not answer, say). */
+    webhooksUrl?: string;
+    /** Runs the audit service's internal HTTP routes over the test schema, signing with this key. */
+    auditSigner?: (kms: Kms) => Promise<CheckpointSigner>;
   } = {},
 ): Promise<ControlHarness> {
   const cell = options.cell ?? 'us';
@@ -89,24 +105,63 @@ export async function startControl(
   const masterKey = generateMasterKey();
   const tls = options.tls ? selfSignedCertificate() : undefined;
   const kms = new LocalKms(masterKey);
+  const log = createLogger({
+    service: 'control',
+    level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
+    destination: testLogDestination,
+  });
+  const servers: FastifyInstance[] = [];
+  const serve = async (register: (app: FastifyInstance) => Promise<void>) => {
+    const app = Fastify({ logger: false });
+    await register(app);
+    servers.push(app);
+    return app.listen({ port: 0, host: '127.0.0.1' });
+  };
+  let commands: Awaited<ReturnType<typeof startWebhookCommands>> | undefined;
+  let webhooksUrl = options.webhooksUrl;
+  if (options.webhooks) {
+    await migrate(db, webhooksMigrations);
+    const commandStore = new PgCommandStore(db);
+    webhooksUrl = await serve(async (app) => {
+      await app.register(deliveryInternalRoutes, {
+        deliveries: new WebhookRecovery(db),
+        commands: commandStore,
+      });
+    });
+    commands = await startWebhookCommands({
+      cell,
+      bus,
+      db,
+      log,
+      namespace: topics.namespace,
+      deliveries: new PgDeliveryStore(db),
+      commands: commandStore,
+    });
+  }
+  let auditUrl: string | undefined;
+  if (options.auditSigner) {
+    await migrate(db, auditMigrations);
+    const signer = await options.auditSigner(kms);
+    auditUrl = await serve(async (app) => {
+      await app.register(ledgerInternalRoutes, { exports: new LedgerExports(db, signer, { cell }) });
+    });
+  }
   const control = await createControl({
     cell,
     db,
     bus,
     kms,
-    log: createLogger({
-      service: 'control',
-      level: process.env.TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error',
-      destination: testLogDestination,
-    }),
+    log,
     operatorToken: OPERATOR_TOKEN,
     topicNamespace: topics.namespace,
     guardUrl: ssrfUrlGuard(['127.0.0.1'], fakeDns),
     tls,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.subprocessorRegistry ? { subprocessorRegistry: options.subprocessorRegistry } : {}),
-    webhookRecovery: options.webhookRecovery?.(db),
-    auditLedger: await options.auditLedger?.(db, kms),
+    webhooksUrl,
+    auditUrl,
+    // Well inside a test's time; production waits up to 30 s for an export.
+    internalTimeouts: { connectMs: 2_000, responseMs: 3_000 },
   });
   const address = await control.listen(0, '127.0.0.1');
   return {
@@ -136,6 +191,8 @@ export async function startControl(
     },
     async close() {
       await control.close();
+      await commands?.stop();
+      for (const server of servers) await server.close();
       await bus.close();
       await db.close();
       await schema.drop();

@@ -1,7 +1,7 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type ProcessingEvent, processingEventSchema, topicFor } from '@massivesms/contracts';
-import { migrate } from '@massivesms/db';
-import { WebhookRecovery } from '@massivesms/webhooks/recovery';
-import { webhooksMigrations } from '@massivesms/webhooks/webhooks';
+import { eventually } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The webhooks service's own store seeds the rows, so they look exactly as its worker leaves them.
 import { type DeliveryState, PgDeliveryStore } from '../../webhooks/src/adapters/pg-delivery-store.ts';
@@ -17,15 +17,16 @@ interface Attempt {
   readonly errorClass?: string;
 }
 
-describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same schema)', () => {
+// Listings come from the webhooks service's internal routes; resend and recover travel as commands on
+// {cell}.webhooks.commands.v1 that its consumer carries out (both run here over the same test schema).
+describe("webhook recovery API (real PostgreSQL and Kafka, the webhooks service's routes and command consumer)", () => {
   let h: ControlHarness;
   let store: PgDeliveryStore;
   const acme = { token: '', tokenId: '' };
   const globex = { token: '', tokenId: '' };
 
   beforeAll(async () => {
-    h = await startControl({ webhookRecovery: (db) => new WebhookRecovery(db) });
-    await migrate(h.db, webhooksMigrations);
+    h = await startControl({ webhooks: true });
     store = new PgDeliveryStore(h.db);
     for (const [id, who] of [
       ['acme', acme],
@@ -132,6 +133,20 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
       webhookId,
     ]);
     return rows[0]!;
+  }
+
+  /** Polls a command as a client would until the webhooks service carried it out. */
+  async function outcomeOf(controllerId: string, token: string, commandId: string) {
+    let body: Record<string, unknown> = {};
+    await eventually(15_000, async () => {
+      const res = await h.call('GET', `/v1/controllers/${controllerId}/webhook-commands/${commandId}`, {
+        token,
+      });
+      expect(res.status).toBe(200);
+      body = res.body;
+      expect(body.status).not.toBe('queued');
+    });
+    return body;
   }
 
   async function processingEvents(): Promise<ProcessingEvent[]> {
@@ -368,8 +383,16 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
       const res = await h.call('POST', '/v1/controllers/acme/webhook-deliveries/msg_resend_dead/resend', {
         token: acme.token,
       });
+      expect(res).toMatchObject({ status: 202, body: { status: 'queued', commandId: expect.any(String) } });
+      expect(await outcomeOf('acme', acme.token, res.body.commandId)).toMatchObject({
+        commandId: res.body.commandId,
+        kind: 'resend',
+        target: 'msg_resend_dead',
+        status: 'done',
+        requeued: 1,
+        reason: null,
+      });
       const after = Date.now();
-      expect(res).toMatchObject({ status: 202, body: { status: 'queued' } });
 
       const stored = await row('msg_resend_dead');
       expect(stored).toMatchObject({ state: 'pending', attempts: 3, retry_from: 3 });
@@ -445,6 +468,11 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
           token: acme.token,
         });
         expect(res.status).toBe(500);
+        // No command was stored, so none can reach the webhooks service.
+        const { rows } = await h.db.query(
+          "SELECT 1 FROM control_webhook_commands WHERE target = 'msg_resend_atomic'",
+        );
+        expect(rows).toHaveLength(0);
         expect((await row('msg_resend_atomic')).state).toBe('dead');
       } finally {
         await h.db.query('DROP TRIGGER refuse_outbox ON control_outbox');
@@ -458,6 +486,7 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
         },
       );
       expect(retried.status).toBe(202);
+      expect(await outcomeOf('acme', acme.token, retried.body.commandId)).toMatchObject({ status: 'done' });
       expect((await row('msg_resend_atomic')).state).toBe('pending');
     });
   });
@@ -499,7 +528,14 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
         token: acme.token,
         body: { since },
       });
-      expect(res).toMatchObject({ status: 202, body: { requeued: 3 } }); // two dead, one waiting an hour
+      expect(res).toMatchObject({ status: 202, body: { status: 'queued' } });
+      // Two dead, one waiting an hour.
+      expect(await outcomeOf('acme', acme.token, res.body.commandId)).toMatchObject({
+        kind: 'recover',
+        target: endpointId,
+        status: 'done',
+        requeued: 3,
+      });
       const states = Object.fromEntries(
         await Promise.all(
           [
@@ -530,7 +566,11 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
         token: acme.token,
         body: { since },
       });
-      expect(again).toMatchObject({ status: 202, body: { requeued: 0 } });
+      expect(again.status).toBe(202);
+      expect(await outcomeOf('acme', acme.token, again.body.commandId)).toMatchObject({
+        status: 'done',
+        requeued: 0,
+      });
     });
 
     it("answers 404 for an endpoint that is not the controller's, and requeues nothing", async () => {
@@ -612,7 +652,9 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
         body: { url: 'https://hooks.example.test/acme-fixed' },
       });
       expect(patched.status).toBe(200);
-      expect(await resend('msg_dis_gone')).toMatchObject({ status: 202, body: { status: 'queued' } });
+      const resent = await resend('msg_dis_gone');
+      expect(resent).toMatchObject({ status: 202, body: { status: 'queued' } });
+      expect(await outcomeOf('acme', acme.token, resent.body.commandId)).toMatchObject({ status: 'done' });
       expect((await row('msg_dis_gone')).state).toBe('pending');
     });
 
@@ -673,7 +715,10 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
         token: globex.token,
         body: { since },
       });
-      expect(recovered.body).toEqual({ requeued: 1 });
+      expect(recovered.status).toBe(202);
+      expect(await outcomeOf('globex', globex.token, recovered.body.commandId)).toMatchObject({
+        requeued: 1,
+      });
       // Refusals change nothing, so they are not recorded: one still pending, one of acme's path.
       const refused = await h.call(
         'POST',
@@ -703,20 +748,20 @@ describe('webhook recovery API (real PostgreSQL, the webhooks tables in the same
         service: 'control',
         region: 'us',
         dataCategories: ['system.operations'],
-        reason: `endpoint ${endpointId}, since ${since}, requeued 1`,
+        reason: `endpoint ${endpointId}, since ${since}, command ${recovered.body.commandId}`,
       });
       expect(resend).toMatchObject({
         operation: 'webhook.resend',
         controllerId: 'globex',
         actor: globex.tokenId,
         outcome: 'performed',
-        reason: 'delivery msg_audit_old',
+        reason: `delivery msg_audit_old, command ${resent.body.commandId}`,
       });
     });
   });
 });
 
-describe('webhook recovery API without the recovery port', () => {
+describe('webhook recovery API without the webhooks service (WEBHOOKS_INTERNAL_URL unset)', () => {
   let h: ControlHarness;
   beforeAll(async () => {
     h = await startControl();
@@ -740,11 +785,43 @@ describe('webhook recovery API without the recovery port', () => {
       ['GET', `/v1/controllers/acme/endpoints/${endpointId}/deliveries`, undefined],
       ['POST', '/v1/controllers/acme/webhook-deliveries/msg_1/resend', undefined],
       ['POST', `/v1/controllers/acme/endpoints/${endpointId}/recover`, { since: new Date().toISOString() }],
+      ['GET', '/v1/controllers/acme/webhook-commands/cmd_1', undefined],
     ] as const) {
       const res = await h.call(method, path, { body });
       expect(res.status, path).toBe(503);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
       expect(res.body).toMatchObject({ code: 'WEBHOOK_RECOVERY_UNAVAILABLE', status: 503 });
     }
+  });
+});
+
+describe('webhook recovery API while the webhooks service does not answer', () => {
+  let h: ControlHarness;
+  let silent: Server;
+  beforeAll(async () => {
+    // Accepts connections and never answers: every call must end at its bound, as a 503.
+    silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    h = await startControl({ webhooksUrl: `http://127.0.0.1:${port}` });
+  });
+  afterAll(async () => {
+    await h.close();
+    silent.closeAllConnections();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it('answers 503 WEBHOOK_RECOVERY_UNAVAILABLE within its bound, and queues no command', async () => {
+    expect(
+      (await h.call('POST', '/v1/controllers', { body: { id: 'acme', name: 'Acme', region: 'us' } })).status,
+    ).toBe(201);
+    const started = Date.now();
+    const res = await h.call('POST', '/v1/controllers/acme/webhook-deliveries/msg_1/resend');
+    expect(res).toMatchObject({ status: 503, body: { code: 'WEBHOOK_RECOVERY_UNAVAILABLE' } });
+    // The harness bounds each call at 3 s.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const { rows } = await h.db.query('SELECT 1 FROM control_webhook_commands');
+    expect(rows).toHaveLength(0);
   });
 });

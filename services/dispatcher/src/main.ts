@@ -1,5 +1,11 @@
 // Composition root of `massivesms dispatcher`: configuration, carriers of the cell, start, drain on SIGTERM.
-import { ConfigError, databasePoolOptions, formatConfigProblems, loadConfigOrExit } from '@massivesms/config';
+import {
+  ConfigError,
+  databasePoolOptions,
+  formatConfigProblems,
+  kafkaConnectionOptions,
+  loadConfigOrExit,
+} from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
@@ -32,7 +38,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     max: 4,
   });
   const bus = new KafkaBus({
-    brokers: config.kafkaBrokers,
+    ...kafkaConnectionOptions(config),
     clientId: `dispatcher-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,

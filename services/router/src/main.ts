@@ -1,5 +1,5 @@
 // Composition root of `massivesms router`: configuration, adapters, start, drain on SIGTERM.
-import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
+import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
@@ -16,7 +16,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   collectDefaultMetrics({ register: registry });
   const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-router' });
   const bus = new KafkaBus({
-    brokers: config.kafkaBrokers,
+    ...kafkaConnectionOptions(config),
     clientId: `router-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,

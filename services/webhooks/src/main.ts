@@ -1,11 +1,15 @@
 // Composition root of `massivesms webhooks`: configuration, adapters, start, drain on SIGTERM.
-import { databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
+import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
 import { LocalKms } from '@massivesms/privacy';
-import { createLogger, drainOnSignal, startOpsServer } from '@massivesms/telemetry';
+import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { deliveryInternalRoutes } from './adapters/http/internal.ts';
+import { buildWebhooksHttp } from './adapters/http/server.ts';
+import { PgCommandStore } from './adapters/pg-commands.ts';
 import { webhooksSpec } from './config.ts';
+import { WebhookRecovery } from './recovery.ts';
 import { startWebhooks, type Webhooks } from './webhooks.ts';
 
 /** Runs the webhooks service until SIGTERM/SIGINT. */
@@ -16,18 +20,20 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   collectDefaultMetrics({ register: registry });
   const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-webhooks' });
   const bus = new KafkaBus({
-    brokers: config.kafkaBrokers,
+    ...kafkaConnectionOptions(config),
     clientId: `webhooks-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
   let webhooks: Webhooks | undefined;
-  const ops = await startOpsServer({
-    port: config.httpPort,
-    ready: () => webhooks?.ready() ?? false,
-    metrics: registry,
+  const http = buildWebhooksHttp({ ready: () => webhooks?.ready() ?? false, metrics: registry });
+  // The control API reads deliveries and command outcomes here (cell-internal).
+  await http.register(deliveryInternalRoutes, {
+    deliveries: new WebhookRecovery(db),
+    commands: new PgCommandStore(db),
   });
+  const ops = await http.listen({ port: config.httpPort, host: '0.0.0.0' });
   webhooks = await startWebhooks({
     cell: config.cell,
     bus,
@@ -47,11 +53,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       maxRetryAfterMs: config.webhooksMaxRetryAfterMs,
     },
   });
-  log.info({ cell: config.cell, ops: ops.url }, 'webhooks delivering');
+  log.info({ cell: config.cell, ops }, 'webhooks delivering');
   drainOnSignal(log, config.shutdownTimeoutMs, async () => {
     await webhooks?.stop();
     await bus.close();
-    await ops.close();
+    await http.close();
     await db.close();
   });
 }

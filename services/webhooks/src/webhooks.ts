@@ -9,11 +9,13 @@ import type { SsrfPolicy } from '@massivesms/ssrf';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createHttpSender } from './adapters/http-sender.ts';
+import { PgCommandStore } from './adapters/pg-commands.ts';
 import { PgDeliveryStore, WEBHOOKS_OUTBOX } from './adapters/pg-delivery-store.ts';
 import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
 import { decodeStatusRecord, intakeStatuses } from './application/intake.ts';
 import { EndpointHealthCache, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
+import { startWebhookCommands } from './commands.ts';
 
 /** Folder of the webhooks service's migrations (`massivesms migrate` applies them too). */
 export const webhooksMigrations = {
@@ -41,6 +43,8 @@ export interface WebhooksOptions {
 
 export interface Webhooks {
   readonly store: PgDeliveryStore;
+  /** Outcomes of the control plane's commands (read by the internal HTTP routes). */
+  readonly commands: PgCommandStore;
   /**
    * The revision of an endpoint or controller as this process has seen it (undefined: not seen).
    * A status consumed before its endpoint is seen has no subscriber, so a caller that publishes an
@@ -228,6 +232,24 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       );
     },
   });
+  // The control plane's resend and recover commands: each carried out once, in its own transaction.
+  const commands = new PgCommandStore(options.db);
+  const commandConsumer = await startWebhookCommands({
+    cell: options.cell,
+    bus: options.bus,
+    db: options.db,
+    log: options.log,
+    namespace,
+    now,
+    deliveries: store,
+    commands,
+    onDeadLetter: (code) => deadLettered.inc({ code }),
+    ...(options.intake ? { retry: options.intake } : {}),
+    wrote: () => {
+      wakeRelay();
+      worker.wake();
+    },
+  });
   // Data-subject requests: export or erase the deliveries about the subject, and acknowledge.
   const subjectRequests = await consumeSubjectRequests({
     bus: options.bus,
@@ -242,16 +264,22 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   let running = true;
   return {
     store,
+    commands,
     seenRevision: (kind, id) =>
       kind === 'endpoint' ? endpoints.get(id)?.revision : controllers.get(id)?.revision,
     wake: () => worker.wake(),
     ready: () =>
-      running && consumer.consuming() && endpoints.view.consuming() && controllers.view.consuming(),
+      running &&
+      consumer.consuming() &&
+      commandConsumer.consuming() &&
+      endpoints.view.consuming() &&
+      controllers.view.consuming(),
     async stop() {
       running = false;
       clearInterval(refresh);
       await consumer.stop();
       await subjectRequests.stop();
+      await commandConsumer.stop();
       await worker.stop();
       clearTimeout(relayTimer);
       // What the last attempts stored goes out now if the broker takes it; the rest at the next start.

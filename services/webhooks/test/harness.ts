@@ -125,6 +125,7 @@ export async function startWebhooksHarness(
   const others: Webhooks[] = [];
   const idle: Webhooks = {
     store: undefined as never,
+    commands: undefined as never,
     seenRevision: () => undefined,
     wake() {},
     ready: () => false,

@@ -94,9 +94,10 @@ export async function appendEvents(db: Db, events: readonly ProcessingEvent[], a
     const upper = nodes.filter((n) => n.level > 0); // level 0 is the ledger rows' leaf_hash
     await tx.query(
       `WITH entries AS (
-         INSERT INTO audit_ledger (seq, event_id, controller_id, occurred_at, appended_at, entry, leaf_hash, chain_hash)
+         INSERT INTO audit_ledger (seq, event_id, controller_id, occurred_at, appended_at, entry, leaf_hash,
+                                   chain_hash, service, subprocessor)
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
-                              $6::bytea[], $7::bytea[], $8::bytea[])
+                              $6::bytea[], $7::bytea[], $8::bytea[], $12::text[], $13::text[])
        ), tree AS (
          INSERT INTO audit_tree_nodes (level, idx, hash)
          SELECT * FROM unnest($9::smallint[], $10::bigint[], $11::bytea[])
@@ -114,6 +115,9 @@ export async function appendEvents(db: Db, events: readonly ProcessingEvent[], a
         upper.map((n) => n.level),
         upper.map((n) => n.index),
         upper.map((n) => Buffer.from(n.hash)),
+        // Copies of the event's fields a breach is scoped by (migration 0003), for their indexes.
+        rows.map((r) => r.event.service),
+        rows.map((r) => r.event.subprocessor ?? null),
       ],
     );
     appended = { seq, chain: previous, edge };

@@ -9,6 +9,8 @@ import {
   newTraceparent,
   processingEventSchema,
   topicFor,
+  type WebhookCommand,
+  webhookCommandSchema,
 } from '@massivesms/contracts';
 import type { DbTx } from '@massivesms/db';
 import type { OutgoingRecord } from '@massivesms/messaging';
@@ -60,6 +62,15 @@ export function outboxControlEvents(
         key: event.controllerId,
         value: encodeJson(processingEventSchema, full),
         headers: { ...headers('audit.processing.v1'), controller: event.controllerId },
+      };
+    },
+    webhookCommand(command: WebhookCommand): OutgoingRecord {
+      // Keyed by controller: one controller's commands are carried out in the order they were given.
+      return {
+        topic: topicFor(cell, 'webhooks.commands.v1', namespace),
+        key: command.controllerId,
+        value: encodeJson(webhookCommandSchema, command),
+        headers: { ...headers('webhooks.commands.v1'), controller: command.controllerId },
       };
     },
     async announce(tx: DbTx, records: readonly OutgoingRecord[]) {

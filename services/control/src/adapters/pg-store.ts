@@ -307,6 +307,42 @@ export class PgControllerKeyStore implements ControllerKeyStore {
 }
 
 /** Assembles the published state of a controller from its rows. */
+/** A resend or recover command given through the API (its outcome is the webhooks service's). */
+export interface WebhookCommandRow {
+  readonly commandId: string;
+  readonly controllerId: string;
+  readonly kind: 'resend' | 'recover';
+  readonly target: string;
+  readonly requestedBy: string;
+  readonly requestedAt: string;
+}
+
+export const webhookCommands = {
+  async insert(q: Q, row: WebhookCommandRow): Promise<void> {
+    await q.query(
+      `INSERT INTO control_webhook_commands (command_id, controller_id, kind, target, requested_by, requested_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [row.commandId, row.controllerId, row.kind, row.target, row.requestedBy, row.requestedAt],
+    );
+  },
+  async get(q: Q, controllerId: string, commandId: string): Promise<WebhookCommandRow | undefined> {
+    const { rows } = await q.query<Record<string, unknown>>(
+      'SELECT * FROM control_webhook_commands WHERE command_id = $1 AND controller_id = $2',
+      [commandId, controllerId],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    return {
+      commandId: r.command_id as string,
+      controllerId: r.controller_id as string,
+      kind: r.kind as WebhookCommandRow['kind'],
+      target: r.target as string,
+      requestedBy: r.requested_by as string,
+      requestedAt: new Date(r.requested_at as string).toISOString(),
+    };
+  },
+};
+
 export async function controllerState(
   q: Q,
   row: ControllerRow,

@@ -1,4 +1,4 @@
-import type { Cell, EndpointState } from '@massivesms/contracts';
+import type { Cell, EndpointState, WebhookCommand } from '@massivesms/contracts';
 import type { Db, DbTx } from '@massivesms/db';
 import type { OutgoingRecord } from '@massivesms/messaging';
 import { encryptField, type Keyring, toControllerId } from '@massivesms/privacy';
@@ -13,7 +13,7 @@ import type {
   ControlEvents,
   Principal,
   UrlGuard,
-  WebhookRecoveryPort,
+  WebhookDeliveriesPort,
 } from './ports.ts';
 
 export interface ControlServiceDeps {
@@ -24,8 +24,8 @@ export interface ControlServiceDeps {
   readonly guardUrl: UrlGuard;
   readonly instructions: InstructionPolicy;
   readonly clock: Clock;
-  /** The webhooks service's deliveries; without it the recovery use cases answer 503. */
-  readonly webhookRecovery?: WebhookRecoveryPort | undefined;
+  /** The webhooks service's deliveries (read only); without it the recovery use cases answer 503. */
+  readonly webhookDeliveries?: WebhookDeliveriesPort | undefined;
   /** The audit service's ledger; without it the audit use cases answer 503. */
   readonly auditLedger?: AuditLedgerPort | undefined;
   /** The public subprocessor list (name, legal entity, purpose, regions with location and country). */
@@ -297,7 +297,7 @@ export class ControlService {
 
   async listMessageDeliveries(p: Principal, controllerId: string, messageId: string) {
     await this.#controllerFor(p, controllerId);
-    return this.#recovery().forMessage(controllerId, messageId);
+    return this.#deliveries().forMessage(controllerId, messageId);
   }
 
   /** An endpoint's deliveries since a time (default: the last 24 h), newest first. */
@@ -308,69 +308,134 @@ export class ControlService {
     query: { since?: Date | undefined; limit: number },
   ) {
     await this.#controllerFor(p, controllerId);
-    const recovery = this.#recovery();
+    const deliveries = this.#deliveries();
     await this.#endpoint(controllerId, endpointId);
     const since = query.since ?? new Date(this.#d.clock().getTime() - DEFAULT_DELIVERIES_WINDOW_MS);
-    return recovery.forEndpoint(controllerId, endpointId, since, query.limit);
+    return deliveries.forEndpoint(controllerId, endpointId, since, query.limit);
   }
 
-  /** Queues one delivery again with a fresh schedule and the same webhook-id. */
-  async resendDelivery(p: Principal, controllerId: string, webhookId: string): Promise<void> {
+  /**
+   * Asks the webhooks service to send one delivery again with a fresh schedule and the same
+   * webhook-id. What can be judged now is refused now (unknown, still pending, endpoint disabled);
+   * the command and the processing event recording who asked commit together, and the webhooks
+   * service carries it out once. Poll `webhookCommand` for its outcome.
+   */
+  async resendDelivery(p: Principal, controllerId: string, webhookId: string) {
     await this.#controllerFor(p, controllerId);
-    const recovery = this.#recovery();
-    const delivery = await recovery.delivery(controllerId, webhookId);
+    const deliveries = this.#deliveries();
+    const delivery = await deliveries.delivery(controllerId, webhookId);
     if (!delivery) throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
     if (delivery.state === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
-    await this.#deliverable(recovery, controllerId, delivery.endpointId);
-    // The requeue and its processing event commit together.
-    await this.#commit(async (tx) => {
-      const result = await recovery.resend(controllerId, webhookId, tx);
-      if (result === 'not_found') throw new ControlProblem('NOT_FOUND', 'no such webhook delivery');
-      if (result === 'pending') throw new ControlProblem('WEBHOOK_DELIVERY_PENDING');
-      return [this.#audit(p, controllerId, 'webhook.resend', `delivery ${webhookId}`)];
+    const endpoint = await this.#deliverable(deliveries, controllerId, delivery.endpointId);
+    return this.#command(p, controllerId, {
+      kind: 'resend',
+      endpointId: endpoint.id,
+      endpointRevision: endpoint.revision,
+      webhookId,
+      target: webhookId,
+      reason: `delivery ${webhookId}`,
     });
   }
 
-  /** Queues again every dead delivery of one of the controller's endpoints created since `since`. */
+  /**
+   * Asks the webhooks service to send again every dead delivery of one of the controller's endpoints
+   * created since `since` (and at once those waiting for a retry). Poll `webhookCommand` for how many.
+   */
   async recoverEndpoint(p: Principal, controllerId: string, endpointId: string, since: Date) {
     await this.#controllerFor(p, controllerId);
-    const recovery = this.#recovery();
+    const deliveries = this.#deliveries();
     // The control plane owns endpoints: only one of this controller's may be recovered.
     await this.#endpoint(controllerId, endpointId);
-    await this.#deliverable(recovery, controllerId, endpointId);
-    let requeued = 0;
+    const endpoint = await this.#deliverable(deliveries, controllerId, endpointId);
+    return this.#command(p, controllerId, {
+      kind: 'recover',
+      endpointId,
+      endpointRevision: endpoint.revision,
+      since: since.toISOString(),
+      target: endpointId,
+      reason: `endpoint ${endpointId}, since ${since.toISOString()}`,
+    });
+  }
+
+  /** A command of the controller's and what became of it (`queued` until the webhooks service says). */
+  async webhookCommand(p: Principal, controllerId: string, commandId: string) {
+    await this.#controllerFor(p, controllerId);
+    const deliveries = this.#deliveries();
+    const row = await store.webhookCommands.get(this.#d.db, controllerId, commandId);
+    if (!row) throw new ControlProblem('NOT_FOUND', 'no such command');
+    const outcome = await deliveries.commandOutcome(controllerId, commandId);
+    return {
+      commandId,
+      kind: row.kind,
+      target: row.target,
+      status: outcome?.outcome ?? ('queued' as const),
+      requeued: outcome ? outcome.requeued : null,
+      reason: outcome?.reason ?? null,
+      requestedAt: row.requestedAt,
+      finishedAt: outcome?.finishedAt ?? null,
+    };
+  }
+
+  /** Stores the command with the record carrying it and the processing event naming who asked. */
+  async #command(
+    p: Principal,
+    controllerId: string,
+    c: { endpointId: string; endpointRevision: number; target: string; reason: string } & (
+      | { kind: 'resend'; webhookId: string }
+      | { kind: 'recover'; since: string }
+    ),
+  ) {
+    const commandId = newId('cmd');
+    const requestedAt = this.#d.clock().toISOString();
+    const base = {
+      commandId,
+      controllerId,
+      region: this.#d.cell,
+      requestedBy: p.tokenId,
+      requestedAt,
+      endpointId: c.endpointId,
+      endpointRevision: c.endpointRevision,
+    };
+    const command: WebhookCommand =
+      c.kind === 'resend'
+        ? { kind: 'resend', ...base, webhookId: c.webhookId }
+        : { kind: 'recover', ...base, since: c.since };
     await this.#commit(async (tx) => {
-      requeued = await recovery.recover(controllerId, endpointId, since, tx);
+      await store.webhookCommands.insert(tx, {
+        commandId,
+        controllerId,
+        kind: c.kind,
+        target: c.target,
+        requestedBy: p.tokenId,
+        requestedAt,
+      });
       return [
-        this.#audit(
-          p,
-          controllerId,
-          'webhook.recover',
-          `endpoint ${endpointId}, since ${since.toISOString()}, requeued ${requeued}`,
-        ),
+        this.#d.events.webhookCommand(command),
+        this.#audit(p, controllerId, `webhook.${c.kind}`, `${c.reason}, command ${commandId}`),
       ];
     });
-    return { requeued };
+    return { commandId, status: 'queued' as const };
   }
 
   /**
    * Refuses to queue deliveries the webhooks service would only dead-letter again: to a deleted or
    * disabled endpoint, or one it disabled itself (410 Gone, continuous failure) that nobody changed since.
    */
-  async #deliverable(recovery: WebhookRecoveryPort, controllerId: string, endpointId: string) {
+  async #deliverable(deliveries: WebhookDeliveriesPort, controllerId: string, endpointId: string) {
     const endpoint = await store.endpoints.get(this.#d.db, controllerId, endpointId);
-    const refuse = (reason: string, detail: string) => {
+    const refuse = (reason: string, detail: string): never => {
       throw new ControlProblem('WEBHOOK_ENDPOINT_DISABLED', detail, { endpointId, reason });
     };
     if (!endpoint) return refuse('deleted', `endpoint ${endpointId} was deleted`);
     if (!endpoint.enabled)
       return refuse('disabled', `endpoint ${endpointId} is disabled: enable it first (PATCH enabled: true)`);
-    const disabled = await recovery.disabledReason(endpointId, endpoint.revision);
+    const disabled = await deliveries.disabledReason(endpointId, endpoint.revision);
     if (disabled)
       refuse(
         disabled,
         `endpoint ${endpointId} was disabled by the webhooks service (${disabled === 'gone' ? 'it answered 410 Gone' : 'continuous failure'}): update or re-enable it first (any PATCH)`,
       );
+    return endpoint;
   }
 
   /**
@@ -471,16 +536,16 @@ export class ControlService {
   }
 
   /** The audit ledger's published verifier key (public: anyone may check a checkpoint or an export). */
-  auditVerifierKey(): { origin: string; verifierKey: string } {
-    const ledger = this.#ledger();
-    return { origin: ledger.origin, verifierKey: ledger.verifierKey };
+  async auditVerifierKey(): Promise<{ origin: string; verifierKey: string }> {
+    const { origin, verifierKey } = await this.#ledger().verifierKey();
+    return { origin, verifierKey };
   }
 
   #ledger(): AuditLedgerPort {
     if (!this.#d.auditLedger) {
       throw new ControlProblem(
         'AUDIT_LEDGER_UNAVAILABLE',
-        'this control plane was started without access to the audit ledger',
+        'this control plane was started without the audit service (AUDIT_INTERNAL_URL)',
       );
     }
     return this.#d.auditLedger;
@@ -494,14 +559,14 @@ export class ControlService {
     return row;
   }
 
-  #recovery(): WebhookRecoveryPort {
-    if (!this.#d.webhookRecovery) {
+  #deliveries(): WebhookDeliveriesPort {
+    if (!this.#d.webhookDeliveries) {
       throw new ControlProblem(
         'WEBHOOK_RECOVERY_UNAVAILABLE',
-        'this control plane was started without access to the webhook deliveries',
+        'this control plane was started without the webhooks service (WEBHOOKS_INTERNAL_URL)',
       );
     }
-    return this.#d.webhookRecovery;
+    return this.#d.webhookDeliveries;
   }
 
   async #endpoint(controllerId: string, endpointId: string) {

@@ -1,4 +1,4 @@
-import type { ControllerState, EndpointState, ProcessingEvent } from '@massivesms/contracts';
+import type { ControllerState, EndpointState, ProcessingEvent, WebhookCommand } from '@massivesms/contracts';
 import type { DbTx } from '@massivesms/db';
 import type { OutgoingRecord } from '@massivesms/messaging';
 
@@ -12,6 +12,8 @@ export interface ControlEvents {
   controller(state: ControllerState): OutgoingRecord;
   endpoint(endpointId: string, state: EndpointState | null): OutgoingRecord;
   processing(event: Omit<ProcessingEvent, 'eventId' | 'occurredAt' | 'service' | 'region'>): OutgoingRecord;
+  /** A resend or recover command for the webhooks service, which owns the deliveries. */
+  webhookCommand(command: WebhookCommand): OutgoingRecord;
   /** Stores the records inside `tx`, to be published once it commits (DESIGN §5.0). */
   announce(tx: DbTx, records: readonly OutgoingRecord[]): Promise<void>;
   /** Called after a transaction that announced something committed (wakes the publisher). */
@@ -27,15 +29,15 @@ export type Clock = () => Date;
 /** A transaction scope over the control tables. */
 export type Transact = <T>(fn: (tx: DbTx) => Promise<T>) => Promise<T>;
 
-/** One recorded attempt of a webhook delivery. */
+/** One recorded attempt of a webhook delivery (times as ISO 8601 text). */
 export interface WebhookAttemptView {
   readonly attempt: number;
-  readonly startedAt: Date;
+  readonly startedAt: string;
   readonly httpStatus: number | null;
   readonly latencyMs: number;
   readonly errorClass: string | null;
   readonly responseExcerpt: string | null;
-  readonly nextAttemptAt: Date | null;
+  readonly nextAttemptAt: string | null;
 }
 
 /** A webhook delivery as the recovery API shows it: never the body (it may hold a number). */
@@ -52,11 +54,20 @@ export interface WebhookDeliveryView {
   readonly finishedAt: string | null;
 }
 
+/** What the webhooks service made of a command: `done` (requeued so many) or `refused` (why). */
+export interface WebhookCommandOutcome {
+  readonly outcome: 'done' | 'refused';
+  readonly requeued: number;
+  readonly reason: string | null;
+  readonly finishedAt: string;
+}
+
 /**
- * The webhooks service's deliveries, read and requeued by the control plane (same cell database).
- * Every call is scoped to a controller: another controller's deliveries are never seen or touched.
+ * The webhooks service's deliveries, as it shows them (its cell-internal HTTP routes). Every call is
+ * scoped to a controller: another controller's deliveries are never seen. Changes to them are never
+ * made here: they travel as commands (ControlEvents.webhookCommand).
  */
-export interface WebhookRecoveryPort {
+export interface WebhookDeliveriesPort {
   forMessage(controllerId: string, messageId: string): Promise<readonly WebhookDeliveryView[]>;
   forEndpoint(
     controllerId: string,
@@ -71,13 +82,8 @@ export interface WebhookRecoveryPort {
    * later; undefined when it did not. Deliveries to it are dead-lettered until a newer revision.
    */
   disabledReason(endpointId: string, revision: number): Promise<string | undefined>;
-  /**
-   * `pending` when it is still queued; `not_found` for an unknown or another controller's one. The
-   * requeue runs in `tx`, so the processing event announcing it commits with it.
-   */
-  resend(controllerId: string, webhookId: string, tx: DbTx): Promise<'queued' | 'pending' | 'not_found'>;
-  /** Requeues every dead delivery of the endpoint created since `since` in `tx`; returns how many. */
-  recover(controllerId: string, endpointId: string, since: Date, tx: DbTx): Promise<number>;
+  /** The outcome of one of the controller's commands; undefined while it is not carried out. */
+  commandOutcome(controllerId: string, commandId: string): Promise<WebhookCommandOutcome | undefined>;
 }
 
 /** A period of processing: events that occurred in [from, to). */
@@ -109,13 +115,12 @@ export interface AuditProcessingSummary {
 }
 
 /**
- * The audit service's ledger in the same cell database, read for one controller at a time: its
- * export bundle (DPA §10) and a summary of its processing. Never another controller's entries.
+ * The audit service's ledger, as it answers for one controller at a time (its cell-internal HTTP
+ * routes): the export bundle (DPA §10) and a summary of its processing. Never another controller's.
  */
 export interface AuditLedgerPort {
   /** The ledger's log origin and its published verifier key (`<origin>+<key id>+<key>`). */
-  readonly origin: string;
-  readonly verifierKey: string;
+  verifierKey(): Promise<{ readonly origin: string; readonly verifierKey: string }>;
   exportBundle(
     controllerId: string,
     period: AuditPeriod,

@@ -1,26 +1,10 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+// Data-subject requests (DPA §8): file a request for a (controller, phone number) and poll it.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Principal } from '../../application/ports.ts';
-import type { SubjectRequests } from '../../application/subject-requests.ts';
-import { ControlProblem, type ProblemCode, problemTypes } from '../../domain/problems.ts';
+import type { SubjectRequests } from '../../../application/subject-requests.ts';
+import { errors } from '../problems.ts';
+import { auth, controllerParams, id, principal } from '../schemas.ts';
 
-/** What the plugin needs: the use cases and the token check every other route uses. */
-export interface SubjectRequestRoutesOptions {
-  readonly subjectRequests: SubjectRequests;
-  readonly authenticate: (token: string) => Promise<Principal | undefined>;
-}
-
-const id = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/)
-  .max(128);
-const problem = z
-  .object({ type: z.string(), title: z.string(), status: z.int(), detail: z.string(), code: z.string() })
-  .loose()
-  .describe('RFC 9457 problem details; `code` is stable.');
-const errors = (...codes: ProblemCode[]) =>
-  Object.fromEntries(codes.map((code) => [problemTypes[code].status, problem]));
 const requestTypes = ['access', 'rectification', 'erasure', 'restriction', 'objection'] as const;
 const statusSchema = z
   .enum(['pending', 'completed', 'failed'])
@@ -63,21 +47,14 @@ const requestView = z.object({
 });
 
 /**
- * Data-subject requests (DPA §8), one Fastify plugin: file a request for a (controller, phone
- * number) and poll it. Operator tokens or the controller's own token; another controller's id is
- * answered 404.
+ * Operator tokens or the controller's own token; another controller's id is answered 404. The work
+ * is done by the services that hold the data; the request is polled until they all answered.
  */
-export async function subjectRequestRoutes(app: FastifyInstance, options: SubjectRequestRoutesOptions) {
-  app.addHook('preHandler', async (request: FastifyRequest) => {
-    const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
-    const principal = match ? await options.authenticate(match[1]!) : undefined;
-    if (!principal) throw new ControlProblem('AUTH_REQUIRED', 'send Authorization: Bearer <token>');
-    request.principal = principal;
-  });
-  const r = app.withTypeProvider<ZodTypeProvider>();
-  const security = [{ bearer: [] }];
-
-  r.post(
+export const subjectRequestRoutes: FastifyPluginAsyncZod<{ subjectRequests: SubjectRequests }> = async (
+  app,
+  { subjectRequests },
+) => {
+  app.post(
     '/v1/controllers/:controllerId/subject-requests',
     {
       schema: {
@@ -90,8 +67,8 @@ export async function subjectRequestRoutes(app: FastifyInstance, options: Subjec
           '- `rectification`: completed at once with nothing rectified. The pipeline keeps no profile of a subject, only the number messages went to and records of that processing, which stay accurate as records; correct the number in your own systems and erase the wrong one here if it should be forgotten.',
         ].join('\n'),
         tags: ['subject-requests'],
-        security,
-        params: z.object({ controllerId: id }),
+        security: auth,
+        params: controllerParams,
         body: z.strictObject({
           type: z.enum(requestTypes),
           phoneNumber: z
@@ -109,23 +86,21 @@ export async function subjectRequestRoutes(app: FastifyInstance, options: Subjec
     async (request, reply) =>
       reply
         .code(202)
-        .send(
-          await options.subjectRequests.submit(request.principal!, request.params.controllerId, request.body),
-        ),
+        .send(await subjectRequests.submit(principal(request), request.params.controllerId, request.body)),
   );
 
-  r.get(
+  app.get(
     '/v1/controllers/:controllerId/subject-requests/:requestId',
     {
       schema: {
         summary: 'Poll a data-subject request (and, for a completed access request, its export)',
         tags: ['subject-requests'],
-        security,
+        security: auth,
         params: z.object({ controllerId: id, requestId: id }),
         response: { 200: requestView, ...errors('AUTH_REQUIRED', 'NOT_FOUND') },
       },
     },
     async (request) =>
-      options.subjectRequests.get(request.principal!, request.params.controllerId, request.params.requestId),
+      subjectRequests.get(principal(request), request.params.controllerId, request.params.requestId),
   );
-}
+};

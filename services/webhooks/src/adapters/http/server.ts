@@ -1,0 +1,21 @@
+// The webhooks service's HTTP server: `/healthz`, `/readyz`, `/metrics`, and the routes registered on
+// it (each in its own module, as a Fastify plugin).
+import Fastify, { type FastifyInstance } from 'fastify';
+
+export interface WebhooksHttpOptions {
+  readonly ready: () => boolean;
+  readonly metrics: { metrics(): Promise<string>; readonly contentType: string };
+}
+
+/** The server with its operations routes; register the other routes, then listen. */
+export function buildWebhooksHttp(options: WebhooksHttpOptions): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) =>
+    options.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),
+  );
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(options.metrics.contentType).send(await options.metrics.metrics()),
+  );
+  return app;
+}
