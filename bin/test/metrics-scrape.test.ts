@@ -153,7 +153,7 @@ describe('metrics of every service (promtool check metrics, docs/metrics.md)', (
     expect(value(webhooks, 'webhooks_endpoints_disabled')).toBe(0);
     for (const service of SERVICES)
       expect(
-        value(parse(scrapes.get(service)!).samples, 'massivesms_outbox_pending_rows'),
+        value(parse(scrapes.get(service)!).samples, 'massivesms_outbox_pending_records'),
         `${service} outbox`,
       ).toBeGreaterThanOrEqual(0);
   });

@@ -178,9 +178,9 @@ const overview = dashboard(
           w: 12,
         }),
         timeseries({
-          title: 'Outbox rows waiting',
-          description: 'Rows waiting in each service outbox (massivesms_outbox_pending_rows).',
-          queries: [q(`max by (table) (massivesms_outbox_pending_rows{${CELL}})`, '{{table}}')],
+          title: 'Outbox records waiting',
+          description: 'Records waiting in each service outbox (massivesms_outbox_pending_records).',
+          queries: [q(`max by (table) (massivesms_outbox_pending_records{${CELL}})`, '{{table}}')],
           w: 12,
         }),
       ],

@@ -226,10 +226,10 @@ export function outboxRow(table: string) {
     title: 'Outbox',
     panels: [
       timeseries({
-        title: 'Outbox rows waiting',
+        title: 'Outbox records waiting',
         description:
-          'Rows waiting to be published, per table (massivesms_outbox_pending_rows, from the relay).',
-        queries: [q(`max by (table) (massivesms_outbox_pending_rows{${CELL},${t}})`, '{{table}}')],
+          'Records waiting to be published, per table (massivesms_outbox_pending_records, from the relay).',
+        queries: [q(`max by (table) (massivesms_outbox_pending_records{${CELL},${t}})`, '{{table}}')],
         w: 12,
       }),
       timeseries({

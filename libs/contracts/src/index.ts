@@ -6,6 +6,7 @@ export * from './event-id.ts';
 export * from './events.ts';
 export * from './headers.ts';
 export * from './json-schema.ts';
+export * from './privacy-requests.ts';
 export * from './sms.ts';
 export * from './state.ts';
 export * from './topics.ts';

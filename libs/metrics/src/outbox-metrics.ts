@@ -3,14 +3,14 @@ import { Gauge, type Registry } from 'prom-client';
 
 const depthGauges = new WeakMap<Registry, { pending: Gauge<'table'>; drained: Gauge<'table'> }>();
 
-/** The relay hook that exports `massivesms_outbox_pending_rows` and `…_drained_timestamp_seconds`. */
-export function outboxMetrics(registry: Registry, table: string): { onDepth: (rows: number) => void } {
+/** The relay hook that exports `massivesms_outbox_pending_records` and `…_drained_timestamp_seconds`. */
+export function outboxMetrics(registry: Registry, table: string): { onDepth: (records: number) => void } {
   let gauges = depthGauges.get(registry);
   if (!gauges) {
     gauges = {
       pending: new Gauge({
-        name: 'massivesms_outbox_pending_rows',
-        help: 'Outbox rows waiting to be published, after the last pass of this process relay (capped at 100000; a relay that does not hold the table lock keeps its last value).',
+        name: 'massivesms_outbox_pending_records',
+        help: 'Outbox records waiting to be published, after the last pass of this process relay (summed over at most 100000 rows; a relay that does not hold the table lock keeps its last value).',
         labelNames: ['table'] as const,
         registers: [registry],
       }),
@@ -27,9 +27,9 @@ export function outboxMetrics(registry: Registry, table: string): { onDepth: (ro
   pending.set({ table }, 0);
   drained.set({ table }, Date.now() / 1_000);
   return {
-    onDepth(rows) {
-      pending.set({ table }, rows);
-      if (rows === 0) drained.set({ table }, Date.now() / 1_000);
+    onDepth(records) {
+      pending.set({ table }, records);
+      if (records === 0) drained.set({ table }, Date.now() / 1_000);
     },
   };
 }

@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Cell } from '@massivesms/contracts';
+import {
+  type Cell,
+  consumerGroup,
+  decodeJsonOrThrow,
+  type PrivacyAck,
+  type PrivacyService,
+  privacyAckSchema,
+  privacyServices,
+  topicFor,
+} from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
-import type { MessageBus } from '@massivesms/messaging';
-import { instrumentBus, outboxMetrics } from '@massivesms/metrics';
+import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { instrumentBus, type LagSource, outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import { Keyring, type Kms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
@@ -25,6 +34,7 @@ import { PgControllerKeyStore } from './adapters/pg-store.ts';
 import { ssrfUrlGuard } from './adapters/url-guard.ts';
 import { ControlService, type PublicSubprocessorView } from './application/control-service.ts';
 import type { Clock, UrlGuard } from './application/ports.ts';
+import { SubjectRequests } from './application/subject-requests.ts';
 
 /** Folder of the control service's migrations (`massivesms migrate` applies them too). */
 export const controlMigrations = {
@@ -36,6 +46,8 @@ export interface ControlOptions {
   readonly cell: Cell;
   readonly db: Db;
   readonly bus: MessageBus;
+  /** Consumer lag of control's groups for /metrics (libs/metrics `kafkaLagSource`); closed by `close()`. */
+  readonly lag?: LagSource;
   readonly kms: Kms;
   readonly log: Logger;
   readonly operatorToken?: string | undefined;
@@ -55,6 +67,8 @@ export interface ControlOptions {
   readonly auditUrl?: string | undefined;
   /** Bounds on each call to those services (default: 2 s to connect, 30 s to answer). */
   readonly internalTimeouts?: InternalClientTimeouts;
+  /** Services that must acknowledge a data-subject request before it completes (default: all). */
+  readonly dsrServices?: readonly PrivacyService[];
 }
 
 /** A wired control service: the HTTP app plus what `main` needs to start and stop it. */
@@ -74,6 +88,8 @@ export async function createControl(options: ControlOptions): Promise<Control> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registry.setDefaultLabels({ cell: options.cell });
+  // Consumer and producer RED (and lag, given a source) of everything control sends and reads.
+  const bus = instrumentBus(options.bus, { registry, ...(options.lag ? { lag: options.lag } : {}) });
   const keyring = new Keyring({ kms: options.kms, store: new PgControllerKeyStore(options.db), now: clock });
   // Every change is stored with its events; the relay publishes them (DESIGN §5.0). Started by listen().
   let relay: OutboxRelay | undefined;
@@ -109,6 +125,17 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     subprocessors: () =>
       publicSubprocessors(clock(), options.subprocessorRegistry) as unknown as PublicSubprocessorView[],
   });
+  const namespace = options.topicNamespace ?? '';
+  const subjectRequests = new SubjectRequests({
+    db: options.db,
+    cell: options.cell,
+    namespace,
+    keyring,
+    events: outboxControlEvents(options.cell, namespace, clock, () => relay?.wake()),
+    clock,
+    expected: options.dsrServices ?? privacyServices,
+    controllerFor: (p, controllerId) => service.getController(p, controllerId),
+  });
   let ready = false;
   const collectedRoutes: string[] = [];
   const app = await buildControlApp({
@@ -127,7 +154,9 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     ...(options.tls
       ? { tls: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } }
       : {}),
+    subjectRequests,
   });
+  let acks: ConsumerHandle | undefined;
   return {
     app,
     routes: collectedRoutes,
@@ -138,8 +167,21 @@ export async function createControl(options: ControlOptions): Promise<Control> {
         db: options.db,
         table: CONTROL_OUTBOX,
         ...outboxMetrics(registry, CONTROL_OUTBOX),
-        producer: instrumentBus(options.bus, { registry }).producer(),
+        producer: bus.producer(),
         onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
+      });
+      // The services' answers to data-subject requests complete them (stored before the commit).
+      acks ??= await bus.consume<PrivacyAck>({
+        groupId: consumerGroup('control', options.cell, namespace, 'privacy-acks'),
+        topics: [topicFor(options.cell, 'privacy.acks.v1', namespace)],
+        deadLetterTopic: topicFor(options.cell, 'deadletter.v1', namespace),
+        decode: (record) => decodeJsonOrThrow(privacyAckSchema, record.value),
+        handleBatch: (batch) => subjectRequests.applyAcks(batch.records.map((r) => r.message)),
+        onBatchError: (error, where) =>
+          options.log.warn(
+            { err: error, partition: where.partition, attempt: where.attempt },
+            'applying data-subject request acknowledgements failed; retrying',
+          ),
       });
       if (options.operatorToken) await service.bootstrapOperatorToken(options.operatorToken);
       await service.republishAll();
@@ -150,10 +192,12 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     async close() {
       ready = false;
       await app.close();
+      await acks?.stop();
       // What the last requests stored goes out now if the broker takes it; the rest at the next start.
       await relay?.stop({ drainMs: 2_000 });
       await webhookDeliveries?.close();
       await auditLedger?.close();
+      await options.lag?.close();
     },
   };
 }

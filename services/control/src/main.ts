@@ -2,6 +2,7 @@
 import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
+import { kafkaLagSource } from '@massivesms/metrics';
 import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { controlSpec } from './config.ts';
@@ -24,6 +25,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     cell: config.cell,
     db,
     bus,
+    lag: kafkaLagSource(bus.kafka),
     kms,
     log,
     operatorToken: config.controlOperatorToken,
@@ -40,6 +42,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     // Deliveries and the ledger are read from the services that own them (cell-internal HTTP).
     webhooksUrl: config.webhooksInternalUrl,
     auditUrl: config.auditInternalUrl,
+    dsrServices: config.controlDsrServices,
   });
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');

@@ -89,7 +89,9 @@ describe('crash: SIGKILL the webhooks service mid-run, restart it', () => {
       /^webhooks_attempts_total\{outcome="delivered",error_class="none"[^}]*\} [1-9]\d*$/m,
     );
     expect(metrics).toMatch(/^webhooks_queue_depth\{state="pending"[^}]*\} 0$/m);
-    expect(metrics).toMatch(/^webhooks_delivery_lag_seconds_count\{[^}]*outcome="delivered"[^}]*\} [1-9]\d*$/m);
+    expect(metrics).toMatch(
+      /^webhooks_delivery_lag_seconds_count\{[^}]*outcome="delivered"[^}]*\} [1-9]\d*$/m,
+    );
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(0);
