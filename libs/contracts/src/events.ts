@@ -117,18 +117,25 @@ export const rejectionSchema = z
       partition: z.int().min(0),
       offset: z.string().regex(/^\d+$/),
     }),
-    original: z
-      .string()
-      .max(2_800_000)
-      .nullable()
+    sealed: encryptedField
       .optional()
       .describe(
-        'The record value as sent (base64) when it could not be attributed to a known controller (undecodable, invalid, unknown controller, wrong region), so nothing is lost.',
+        "The record value as sent (UTF-8, or base64 with field `rejected.base64` when it is no UTF-8), encrypted under the controller's data key (field `rejected`, record `messageId`): only when the controller is known in this cell, the record is homed here and the key could be had.",
+      ),
+    digest: z
+      .strictObject({
+        alg: z.literal('hmac-sha256'),
+        salt: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+        value: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+      })
+      .optional()
+      .describe(
+        'HMAC-SHA256 of the record value keyed by a random salt (base64url): proves that the record read back at `source` is the one rejected, without keeping it. Absent for a record with no value.',
       ),
     occurredAt: timestamp,
   })
   .describe(
-    'A rejected request (topic {cell}.sms.rejected.v1): a stable code, the offending field and a reason.',
+    'A rejected request (topic {cell}.sms.rejected.v1): a stable code, the offending field and a reason. No plaintext personal data: the record itself stays at `source` (as long as that topic retains it), sealed here only under its own controller key.',
   );
 export type Rejection = z.infer<typeof rejectionSchema>;
 
