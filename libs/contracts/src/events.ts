@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { personalDataIn } from './personal-data.ts';
 import { cells } from './topics.ts';
 
 // Shared building blocks. Identifiers are opaque but restricted to a safe alphabet so they can sit in
@@ -58,6 +59,25 @@ export const terminalStatuses: ReadonlySet<MessageStatus> = new Set([
 
 export const carrierSchema = z.enum(['telnyx', 'twilio']);
 
+/**
+ * Refuses metadata holding a phone number or an e-mail address. The issue names neither the key nor
+ * the value (either may be the personal data) and carries its own code, for `decodeJson`.
+ */
+function noPersonalData(metadata: Record<string, string | number | boolean>, ctx: z.RefinementCtx): void {
+  for (const [key, value] of Object.entries(metadata)) {
+    const found = personalDataIn(key) ?? (typeof value === 'string' ? personalDataIn(value) : undefined);
+    if (found) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `metadata holds personal data (${found.replace('_', ' ')}); it must hold none`,
+        params: { errorCode: 'SMS_METADATA_PERSONAL_DATA' },
+      });
+      return;
+    }
+  }
+}
+
 /** `sms.requested.v1`: one SMS request, written by the campaign API. */
 export const smsRequestSchema = z
   .strictObject({
@@ -72,8 +92,11 @@ export const smsRequestSchema = z
     metadata: z
       .record(z.string().min(1).max(64), z.union([z.string().max(256), z.number(), z.boolean()]))
       .refine((m) => Object.keys(m).length <= 20, 'at most 20 metadata keys')
+      .superRefine(noPersonalData)
       .optional()
-      .describe('Small producer metadata, echoed in status events. Must not contain personal data.'),
+      .describe(
+        'Small producer metadata, echoed in status events. Must not contain personal data: a key or value holding a phone number (any written form) or an e-mail address is refused (`SMS_METADATA_PERSONAL_DATA`).',
+      ),
   })
   .describe('An SMS request (topic {cell}.sms.requested.v1).');
 export type SmsRequest = z.infer<typeof smsRequestSchema>;

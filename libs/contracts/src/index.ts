@@ -5,6 +5,7 @@ export * from './event-id.ts';
 export * from './events.ts';
 export * from './headers.ts';
 export * from './json-schema.ts';
+export * from './personal-data.ts';
 export * from './sms.ts';
 export * from './state.ts';
 export * from './topics.ts';
