@@ -6,6 +6,7 @@ export * from './events.ts';
 export * from './headers.ts';
 export * from './json-schema.ts';
 export * from './personal-data.ts';
+export * from './rejection-digest.ts';
 export * from './sms.ts';
 export * from './state.ts';
 export * from './topics.ts';

@@ -1,12 +1,12 @@
 import {
   consumerGroup,
   dispatchRecordSchema,
+  matchesRejectionDigest,
   rejectionSchema,
   statusEventSchema,
 } from '@massivesms/contracts';
 import { decryptField, toControllerId } from '@massivesms/privacy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { matchesRejectionDigest } from '../src/application/route-batch.ts';
 import { eventually, json, type RouterHarness, request, startHarness } from './harness.ts';
 
 const MOBILE = '+447400123456'; // a valid UK mobile number (canary: must never appear outside encrypted fields)

@@ -1,4 +1,3 @@
-import { createHmac, randomBytes } from 'node:crypto';
 import {
   type Cell,
   type ControllerState,
@@ -10,6 +9,7 @@ import {
   type ProcessingEvent,
   processingEventSchema,
   recordHeaders,
+  rejectionDigest,
   rejectionSchema,
   type StatusEvent,
   statusEventSchema,
@@ -460,20 +460,6 @@ function expiryOutputs(
       traceparent,
     ),
   ];
-}
-
-/** A salted HMAC of a rejected record's bytes: matches the record read back, reveals nothing of it. */
-export function rejectionDigest(value: Uint8Array, salt: Buffer = randomBytes(16)) {
-  return {
-    alg: 'hmac-sha256' as const,
-    salt: salt.toString('base64url'),
-    value: createHmac('sha256', salt).update(value).digest('base64url'),
-  };
-}
-
-/** Whether `value` is the record a rejection's digest was made of. */
-export function matchesRejectionDigest(value: Uint8Array, digest: { salt: string; value: string }): boolean {
-  return rejectionDigest(value, Buffer.from(digest.salt, 'base64url')).value === digest.value;
 }
 
 function sealRejected(keys: ControllerKeys, controllerId: string, messageId: string, value: Buffer) {
