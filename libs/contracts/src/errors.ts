@@ -16,6 +16,8 @@ export const errorCodes = {
     "The request's purpose is not among the purposes of the controller's current instruction.",
   SMS_INVALID_RECIPIENT: 'The recipient is not a valid phone number (or one SMS cannot reach).',
   SMS_LANDLINE_RECIPIENT: 'The recipient is a landline.',
+  SMS_METADATA_PERSONAL_DATA:
+    'The request metadata holds personal data (a phone number in any written form, or an e-mail address): metadata must hold none. The rejection names neither the key nor the value.',
   SMS_INVALID_SENDER: 'The sender is not an E.164 number, a short code or an alphanumeric sender id.',
   SMS_TOO_MANY_SEGMENTS: 'The body needs more SMS segments than the configured maximum.',
   SMS_SUPPRESSED_OPT_OUT:

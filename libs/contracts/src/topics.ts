@@ -34,7 +34,8 @@ export const topicTable = Object.freeze([
     cleanupPolicy: 'delete',
     retentionMs: 7 * DAY_MS,
     personalData: true,
-    description: 'Requests that failed validation: original bytes plus a stable code and reason.',
+    description:
+      'Requests that failed validation: a stable code and reason, the source position and a salted digest; the record itself only sealed under its controller key.',
   },
   {
     name: 'sms.dispatch.v1',
