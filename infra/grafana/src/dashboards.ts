@@ -351,7 +351,7 @@ const webhooks = dashboard(
 const control = dashboard(
   'massivesms-control',
   'MassiveSMS / Control',
-  'Control plane API: controllers, instructions, endpoints, privacy requests; events through control_outbox.',
+  'Control plane API: controllers, instructions, endpoints, privacy requests (and their acknowledgements, consumed); events through control_outbox.',
   [
     {
       title: 'API',
@@ -397,6 +397,7 @@ const control = dashboard(
         }),
       ],
     },
+    ...consumerRows('control\\\\..*'),
     outboxRow('control_outbox'),
     processRow('control'),
   ],

@@ -52,11 +52,7 @@ describe('outbox relay onDepth', () => {
   });
 
   it('costs nothing when no hook is set (no extra statement)', async () => {
-    await db.query(`CREATE TABLE quiet_outbox (
-      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, topic text NOT NULL, key text, value bytea, headers jsonb)`);
-    await db.query(
-      `INSERT INTO quiet_outbox (topic, key, value) SELECT 't', 'k', 'v'::bytea FROM generate_series(1, 600)`,
-    );
+    await table('quiet_outbox', 6); // 600 records
     const statements: string[] = [];
     const spy: Db = {
       query: (sql, params) => {
