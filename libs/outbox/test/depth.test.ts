@@ -67,7 +67,11 @@ describe('outbox relay onDepth', () => {
       db: spy,
       table: 'quiet_outbox',
       batchSize: 500,
-      producer: { send: async (records) => void (sent += records.length) },
+      producer: {
+        send: async (records) => {
+          sent += records.length;
+        },
+      },
     });
     try {
       await eventually(10_000, () => expect(sent).toBe(600));
