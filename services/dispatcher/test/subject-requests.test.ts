@@ -6,6 +6,7 @@ import {
   type StatusEvent,
 } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
+import { decodeRecords } from '@massivesms/outbox';
 import {
   type ControllerKeys,
   decryptField,
@@ -67,10 +68,13 @@ describe('the dispatcher answers data-subject requests for its own rows (real Po
     );
   /** Takes what the answer stored in the outbox (no relay runs here). */
   const outbox = async () => {
-    const { rows } = await db.query<{ topic: string; key: string; value: Buffer }>(
-      'DELETE FROM dispatcher_outbox RETURNING topic, key, value',
+    const { rows } = await db.query<{ id: string; records: Buffer }>(
+      'DELETE FROM dispatcher_outbox RETURNING id, records',
     );
-    return rows.map((r) => ({ topic: r.topic, key: r.key, value: JSON.parse(r.value.toString()) }));
+    return rows
+      .sort((a, b) => Number(BigInt(a.id) - BigInt(b.id)))
+      .flatMap((r) => decodeRecords(r.records))
+      .map((r) => ({ topic: r.topic, key: r.key, value: JSON.parse(String(r.value)) }));
   };
   const ackOf = (records: Awaited<ReturnType<typeof outbox>>) =>
     records.find((r) => r.topic === 't.us.privacy.acks.v1')!.value as PrivacyAck;

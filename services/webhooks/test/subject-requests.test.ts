@@ -5,6 +5,7 @@ import {
   privacySubjectContext,
 } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
+import { decodeRecords } from '@massivesms/outbox';
 import {
   type ControllerKeys,
   decryptField,
@@ -61,10 +62,9 @@ describe('the webhooks service answers data-subject requests for its own rows (r
       r,
     );
   const ack = async () => {
-    const { rows } = await db.query<{ topic: string; value: Buffer }>(
-      'DELETE FROM webhooks_outbox RETURNING topic, value',
-    );
-    return JSON.parse(rows.find((r) => r.topic === 't.us.privacy.acks.v1')!.value.toString()) as PrivacyAck;
+    const { rows } = await db.query<{ records: Buffer }>('DELETE FROM webhooks_outbox RETURNING records');
+    const records = rows.flatMap((r) => decodeRecords(r.records));
+    return JSON.parse(String(records.find((r) => r.topic === 't.us.privacy.acks.v1')!.value)) as PrivacyAck;
   };
   const deliver = async (webhookId: string, messageId: string, status: string, to?: string) => {
     const body = JSON.stringify({
