@@ -14,3 +14,22 @@ export { createMemoryDestination, type MemoryDestination } from './memory-destin
 export { type OpsServerOptions, startOpsServer } from './ops-server.ts';
 export { EMAIL_PLACEHOLDER, PHONE_PLACEHOLDER, scrubString, scrubValue } from './scrub.ts';
 export { drainOnSignal } from './shutdown.ts';
+export {
+  endSpans,
+  type HttpCallInfo,
+  shutdownTracing,
+  startProcessSpan,
+  startSendSpans,
+  traceFastify,
+  traceHeaders,
+  traceHttpCall,
+  tracingEnabled,
+  withTraceOf,
+} from './tracing.ts';
+export {
+  ScrubbingExporter,
+  scrubAttributes,
+  scrubSpan,
+  startTracing,
+  tracingConfigured,
+} from './tracing-sdk.ts';

@@ -12,7 +12,7 @@ import {
   suppressionKey,
   topicFor,
 } from '@massivesms/contracts';
-import type { DecodedRecord, OutgoingRecord } from '@massivesms/messaging';
+import type { DecodedRecord, Headers, OutgoingRecord } from '@massivesms/messaging';
 import {
   type ControllerKeys,
   DecryptionFailedError,
@@ -22,6 +22,7 @@ import {
   subprocessorStatus,
   toControllerId,
 } from '@massivesms/privacy';
+import { withTraceOf } from '@massivesms/telemetry';
 import type { Announce, NextStatus, ParkedMessage, PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { buildCallbackUrl } from '../domain/callback.ts';
 import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
@@ -170,7 +171,7 @@ export interface DispatchResult {
  */
 export async function dispatchBatch(
   deps: DispatchDeps,
-  records: readonly Pick<DecodedRecord<DispatchRecord>, 'message'>[],
+  records: readonly (Pick<DecodedRecord<DispatchRecord>, 'message'> & { readonly headers?: Headers })[],
 ): Promise<DispatchResult> {
   const now = deps.now();
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(deps.cell, name, deps.namespace);
@@ -189,7 +190,7 @@ export async function dispatchBatch(
     });
 
   const planned: Planned[] = [];
-  for (const { message: record } of records) {
+  for (const { message: record, headers } of records) {
     const controller = deps.controllers.get(record.controllerId);
     const refusal = refusalOf(deps, record, controller, now);
     if (refusal === 'hold') throw new HoldError('the controller is not in the directory yet');
@@ -211,7 +212,7 @@ export async function dispatchBatch(
     const route = allowed.filter((c) => !open(c));
     // Every carrier it may use is down: it waits for one of them (no failover to an unlisted one),
     // for a bounded time.
-    if (route.length > 0) planned.push({ record, route, allowed });
+    if (route.length > 0) planned.push({ record, route, allowed, headers });
     else if (waitedTooLong(deps, record, now))
       refusals.push(
         ...refusalOutputs(deps, topic, record, CARRIER_UNAVAILABLE, CARRIER_UNAVAILABLE.errorCode, now),
@@ -297,7 +298,10 @@ export async function dispatchBatch(
         if (queue.failed) return; // an earlier one failed: this one stays claimed, as if interrupted
         try {
           // After a hold, the rest of this recipient's messages are not attempted (released below).
-          const release = queue.held ? { row, events: [] } : await sendTracked(deps, topic, item, row);
+          // In the trace of the record's processing: the carrier call and the events it announces.
+          const release = queue.held
+            ? { row, events: [] }
+            : await withTraceOf(item.headers, () => sendTracked(deps, topic, item, row));
           if (!release) return;
           queue.held = true;
           // Nothing was sent for it: its claim is released (a stranded claim would never be sent)
@@ -348,6 +352,8 @@ interface Planned {
   readonly route: CarrierName[];
   /** Every carrier the instruction allows now, open or not (what it waits for when parked). */
   readonly allowed: CarrierName[];
+  /** The consumed record's headers (its trace context); none for a parked message. */
+  readonly headers?: Headers | undefined;
   /** The recipient and body, decrypted just for the carrier call. */
   readonly plain?: { readonly to: string; readonly text: string };
 }

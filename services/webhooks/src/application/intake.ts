@@ -17,6 +17,7 @@ import { type ControllerKeys, decryptField, encryptField, toControllerId } from 
 import type { DeliveryToStore, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { eventTypeOf, messageWebhookBody, statusChangeKey, webhookIdFor } from '../domain/payload.ts';
 import { peekJsonString } from '../domain/peek.ts';
+import { deliveryTraces } from './delivery-traces.ts';
 
 export interface IntakeDeps {
   readonly store: PgDeliveryStore;
@@ -86,7 +87,12 @@ export async function intakeStatuses(
   const failed: FailedRecord[] = [];
   for (const record of records) {
     try {
-      deliveries.push(...(await deliveriesFor(deps, record.message, now)));
+      const made = await deliveriesFor(deps, record.message, now);
+      deliveryTraces.remember(
+        made.map((d) => d.webhookId),
+        record.headers,
+      );
+      deliveries.push(...made);
     } catch (error) {
       failed.push({ record, error });
     }

@@ -9,12 +9,14 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import { type ControllerKeys, DecryptionFailedError, decryptField, encryptField } from '@massivesms/privacy';
+import { withTraceOf } from '@massivesms/telemetry';
 import type { HttpSender } from '../adapters/http-sender.ts';
 import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { judgeAttempt } from '../domain/outcome.ts';
 import { webhookIdFor } from '../domain/payload.ts';
 import { nextAttemptDelay, RETRY_SCHEDULE_MS } from '../domain/schedule.ts';
 import { signedHeaders } from '../domain/signing.ts';
+import { deliveryTraces } from './delivery-traces.ts';
 import { signingKeys } from './endpoints.ts';
 import { bodyContext } from './intake.ts';
 import { Wakeup } from './wakeup.ts';
@@ -305,7 +307,9 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       );
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
     const headers = signedHeaders(secrets, row.webhookId, now, body);
-    const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body, stopping.signal);
+    const result = await withTraceOf(deliveryTraces.of(row.webhookId), () =>
+      deps.sender.post(endpoint.endpointId, endpoint.url, headers, body, stopping.signal),
+    );
     // Cut short by stop(): not the endpoint's failure, so nothing is recorded (no attempt counted, no
     // health change). stop() releases the lease: the next process retries now, same webhook-id.
     if (result.error === 'aborted') return;

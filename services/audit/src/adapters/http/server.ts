@@ -1,5 +1,7 @@
 // The audit service's HTTP server: `/healthz`, `/readyz`, `/metrics`, and the routes registered on it
 // (each in its own module, as a Fastify plugin).
+
+import { traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance } from 'fastify';
 
 export interface AuditHttpOptions {
@@ -10,6 +12,7 @@ export interface AuditHttpOptions {
 /** The server with its operations routes; register the API routes, then listen. */
 export function buildAuditHttp(options: AuditHttpOptions): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  traceFastify(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) =>
     options.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),

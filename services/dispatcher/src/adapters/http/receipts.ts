@@ -1,3 +1,4 @@
+import { traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ReceiptResult, VerifiedReceipt } from '../../application/apply-receipt.ts';
 import { parseCallbackPath } from '../../domain/callback.ts';
@@ -43,6 +44,7 @@ interface TelnyxEvent {
  */
 export async function buildReceiptIngress(options: ReceiptIngressOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  traceFastify(app);
   // Signatures cover the exact bytes: keep the raw body as a string for both content types.
   app.addContentTypeParser(
     ['application/json', 'application/x-www-form-urlencoded'],

@@ -1,5 +1,7 @@
 // The webhooks service's HTTP server: `/healthz`, `/readyz`, `/metrics`, and the routes registered on
 // it (each in its own module, as a Fastify plugin).
+
+import { traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance } from 'fastify';
 
 export interface WebhooksHttpOptions {
@@ -10,6 +12,7 @@ export interface WebhooksHttpOptions {
 /** The server with its operations routes; register the other routes, then listen. */
 export function buildWebhooksHttp(options: WebhooksHttpOptions): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  traceFastify(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) =>
     options.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),
