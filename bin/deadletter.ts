@@ -16,7 +16,9 @@ import {
   deadLetterTopics,
   KafkaBus,
   listDeadLetters,
+  listRejections,
   replayDeadLetters,
+  replayRejections,
   waitForBroker,
 } from '@massivesms/kafka';
 
@@ -29,12 +31,17 @@ const cellSpec = defineConfig({ CELL: commonSpec.CELL });
 
 const USAGE = `usage: massivesms deadletter list   [--cell us|eu] [--topic T] [--code C] [--limit N] [--json]
        massivesms deadletter replay [--cell us|eu] (--offset P:N ... | --all [--topic T] [--code C]) [--dry-run] [--json]
+       massivesms deadletter rejected [--cell us|eu] [--code C] [--limit N] [--json]
+       massivesms deadletter replay-rejected [--cell us|eu] --offset P:N ... [--json]
 
   list     dead letters, oldest first (the last --limit, default 100): id (partition:offset), time,
            source topic/partition/offset, consumer group, code, attempts, value kept or not, when
            replayed, reason. Never the record's value.
   replay   produce dead letters again to their source topic (key, value, headers without dlq-*),
            once each: a replayed dead letter is recorded and skipped by later replays.
+  rejected         the router's rejections (id, code, message, source); never the record.
+  replay-rejected  produce rejected requests again, read back at their source position and checked
+                   against the rejection's digest (a rejection keeps no plaintext).
   --cell   defaults to CELL; --topic matches the source topic (sms.status.v1 or its full name).`;
 
 /** Runs `massivesms deadletter …`; returns the exit code. */
@@ -50,7 +57,11 @@ export async function runDeadLetterCommand(
   }
   const { values, positionals } = parsed;
   const verb = positionals[0];
-  if (positionals.length !== 1 || (verb !== 'list' && verb !== 'replay')) return usageError();
+  const verbs = ['list', 'replay', 'rejected', 'replay-rejected'];
+  if (positionals.length !== 1 || !verbs.includes(verb ?? '')) return usageError();
+  if (verb === 'replay-rejected' && values.offset === undefined) {
+    return usageError('replay-rejected takes --offset P:N (repeatable)');
+  }
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1)
     return usageError('--limit must be a whole number of at least 1');
@@ -77,6 +88,13 @@ export async function runDeadLetterCommand(
     return 1;
   }
   const bus = new KafkaBus({ ...connection, clientId: 'massivesms-deadletter' });
+  if (verb === 'rejected' || verb === 'replay-rejected') {
+    try {
+      return await rejections(bus, cell, namespace, verb, values);
+    } finally {
+      await bus.close();
+    }
+  }
   try {
     const all = await listDeadLetters(bus, topics);
     const matches = (d: DeadLetterEntry) =>
@@ -144,6 +162,71 @@ export async function runDeadLetterCommand(
   } finally {
     await bus.close();
   }
+}
+
+/** `rejected` and `replay-rejected`: the router's answers to bad input, and producing those records again. */
+async function rejections(
+  bus: KafkaBus,
+  cell: Cell,
+  namespace: string,
+  verb: 'rejected' | 'replay-rejected',
+  values: ReturnType<typeof parse>['values'],
+): Promise<number> {
+  const all = await listRejections(bus, cell, namespace);
+  if (verb === 'rejected') {
+    const shown = all
+      .filter((e) => values.code === undefined || e.rejection.code === values.code)
+      .slice(-Number(values.limit));
+    for (const { id, rejection: r } of shown) {
+      const line = {
+        id,
+        at: r.occurredAt,
+        code: r.code,
+        ...(r.messageId ? { controllerId: r.controllerId, messageId: r.messageId } : {}),
+        source: r.source,
+        sealed: r.sealed !== undefined,
+        reason: r.reason,
+      };
+      console.log(
+        values.json
+          ? JSON.stringify(line)
+          : `${id}  ${r.occurredAt}  ${r.code}  ${position(r.source)}  ${r.reason}`,
+      );
+    }
+    if (!values.json && shown.length === 0) console.log('(no rejections)');
+    return 0;
+  }
+  const selected = [];
+  for (const text of values.offset ?? []) {
+    const found = all.find((e) => e.id === text);
+    if (!found) {
+      console.error(
+        `massivesms deadletter: no rejection at ${text} (ids are partition:offset, as rejected prints them)`,
+      );
+      return 1;
+    }
+    selected.push(found);
+  }
+  const outcome = await replayRejections(bus, selected);
+  const ids = (list: readonly { id: string }[]) => list.map((e) => e.id);
+  if (values.json) {
+    console.log(
+      JSON.stringify({
+        replayed: ids(outcome.replayed),
+        sourceGone: ids(outcome.sourceGone),
+        refused: ids(outcome.refused),
+      }),
+    );
+  } else {
+    for (const e of outcome.replayed)
+      console.log(`replayed ${e.id} to ${e.rejection.source.topic} (${e.rejection.code})`);
+    for (const e of outcome.sourceGone)
+      console.log(
+        `cannot replay ${e.id}: ${position(e.rejection.source)} no longer holds the record (retention)`,
+      );
+    for (const e of outcome.refused) console.log(`refused ${e.id}: another region's record`);
+  }
+  return outcome.sourceGone.length + outcome.refused.length > 0 ? 1 : 0;
 }
 
 function parse(args: string[]) {

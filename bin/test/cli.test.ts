@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createTestSchema, type TestSchema } from '@massivesms/testkit';
+import { createTestDatabase, type TestSchema } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -67,7 +67,7 @@ describe('massivesms entry points', () => {
   describe('against the real database', () => {
     let schema: TestSchema;
     beforeAll(async () => {
-      schema = await createTestSchema('cli');
+      schema = await createTestDatabase('cli');
     });
     afterAll(() => schema.drop());
 

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ErrorCode } from './errors.ts';
+import { type ErrorCode, errorCodes } from './errors.ts';
 
 /** Thrown (or returned) when bytes do not decode into a contract; carries a stable code. */
 export class ContractViolationError extends Error {
@@ -56,7 +56,15 @@ export function decodeJson<S extends z.ZodType>(
   const result = schema.safeParse(parsed);
   if (result.success) return { ok: true, value: result.data };
   const { field, reason } = describeIssues(result.error.issues);
-  return { ok: false, error: new ContractViolationError('CONTRACT_INVALID', reason, field) };
+  return { ok: false, error: new ContractViolationError(issueCode(result.error.issues), reason, field) };
+}
+
+/** A refinement may name its own stable code (`params.errorCode`); any other issue is CONTRACT_INVALID. */
+function issueCode(issues: readonly z.core.$ZodIssue[]): ErrorCode {
+  const first = issues[0];
+  const code =
+    first?.code === 'custom' ? (first.params as { errorCode?: unknown } | undefined)?.errorCode : undefined;
+  return typeof code === 'string' && code in errorCodes ? (code as ErrorCode) : 'CONTRACT_INVALID';
 }
 
 /** Decodes and validates, throwing the ContractViolationError (for decoders whose caller dead-letters). */

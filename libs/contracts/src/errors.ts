@@ -16,8 +16,18 @@ export const errorCodes = {
     "The request's purpose is not among the purposes of the controller's current instruction.",
   SMS_INVALID_RECIPIENT: 'The recipient is not a valid phone number (or one SMS cannot reach).',
   SMS_LANDLINE_RECIPIENT: 'The recipient is a landline.',
+  SMS_METADATA_PERSONAL_DATA:
+    'The request metadata holds personal data (a phone number in any written form, or an e-mail address): metadata must hold none. The rejection names neither the key nor the value.',
   SMS_INVALID_SENDER: 'The sender is not an E.164 number, a short code or an alphanumeric sender id.',
   SMS_TOO_MANY_SEGMENTS: 'The body needs more SMS segments than the configured maximum.',
+  SMS_SUPPRESSED_OPT_OUT:
+    'Status `suppressed`: the recipient opted out (STOP at a carrier) for this controller; never sent. Survives an erasure of the subject.',
+  SMS_SUPPRESSED_RESTRICTION:
+    'Status `suppressed`: the data subject asked the controller to restrict processing (DPA §8 restriction request); never sent.',
+  SMS_SUPPRESSED_OBJECTION:
+    'Status `suppressed`: the data subject objected to processing (DPA §8 objection request); never sent.',
+  SMS_SUBJECT_ERASED:
+    'Status `suppressed`: the message was held (quiet hours, waiting for a carrier) when its recipient was erased at the controller’s request (DPA §8); never sent.',
   SMS_QUIET_HOURS: "The instruction's quiet hours forbid sending now and say to reject.",
   DISPATCH_NO_AUTHORISED_CARRIER:
     "The controller's instruction lists no SMS carrier that is an effective subprocessor: nothing is sent.",

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { personalDataIn } from './personal-data.ts';
 import { cells } from './topics.ts';
 
 // Shared building blocks. Identifiers are opaque but restricted to a safe alphabet so they can sit in
@@ -58,6 +59,25 @@ export const terminalStatuses: ReadonlySet<MessageStatus> = new Set([
 
 export const carrierSchema = z.enum(['telnyx', 'twilio']);
 
+/**
+ * Refuses metadata holding a phone number or an e-mail address. The issue names neither the key nor
+ * the value (either may be the personal data) and carries its own code, for `decodeJson`.
+ */
+function noPersonalData(metadata: Record<string, string | number | boolean>, ctx: z.RefinementCtx): void {
+  for (const [key, value] of Object.entries(metadata)) {
+    const found = personalDataIn(key) ?? (typeof value === 'string' ? personalDataIn(value) : undefined);
+    if (found) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `metadata holds personal data (${found.replace('_', ' ')}); it must hold none`,
+        params: { errorCode: 'SMS_METADATA_PERSONAL_DATA' },
+      });
+      return;
+    }
+  }
+}
+
 /** `sms.requested.v1`: one SMS request, written by the campaign API. */
 export const smsRequestSchema = z
   .strictObject({
@@ -72,8 +92,11 @@ export const smsRequestSchema = z
     metadata: z
       .record(z.string().min(1).max(64), z.union([z.string().max(256), z.number(), z.boolean()]))
       .refine((m) => Object.keys(m).length <= 20, 'at most 20 metadata keys')
+      .superRefine(noPersonalData)
       .optional()
-      .describe('Small producer metadata, echoed in status events. Must not contain personal data.'),
+      .describe(
+        'Small producer metadata, echoed in status events. Must not contain personal data: a key or value holding a phone number (any written form) or an e-mail address is refused (`SMS_METADATA_PERSONAL_DATA`).',
+      ),
   })
   .describe('An SMS request (topic {cell}.sms.requested.v1).');
 export type SmsRequest = z.infer<typeof smsRequestSchema>;
@@ -117,18 +140,25 @@ export const rejectionSchema = z
       partition: z.int().min(0),
       offset: z.string().regex(/^\d+$/),
     }),
-    original: z
-      .string()
-      .max(2_800_000)
-      .nullable()
+    sealed: encryptedField
       .optional()
       .describe(
-        'The record value as sent (base64) when it could not be attributed to a known controller (undecodable, invalid, unknown controller, wrong region), so nothing is lost.',
+        "The record value as sent (UTF-8, or base64 with field `rejected.base64` when it is no UTF-8), encrypted under the controller's data key (field `rejected`, record `messageId`): only when the controller is known in this cell, the record is homed here and the key could be had.",
+      ),
+    digest: z
+      .strictObject({
+        alg: z.literal('hmac-sha256'),
+        salt: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+        value: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+      })
+      .optional()
+      .describe(
+        'HMAC-SHA256 of the record value keyed by a random salt (base64url): proves that the record read back at `source` is the one rejected, without keeping it. Absent for a record with no value.',
       ),
     occurredAt: timestamp,
   })
   .describe(
-    'A rejected request (topic {cell}.sms.rejected.v1): a stable code, the offending field and a reason.',
+    'A rejected request (topic {cell}.sms.rejected.v1): a stable code, the offending field and a reason. No plaintext personal data: the record itself stays at `source` (as long as that topic retains it), sealed here only under its own controller key.',
   );
 export type Rejection = z.infer<typeof rejectionSchema>;
 

@@ -10,6 +10,7 @@ import {
   statusEventSchema,
 } from './events.ts';
 import { recordHeadersSchema } from './headers.ts';
+import { privacyAckSchema, privacyRequestSchema } from './privacy-requests.ts';
 import { dispatchRecordSchema, suppressionEventSchema } from './sms.ts';
 import { controllerStateSchema, endpointStateSchema } from './state.ts';
 
@@ -26,6 +27,8 @@ export const exportedSchemas = {
   'controllers.v1': controllerStateSchema,
   'endpoints.v1': endpointStateSchema,
   'deadletter.replayed.v1': deadLetterReplaySchema,
+  'privacy.requests.v1': privacyRequestSchema,
+  'privacy.acks.v1': privacyAckSchema,
   'webhooks.commands.v1': webhookCommandSchema,
 } as const;
 

@@ -34,7 +34,8 @@ export const topicTable = Object.freeze([
     cleanupPolicy: 'delete',
     retentionMs: 7 * DAY_MS,
     personalData: true,
-    description: 'Requests that failed validation: original bytes plus a stable code and reason.',
+    description:
+      'Requests that failed validation: a stable code and reason, the source position and a salted digest; the record itself only sealed under its controller key.',
   },
   {
     name: 'sms.dispatch.v1',
@@ -91,6 +92,24 @@ export const topicTable = Object.freeze([
     personalData: false,
     description:
       'Dead letters `massivesms deadletter replay` produced again, keyed by their partition:offset, so a second replay skips them.',
+  },
+  {
+    name: 'privacy.requests.v1',
+    partitions: 3,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    personalData: true,
+    description:
+      'Data-subject requests (access, erasure, restriction, objection) for every service that owns data to act on; the number encrypted.',
+  },
+  {
+    name: 'privacy.acks.v1',
+    partitions: 3,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    personalData: true,
+    description:
+      "Each service's answer to a data-subject request: its part of an access export (encrypted) or what it erased.",
   },
   {
     name: 'webhooks.commands.v1',

@@ -84,6 +84,38 @@ describe('decoding a request', () => {
     expect(Object.keys(errorCodes)).toContain(result.error.code);
   });
 
+  it.each([
+    ['a number with +', { ref: '+14155550123' }],
+    ['a number without +', { ref: '14155550123' }],
+    ['a URL-encoded number', { ref: 'cb?to=%2B14155550123' }],
+    ['a spaced number', { note: 'call 00 44 20 7946 0958' }],
+    ['an e-mail address', { who: 'jane.doe@example.com' }],
+    ['a number as a key', { '+447400123456': true }],
+  ])(
+    'refuses metadata holding %s with SMS_METADATA_PERSONAL_DATA, quoting neither key nor value',
+    (_label, metadata) => {
+      const result = decodeJson(smsRequestSchema, bytes({ ...example, metadata }));
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      expect(result.error.code).toBe('SMS_METADATA_PERSONAL_DATA');
+      expect(result.error.field).toBe('metadata');
+      const [[key, value]] = Object.entries(metadata) as [[string, unknown]];
+      expect(result.error.message).not.toContain(key);
+      expect(result.error.message).not.toContain(String(value));
+    },
+  );
+
+  it('accepts metadata of ids, offsets and timestamps', () => {
+    const metadata = {
+      orderId: '550e8400-e29b-41d4-a716-446655440000',
+      batch: 1234567,
+      at: '2026-12-04T14:04:09.123Z',
+      epochMs: '1764857049123',
+      campaign: 'winter-2026',
+    };
+    expect(decodeJson(smsRequestSchema, bytes({ ...example, metadata })).ok).toBe(true);
+  });
+
   it('never echoes the offending value (it may be personal data) in the reason', () => {
     const result = decodeJson(
       smsRequestSchema,

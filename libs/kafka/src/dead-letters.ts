@@ -11,6 +11,9 @@ import {
   deadLetterReplaySchema,
   decodeJson,
   encodeJson,
+  matchesRejectionDigest,
+  type Rejection,
+  rejectionSchema,
   topicFor,
 } from '@massivesms/contracts';
 import { type DeadLetter, type IncomingRecord, readDeadLetter, replayRecord } from '@massivesms/messaging';
@@ -130,6 +133,63 @@ export async function replayDeadLetters(
     alreadyReplayed,
     sourceGone,
   };
+}
+
+/** A rejection on `{cell}.sms.rejected.v1`, with its id there (`partition:offset`). */
+export interface RejectionEntry {
+  readonly id: string;
+  readonly rejection: Rejection;
+}
+
+/** Every rejection of the cell, oldest first. */
+export async function listRejections(bus: KafkaBus, cell: Cell, namespace = ''): Promise<RejectionEntry[]> {
+  const records = await readAll(bus, [topicFor(cell, 'sms.rejected.v1', namespace)]);
+  return records.flatMap((r) => {
+    const decoded = decodeJson(rejectionSchema, r.value);
+    return decoded.ok ? [{ id: deadLetterReplayKey(r.partition, r.offset), rejection: decoded.value }] : [];
+  });
+}
+
+/** What a replay of rejections did with each. */
+export interface RejectionReplayOutcome {
+  readonly replayed: RejectionEntry[];
+  /** The source no longer holds the record (retention), or holds another one than the digest names. */
+  readonly sourceGone: RejectionEntry[];
+  /** Another region's record: it belongs to that cell, never to be routed here. */
+  readonly refused: RejectionEntry[];
+}
+
+/**
+ * Produces the records of these rejections again to their source topic, read back at the source
+ * position (a rejection keeps no plaintext) and checked against the rejection's digest. The router
+ * claims each request once per (controller, message id), so a request routed meanwhile is not routed
+ * twice; a record still at fault is rejected again.
+ */
+export async function replayRejections(
+  bus: KafkaBus,
+  selected: readonly RejectionEntry[],
+): Promise<RejectionReplayOutcome> {
+  const refused = selected.filter((e) => e.rejection.code === 'SMS_WRONG_REGION');
+  const due = selected.filter((e) => e.rejection.code !== 'SMS_WRONG_REGION');
+  const values = await readSourceValues(
+    bus,
+    due.map((e) => e.rejection.source),
+  );
+  const replayed: RejectionEntry[] = [];
+  const sourceGone: RejectionEntry[] = [];
+  const records = [];
+  for (const e of due) {
+    const value = values.get(positionKey(e.rejection.source));
+    const digest = e.rejection.digest;
+    if (!value || !digest || !matchesRejectionDigest(value, digest)) {
+      sourceGone.push(e);
+      continue;
+    }
+    records.push({ topic: e.rejection.source.topic, key: null, value });
+    replayed.push(e);
+  }
+  if (records.length > 0) await bus.producer().send(records);
+  return { replayed, sourceGone, refused };
 }
 
 interface Position {

@@ -1,10 +1,11 @@
 export {
-  type OutboxColumns,
+  decodeRecords,
+  encodeRecords,
+  OutboxFrameError,
   type OutboxRelay,
   type OutboxRelayOptions,
-  outboxColumns,
+  outboxInsert,
   outboxParams,
-  outboxSelect,
   startOutboxRelay,
   writeOutbox,
 } from './outbox.ts';

@@ -12,7 +12,15 @@ export {
 } from './logger.ts';
 export { createMemoryDestination, type MemoryDestination } from './memory-destination.ts';
 export { type OpsServerOptions, startOpsServer } from './ops-server.ts';
-export { EMAIL_PLACEHOLDER, PHONE_PLACEHOLDER, scrubString, scrubValue } from './scrub.ts';
+export {
+  EMAIL_PLACEHOLDER,
+  PHONE_PLACEHOLDER,
+  SensitiveStrings,
+  scrubString,
+  scrubValue,
+  sensitiveStrings,
+  TEXT_PLACEHOLDER,
+} from './scrub.ts';
 export { drainOnSignal } from './shutdown.ts';
 export {
   endSpans,

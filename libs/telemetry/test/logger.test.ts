@@ -174,7 +174,7 @@ describe('redaction of personal data', () => {
       {
         offset: '12345',
         partition: 3,
-        bigOffset: '14155550123',
+        bigOffset: '1234567890123',
         durationMs: 1234567,
         took: '+250ms',
         delta: '+12345',
@@ -188,7 +188,7 @@ describe('redaction of personal data', () => {
     expect(record).toMatchObject({
       offset: '12345',
       partition: 3,
-      bigOffset: '14155550123',
+      bigOffset: '1234567890123',
       durationMs: 1234567,
       took: '+250ms',
       delta: '+12345',

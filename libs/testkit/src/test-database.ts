@@ -39,3 +39,32 @@ export async function createTestSchema(label = 'test'): Promise<TestSchema> {
     },
   };
 }
+
+/**
+ * A throwaway database of its own, for a test that runs code migrating the whole database (the
+ * `migrate` command works on the database's default schema, which every other test run shares).
+ */
+export async function createTestDatabase(label = 'test'): Promise<TestSchema> {
+  const base = new URL(inject('databaseUrl'));
+  const name = `t_${label
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: base.href });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = new URL(base.href);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    schema: 'public',
+    drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+  };
+}

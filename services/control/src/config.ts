@@ -1,4 +1,5 @@
 import { commonSpec, defineConfig } from '@massivesms/config';
+import { privacyServices } from '@massivesms/contracts';
 import { allowListSchema } from '@massivesms/ssrf';
 import { z } from 'zod';
 
@@ -49,5 +50,15 @@ export const controlSpec = defineConfig({
     default: '400',
     description:
       'Longest metadata retention an instruction may ask for; longer ones are refused with a notice.',
+  },
+  CONTROL_DSR_SERVICES: {
+    schema: z
+      .string()
+      .transform((text) => text.split(',').map((s) => s.trim()))
+      .pipe(z.array(z.enum(privacyServices)).min(1))
+      .transform((list) => [...new Set(list)]),
+    default: privacyServices.join(','),
+    description:
+      'Comma-separated services that must acknowledge a data-subject request before it completes (each erases or exports its own rows): every service of the cell that stores data about subjects.',
   },
 });

@@ -1,8 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Cell } from '@massivesms/contracts';
+import {
+  type Cell,
+  consumerGroup,
+  decodeJsonOrThrow,
+  type PrivacyAck,
+  type PrivacyService,
+  privacyAckSchema,
+  privacyServices,
+  topicFor,
+} from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
-import type { MessageBus } from '@massivesms/messaging';
+import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import { Keyring, type Kms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
@@ -24,6 +33,7 @@ import { PgControllerKeyStore } from './adapters/pg-store.ts';
 import { ssrfUrlGuard } from './adapters/url-guard.ts';
 import { ControlService, type PublicSubprocessorView } from './application/control-service.ts';
 import type { Clock, UrlGuard } from './application/ports.ts';
+import { SubjectRequests } from './application/subject-requests.ts';
 
 /** Folder of the control service's migrations (`massivesms migrate` applies them too). */
 export const controlMigrations = {
@@ -54,6 +64,8 @@ export interface ControlOptions {
   readonly auditUrl?: string | undefined;
   /** Bounds on each call to those services (default: 2 s to connect, 30 s to answer). */
   readonly internalTimeouts?: InternalClientTimeouts;
+  /** Services that must acknowledge a data-subject request before it completes (default: all). */
+  readonly dsrServices?: readonly PrivacyService[];
 }
 
 /** A wired control service: the HTTP app plus what `main` needs to start and stop it. */
@@ -98,6 +110,17 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     subprocessors: () =>
       publicSubprocessors(clock(), options.subprocessorRegistry) as unknown as PublicSubprocessorView[],
   });
+  const namespace = options.topicNamespace ?? '';
+  const subjectRequests = new SubjectRequests({
+    db: options.db,
+    cell: options.cell,
+    namespace,
+    keyring,
+    events: outboxControlEvents(options.cell, namespace, clock, () => relay?.wake()),
+    clock,
+    expected: options.dsrServices ?? privacyServices,
+    controllerFor: (p, controllerId) => service.getController(p, controllerId),
+  });
   let ready = false;
   const collectedRoutes: string[] = [];
   const app = await buildControlApp({
@@ -116,7 +139,9 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     ...(options.tls
       ? { tls: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } }
       : {}),
+    subjectRequests,
   });
+  let acks: ConsumerHandle | undefined;
   return {
     app,
     routes: collectedRoutes,
@@ -129,6 +154,19 @@ export async function createControl(options: ControlOptions): Promise<Control> {
         producer: options.bus.producer(),
         onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
       });
+      // The services' answers to data-subject requests complete them (stored before the commit).
+      acks ??= await options.bus.consume<PrivacyAck>({
+        groupId: consumerGroup('control', options.cell, namespace, 'privacy-acks'),
+        topics: [topicFor(options.cell, 'privacy.acks.v1', namespace)],
+        deadLetterTopic: topicFor(options.cell, 'deadletter.v1', namespace),
+        decode: (record) => decodeJsonOrThrow(privacyAckSchema, record.value),
+        handleBatch: (batch) => subjectRequests.applyAcks(batch.records.map((r) => r.message)),
+        onBatchError: (error, where) =>
+          options.log.warn(
+            { err: error, partition: where.partition, attempt: where.attempt },
+            'applying data-subject request acknowledgements failed; retrying',
+          ),
+      });
       if (options.operatorToken) await service.bootstrapOperatorToken(options.operatorToken);
       await service.republishAll();
       const address = await app.listen({ port, host });
@@ -138,6 +176,7 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     async close() {
       ready = false;
       await app.close();
+      await acks?.stop();
       // What the last requests stored goes out now if the broker takes it; the rest at the next start.
       await relay?.stop({ drainMs: 2_000 });
       await webhookDeliveries?.close();

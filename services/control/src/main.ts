@@ -40,6 +40,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     // Deliveries and the ledger are read from the services that own them (cell-internal HTTP).
     webhooksUrl: config.webhooksInternalUrl,
     auditUrl: config.auditInternalUrl,
+    dsrServices: config.controlDsrServices,
   });
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');

@@ -19,6 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
 import { DISPATCHER_OUTBOX, PgDispatchStore, RecentRows } from './adapters/pg-dispatch-store.ts';
+import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { answerHelp, handleInbound } from './application/inbound.ts';
@@ -242,6 +243,17 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     decode: (record) => decodeJsonOrThrow(suppressionEventSchema, record.value),
     handleBatch: (batch) => store.applySuppressions(batch.records.map((r) => r.message)),
   });
+  // Data-subject requests: export or erase this service's rows about the subject, and acknowledge.
+  const subjectRequests = await consumeSubjectRequests({
+    bus: options.bus,
+    db: options.db,
+    cell: options.cell,
+    namespace,
+    keys: (id) => directory.keys(id),
+    log: options.log,
+    wrote: wake,
+    now,
+  });
   const consumer: ConsumerHandle = await options.bus.consume<DispatchRecord>({
     groupId: consumerGroup('dispatcher', options.cell, namespace),
     topics: [topic('sms.dispatch.v1')],
@@ -309,6 +321,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       await consumer.stop();
       await scheduler.stop();
       await suppressions.stop();
+      await subjectRequests.stop();
       await ingress?.close();
       await applier?.stop();
       // What the last batches stored goes out now if the broker takes it; the rest at the next start.

@@ -15,6 +15,7 @@ import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { applySuppressions, pgRouterStore, ROUTER_OUTBOX } from './adapters/pg-store.ts';
+import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
 import { type BatchOutcome, routeBatch } from './application/route-batch.ts';
 
 /** Folder of the router's migrations (`massivesms migrate` applies them too). */
@@ -162,6 +163,19 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
           where.outcome === 'retry' ? 'request not routed; retrying it' : 'request dead-lettered',
         );
       },
+    }),
+  );
+  // Data-subject requests: restriction and objection take effect here, where suppression is enforced.
+  consumers.push(
+    await consumeSubjectRequests({
+      bus: options.bus,
+      db: options.db,
+      cell: options.cell,
+      namespace,
+      directory,
+      log,
+      wrote: () => relay.wake(),
+      now: deps.now,
     }),
   );
   let stopped = false;

@@ -128,6 +128,69 @@ describe('massivesms deadletter list|replay (real Kafka and PostgreSQL, the CLI 
     );
   });
 
+  it('replays a rejected request from its source position once its controller exists; the rejection kept no plaintext', async () => {
+    await h.send([
+      request({ controllerId: 'late-co', messageId: 'early-1', body: 'canary body for late-co' }),
+    ]);
+    const rejections = async () => {
+      const listed = await massivesms(
+        'rejected',
+        '--cell',
+        'us',
+        '--code',
+        'SMS_UNKNOWN_CONTROLLER',
+        '--json',
+      );
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).not.toContain('7400123456');
+      expect(listed.stdout).not.toContain('canary body');
+      return listed.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line));
+    };
+    let entries: { id: string; messageId: string; sealed: boolean }[] = [];
+    await eventually(30_000, async () => {
+      entries = (await rejections()).filter((e) => e.messageId === 'early-1');
+      expect(entries).toHaveLength(1);
+    });
+    expect(entries[0]!.sealed).toBe(false); // no key of an unknown controller to seal it with
+    for (const r of h.read('sms.rejected.v1')) expect(r.value!.toString()).not.toContain('canary body');
+
+    await h.publishController({ id: 'late-co' });
+    const before = h.read('sms.requested.v1').filter((r) => r.value?.toString().includes('"early-1"'));
+    expect(before).toHaveLength(1);
+    const replay = await massivesms('replay-rejected', '--cell', 'us', '--offset', entries[0]!.id, '--json');
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(JSON.parse(replay.stdout)).toEqual({ replayed: [entries[0]!.id], sourceGone: [], refused: [] });
+    // The record read back at its source position, produced again byte for byte.
+    await eventually(30_000, () => {
+      const copies = h.read('sms.requested.v1').filter((r) => r.value?.toString().includes('"early-1"'));
+      expect(copies).toHaveLength(2);
+      expect(copies[1]!.value).toEqual(before[0]!.value);
+    });
+  });
+
+  it("refuses to replay another region's rejected record", async () => {
+    await h.send([request({ messageId: 'eu-stray' })], { region: 'eu' });
+    let id = '';
+    await eventually(30_000, async () => {
+      const listed = await massivesms('rejected', '--cell', 'us', '--code', 'SMS_WRONG_REGION', '--json');
+      const found = listed.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line))
+        .find((e) => e.messageId === 'eu-stray');
+      expect(found).toBeDefined();
+      id = found.id;
+    });
+    const replay = await massivesms('replay-rejected', '--cell', 'us', '--offset', id);
+    expect(replay.code).toBe(1);
+    expect(replay.stdout).toContain(`refused ${id}: another region's record`);
+  });
+
   it('refuses a replay without --offset or --all, and an id that names no dead letter', async () => {
     const neither = await massivesms('replay', '--cell', 'us');
     expect(neither.code).toBe(2);

@@ -1,6 +1,7 @@
 import {
   consumerGroup,
   dispatchRecordSchema,
+  matchesRejectionDigest,
   rejectionSchema,
   statusEventSchema,
 } from '@massivesms/contracts';
@@ -104,14 +105,57 @@ describe('router (real Kafka and PostgreSQL)', () => {
       'CONTRACT_INVALID',
       'body',
     ],
-  ])('rejects %s with a stable code and keeps the original bytes', async (_label, value, code, field) => {
-    const before = h.read('sms.rejected.v1').length;
-    await h.send([value]);
-    await eventually(20_000, () => expect(h.read('sms.rejected.v1').length).toBeGreaterThan(before));
-    const rejection = rejectionSchema.parse(json(h.read('sms.rejected.v1').at(-1)!));
-    expect(rejection.code).toBe(code);
-    expect(rejection.field).toBe(field);
-    expect(Buffer.from(rejection.original!, 'base64')).toEqual(Buffer.from(value));
+  ])(
+    'rejects %s with a stable code, its source and a digest of its bytes, never the bytes',
+    async (_label, value, code, field) => {
+      const before = h.read('sms.rejected.v1').length;
+      await h.send([value]);
+      await eventually(20_000, () => expect(h.read('sms.rejected.v1').length).toBeGreaterThan(before));
+      const rejection = rejectionSchema.parse(json(h.read('sms.rejected.v1').at(-1)!));
+      expect(rejection.code).toBe(code);
+      expect(rejection.field).toBe(field);
+      expect(rejection.sealed).toBeUndefined(); // no controller to seal it for
+      const source = h
+        .read('sms.requested.v1')
+        .find(
+          (r) => r.partition === rejection.source.partition && String(r.offset) === rejection.source.offset,
+        )!;
+      expect(source.value).toEqual(Buffer.from(value));
+      expect(matchesRejectionDigest(source.value!, rejection.digest!)).toBe(true);
+      expect(matchesRejectionDigest(Buffer.from('another record'), rejection.digest!)).toBe(false);
+      expect(JSON.stringify(rejection)).not.toContain(Buffer.from(value).toString('base64'));
+    },
+  );
+
+  it('seals a rejected request under its controller key, and keeps only a digest of one from another region', async () => {
+    const sealedReq = request({
+      messageId: 'rej-sealed',
+      from: 'THIS-IS-TOO-LONG!',
+      body: 'canary body Zq7',
+    });
+    const foreignReq = request({ messageId: 'rej-foreign', body: 'canary body Zq8' });
+    await h.send([sealedReq]);
+    await h.send([foreignReq], { region: 'eu' });
+    await eventually(20_000, () => expect(rejectionFor('rej-foreign')).toBeDefined());
+    await eventually(20_000, () => expect(rejectionFor('rej-sealed')).toBeDefined());
+    const sealed = rejectionFor('rej-sealed')!;
+    const keys = await h.keys('acme');
+    const opened = decryptField(keys.dataKey, sealed.sealed!, {
+      controllerId: toControllerId('acme'),
+      recordId: 'rej-sealed',
+      field: 'rejected',
+    });
+    expect(JSON.parse(opened)).toEqual(sealedReq);
+    const foreign = rejectionFor('rej-foreign')!;
+    expect(foreign).toMatchObject({ code: 'SMS_WRONG_REGION', messageId: 'rej-foreign' });
+    expect(foreign.sealed).toBeUndefined();
+    expect(foreign.digest).toEqual(expect.objectContaining({ alg: 'hmac-sha256' }));
+    for (const r of h.read('sms.rejected.v1')) {
+      const text = r.value!.toString();
+      for (const secret of [MOBILE_DIGITS, 'canary body', Buffer.from('canary body').toString('base64')]) {
+        expect(text).not.toContain(secret);
+      }
+    }
   });
 
   it.each([
@@ -231,7 +275,12 @@ describe('router (real Kafka and PostgreSQL)', () => {
   });
 
   it('keeps phone numbers out of every Kafka key and every plaintext field it writes', () => {
-    for (const name of ['sms.dispatch.v1', 'sms.status.v1', 'audit.processing.v1'] as const) {
+    for (const name of [
+      'sms.dispatch.v1',
+      'sms.status.v1',
+      'audit.processing.v1',
+      'sms.rejected.v1',
+    ] as const) {
       for (const record of h.read(name)) {
         expect(record.key ?? '').not.toContain(MOBILE_DIGITS);
         expect(record.value!.toString()).not.toContain(MOBILE_DIGITS);

@@ -11,6 +11,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createHttpSender } from './adapters/http-sender.ts';
 import { PgCommandStore } from './adapters/pg-commands.ts';
 import { PgDeliveryStore, WEBHOOKS_OUTBOX } from './adapters/pg-delivery-store.ts';
+import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
 import { decodeStatusRecord, intakeStatuses } from './application/intake.ts';
 import { EndpointHealthCache, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
@@ -249,6 +250,17 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       worker.wake();
     },
   });
+  // Data-subject requests: export or erase the deliveries about the subject, and acknowledge.
+  const subjectRequests = await consumeSubjectRequests({
+    bus: options.bus,
+    db: options.db,
+    cell: options.cell,
+    namespace,
+    keys,
+    log: options.log,
+    wrote: () => relay.wake(),
+    now,
+  });
   let running = true;
   return {
     store,
@@ -266,6 +278,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       running = false;
       clearInterval(refresh);
       await consumer.stop();
+      await subjectRequests.stop();
       await commandConsumer.stop();
       await worker.stop();
       clearTimeout(relayTimer);

@@ -41,6 +41,18 @@ describe('HTTP sender', () => {
     expect(result.responseExcerpt).not.toContain('4155552671');
   });
 
+  it.each([
+    '14155552671',
+    '%2B14155552671',
+    '+1 (415) 555-2671',
+    '00 1 415 555 2671',
+    'to=1.415.555.2671&x=1',
+  ])('an echo of the number written as %j is scrubbed too', async (form) => {
+    const result = await sender.post('ep', `${origin}/echo`, {}, `{"data":{"to":"${form}"}}`);
+    expect(result.responseExcerpt).toContain('[redacted:phone]');
+    expect(result.responseExcerpt!.replace(/\D/g, '')).not.toContain('4155552671');
+  });
+
   it('keeps at most the configured bytes of a large response', async () => {
     const result = await sender.post('ep', `${origin}/big`, {}, '{}');
     expect(result.status).toBe(200);

@@ -14,6 +14,8 @@ export interface ReceiverBehaviour {
   redirectTo?: string;
   /** Wait this long before answering (a slow or dead endpoint); `close()` and the sender hanging up cut it short. */
   hangMs?: number;
+  /** Answer with this text instead of the status's reason phrase (a receiver echoing what it got, personal data included). */
+  body?: string;
 }
 
 /** Thrown for an endpoint name, secret list or behaviour that cannot be used (the admin API answers 400). */
@@ -25,11 +27,14 @@ export class ReceiverConfigError extends Error {
 export interface Answer {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
+  /** The body, when the behaviour names one (else the reason phrase). */
+  readonly body?: string;
 }
 
 const MAX_HANG_MS = 600_000;
 const MAX_FAIL_FIRST = 1_000;
 const MAX_RETRY_AFTER_SECONDS = 86_400;
+const MAX_BODY_CHARS = 65_536;
 // Names are used verbatim as a path segment, so only characters that need no percent-encoding.
 const ENDPOINT_NAME = /^[A-Za-z0-9._~-]{1,128}$/;
 const HEADER_SAFE_URL = /^[\x21-\x7e]+$/;
@@ -48,7 +53,7 @@ function checkInteger(v: unknown, min: number, max: number, where: string): numb
 /** Validates a behaviour and returns a copy holding only the fields that were set. */
 export function checkBehaviour(input: unknown, where = 'behaviour'): ReceiverBehaviour {
   if (!isObject(input)) throw new ReceiverConfigError(`${where}: expected an object`);
-  const allowed = ['failFirst', 'status', 'retryAfterSeconds', 'redirectTo', 'hangMs'];
+  const allowed = ['failFirst', 'status', 'retryAfterSeconds', 'redirectTo', 'hangMs', 'body'];
   for (const key of Object.keys(input)) {
     if (!allowed.includes(key)) throw new ReceiverConfigError(`${where}: unknown field "${key}"`);
   }
@@ -74,6 +79,14 @@ export function checkBehaviour(input: unknown, where = 'behaviour'): ReceiverBeh
     }
     out.redirectTo = v;
   }
+  if (input.body !== undefined) {
+    if (typeof input.body !== 'string' || input.body.length > MAX_BODY_CHARS) {
+      throw new ReceiverConfigError(
+        `${where}.body: expected a string of at most ${MAX_BODY_CHARS} characters`,
+      );
+    }
+    out.body = input.body;
+  }
   if (input.hangMs !== undefined) out.hangMs = checkInteger(input.hangMs, 0, MAX_HANG_MS, `${where}.hangMs`);
   const answers = ['failFirst', 'status', 'redirectTo'].filter((k) => k in out);
   if (answers.length > 1) {
@@ -92,6 +105,11 @@ export function checkEndpointName(input: unknown): string {
 
 /** The answer to a verified delivery; `attempt` is 1-based per webhook-id since the behaviour was set. */
 export function answerFor(behaviour: ReceiverBehaviour, attempt: number): Answer {
+  const answer = statusFor(behaviour, attempt);
+  return behaviour.body === undefined ? answer : { ...answer, body: behaviour.body };
+}
+
+function statusFor(behaviour: ReceiverBehaviour, attempt: number): Answer {
   if (behaviour.redirectTo !== undefined) return { status: 302, headers: { location: behaviour.redirectTo } };
   if (behaviour.status !== undefined) {
     const headers: Record<string, string> = {};

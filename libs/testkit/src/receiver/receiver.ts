@@ -114,8 +114,13 @@ function parseTimestamp(header: string | undefined): number {
 }
 
 /** Answers with a reason-phrase body, which is what a sender stores (truncated) as the response. */
-function sendText(res: http.ServerResponse, status: number, headers: Readonly<Record<string, string>>): void {
-  const text = http.STATUS_CODES[status] ?? String(status);
+function sendText(
+  res: http.ServerResponse,
+  status: number,
+  headers: Readonly<Record<string, string>>,
+  body?: string,
+): void {
+  const text = body ?? http.STATUS_CODES[status] ?? String(status);
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': String(Buffer.byteLength(text)),
@@ -198,7 +203,7 @@ export async function startWebhookReceiver(options: ReceiverOptions = {}): Promi
     if (behaviour.hangMs && !(await hang(behaviour.hangMs, res))) return;
     const answer = answerFor(behaviour, attempt);
     record.status = answer.status;
-    sendText(res, answer.status, answer.headers);
+    sendText(res, answer.status, answer.headers, answer.body);
   }
 
   async function handleAdmin(req: http.IncomingMessage, res: http.ServerResponse, path: string) {

@@ -1,6 +1,6 @@
 import { type Db, type DbTx, StatementCoalescer } from '@massivesms/db';
 import type { OutgoingRecord } from '@massivesms/messaging';
-import { outboxColumns, outboxParams, outboxSelect, writeOutbox } from '@massivesms/outbox';
+import { outboxInsert, outboxParams, writeOutbox } from '@massivesms/outbox';
 import type { CarrierName, ClaimRequest, DispatchRow, SendStatus } from '../application/ports.ts';
 
 function row(r: Record<string, unknown>): DispatchRow {
@@ -235,10 +235,10 @@ export class PgDispatchStore {
           WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending'
           RETURNING ${ROW}
        ), announced AS (
-         INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(6, 'EXISTS (SELECT 1 FROM moved)')}
+         ${outboxInsert(DISPATCHER_OUTBOX, 6, 'EXISTS (SELECT 1 FROM moved)')}
        )
        SELECT * FROM moved`,
-      [controllerId, messageId, fromAttempt, carrier, at, ...outboxParams(outboxColumns([events]))],
+      [controllerId, messageId, fromAttempt, carrier, at, ...outboxParams([events])],
     );
     if (rows[0] && events.length > 0) this.#wrote();
     return rows[0] ? this.#kept(row(rows[0])) : undefined;
@@ -285,8 +285,7 @@ export class PgDispatchStore {
           WHERE m.controller_id = u.controller_id AND m.message_id = u.message_id AND m.status_seq = u.status_seq
           RETURNING u.ord, ${M_ROW}
        ), announced AS (
-         INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers)
-         ${outboxSelect(11, 'e.item IN (SELECT ord FROM updated)')}
+         ${outboxInsert(DISPATCHER_OUTBOX, 11, 'e.item IN (SELECT ord FROM updated)')}
        ), receipted AS (
          INSERT INTO dispatcher_receipts (dedupe_key, received_at)
          SELECT r.dedupe_key, r.at FROM unnest($10::text[], $9::timestamptz[]) WITH ORDINALITY AS r(dedupe_key, at, ord)
@@ -306,7 +305,7 @@ export class PgDispatchStore {
         items.map((a) => a.next.reason ?? null),
         items.map((a) => a.at),
         items.map((a) => a.receiptKey ?? null),
-        ...outboxParams(outboxColumns(items.map((a) => a.events))),
+        ...outboxParams(items.map((a) => a.events)),
       ],
     );
     if (rows.length > 0 && items.some((a) => a.events.length > 0)) this.#wrote();
@@ -332,8 +331,8 @@ export class PgDispatchStore {
           WHERE controller_id = $1 AND message_id = $2 AND attempt = $3 AND status = 'sending' AND carrier_message_id IS NULL
           RETURNING 1
        )
-       INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(4, 'EXISTS (SELECT 1 FROM released)')}`,
-      [controllerId, messageId, attempt, ...outboxParams(outboxColumns([events]))],
+       ${outboxInsert(DISPATCHER_OUTBOX, 4, 'EXISTS (SELECT 1 FROM released)')}`,
+      [controllerId, messageId, attempt, ...outboxParams([events])],
     );
     if (events.length > 0) this.#wrote();
   }
@@ -525,8 +524,8 @@ export class PgDispatchStore {
           WHERE controller_id = $1 AND message_id = $2
           RETURNING 1
        )
-       INSERT INTO ${DISPATCHER_OUTBOX} (topic, key, value, headers) ${outboxSelect(4, 'EXISTS (SELECT 1 FROM checked)')}`,
-      [current.controllerId, current.messageId, at, ...outboxParams(outboxColumns([events]))],
+       ${outboxInsert(DISPATCHER_OUTBOX, 4, 'EXISTS (SELECT 1 FROM checked)')}`,
+      [current.controllerId, current.messageId, at, ...outboxParams([events])],
     );
     if (events.length > 0) this.#wrote();
   }

@@ -22,7 +22,7 @@ import {
   subprocessorStatus,
   toControllerId,
 } from '@massivesms/privacy';
-import { withTraceOf } from '@massivesms/telemetry';
+import { scrubString, withTraceOf } from '@massivesms/telemetry';
 import type { Announce, NextStatus, ParkedMessage, PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { buildCallbackUrl } from '../domain/callback.ts';
 import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
@@ -494,7 +494,9 @@ async function sendOne(
     await recordOutcome(
       deps.store,
       row,
-      { status: final, errorCode: verdict.code, reason: verdict.reason },
+      // The reason quotes the carrier's error code, which is the carrier's text: stored and published,
+      // so scrubbed of numbers and of this message's body, should the carrier echo either.
+      { status: final, errorCode: verdict.code, reason: scrubString(verdict.reason, [plain!.text]) },
       now,
       (updated) => [statusRecord(deps, updated, now, extra)],
       [failedAttempt, ...optOut],

@@ -9,6 +9,7 @@ import {
   type ProcessingEvent,
   processingEventSchema,
   recordHeaders,
+  rejectionDigest,
   rejectionSchema,
   type StatusEvent,
   statusEventSchema,
@@ -31,6 +32,7 @@ import {
   toControllerId,
   toE164,
 } from '@massivesms/privacy';
+import { scrubString } from '@massivesms/telemetry';
 import { type Candidate, type Decision, decide, type Expiry, type Refusal } from '../domain/decide.ts';
 import type { Claim, ControllerDirectory, RouterStore } from './ports.ts';
 
@@ -118,6 +120,17 @@ export async function routeBatch(
         };
       }
     }
+    if (decision.kind === 'reject' && decision.controller?.region === deps.cell && decision.request) {
+      // A rejected request is sealed under its controller's key when that key can be had; when it
+      // cannot, the rejection keeps only a digest (the key service's trouble is no reason to retry).
+      const controllerId = decision.controller.controllerId;
+      let pending = keysOf.get(controllerId);
+      if (pending === undefined) {
+        pending = deps.directory.keys(controllerId);
+        keysOf.set(controllerId, pending);
+      }
+      keys = await pending.catch(() => undefined);
+    }
     if (keys && decision.kind === 'candidate') {
       e164 = decision.e164;
       pseudonym = pseudonymise(keys.pseudonymKey, toE164(e164));
@@ -183,7 +196,7 @@ export async function routeBatch(
       const d = item.decision;
       if (d.kind === 'reject') {
         outcome.rejected[d.code] = (outcome.rejected[d.code] ?? 0) + 1;
-        out.push(...rejectionOutputs(deps, topic, item.record, d, now, traceparent));
+        out.push(...rejectionOutputs(deps, topic, item.record, d, item.keys, now, traceparent));
       } else if (d.kind === 'expire') {
         outcome.expired++;
         out.push(...expiryOutputs(deps, topic, d, now, traceparent));
@@ -449,25 +462,40 @@ function expiryOutputs(
   ];
 }
 
+function sealRejected(keys: ControllerKeys, controllerId: string, messageId: string, value: Buffer) {
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(value);
+  const utf8 = Buffer.from(text, 'utf8').equals(value);
+  return utf8
+    ? seal(keys, controllerId, messageId, 'rejected', text)
+    : seal(keys, controllerId, messageId, 'rejected.base64', value.toString('base64'));
+}
+
 function rejectionOutputs(
   deps: RouteBatchDeps,
   topic: TopicOf,
   record: IncomingRecord,
   d: Refusal,
+  keys: ControllerKeys | undefined,
   now: Date,
   traceparent: string,
 ): OutgoingRecord[] {
-  const attributable = d.controller !== undefined;
+  const value = record.value;
   const rejection = {
     // The record it answers identifies it: answered again after a replay, it is the same rejection.
     rejectionId: eventIdFor('sms.rejected', record.topic, record.partition, record.offset),
     code: d.code,
     ...(d.field ? { field: d.field } : {}),
-    reason: d.reason.slice(0, 500),
+    // Reasons name rules, not values; scrubbed all the same, as a decoder's message might quote input.
+    reason: scrubString(d.reason).slice(0, 500),
     ...(d.request ? { controllerId: d.request.controllerId, messageId: d.request.messageId } : {}),
     region: deps.cell,
     source: { topic: record.topic, partition: record.partition, offset: record.offset },
-    ...(attributable ? {} : { original: record.value === null ? null : record.value.toString('base64') }),
+    // No plaintext: a record of another region or of no known controller keeps only a digest, and the
+    // record itself stays at `source` for as long as that topic retains it.
+    ...(value !== null && keys && d.request
+      ? { sealed: sealRejected(keys, d.request.controllerId, d.request.messageId, value) }
+      : {}),
+    ...(value !== null ? { digest: rejectionDigest(value) } : {}),
     occurredAt: now.toISOString(),
   };
   const out: OutgoingRecord[] = [

@@ -1,6 +1,6 @@
 import { type Db, type DbTx, StatementCoalescer } from '@massivesms/db';
 import type { OutgoingRecord } from '@massivesms/messaging';
-import { outboxColumns, outboxParams, outboxSelect } from '@massivesms/outbox';
+import { outboxInsert, outboxParams } from '@massivesms/outbox';
 
 /** A delivery to insert: the derived webhook-id and the encrypted body that every attempt sends. */
 export interface NewDelivery {
@@ -265,8 +265,7 @@ export class PgDeliveryStore {
            FROM updated JOIN u USING (webhook_id)
          ON CONFLICT (webhook_id, attempt) DO NOTHING
        ), announced AS (
-         INSERT INTO ${WEBHOOKS_OUTBOX} (topic, key, value, headers)
-         ${outboxSelect(12, 'e.item IN (SELECT u.ord FROM updated JOIN u USING (webhook_id))')}
+         ${outboxInsert(WEBHOOKS_OUTBOX, 12, 'e.item IN (SELECT u.ord FROM updated JOIN u USING (webhook_id))')}
        )
        SELECT webhook_id FROM updated`,
       [
@@ -281,7 +280,7 @@ export class PgDeliveryStore {
         items.map((a) => a.row.latencyMs),
         items.map((a) => a.row.errorClass),
         items.map((a) => a.row.responseExcerpt),
-        ...outboxParams(outboxColumns(items.map((a) => a.events))),
+        ...outboxParams(items.map((a) => a.events)),
       ],
     );
     if (rows.length > 0 && items.some((a) => a.events.length > 0)) this.#wrote();

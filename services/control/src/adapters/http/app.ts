@@ -13,6 +13,7 @@ import type { Registry } from 'prom-client';
 import { Counter, Histogram } from 'prom-client';
 import type { z } from 'zod';
 import type { ControlService } from '../../application/control-service.ts';
+import type { SubjectRequests } from '../../application/subject-requests.ts';
 import { ControlProblem } from '../../domain/problems.ts';
 import { sendProblem } from './problems.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -21,6 +22,7 @@ import { endpointRoutes } from './routes/endpoints.ts';
 import { instructionRoutes } from './routes/instructions.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { publicRoutes } from './routes/public.ts';
+import { subjectRequestRoutes } from './routes/subject-requests.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
 
@@ -38,6 +40,8 @@ export interface AppOptions {
   readonly onRoute?: (method: string, url: string) => void;
   /** TLS 1.3-only HTTPS when given. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Data-subject requests (DPA §8). */
+  readonly subjectRequests: SubjectRequests;
 }
 
 /** Builds the control API (routes, auth, problem+json errors, OpenAPI, health and metrics). */
@@ -107,6 +111,7 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
     await v1.register(endpointRoutes, { service });
     await v1.register(webhookDeliveryRoutes, { service });
     await v1.register(auditRoutes, { service });
+    await v1.register(subjectRequestRoutes, { subjectRequests: options.subjectRequests });
   });
 
   await app.ready();

@@ -1,0 +1,170 @@
+import { z } from 'zod';
+import { encodeJson } from './codec.ts';
+import { eventIdFor } from './event-id.ts';
+import { encryptedField, type ProcessingEvent, processingEventSchema, regionSchema } from './events.ts';
+import { newTraceparent } from './headers.ts';
+import { type Cell, topicFor } from './topics.ts';
+
+// Data-subject requests (DPA §8) travel as commands: the control plane accepts a request and
+// publishes it on `{cell}.privacy.requests.v1`; every service that owns data about subjects acts on
+// its own rows and answers on `{cell}.privacy.acks.v1`. No service reads another's tables.
+
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/)
+  .max(128);
+const timestamp = z.iso.datetime({ offset: true });
+const pseudonym = z.string().regex(/^ps_[A-Za-z0-9_-]+$/);
+
+/** Request types that fan out to the services (rectification is answered by control alone). */
+export const privacyCommandTypes = ['access', 'erasure', 'restriction', 'objection'] as const;
+export type PrivacyCommandType = (typeof privacyCommandTypes)[number];
+
+/** Services that own rows about data subjects and answer privacy commands. */
+export const privacyServices = ['router', 'dispatcher', 'webhooks'] as const;
+export type PrivacyService = (typeof privacyServices)[number];
+
+/** `privacy.requests.v1`: one data-subject request for the services to act on. */
+export const privacyRequestSchema = z
+  .strictObject({
+    requestId: id.describe('Id of the data-subject request at the control plane.'),
+    controllerId: id,
+    region: regionSchema,
+    type: z.enum(privacyCommandTypes),
+    subjectPseudonym: pseudonym.describe('HMAC of the E.164 number with the controller pseudonym key.'),
+    subject: encryptedField.describe(
+      'The E.164 number, encrypted with the controller data key (record `requestId`, field `subject`).',
+    ),
+    requestedAt: timestamp,
+  })
+  .describe(
+    'A data-subject request (topic {cell}.privacy.requests.v1, keyed by controller id and subject pseudonym).',
+  );
+export type PrivacyRequest = z.infer<typeof privacyRequestSchema>;
+
+/** `privacy.acks.v1`: one service's answer to one privacy command. */
+export const privacyAckSchema = z
+  .strictObject({
+    ackId: id.describe('Derived from request and service: a repeated answer is the same answer.'),
+    requestId: id,
+    controllerId: id,
+    region: regionSchema,
+    service: z.enum(privacyServices),
+    type: z.enum(privacyCommandTypes),
+    outcome: z.enum(['done', 'failed']),
+    export: encryptedField
+      .optional()
+      .describe(
+        "Access: this service's part of the export as JSON, encrypted with the controller data key (record `requestId`, field `export:<service>`).",
+      ),
+    erased: z
+      .record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.int().min(0))
+      .optional()
+      .describe('Erasure: rows erased (deleted or stripped of the subject) per table.'),
+    retained: z
+      .array(z.string().max(300))
+      .max(20)
+      .optional()
+      .describe('What the service keeps about the subject on purpose, and why (no personal data).'),
+    reason: z.string().max(500).optional().describe('Why it failed; never personal data.'),
+    occurredAt: timestamp,
+  })
+  .describe(
+    "A service's answer to a data-subject request (topic {cell}.privacy.acks.v1, keyed by request id).",
+  );
+export type PrivacyAck = z.infer<typeof privacyAckSchema>;
+
+/** Where a subject's number sits in a privacy request (the ciphertext is bound to it). */
+export function privacySubjectContext(controllerId: string, requestId: string) {
+  return { controllerId, recordId: requestId, field: 'subject' } as const;
+}
+
+/** Where a service's export part sits in its acknowledgement. */
+export function privacyExportContext(controllerId: string, requestId: string, service: PrivacyService) {
+  return { controllerId, recordId: requestId, field: `export:${service}` } as const;
+}
+
+/**
+ * Largest acknowledgement (JSON bytes) a service publishes: well under the broker's default record
+ * batch limit (1 MiB), so several can share one produce request. A larger export fails the request.
+ */
+export const MAX_PRIVACY_ACK_BYTES = 256 * 1024;
+
+/** What a service did about one privacy command (its acknowledgement, before ids and times). */
+export type PrivacyResult = Pick<PrivacyAck, 'outcome' | 'export' | 'erased' | 'retained' | 'reason'>;
+
+/** A record for a producer or an outbox: topic, key, JSON value and headers. */
+export interface PrivacyOutboxRecord {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: Buffer;
+  readonly headers: Record<string, string>;
+}
+
+/**
+ * A service's acknowledgement of a privacy command and the processing event that audits it, to store
+ * in the service's outbox in the transaction that did the work. Both ids derive from the request and
+ * the service: answering a redelivered command again yields the same events, which consumers drop.
+ */
+export function privacyAckRecords(
+  where: { readonly cell: Cell; readonly namespace: string },
+  service: PrivacyService,
+  request: PrivacyRequest,
+  result: PrivacyResult,
+  now: Date,
+): PrivacyOutboxRecord[] {
+  const base = {
+    ackId: eventIdFor('privacy.ack', request.requestId, service),
+    requestId: request.requestId,
+    controllerId: request.controllerId,
+    region: where.cell,
+    service,
+    type: request.type,
+    occurredAt: now.toISOString(),
+  };
+  let ackValue = encodeJson(privacyAckSchema, { ...base, ...result });
+  let outcome = result;
+  if (ackValue.length > MAX_PRIVACY_ACK_BYTES) {
+    // Too big for one record: the relay would retry it for ever and hold up the whole outbox.
+    outcome = {
+      outcome: 'failed',
+      reason: `the export is ${ackValue.length} bytes; one acknowledgement carries at most ${MAX_PRIVACY_ACK_BYTES}`,
+    };
+    ackValue = encodeJson(privacyAckSchema, { ...base, ...outcome });
+  }
+  const event: ProcessingEvent = {
+    eventId: eventIdFor('privacy.processing', request.requestId, service),
+    occurredAt: now.toISOString(),
+    service,
+    operation: `dsr.${request.type}`,
+    controllerId: request.controllerId,
+    subjectPseudonym: request.subjectPseudonym,
+    dataCategories: ['user.contact.phone_number', 'user.content.private'],
+    region: where.cell,
+    outcome: outcome.outcome === 'done' ? 'performed' : 'failed',
+    reason: `data-subject request ${request.requestId}${outcome.reason ? `: ${outcome.reason}` : ''}`.slice(
+      0,
+      500,
+    ),
+  };
+  const headers = (schema: string) => ({
+    region: where.cell,
+    controller: request.controllerId,
+    schema,
+    traceparent: newTraceparent(),
+  });
+  return [
+    {
+      topic: topicFor(where.cell, 'privacy.acks.v1', where.namespace),
+      key: request.requestId,
+      value: ackValue,
+      headers: headers('privacy.acks.v1'),
+    },
+    {
+      topic: topicFor(where.cell, 'audit.processing.v1', where.namespace),
+      key: request.controllerId,
+      value: encodeJson(processingEventSchema, event),
+      headers: headers('audit.processing.v1'),
+    },
+  ];
+}
