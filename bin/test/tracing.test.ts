@@ -129,12 +129,9 @@ describe('tracing across the pipeline', () => {
     await p.produceRequests([{ messageId, controllerId: 'acme', to: '+14155550187', body }], {
       traceparent: `00-${traceId}-${parentId}-01`,
     });
-    await eventually(60_000, () => {
-      const got = p.receiver.received.some(
-        (r) => r.status >= 200 && r.status < 300 && webhookStatusChange(r.body)?.messageId === messageId,
-      );
-      if (!got) throw new Error('no webhook of the message acknowledged yet');
-    });
+    // Its terminal webhook (`delivered`, after Telnyx's receipt) was acknowledged.
+    await p.awaitTerminalWebhooks(1, 60_000);
+    expect(p.receiver.received.some((r) => webhookStatusChange(r.body)?.messageId === messageId)).toBe(true);
     // The ledger has the dispatcher's send event of the message (the audit service processed it).
     await eventually(30_000, async () => {
       const entries = (await p.ledger()).map(
@@ -247,6 +244,16 @@ describe('tracing across the pipeline', () => {
         'audit process',
       );
     }
+    // The receipt came in through the dispatcher's ingress: a SERVER span named by its route template.
+    const receipt = collector.spans.find(
+      (s) =>
+        s.service === 'massivesms-dispatcher' &&
+        s.kind === KIND.server &&
+        String(s.attributes['http.route']).startsWith('/receipts/'),
+    );
+    expect(receipt?.name).toBe('POST /receipts/telnyx/:controllerId/:messageId');
+    expect(receipt?.attributes['http.response.status_code']).toBe(200);
+    expect(collector.spans.filter((s) => s.name.includes(messageId))).toEqual([]);
     const spans = inTrace();
     for (const s of spans.filter((x) => x.name.startsWith('send ') || x.name.startsWith('process '))) {
       expect(s.attributes['messaging.system'], s.name).toBe('kafka');
