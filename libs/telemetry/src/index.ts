@@ -28,6 +28,7 @@ export {
   shutdownTracing,
   startProcessSpan,
   startSendSpans,
+  traceContextOf,
   traceFastify,
   traceHeaders,
   traceHttpCall,

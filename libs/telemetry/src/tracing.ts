@@ -87,6 +87,19 @@ export function traceHeaders(): Readonly<Record<string, string>> {
 }
 
 /**
+ * The trace context headers (`traceparent`, `tracestate`) among a consumed record's headers, to copy
+ * into what is produced from it: `{ ...headers, ...traceContextOf(record.headers) }`.
+ */
+export function traceContextOf(
+  headers: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> {
+  const traceparent = headers?.traceparent;
+  if (traceparent === undefined) return EMPTY;
+  const tracestate = headers?.tracestate;
+  return tracestate === undefined ? { traceparent } : { traceparent, tracestate };
+}
+
+/**
  * Runs `fn` with the trace context of a record's headers active (what a batch handler does for one
  * record of its batch), so spans and records it produces continue that record's trace.
  */

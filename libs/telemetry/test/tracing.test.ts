@@ -13,6 +13,7 @@ import {
   shutdownTracing,
   startProcessSpan,
   startSendSpans,
+  traceContextOf,
   traceHeaders,
   traceHttpCall,
   tracingConfigured,
@@ -38,6 +39,16 @@ describe('tracing off (no OTEL_* configured)', () => {
     expect(tracingConfigured({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c' })).toBe(
       false,
     );
+  });
+
+  it('traceContextOf picks the trace context out of record headers', () => {
+    expect(traceContextOf(undefined)).toEqual({});
+    expect(traceContextOf({ region: 'us' })).toEqual({});
+    expect(traceContextOf({ region: 'us', traceparent })).toEqual({ traceparent });
+    expect(traceContextOf({ traceparent, tracestate: 'a=1', schema: 's' })).toEqual({
+      traceparent,
+      tracestate: 'a=1',
+    });
   });
 
   it('leaves records and headers untouched and adds nothing', async () => {

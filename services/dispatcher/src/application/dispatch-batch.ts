@@ -22,7 +22,7 @@ import {
   subprocessorStatus,
   toControllerId,
 } from '@massivesms/privacy';
-import { scrubString, withTraceOf } from '@massivesms/telemetry';
+import { scrubString, traceContextOf, withTraceOf } from '@massivesms/telemetry';
 import type { Announce, NextStatus, ParkedMessage, PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { buildCallbackUrl } from '../domain/callback.ts';
 import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
@@ -196,12 +196,20 @@ export async function dispatchBatch(
     if (refusal === 'hold') throw new HoldError('the controller is not in the directory yet');
     if (refusal) {
       refusals.push(
-        ...refusalOutputs(deps, topic, record, { status: 'failed', ...refusal }, refusal.reason, now),
+        ...refusalOutputs(
+          deps,
+          topic,
+          record,
+          { status: 'failed', ...refusal },
+          refusal.reason,
+          now,
+          headers,
+        ),
       );
       continue;
     }
     if (expired(record, now)) {
-      refusals.push(...refusalOutputs(deps, topic, record, EXPIRED, EXPIRED.reason, now));
+      refusals.push(...refusalOutputs(deps, topic, record, EXPIRED, EXPIRED.reason, now, headers));
       continue;
     }
     if (record.sendAfter && Date.parse(record.sendAfter) > now.getTime()) {
@@ -215,7 +223,15 @@ export async function dispatchBatch(
     if (route.length > 0) planned.push({ record, route, allowed, headers });
     else if (waitedTooLong(deps, record, now))
       refusals.push(
-        ...refusalOutputs(deps, topic, record, CARRIER_UNAVAILABLE, CARRIER_UNAVAILABLE.errorCode, now),
+        ...refusalOutputs(
+          deps,
+          topic,
+          record,
+          CARRIER_UNAVAILABLE,
+          CARRIER_UNAVAILABLE.errorCode,
+          now,
+          headers,
+        ),
       );
     else park(record, now, allowed);
   }
@@ -237,7 +253,7 @@ export async function dispatchBatch(
         errorCode: `SMS_SUPPRESSED_${kind.toUpperCase()}`,
         reason: `recipient is under ${kind.replace('_', '-')}`,
       };
-      refusals.push(...refusalOutputs(deps, topic, record, status, `suppressed: ${kind}`, now));
+      refusals.push(...refusalOutputs(deps, topic, record, status, `suppressed: ${kind}`, now, item.headers));
       continue;
     }
     // Decrypted before the claim: a record that can never be read is refused, never claimed (a
@@ -249,7 +265,7 @@ export async function dispatchBatch(
         errorCode: 'DISPATCH_UNDECRYPTABLE',
         reason: 'the recipient or body cannot be decrypted with the controller key',
       };
-      refusals.push(...refusalOutputs(deps, topic, record, status, status.errorCode, now));
+      refusals.push(...refusalOutputs(deps, topic, record, status, status.errorCode, now, item.headers));
       continue;
     }
     sendable.push({ ...item, plain });
@@ -317,6 +333,7 @@ export async function dispatchBatch(
                 CARRIER_UNAVAILABLE,
                 CARRIER_UNAVAILABLE.errorCode,
                 at,
+                item.headers,
               ),
             );
           else park(item.record, new Date(at.getTime() + CARRIER_RETRY_MS), item.allowed);
@@ -601,6 +618,8 @@ function refusalOutputs(
   status: { status: 'suppressed' | 'failed' | 'expired'; errorCode: string; reason: string },
   auditReason: string,
   now: Date,
+  /** The consumed record's headers: its trace continues in these events. */
+  consumed?: Headers,
 ): OutgoingRecord[] {
   const event: StatusEvent = {
     eventId: eventIdFor('sms.status', record.controllerId, record.messageId, 1),
@@ -633,13 +652,23 @@ function refusalOutputs(
       topic: topic('sms.status.v1'),
       key: `${record.controllerId}:${record.messageId}`,
       value: encodeJson(statusEventSchema, event),
-      headers: { region: deps.cell, controller: record.controllerId, schema: 'sms.status.v1' },
+      headers: {
+        region: deps.cell,
+        controller: record.controllerId,
+        schema: 'sms.status.v1',
+        ...traceContextOf(consumed),
+      },
     },
     {
       topic: topic('audit.processing.v1'),
       key: record.controllerId,
       value: encodeJson(processingEventSchema, audit),
-      headers: { region: deps.cell, controller: record.controllerId, schema: 'audit.processing.v1' },
+      headers: {
+        region: deps.cell,
+        controller: record.controllerId,
+        schema: 'audit.processing.v1',
+        ...traceContextOf(consumed),
+      },
     },
   ];
 }
