@@ -132,13 +132,15 @@ describe('tracing across the pipeline', () => {
     // Its terminal webhook (`delivered`, after Telnyx's receipt) was acknowledged.
     await p.awaitTerminalWebhooks(1, 60_000);
     expect(p.receiver.received.some((r) => webhookStatusChange(r.body)?.messageId === messageId)).toBe(true);
-    // The ledger has the dispatcher's send event of the message (the audit service processed it).
+    // The ledger has the dispatcher's send and the webhooks' delivery events of the message (the audit
+    // service processed them).
     await eventually(30_000, async () => {
       const entries = (await p.ledger()).map(
         (row) => JSON.parse(row.entry.toString()) as Record<string, unknown>,
       );
-      const sent = entries.some((e) => e.messageId === messageId && e.service === 'dispatcher');
-      if (!sent) throw new Error('the send of the message is not in the ledger yet');
+      for (const service of ['dispatcher', 'webhooks'])
+        if (!entries.some((e) => e.messageId === messageId && e.service === service))
+          throw new Error(`no ${service} event of the message in the ledger yet`);
     });
     expect(collector.spans.filter((s) => s.traceId === traceId)).toEqual([]); // nothing exported yet
     await Promise.all([...SERVICES, 'audit' as const].map((service) => p.stop(service)));
@@ -231,18 +233,19 @@ describe('tracing across the pipeline', () => {
         webhooksProcess,
         'webhook delivery',
       );
-      const auditSend = one(
-        'processing event send',
-        (s) => s.service === 'massivesms-dispatcher' && s.name === `send ${topic.audit}`,
-      );
-      childOf(
-        one(
-          'audit process span',
-          (s) => s.service === 'massivesms-audit' && s.name === `process ${topic.audit}`,
-        ),
-        auditSend,
-        'audit process',
-      );
+      for (const service of ['massivesms-dispatcher', 'massivesms-webhooks']) {
+        childOf(
+          one(
+            'audit process span',
+            (s) => s.service === 'massivesms-audit' && s.name === `process ${topic.audit}`,
+          ),
+          one(
+            `${service} processing event send`,
+            (s) => s.service === service && s.name === `send ${topic.audit}`,
+          ),
+          `audit process of ${service}'s event`,
+        );
+      }
     }
     // The receipt came in through the dispatcher's ingress: a SERVER span named by its route template.
     const receipt = collector.spans.find(

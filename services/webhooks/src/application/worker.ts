@@ -9,7 +9,7 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import { type ControllerKeys, DecryptionFailedError, decryptField, encryptField } from '@massivesms/privacy';
-import { withTraceOf } from '@massivesms/telemetry';
+import { traceContextOf, withTraceOf } from '@massivesms/telemetry';
 import type { HttpSender } from '../adapters/http-sender.ts';
 import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { judgeAttempt } from '../domain/outcome.ts';
@@ -545,6 +545,11 @@ function processingRecord(
     topic: topicFor(deps.cell, 'audit.processing.v1', deps.namespace),
     key: row.controllerId,
     value: encodeJson(processingEventSchema, event),
-    headers: { region: deps.cell, controller: row.controllerId, schema: 'audit.processing.v1' },
+    headers: {
+      region: deps.cell,
+      controller: row.controllerId,
+      schema: 'audit.processing.v1',
+      ...traceContextOf(deliveryTraces.of(row.webhookId)),
+    },
   };
 }
