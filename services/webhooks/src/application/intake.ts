@@ -14,10 +14,10 @@ import {
   RecordFailedError,
 } from '@massivesms/messaging';
 import { type ControllerKeys, decryptField, encryptField, toControllerId } from '@massivesms/privacy';
+import { tracingEnabled } from '@massivesms/telemetry';
 import type { DeliveryToStore, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { eventTypeOf, messageWebhookBody, statusChangeKey, webhookIdFor } from '../domain/payload.ts';
 import { peekJsonString } from '../domain/peek.ts';
-import { deliveryTraces } from './delivery-traces.ts';
 
 export interface IntakeDeps {
   readonly store: PgDeliveryStore;
@@ -87,12 +87,10 @@ export async function intakeStatuses(
   const failed: FailedRecord[] = [];
   for (const record of records) {
     try {
+      // While tracing is on, each delivery keeps the status's trace context for its attempts.
+      const traceparent = tracingEnabled() ? record.headers.traceparent : undefined;
       const made = await deliveriesFor(deps, record.message, now);
-      deliveryTraces.remember(
-        made.map((d) => d.webhookId),
-        record.headers,
-      );
-      deliveries.push(...made);
+      deliveries.push(...(traceparent ? made.map((d) => ({ ...d, traceContext: traceparent })) : made));
     } catch (error) {
       failed.push({ record, error });
     }

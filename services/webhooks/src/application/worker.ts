@@ -16,7 +16,6 @@ import { judgeAttempt } from '../domain/outcome.ts';
 import { webhookIdFor } from '../domain/payload.ts';
 import { nextAttemptDelay, RETRY_SCHEDULE_MS } from '../domain/schedule.ts';
 import { signedHeaders } from '../domain/signing.ts';
-import { deliveryTraces } from './delivery-traces.ts';
 import { signingKeys } from './endpoints.ts';
 import { bodyContext } from './intake.ts';
 import { Wakeup } from './wakeup.ts';
@@ -307,7 +306,7 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       );
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
     const headers = signedHeaders(secrets, row.webhookId, now, body);
-    const result = await withTraceOf(deliveryTraces.of(row.webhookId), () =>
+    const result = await withTraceOf(traceOf(row), () =>
       deps.sender.post(endpoint.endpointId, endpoint.url, headers, body, stopping.signal),
     );
     // Cut short by stop(): not the endpoint's failure, so nothing is recorded (no attempt counted, no
@@ -518,6 +517,11 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   };
 }
 
+/** The trace context a delivery's attempt continues (its status's), if it was stored with one. */
+function traceOf(row: DeliveryRow): { readonly traceparent: string } | undefined {
+  return row.traceContext ? { traceparent: row.traceContext } : undefined;
+}
+
 /** The status left the processor for the controller's own endpoint (DPA: every operation is logged). */
 function processingRecord(
   deps: WorkerDeps,
@@ -549,7 +553,7 @@ function processingRecord(
       region: deps.cell,
       controller: row.controllerId,
       schema: 'audit.processing.v1',
-      ...traceContextOf(deliveryTraces.of(row.webhookId)),
+      ...traceContextOf(traceOf(row)),
     },
   };
 }
