@@ -106,6 +106,8 @@ export interface FaultPipeline {
   readonly dispatcherUrl: string;
   /** The control API, when `also` has `control` (operator token OPERATOR_TOKEN). */
   readonly controlUrl: string;
+  /** Where a service serves `/metrics`, `/healthz` and `/readyz`. */
+  opsUrl(service: Service): string;
   /** Every service's output, to print when a scenario fails. */
   readonly logs: string[];
   topic(name: Parameters<typeof topicFor>[1]): string;
@@ -196,6 +198,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
   // Control reads deliveries and the ledger from the webhooks and audit services' internal routes.
   const webhooksPort = await freePort();
   const auditPort = await freePort();
+  const routerPort = await freePort();
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor('us', name, topics.namespace);
   const processes = new Map<Service, ChildProcess>();
   const logs: string[] = [];
@@ -272,6 +275,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
 
   function start(service: Service): void {
     const ports: Partial<Record<Service, number>> = {
+      router: routerPort,
       dispatcher: dispatcherPort,
       control: controlPort,
       webhooks: webhooksPort,
@@ -363,6 +367,8 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     receiver,
     dispatcherUrl: `http://127.0.0.1:${dispatcherPort}`,
     controlUrl: `http://127.0.0.1:${controlPort}`,
+    opsUrl: (service) =>
+      `http://127.0.0.1:${{ router: routerPort, dispatcher: dispatcherPort, webhooks: webhooksPort, audit: auditPort, control: controlPort }[service]}`,
     logs,
     topic,
     start,

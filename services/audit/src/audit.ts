@@ -8,12 +8,14 @@ import {
 } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { auditMigrations, lockLedger, mergingAppends } from './adapters/pg-ledger.ts';
 import { AUDIT_OUTBOX, type CheckpointSigner, checkpointSigner, signCheckpoint } from './adapters/pg-tree.ts';
+import { ledgerSelfVerifier } from './self-verify.ts';
 
 /** The log origin (first line of every checkpoint, and the key name) of a cell's ledger by default. */
 export function defaultAuditOrigin(cell: Cell): string {
@@ -99,6 +101,7 @@ export async function startAudit(options: AuditOptions): Promise<Audit> {
   const relay: OutboxRelay = startOutboxRelay({
     db: options.db,
     table: AUDIT_OUTBOX,
+    ...outboxMetrics(options.registry, AUDIT_OUTBOX),
     producer: options.bus.producer(),
     onError: (error) => options.log.warn({ err: error }, 'publishing checkpoints failed; retrying'),
   });
@@ -133,9 +136,19 @@ export async function startAudit(options: AuditOptions): Promise<Audit> {
     );
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  const selfVerify = ledgerSelfVerifier(options.db, options.registry, {
+    keys: [signer.verifierKey],
+    onFailure: (seq, reason) => options.log.error({ seq, reason }, 'the audit ledger does not verify'),
+  });
   const schedule = () => {
     if (stopped) return;
-    timer = setTimeout(() => void checkpointQuietly().finally(schedule), intervalMs);
+    timer = setTimeout(
+      () =>
+        void checkpointQuietly()
+          .then(() => selfVerify.run())
+          .finally(schedule),
+      intervalMs,
+    );
     timer.unref();
   };
   const append = mergingAppends(options.db, now);

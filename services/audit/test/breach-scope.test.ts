@@ -1,6 +1,7 @@
 import type { ProcessingEvent } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
 import { createTestSchema, type TestSchema } from '@massivesms/testkit';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { breachScopeRoutes } from '../src/adapters/http/breach-scope.ts';
 import { buildAuditHttp } from '../src/adapters/http/server.ts';
@@ -356,7 +357,7 @@ describe('breach scope (real PostgreSQL)', () => {
     const token = `op-${'y'.repeat(40)}`;
     const app = buildAuditHttp({
       ready: () => true,
-      metrics: { metrics: async () => '', contentType: 'text/plain' },
+      metrics: new Registry(),
     });
     await app.register(breachScopeRoutes, {
       db,
@@ -401,7 +402,7 @@ describe('breach scope (real PostgreSQL)', () => {
       }
       const noOperator = buildAuditHttp({
         ready: () => true,
-        metrics: { metrics: async () => '', contentType: 'text/plain' },
+        metrics: new Registry(),
       });
       await noOperator.register(breachScopeRoutes, {
         db,

@@ -12,11 +12,12 @@ import {
 } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { instrumentBus, type LagSource, outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import { Keyring, type Kms, type SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { CONTROL_OUTBOX, outboxControlEvents } from './adapters/events.ts';
 import { buildControlApp } from './adapters/http/app.ts';
 import {
@@ -45,6 +46,8 @@ export interface ControlOptions {
   readonly cell: Cell;
   readonly db: Db;
   readonly bus: MessageBus;
+  /** Consumer lag of control's groups for /metrics (libs/metrics `kafkaLagSource`); closed by `close()`. */
+  readonly lag?: LagSource;
   readonly kms: Kms;
   readonly log: Logger;
   readonly operatorToken?: string | undefined;
@@ -84,15 +87,27 @@ export async function createControl(options: ControlOptions): Promise<Control> {
   const clock = options.clock ?? (() => new Date());
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registry.setDefaultLabels({ cell: options.cell });
+  // Consumer and producer RED (and lag, given a source) of everything control sends and reads.
+  const bus = instrumentBus(options.bus, { registry, ...(options.lag ? { lag: options.lag } : {}) });
   const keyring = new Keyring({ kms: options.kms, store: new PgControllerKeyStore(options.db), now: clock });
   // Every change is stored with its events; the relay publishes them (DESIGN §5.0). Started by listen().
   let relay: OutboxRelay | undefined;
   // The services that own deliveries and the ledger answer for them; control never reads their tables.
+  const internalCalls = new Histogram({
+    name: 'control_internal_request_duration_seconds',
+    help: 'Calls of the control API to the webhooks and audit services (deliveries, ledger reads), by service and outcome (ok; error: no answer or 5xx).',
+    labelNames: ['service', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const observe = (service: string, outcome: 'ok' | 'error', seconds: number) =>
+    internalCalls.observe({ service, outcome }, seconds);
   const webhookDeliveries = options.webhooksUrl
-    ? httpWebhookDeliveries(options.webhooksUrl, options.internalTimeouts)
+    ? httpWebhookDeliveries(options.webhooksUrl, options.internalTimeouts, observe)
     : undefined;
   const auditLedger = options.auditUrl
-    ? httpAuditLedger(options.auditUrl, options.internalTimeouts)
+    ? httpAuditLedger(options.auditUrl, options.internalTimeouts, observe)
     : undefined;
   const service = new ControlService({
     db: options.db,
@@ -151,11 +166,12 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       relay ??= startOutboxRelay({
         db: options.db,
         table: CONTROL_OUTBOX,
-        producer: options.bus.producer(),
+        ...outboxMetrics(registry, CONTROL_OUTBOX),
+        producer: bus.producer(),
         onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
       });
       // The services' answers to data-subject requests complete them (stored before the commit).
-      acks ??= await options.bus.consume<PrivacyAck>({
+      acks ??= await bus.consume<PrivacyAck>({
         groupId: consumerGroup('control', options.cell, namespace, 'privacy-acks'),
         topics: [topicFor(options.cell, 'privacy.acks.v1', namespace)],
         deadLetterTopic: topicFor(options.cell, 'deadletter.v1', namespace),
@@ -181,6 +197,7 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       await relay?.stop({ drainMs: 2_000 });
       await webhookDeliveries?.close();
       await auditLedger?.close();
+      await options.lag?.close();
     },
   };
 }

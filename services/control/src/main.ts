@@ -2,6 +2,7 @@
 import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
+import { kafkaLagSource } from '@massivesms/metrics';
 import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { controlSpec } from './config.ts';
@@ -24,6 +25,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     cell: config.cell,
     db,
     bus,
+    lag: kafkaLagSource(bus.kafka),
     kms,
     log,
     operatorToken: config.controlOperatorToken,

@@ -12,11 +12,13 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms, SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { carrierMetrics } from './adapters/carrier-metrics.ts';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
 import { DISPATCHER_OUTBOX, PgDispatchStore, RecentRows } from './adapters/pg-dispatch-store.ts';
 import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
@@ -97,19 +99,18 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       ...options.breaker,
       onStateChange: (c, state) => {
         options.log.warn({ carrier: c, state }, 'carrier breaker changed state');
-        breakerGauge.set({ carrier: c }, state === 'open' ? 1 : state === 'half_open' ? 0.5 : 0);
+        carrierStats.breakerState(c, state);
         breakerTransitions.inc({ carrier: c, state });
         options.onBreakerChange?.(c, state);
       },
     });
   const breakers = { telnyx: breaker('telnyx'), twilio: breaker('twilio') };
   const registry = options.registry ?? new Registry();
-  const breakerGauge = new Gauge({
-    name: 'dispatcher_breaker_open',
-    help: 'Whether the carrier circuit breaker is open (1) or half-open (0.5) or closed (0).',
-    labelNames: ['carrier'] as const,
-    registers: [registry],
-  });
+  const carrierStats = carrierMetrics(registry);
+  const carriers = {
+    telnyx: carrierStats.instrument(options.carriers.telnyx),
+    twilio: carrierStats.instrument(options.carriers.twilio),
+  };
   const breakerTransitions = new Counter({
     name: 'dispatcher_breaker_transitions_total',
     help: 'Circuit breaker state changes by carrier and new state.',
@@ -138,6 +139,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   const relay: OutboxRelay = startOutboxRelay({
     db: options.db,
     table: DISPATCHER_OUTBOX,
+    ...outboxMetrics(registry, DISPATCHER_OUTBOX),
     producer: options.bus.producer(),
     onPublished: (count) => published.inc(count),
     onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
@@ -229,9 +231,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     store,
     inFlight,
     routes: {
-      telnyx: { port: options.carriers.telnyx, breaker: breakers.telnyx },
-      twilio: { port: options.carriers.twilio, breaker: breakers.twilio },
+      telnyx: { port: carriers.telnyx, breaker: breakers.telnyx },
+      twilio: { port: carriers.twilio, breaker: breakers.twilio },
     },
+    onFailover: carrierStats.failedOver,
     ...(options.rateLimits === false ? {} : { rateLimits: options.rateLimits ?? new RateLimits() }),
     ...(options.subprocessors ? { subprocessors: options.subprocessors } : {}),
     ...(options.maxCarrierWaitMs ? { maxCarrierWaitMs: options.maxCarrierWaitMs } : {}),
@@ -295,7 +298,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
             namespace,
             store,
             now,
-            carriers: options.carriers,
+            carriers,
             subprocessors: options.subprocessors,
             onLookupError: (error) =>
               options.log.warn({ err: error }, 'carrier lookup failed; asked again at the next sweep'),

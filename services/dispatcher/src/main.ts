@@ -8,6 +8,7 @@ import {
 } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
+import { instrumentBus, kafkaLagSource } from '@massivesms/metrics';
 import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -37,7 +38,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     applicationName: 'massivesms-dispatcher-ingress',
     max: 4,
   });
-  const bus = new KafkaBus({
+  const kafkaBus = new KafkaBus({
     ...kafkaConnectionOptions(config),
     clientId: `dispatcher-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
@@ -46,6 +47,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registry.setDefaultLabels({ cell: config.cell });
+  // Consumer and producer RED, and consumer lag from the admin API (read at most every 10 s).
+  const bus = instrumentBus(kafkaBus, { registry, lag: kafkaLagSource(kafkaBus.kafka) });
   const dispatcher = await startDispatcher({
     cell: config.cell,
     bus,

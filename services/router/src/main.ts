@@ -2,6 +2,7 @@
 import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
+import { instrumentBus, kafkaLagSource } from '@massivesms/metrics';
 import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal, startOpsServer } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -14,14 +15,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const log = createLogger({ service: 'router', level: config.logLevel });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registry.setDefaultLabels({ cell: config.cell });
   const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-router' });
-  const bus = new KafkaBus({
+  const kafkaBus = new KafkaBus({
     ...kafkaConnectionOptions(config),
     clientId: `router-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
+  // Consumer and producer RED, and consumer lag from the admin API (read at most every 10 s).
+  const bus = instrumentBus(kafkaBus, { registry, lag: kafkaLagSource(kafkaBus.kafka) });
   let router: Awaited<ReturnType<typeof startRouter>> | undefined;
   const ops = await startOpsServer({
     port: config.httpPort,

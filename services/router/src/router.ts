@@ -10,6 +10,7 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
@@ -79,6 +80,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const relay: OutboxRelay = startOutboxRelay({
     db: options.db,
     table: ROUTER_OUTBOX,
+    ...outboxMetrics(options.registry, ROUTER_OUTBOX),
     producer: options.bus.producer(),
     onError: (error) => log.warn({ err: error }, 'publishing the outbox failed; retrying'),
   });

@@ -2,6 +2,7 @@
 import { databasePoolOptions, kafkaConnectionOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
 import { KafkaBus } from '@massivesms/kafka';
+import { instrumentBus, kafkaLagSource } from '@massivesms/metrics';
 import { LocalKms } from '@massivesms/privacy';
 import { createLogger, drainOnSignal } from '@massivesms/telemetry';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -18,14 +19,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const log = createLogger({ service: 'webhooks', level: config.logLevel });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registry.setDefaultLabels({ cell: config.cell });
   const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-webhooks' });
-  const bus = new KafkaBus({
+  const kafkaBus = new KafkaBus({
     ...kafkaConnectionOptions(config),
     clientId: `webhooks-${config.cell}`,
     log: (level, message, fields) => log[level](fields, message),
     stopTimeoutMs: config.shutdownTimeoutMs / 2,
     sessionTimeoutMs: config.kafkaSessionTimeoutMs,
   });
+  // Consumer and producer RED, and consumer lag from the admin API (read at most every 10 s).
+  const bus = instrumentBus(kafkaBus, { registry, lag: kafkaLagSource(kafkaBus.kafka) });
   let webhooks: Webhooks | undefined;
   const http = buildWebhooksHttp({ ready: () => webhooks?.ready() ?? false, metrics: registry });
   // The control API reads deliveries and command outcomes here (cell-internal).

@@ -3,6 +3,7 @@ import { type Cell, consumerGroup, type StatusEvent, topicFor } from '@massivesm
 import { type Db, migrate } from '@massivesms/db';
 import { startControllerDirectory } from '@massivesms/directory';
 import type { ConsumerHandle, DecodedRecord, MessageBus } from '@massivesms/messaging';
+import { outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { SsrfPolicy } from '@massivesms/ssrf';
@@ -75,10 +76,12 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   const namespace = options.namespace ?? '';
   const now = options.now ?? (() => new Date());
   await migrate(options.db, webhooksMigrations);
+  const registry = options.registry ?? new Registry();
   // Every event is stored with the change it announces; the relay publishes them (DESIGN §5.0).
   const relay: OutboxRelay = startOutboxRelay({
     db: options.db,
     table: WEBHOOKS_OUTBOX,
+    ...outboxMetrics(registry, WEBHOOKS_OUTBOX),
     producer: options.bus.producer(),
     onError: (error) => options.log.warn({ err: error }, 'publishing the outbox failed; retrying'),
   });
@@ -115,7 +118,6 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     connectionsPerEndpoint: workerOptions.perEndpointConcurrency,
   });
 
-  const registry = options.registry ?? new Registry();
   const attempts = new Counter({
     name: 'webhooks_attempts_total',
     help: 'Delivery attempts by outcome (delivered, retry, dead) and error class.',
@@ -130,7 +132,8 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   });
   const lagSeconds = new Histogram({
     name: 'webhooks_delivery_lag_seconds',
-    help: 'From a delivery being stored to its successful attempt (retries included).',
+    help: 'From a delivery being stored to its last attempt (retries included), by outcome (delivered, dead).',
+    labelNames: ['outcome'] as const,
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 1800, 7200, 36000, 100000],
     registers: [registry],
   });
@@ -151,6 +154,13 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     },
   });
   void depth;
+  const disabledEndpoints = new Gauge({
+    name: 'webhooks_endpoints_disabled',
+    help: 'Endpoints this service disabled (410 Gone or continuous failure) and not yet re-enabled, from the health table (refreshed every 5 s).',
+    registers: [registry],
+  });
+  for (const outcome of ['delivered', 'retry', 'dead']) attempts.inc({ outcome, error_class: 'none' }, 0);
+  for (const outcome of ['delivered', 'dead']) lagSeconds.zero({ outcome });
   const deadLettered = new Counter({
     name: 'webhooks_intake_dead_letters_total',
     help: 'Status records the intake could not process, sent to the dead-letter topic, by code.',
@@ -171,7 +181,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
       onAttempt: (a) => {
         attempts.inc({ outcome: a.outcome, error_class: a.errorClass ?? 'none' });
         attemptSeconds.observe(a.latencyMs / 1000);
-        if (a.outcome === 'delivered') lagSeconds.observe(a.ageMs / 1000);
+        if (a.outcome !== 'retry') lagSeconds.observe({ outcome: a.outcome }, a.ageMs / 1000);
       },
       onError: (error) => options.log.warn({ err: error }, 'delivery worker error'),
     },
@@ -181,7 +191,10 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
   const refresh = setInterval(() => {
     store
       .unhealthyEndpoints()
-      .then((h) => health.set(h))
+      .then((h) => {
+        health.set(h);
+        disabledEndpoints.set(h.filter((e) => e.state === 'disabled').length);
+      })
       .catch((error: unknown) => options.log.warn({ err: error }, 'endpoint health refresh failed'));
   }, 5_000);
   refresh.unref();

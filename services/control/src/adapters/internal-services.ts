@@ -23,14 +23,24 @@ export interface InternalClientTimeouts {
 
 const DEFAULT_TIMEOUTS: InternalClientTimeouts = { connectMs: 2_000, responseMs: 30_000 };
 
+/** Told of each internal call (metrics): the service called, whether it answered below 500, how long it took. */
+export type ObserveInternalCall = (service: string, outcome: 'ok' | 'error', seconds: number) => void;
+
 /** One base URL's connection pool; `get` answers the status and body, or throws the unavailable code. */
 class InternalClient {
   readonly #pool: Pool;
   readonly #prefix: string;
   readonly #unavailable: ProblemCode;
   readonly #service: string;
+  readonly #observe: ObserveInternalCall | undefined;
 
-  constructor(baseUrl: string, service: string, unavailable: ProblemCode, timeouts: InternalClientTimeouts) {
+  constructor(
+    baseUrl: string,
+    service: string,
+    unavailable: ProblemCode,
+    timeouts: InternalClientTimeouts,
+    observe?: ObserveInternalCall,
+  ) {
     const url = new URL(baseUrl);
     this.#prefix = url.pathname.replace(/\/$/, '');
     this.#pool = new Pool(url.origin, {
@@ -41,6 +51,7 @@ class InternalClient {
     });
     this.#unavailable = unavailable;
     this.#service = service;
+    this.#observe = observe;
   }
 
   async get(
@@ -48,6 +59,9 @@ class InternalClient {
     query: Record<string, string> = {},
   ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
     const search = new URLSearchParams(query).toString();
+    const started = performance.now();
+    const observe = (outcome: 'ok' | 'error') =>
+      this.#observe?.(this.#service, outcome, (performance.now() - started) / 1_000);
     let response: Awaited<ReturnType<Pool['request']>>;
     try {
       // A CLIENT span (no path or query: they name controllers and messages), its context passed on.
@@ -61,9 +75,11 @@ class InternalClient {
         return { status: answer.statusCode, response: answer };
       }));
     } catch {
+      observe('error');
       throw this.#down('did not answer');
     }
     const body = Buffer.from(await response.body.arrayBuffer().catch(() => new ArrayBuffer(0)));
+    observe(response.statusCode >= 500 ? 'error' : 'ok');
     if (response.statusCode >= 500) throw this.#down(`answered ${response.statusCode}`);
     return { status: response.statusCode, body, headers: response.headers };
   }
@@ -90,8 +106,9 @@ const at = (id: string) => encodeURIComponent(id);
 export function httpWebhookDeliveries(
   baseUrl: string,
   timeouts: InternalClientTimeouts = DEFAULT_TIMEOUTS,
+  observe?: ObserveInternalCall,
 ): WebhookDeliveriesPort & { close(): Promise<void> } {
-  const client = new InternalClient(baseUrl, 'webhooks', 'WEBHOOK_RECOVERY_UNAVAILABLE', timeouts);
+  const client = new InternalClient(baseUrl, 'webhooks', 'WEBHOOK_RECOVERY_UNAVAILABLE', timeouts, observe);
   type List = { deliveries: WebhookDeliveryView[] };
   return {
     async forMessage(controllerId, messageId) {
@@ -130,8 +147,9 @@ export function httpWebhookDeliveries(
 export function httpAuditLedger(
   baseUrl: string,
   timeouts: InternalClientTimeouts = DEFAULT_TIMEOUTS,
+  observe?: ObserveInternalCall,
 ): AuditLedgerPort & { close(): Promise<void> } {
-  const client = new InternalClient(baseUrl, 'audit', 'AUDIT_LEDGER_UNAVAILABLE', timeouts);
+  const client = new InternalClient(baseUrl, 'audit', 'AUDIT_LEDGER_UNAVAILABLE', timeouts, observe);
   const period = (p: AuditPeriod) => ({ from: p.from.toISOString(), to: p.to.toISOString() });
   const unavailable = () =>
     new ControlProblem('AUDIT_LEDGER_UNAVAILABLE', 'the audit service did not answer');

@@ -71,6 +71,8 @@ export interface DispatchDeps {
   readonly maxCarrierWaitMs?: number;
   /** Where sends are registered until their outcome is stored (receipts that overtake them wait). */
   readonly inFlight?: SendsInFlight;
+  /** Told of each message moved to its failover carrier (metrics). */
+  readonly onFailover?: (from: CarrierName, to: CarrierName) => void;
 }
 
 /** See `DispatchDeps.maxCarrierWaitMs`. */
@@ -483,6 +485,7 @@ async function sendOne(
         ? await deps.store.failOver(row.controllerId, row.messageId, row.attempt, next, now, [failedAttempt])
         : undefined;
       if (moved) {
+        deps.onFailover?.(carrier, moved.carrier);
         row = moved;
         continue;
       }

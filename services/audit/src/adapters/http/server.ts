@@ -1,17 +1,19 @@
 // The audit service's HTTP server: `/healthz`, `/readyz`, `/metrics`, and the routes registered on it
 // (each in its own module, as a Fastify plugin).
-
+import { instrumentHttp } from '@massivesms/metrics';
 import { traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 
 export interface AuditHttpOptions {
   readonly ready: () => boolean;
-  readonly metrics: { metrics(): Promise<string>; readonly contentType: string };
+  readonly metrics: Registry;
 }
 
 /** The server with its operations routes; register the API routes, then listen. */
 export function buildAuditHttp(options: AuditHttpOptions): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  instrumentHttp(app, options.metrics);
   traceFastify(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) =>

@@ -1,5 +1,7 @@
+import { instrumentHttp } from '@massivesms/metrics';
 import { traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { ReceiptResult, VerifiedReceipt } from '../../application/apply-receipt.ts';
 import { parseCallbackPath } from '../../domain/callback.ts';
 import { HELP_TEXT, inboundKeyword } from '../../domain/keywords.ts';
@@ -26,7 +28,7 @@ export interface ReceiptIngressOptions {
     text: string;
   }) => Promise<unknown>;
   /** `/healthz`, `/readyz` and `/metrics` on the same port. */
-  readonly ops?: { ready: () => boolean; metrics: { metrics(): Promise<string>; contentType: string } };
+  readonly ops?: { ready: () => boolean; metrics: Registry };
 }
 
 interface TelnyxEvent {
@@ -58,6 +60,7 @@ export async function buildReceiptIngress(options: ReceiptIngressOptions): Promi
 
   const ops = options.ops;
   if (ops) {
+    instrumentHttp(app, ops.metrics);
     app.get('/healthz', async () => ({ status: 'ok' }));
     app.get('/readyz', async (_request, reply) =>
       ops.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),
