@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The one CLI (DESIGN.md §9). Thin: each verb validates its configuration first, so a bad
 // environment value fails fast with the variable's name, then hands over to a service or lib.
+// Tracing first (when OTEL_* configure it), before any client library is loaded.
+import '@massivesms/telemetry/register';
 import { commonSpec, databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
 import { createPgDb, migrateAll } from '@massivesms/db';
 import { createLogger } from '@massivesms/telemetry';

@@ -119,8 +119,11 @@ export interface FaultPipeline {
   pid(service: Service): number | undefined;
   /** Produces `count` requests of `controllerId` (ids `<prefix>-<n>`); returns their ids. */
   produce(prefix: string, count: number, controllerId?: 'acme' | 'solo'): Promise<string[]>;
-  /** Produces requests written by the scenario (its own numbers and bodies). */
-  produceRequests(requests: readonly RequestInput[]): Promise<void>;
+  /** Produces requests written by the scenario (its own numbers and bodies, and headers if given). */
+  produceRequests(
+    requests: readonly RequestInput[],
+    headers?: Readonly<Record<string, string>>,
+  ): Promise<void>;
   /** The audit ledger in seq order (when `also` has `audit`). */
   ledger(): Promise<LedgerRow[]>;
   /** Publishes a controller's endpoint again as a new revision (what control does when it is updated). */
@@ -386,8 +389,8 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
       );
       return ids;
     },
-    async produceRequests(requests) {
-      await bus.producer().send(requests.map(request));
+    async produceRequests(requests, headers) {
+      await bus.producer().send(requests.map((r) => ({ ...request(r), ...(headers ? { headers } : {}) })));
     },
     async ledger() {
       const { rows } = await db.query<{

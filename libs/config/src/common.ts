@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { databaseSslOption, databaseSslSpec, kafkaSecuritySpec } from './connections.ts';
 import { type ConfigOf, defineConfig } from './spec.ts';
+import { tracingSpec } from './tracing.ts';
 
 /** Data regions; each is a cell with its own topics, database and carrier credentials. */
 export const regions = ['us', 'eu'] as const;
@@ -234,6 +235,7 @@ export const commonSpec = defineConfig({
     description:
       'Longest a service takes to stop after SIGTERM, then it exits 1; Kafka clients get half, then are abandoned (their records are redelivered). Keep it below the orchestrator grace period.',
   },
+  ...tracingSpec,
   CONTROL_OPERATOR_TOKEN: {
     schema: tokenSchema(32).optional(),
     secret: true,

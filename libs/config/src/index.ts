@@ -59,3 +59,4 @@ export {
   defineConfig,
   toCamelCase,
 } from './spec.ts';
+export { tracingSpec } from './tracing.ts';

@@ -11,6 +11,7 @@ import {
   type ReaderHandle,
   type ReaderOptions,
 } from '@massivesms/messaging';
+import { endSpans, startProcessSpan, startSendSpans, tracingEnabled } from '@massivesms/telemetry';
 import {
   CompressionTypes,
   type Consumer,
@@ -74,12 +75,24 @@ export class BusClosedError extends Error {
   }
 }
 
-function toIncoming(topic: string, partition: number, m: KafkaMessage): IncomingRecord {
+/**
+ * The record as handlers see it. With `traced` (tracing on), a `process <topic>` span is started for
+ * it, child of the trace context its headers carry, and its `traceparent` header then names that span,
+ * so what the handler produces by copying the header continues the trace under its processing.
+ */
+function toIncoming(
+  topic: string,
+  partition: number,
+  m: KafkaMessage,
+  traced?: { readonly group: string; readonly spans: ReturnType<typeof startProcessSpan>[] },
+): IncomingRecord {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(m.headers ?? {})) {
     if (value === undefined) continue;
     headers[name] = Array.isArray(value) ? String(value[value.length - 1]) : String(value);
   }
+  if (traced)
+    traced.spans.push(startProcessSpan({ topic, partition, offset: m.offset }, traced.group, headers));
   return {
     topic,
     partition,
@@ -133,7 +146,19 @@ export class KafkaBus implements MessageBus {
   }
 
   producer(): BusProducer {
-    return { send: (records) => this.#sender.send(records) };
+    return { send: (records) => (tracingEnabled() ? this.#tracedSend(records) : this.#sender.send(records)) };
+  }
+
+  /** One `send <topic>` span per record, the record's headers carrying it (W3C trace context). */
+  async #tracedSend(records: readonly OutgoingRecord[]): Promise<void> {
+    const traced = startSendSpans(records);
+    try {
+      await this.#sender.send(traced.records);
+    } catch (error) {
+      traced.end(error);
+      throw error;
+    }
+    traced.end();
   }
 
   /** Every producer handle of this bus shares one connection and one request in flight. */
@@ -324,7 +349,9 @@ class KafkaConsumerHandle implements ConsumerHandle {
     max: number,
   ): Promise<void> {
     const { topic, partition } = batch;
-    const records = batch.messages.map((m) => toIncoming(topic, partition, m));
+    const traced = tracingEnabled() ? { group: this.#options.groupId, spans: [] } : undefined;
+    const records = batch.messages.map((m) => toIncoming(topic, partition, m, traced));
+    let failure: unknown;
     // kafkajs heartbeats only between batches: a long one would lose its partitions after the session
     // timeout, and look stalled. A failed beat changes nothing here; the next fetch or commit tells.
     const beat = setInterval(() => heartbeat().catch(() => {}), this.#heartbeatIntervalMs);
@@ -345,8 +372,12 @@ class KafkaConsumerHandle implements ConsumerHandle {
         if (outcome === 'abandoned') return;
         resolveOffset(chunk[chunk.length - 1]!.offset);
       }
+    } catch (error) {
+      failure = error;
+      throw error;
     } finally {
       clearInterval(beat);
+      if (traced) endSpans(traced.spans, failure);
     }
   }
 

@@ -22,3 +22,23 @@ export {
   TEXT_PLACEHOLDER,
 } from './scrub.ts';
 export { drainOnSignal } from './shutdown.ts';
+export {
+  endSpans,
+  type HttpCallInfo,
+  shutdownTracing,
+  startProcessSpan,
+  startSendSpans,
+  traceContextOf,
+  traceFastify,
+  traceHeaders,
+  traceHttpCall,
+  tracingEnabled,
+  withTraceOf,
+} from './tracing.ts';
+export {
+  ScrubbingExporter,
+  scrubAttributes,
+  scrubSpan,
+  startTracing,
+  tracingConfigured,
+} from './tracing-sdk.ts';

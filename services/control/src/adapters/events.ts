@@ -15,6 +15,7 @@ import {
 import type { DbTx } from '@massivesms/db';
 import type { OutgoingRecord } from '@massivesms/messaging';
 import { writeOutbox } from '@massivesms/outbox';
+import { traceHeaders } from '@massivesms/telemetry';
 import type { ControlEvents } from '../application/ports.ts';
 
 /** The outbox the control plane's events go through (migration 0002). */
@@ -30,7 +31,13 @@ export function outboxControlEvents(
   now = () => new Date(),
   wrote: () => void = () => {},
 ): ControlEvents {
-  const headers = (schema: string) => ({ region: cell, schema, traceparent: newTraceparent() });
+  // The API request's trace when tracing is on (the event continues it), else a trace of its own.
+  const headers = (schema: string) => ({
+    region: cell,
+    schema,
+    traceparent: newTraceparent(),
+    ...traceHeaders(),
+  });
   return {
     controller(state: ControllerState): OutgoingRecord {
       return {

@@ -3,6 +3,7 @@
 // API checks the token and the controller scope first; these only fetch. A service that does not
 // answer (down, timed out, 5xx) is a 503 with the route's stable code, never a hang: every call is
 // bounded.
+import { traceHttpCall } from '@massivesms/telemetry';
 import { Pool } from 'undici';
 import type {
   AuditLedgerPort,
@@ -63,10 +64,16 @@ class InternalClient {
       this.#observe?.(this.#service, outcome, (performance.now() - started) / 1_000);
     let response: Awaited<ReturnType<Pool['request']>>;
     try {
-      response = await this.#pool.request({
-        method: 'GET',
-        path: `${this.#prefix}${path}${search ? `?${search}` : ''}`,
-      });
+      // A CLIENT span (no path or query: they name controllers and messages), its context passed on.
+      const span = { method: 'GET', propagate: true, attributes: { 'massivesms.service': this.#service } };
+      ({ response } = await traceHttpCall(span, async (traceHeaders) => {
+        const answer = await this.#pool.request({
+          method: 'GET',
+          path: `${this.#prefix}${path}${search ? `?${search}` : ''}`,
+          headers: traceHeaders,
+        });
+        return { status: answer.statusCode, response: answer };
+      }));
     } catch {
       observe('error');
       throw this.#down('did not answer');

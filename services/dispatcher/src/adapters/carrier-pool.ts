@@ -1,3 +1,4 @@
+import { traceHttpCall } from '@massivesms/telemetry';
 import { Pool } from 'undici';
 import type { CarrierName } from '../application/ports.ts';
 import { type CarrierFailure, transportKindFromErrorCode } from '../domain/classify.ts';
@@ -52,31 +53,46 @@ export function carrierPool(
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
+  // A CLIENT span per call (no path: it names the account); no trace context goes to the carrier.
+  const { hostname, port, protocol } = new URL(origin);
+  const span = {
+    host: hostname,
+    port: Number(port) || (protocol === 'https:' ? 443 : 80),
+    attributes: { 'massivesms.carrier': carrier },
+  };
   return {
-    async request(method, path, headers, body) {
-      const deadline = new AbortController();
-      const timer = setTimeout(() => deadline.abort(), timeoutMs);
-      try {
-        const response = await pool.request({
-          method,
-          path,
-          headers,
-          ...(body === undefined ? {} : { body }),
-          signal: deadline.signal,
-        });
-        const text = await response.body.text();
-        return { status: response.statusCode, headers: response.headers, text };
-      } catch (error) {
-        // Our own deadline: the request may have been written, so the outcome is ambiguous.
-        if (deadline.signal.aborted)
-          throw new CarrierCallError({ carrier, kind: 'response_timeout' }, { cause: error });
-        throw new CarrierCallError(transportFailure(carrier, error), { cause: error });
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    request: (method, path, headers, body) =>
+      traceHttpCall({ method, ...span }, () => call(method, path, headers, body)),
     close: () => pool.close(),
   };
+
+  async function call(
+    method: 'GET' | 'POST',
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<CarrierAnswer> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    try {
+      const response = await pool.request({
+        method,
+        path,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        signal: deadline.signal,
+      });
+      const text = await response.body.text();
+      return { status: response.statusCode, headers: response.headers, text };
+    } catch (error) {
+      // Our own deadline: the request may have been written, so the outcome is ambiguous.
+      if (deadline.signal.aborted)
+        throw new CarrierCallError({ carrier, kind: 'response_timeout' }, { cause: error });
+      throw new CarrierCallError(transportFailure(carrier, error), { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 /** Describes what undici threw for a call, from the error's code (see CarrierFailure for the rules). */

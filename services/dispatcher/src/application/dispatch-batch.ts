@@ -12,7 +12,7 @@ import {
   suppressionKey,
   topicFor,
 } from '@massivesms/contracts';
-import type { DecodedRecord, OutgoingRecord } from '@massivesms/messaging';
+import type { DecodedRecord, Headers, OutgoingRecord } from '@massivesms/messaging';
 import {
   type ControllerKeys,
   DecryptionFailedError,
@@ -22,7 +22,7 @@ import {
   subprocessorStatus,
   toControllerId,
 } from '@massivesms/privacy';
-import { scrubString } from '@massivesms/telemetry';
+import { scrubString, traceContextOf, withTraceOf } from '@massivesms/telemetry';
 import type { Announce, NextStatus, ParkedMessage, PgDispatchStore } from '../adapters/pg-dispatch-store.ts';
 import { buildCallbackUrl } from '../domain/callback.ts';
 import { classifySendFailure, type SendFailureClass } from '../domain/classify.ts';
@@ -173,7 +173,7 @@ export interface DispatchResult {
  */
 export async function dispatchBatch(
   deps: DispatchDeps,
-  records: readonly Pick<DecodedRecord<DispatchRecord>, 'message'>[],
+  records: readonly (Pick<DecodedRecord<DispatchRecord>, 'message'> & { readonly headers?: Headers })[],
 ): Promise<DispatchResult> {
   const now = deps.now();
   const topic = (name: Parameters<typeof topicFor>[1]) => topicFor(deps.cell, name, deps.namespace);
@@ -192,18 +192,26 @@ export async function dispatchBatch(
     });
 
   const planned: Planned[] = [];
-  for (const { message: record } of records) {
+  for (const { message: record, headers } of records) {
     const controller = deps.controllers.get(record.controllerId);
     const refusal = refusalOf(deps, record, controller, now);
     if (refusal === 'hold') throw new HoldError('the controller is not in the directory yet');
     if (refusal) {
       refusals.push(
-        ...refusalOutputs(deps, topic, record, { status: 'failed', ...refusal }, refusal.reason, now),
+        ...refusalOutputs(
+          deps,
+          topic,
+          record,
+          { status: 'failed', ...refusal },
+          refusal.reason,
+          now,
+          headers,
+        ),
       );
       continue;
     }
     if (expired(record, now)) {
-      refusals.push(...refusalOutputs(deps, topic, record, EXPIRED, EXPIRED.reason, now));
+      refusals.push(...refusalOutputs(deps, topic, record, EXPIRED, EXPIRED.reason, now, headers));
       continue;
     }
     if (record.sendAfter && Date.parse(record.sendAfter) > now.getTime()) {
@@ -214,10 +222,18 @@ export async function dispatchBatch(
     const route = allowed.filter((c) => !open(c));
     // Every carrier it may use is down: it waits for one of them (no failover to an unlisted one),
     // for a bounded time.
-    if (route.length > 0) planned.push({ record, route, allowed });
+    if (route.length > 0) planned.push({ record, route, allowed, headers });
     else if (waitedTooLong(deps, record, now))
       refusals.push(
-        ...refusalOutputs(deps, topic, record, CARRIER_UNAVAILABLE, CARRIER_UNAVAILABLE.errorCode, now),
+        ...refusalOutputs(
+          deps,
+          topic,
+          record,
+          CARRIER_UNAVAILABLE,
+          CARRIER_UNAVAILABLE.errorCode,
+          now,
+          headers,
+        ),
       );
     else park(record, now, allowed);
   }
@@ -239,7 +255,7 @@ export async function dispatchBatch(
         errorCode: `SMS_SUPPRESSED_${kind.toUpperCase()}`,
         reason: `recipient is under ${kind.replace('_', '-')}`,
       };
-      refusals.push(...refusalOutputs(deps, topic, record, status, `suppressed: ${kind}`, now));
+      refusals.push(...refusalOutputs(deps, topic, record, status, `suppressed: ${kind}`, now, item.headers));
       continue;
     }
     // Decrypted before the claim: a record that can never be read is refused, never claimed (a
@@ -251,7 +267,7 @@ export async function dispatchBatch(
         errorCode: 'DISPATCH_UNDECRYPTABLE',
         reason: 'the recipient or body cannot be decrypted with the controller key',
       };
-      refusals.push(...refusalOutputs(deps, topic, record, status, status.errorCode, now));
+      refusals.push(...refusalOutputs(deps, topic, record, status, status.errorCode, now, item.headers));
       continue;
     }
     sendable.push({ ...item, plain });
@@ -300,7 +316,10 @@ export async function dispatchBatch(
         if (queue.failed) return; // an earlier one failed: this one stays claimed, as if interrupted
         try {
           // After a hold, the rest of this recipient's messages are not attempted (released below).
-          const release = queue.held ? { row, events: [] } : await sendTracked(deps, topic, item, row);
+          // In the trace of the record's processing: the carrier call and the events it announces.
+          const release = queue.held
+            ? { row, events: [] }
+            : await withTraceOf(item.headers, () => sendTracked(deps, topic, item, row));
           if (!release) return;
           queue.held = true;
           // Nothing was sent for it: its claim is released (a stranded claim would never be sent)
@@ -316,6 +335,7 @@ export async function dispatchBatch(
                 CARRIER_UNAVAILABLE,
                 CARRIER_UNAVAILABLE.errorCode,
                 at,
+                item.headers,
               ),
             );
           else park(item.record, new Date(at.getTime() + CARRIER_RETRY_MS), item.allowed);
@@ -351,6 +371,8 @@ interface Planned {
   readonly route: CarrierName[];
   /** Every carrier the instruction allows now, open or not (what it waits for when parked). */
   readonly allowed: CarrierName[];
+  /** The consumed record's headers (its trace context); none for a parked message. */
+  readonly headers?: Headers | undefined;
   /** The recipient and body, decrypted just for the carrier call. */
   readonly plain?: { readonly to: string; readonly text: string };
 }
@@ -599,6 +621,8 @@ function refusalOutputs(
   status: { status: 'suppressed' | 'failed' | 'expired'; errorCode: string; reason: string },
   auditReason: string,
   now: Date,
+  /** The consumed record's headers: its trace continues in these events. */
+  consumed?: Headers,
 ): OutgoingRecord[] {
   const event: StatusEvent = {
     eventId: eventIdFor('sms.status', record.controllerId, record.messageId, 1),
@@ -631,13 +655,23 @@ function refusalOutputs(
       topic: topic('sms.status.v1'),
       key: `${record.controllerId}:${record.messageId}`,
       value: encodeJson(statusEventSchema, event),
-      headers: { region: deps.cell, controller: record.controllerId, schema: 'sms.status.v1' },
+      headers: {
+        region: deps.cell,
+        controller: record.controllerId,
+        schema: 'sms.status.v1',
+        ...traceContextOf(consumed),
+      },
     },
     {
       topic: topic('audit.processing.v1'),
       key: record.controllerId,
       value: encodeJson(processingEventSchema, audit),
-      headers: { region: deps.cell, controller: record.controllerId, schema: 'audit.processing.v1' },
+      headers: {
+        region: deps.cell,
+        controller: record.controllerId,
+        schema: 'audit.processing.v1',
+        ...traceContextOf(consumed),
+      },
     },
   ];
 }

@@ -13,6 +13,7 @@ import {
   SUBPROCESSORS,
   type SubprocessorRegistry,
 } from '@massivesms/privacy';
+import { traceHeaders } from '@massivesms/telemetry';
 import type { DispatchRow } from './ports.ts';
 
 const PERSONAL = ['user.contact.phone_number', 'user.content.private'];
@@ -68,7 +69,12 @@ function messageEvent(
     topic: topicFor(where.cell, 'audit.processing.v1', where.namespace),
     key: subject.controllerId,
     value: encodeJson(processingEventSchema, value),
-    headers: { region: where.cell, controller: subject.controllerId, schema: 'audit.processing.v1' },
+    headers: {
+      region: where.cell,
+      controller: subject.controllerId,
+      schema: 'audit.processing.v1',
+      ...traceHeaders(),
+    },
   };
 }
 

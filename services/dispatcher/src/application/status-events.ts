@@ -7,6 +7,7 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import type { OutgoingRecord } from '@massivesms/messaging';
+import { traceHeaders } from '@massivesms/telemetry';
 import type { DispatchRow } from './ports.ts';
 
 /**
@@ -41,6 +42,6 @@ export function statusRecord(
     topic: topicFor(where.cell, 'sms.status.v1', where.namespace),
     key: `${row.controllerId}:${row.messageId}`,
     value: encodeJson(statusEventSchema, event),
-    headers: { region: where.cell, controller: row.controllerId, schema: 'sms.status.v1' },
+    headers: { region: where.cell, controller: row.controllerId, schema: 'sms.status.v1', ...traceHeaders() },
   };
 }

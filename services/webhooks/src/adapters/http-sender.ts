@@ -1,5 +1,5 @@
 import { checkUrl, type SsrfPolicy, SsrfRefusedError, vettedLookup } from '@massivesms/ssrf';
-import { scrubString } from '@massivesms/telemetry';
+import { scrubString, traceHttpCall } from '@massivesms/telemetry';
 import { Pool } from 'undici';
 import type { AttemptResult } from '../domain/outcome.ts';
 
@@ -75,47 +75,60 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
   }
 
   return {
-    async post(endpointId, target, headers, body, stop) {
-      const started = performance.now();
-      const elapsed = () => Math.round(performance.now() - started);
-      let checked: Awaited<ReturnType<typeof checkUrl>>;
-      try {
-        checked = await checkUrl(target, options.ssrf);
-      } catch (error) {
-        const reason = error instanceof SsrfRefusedError ? error.reason : 'invalid_url';
-        return { error: 'ssrf_refused', latencyMs: elapsed(), responseExcerpt: reason };
-      }
-      const { url, addresses } = checked;
-      const timeout = AbortSignal.timeout(options.totalTimeoutMs);
-      const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
-      try {
-        const response = await poolFor(endpointId, url, addresses).request({
-          method: 'POST',
-          path: `${url.pathname}${url.search}`,
-          headers: { ...headers, 'user-agent': 'MassiveSMS-Webhooks/1' },
-          body,
-          signal,
-        });
-        // Stored and shown to the customer: a receiver that echoes our body must not put the
-        // recipient's number into the attempt log in clear.
-        const excerpt = scrubString(await readUpTo(response.body, maxBytes));
-        const retryAfter = parseRetryAfter(response.headers['retry-after']);
-        return {
-          status: response.statusCode,
-          latencyMs: elapsed(),
-          ...(excerpt ? { responseExcerpt: excerpt } : {}),
-          ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-        };
-      } catch (error) {
-        if (stop?.aborted) return { error: 'aborted', latencyMs: elapsed() };
-        return { error: transportClass(error, timeout), latencyMs: elapsed() };
-      }
-    },
+    // A CLIENT span per attempt, named by the endpoint id only: a customer's URL or host may say who
+    // the customer is, and no trace context goes to them.
+    post: (endpointId, target, headers, body, stop) =>
+      traceHttpCall({ method: 'POST', attributes: { 'massivesms.endpoint.id': endpointId } }, () =>
+        attempt(endpointId, target, headers, body, stop),
+      ),
     async close() {
       await Promise.all([...pools.values()].map((p) => p.destroy()));
       pools.clear();
     },
   };
+
+  async function attempt(
+    endpointId: string,
+    target: string,
+    headers: Record<string, string>,
+    body: string,
+    stop?: AbortSignal,
+  ): Promise<AttemptResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    let checked: Awaited<ReturnType<typeof checkUrl>>;
+    try {
+      checked = await checkUrl(target, options.ssrf);
+    } catch (error) {
+      const reason = error instanceof SsrfRefusedError ? error.reason : 'invalid_url';
+      return { error: 'ssrf_refused', latencyMs: elapsed(), responseExcerpt: reason };
+    }
+    const { url, addresses } = checked;
+    const timeout = AbortSignal.timeout(options.totalTimeoutMs);
+    const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
+    try {
+      const response = await poolFor(endpointId, url, addresses).request({
+        method: 'POST',
+        path: `${url.pathname}${url.search}`,
+        headers: { ...headers, 'user-agent': 'MassiveSMS-Webhooks/1' },
+        body,
+        signal,
+      });
+      // Stored and shown to the customer: a receiver that echoes our body must not put the
+      // recipient's number into the attempt log in clear.
+      const excerpt = scrubString(await readUpTo(response.body, maxBytes));
+      const retryAfter = parseRetryAfter(response.headers['retry-after']);
+      return {
+        status: response.statusCode,
+        latencyMs: elapsed(),
+        ...(excerpt ? { responseExcerpt: excerpt } : {}),
+        ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+      };
+    } catch (error) {
+      if (stop?.aborted) return { error: 'aborted', latencyMs: elapsed() };
+      return { error: transportClass(error, timeout), latencyMs: elapsed() };
+    }
+  }
 }
 
 /** Reads at most `max` bytes of a response body and drops the rest (a huge reply must not cost memory). */

@@ -12,8 +12,11 @@ export interface NewDelivery {
   readonly body: string;
 }
 
-/** A delivery to store: `held` when its endpoint is disabled (stored dead, for a recovery to resend). */
-export type DeliveryToStore = NewDelivery & { readonly held?: string };
+/**
+ * A delivery to store: `held` when its endpoint is disabled (stored dead, for a recovery to resend);
+ * `traceContext`, the status's `traceparent` while tracing is on.
+ */
+export type DeliveryToStore = NewDelivery & { readonly held?: string; readonly traceContext?: string };
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead';
 
@@ -28,6 +31,8 @@ export interface DeliveryRow extends NewDelivery {
   readonly lastError: string | null;
   readonly createdAt: Date;
   readonly finishedAt: Date | null;
+  /** The `traceparent` its attempts continue, when it was stored with one. */
+  readonly traceContext?: string;
 }
 
 /** One recorded attempt. */
@@ -68,6 +73,7 @@ function delivery(r: Record<string, unknown>): DeliveryRow {
     lastError: (r.last_error as string | null) ?? null,
     createdAt: new Date(r.created_at as string),
     finishedAt: r.finished_at ? new Date(r.finished_at as string) : null,
+    ...(r.trace_context ? { traceContext: r.trace_context as string } : {}),
   };
 }
 
@@ -133,12 +139,12 @@ export class PgDeliveryStore {
     const { rows } = await this.#db.query(
       `WITH stored AS (
          INSERT INTO webhook_deliveries (webhook_id, endpoint_id, controller_id, message_id, event_type, body, state,
-           attempts, next_attempt_at, created_at, last_error, finished_at)
+           attempts, next_attempt_at, created_at, last_error, finished_at, trace_context)
          SELECT d.webhook_id, d.endpoint_id, d.controller_id, d.message_id, d.event_type, d.body,
                 CASE WHEN d.held IS NULL THEN 'pending' ELSE 'dead' END, 0, $7, $7, d.held,
-                CASE WHEN d.held IS NULL THEN NULL ELSE $7::timestamptz END
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[])
-             AS d(webhook_id, endpoint_id, controller_id, message_id, event_type, body, held)
+                CASE WHEN d.held IS NULL THEN NULL ELSE $7::timestamptz END, d.trace_context
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[], $9::text[])
+             AS d(webhook_id, endpoint_id, controller_id, message_id, event_type, body, held, trace_context)
          ON CONFLICT (webhook_id) DO NOTHING
          RETURNING webhook_id, endpoint_id, state
        ), queued AS (
@@ -155,6 +161,7 @@ export class PgDeliveryStore {
         column('body'),
         at,
         deliveries.map((d) => d.held ?? null),
+        deliveries.map((d) => d.traceContext ?? null),
       ],
     );
     return rows.length;

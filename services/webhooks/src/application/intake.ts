@@ -14,6 +14,7 @@ import {
   RecordFailedError,
 } from '@massivesms/messaging';
 import { type ControllerKeys, decryptField, encryptField, toControllerId } from '@massivesms/privacy';
+import { tracingEnabled } from '@massivesms/telemetry';
 import type { DeliveryToStore, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { eventTypeOf, messageWebhookBody, statusChangeKey, webhookIdFor } from '../domain/payload.ts';
 import { peekJsonString } from '../domain/peek.ts';
@@ -86,7 +87,10 @@ export async function intakeStatuses(
   const failed: FailedRecord[] = [];
   for (const record of records) {
     try {
-      deliveries.push(...(await deliveriesFor(deps, record.message, now)));
+      // While tracing is on, each delivery keeps the status's trace context for its attempts.
+      const traceparent = tracingEnabled() ? record.headers.traceparent : undefined;
+      const made = await deliveriesFor(deps, record.message, now);
+      deliveries.push(...(traceparent ? made.map((d) => ({ ...d, traceContext: traceparent })) : made));
     } catch (error) {
       failed.push({ record, error });
     }

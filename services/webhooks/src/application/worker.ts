@@ -9,6 +9,7 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import { type ControllerKeys, DecryptionFailedError, decryptField, encryptField } from '@massivesms/privacy';
+import { traceContextOf, withTraceOf } from '@massivesms/telemetry';
 import type { HttpSender } from '../adapters/http-sender.ts';
 import type { DeliveryRow, EndpointHealth, PgDeliveryStore } from '../adapters/pg-delivery-store.ts';
 import { judgeAttempt } from '../domain/outcome.ts';
@@ -305,7 +306,9 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
       );
     // Re-signed on every attempt: fresh timestamp, the secrets valid now (both during a rotation).
     const headers = signedHeaders(secrets, row.webhookId, now, body);
-    const result = await deps.sender.post(endpoint.endpointId, endpoint.url, headers, body, stopping.signal);
+    const result = await withTraceOf(traceOf(row), () =>
+      deps.sender.post(endpoint.endpointId, endpoint.url, headers, body, stopping.signal),
+    );
     // Cut short by stop(): not the endpoint's failure, so nothing is recorded (no attempt counted, no
     // health change). stop() releases the lease: the next process retries now, same webhook-id.
     if (result.error === 'aborted') return;
@@ -514,6 +517,11 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
   };
 }
 
+/** The trace context a delivery's attempt continues (its status's), if it was stored with one. */
+function traceOf(row: DeliveryRow): { readonly traceparent: string } | undefined {
+  return row.traceContext ? { traceparent: row.traceContext } : undefined;
+}
+
 /** The status left the processor for the controller's own endpoint (DPA: every operation is logged). */
 function processingRecord(
   deps: WorkerDeps,
@@ -541,6 +549,11 @@ function processingRecord(
     topic: topicFor(deps.cell, 'audit.processing.v1', deps.namespace),
     key: row.controllerId,
     value: encodeJson(processingEventSchema, event),
-    headers: { region: deps.cell, controller: row.controllerId, schema: 'audit.processing.v1' },
+    headers: {
+      region: deps.cell,
+      controller: row.controllerId,
+      schema: 'audit.processing.v1',
+      ...traceContextOf(traceOf(row)),
+    },
   };
 }

@@ -1,6 +1,7 @@
 // The audit service's HTTP server: `/healthz`, `/readyz`, `/metrics`, and the routes registered on it
 // (each in its own module, as a Fastify plugin).
 import { instrumentHttp } from '@massivesms/metrics';
+import { traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
@@ -13,6 +14,7 @@ export interface AuditHttpOptions {
 export function buildAuditHttp(options: AuditHttpOptions): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
   instrumentHttp(app, options.metrics);
+  traceFastify(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) =>
     options.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not ready' }),

@@ -1,7 +1,7 @@
 // The control API: one Fastify instance with what every route shares (validation, problem+json errors,
 // metrics, OpenAPI) and one plugin per resource under routes/, each telling its routes' story.
 import fastifySwagger from '@fastify/swagger';
-import type { Logger } from '@massivesms/telemetry';
+import { type Logger, traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -51,6 +51,7 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
     logger: false,
     ...(options.tls ? { https: { ...options.tls, minVersion: 'TLSv1.3' as const } } : {}),
   });
+  traceFastify(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', undefined);

@@ -1,4 +1,5 @@
 import { instrumentHttp } from '@massivesms/metrics';
+import { traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { ReceiptResult, VerifiedReceipt } from '../../application/apply-receipt.ts';
@@ -45,6 +46,7 @@ interface TelnyxEvent {
  */
 export async function buildReceiptIngress(options: ReceiptIngressOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  traceFastify(app);
   // Signatures cover the exact bytes: keep the raw body as a string for both content types.
   app.addContentTypeParser(
     ['application/json', 'application/x-www-form-urlencoded'],
