@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { encodeJson } from './codec.ts';
+import { decodeJsonOrThrow, encodeJson } from './codec.ts';
 import { eventIdFor } from './event-id.ts';
 import { encryptedField, type ProcessingEvent, processingEventSchema, regionSchema } from './events.ts';
 import { newTraceparent } from './headers.ts';
-import { type Cell, topicFor } from './topics.ts';
+import { type Cell, consumerGroup, topicFor } from './topics.ts';
 
 // Data-subject requests (DPA §8) travel as commands: the control plane accepts a request and
 // publishes it on `{cell}.privacy.requests.v1`; every service that owns data about subjects acts on
@@ -167,4 +167,19 @@ export function privacyAckRecords(
       headers: headers('audit.processing.v1'),
     },
   ];
+}
+
+/**
+ * Where a service that owns personal data reads data-subject requests: its own consumer group on
+ * {cell}.privacy.requests.v1, undecodable requests to the cell's dead-letter topic. Spread into the
+ * bus's consume options; the handler is the service's own.
+ */
+export function privacyRequestSubscription(service: PrivacyService, cell: Cell, namespace = '') {
+  return {
+    groupId: consumerGroup(service, cell, namespace, 'privacy'),
+    topics: [topicFor(cell, 'privacy.requests.v1', namespace)],
+    deadLetterTopic: topicFor(cell, 'deadletter.v1', namespace),
+    decode: (record: { readonly value: Uint8Array | null }): PrivacyRequest =>
+      decodeJsonOrThrow(privacyRequestSchema, record.value),
+  };
 }

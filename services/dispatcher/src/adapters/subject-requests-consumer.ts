@@ -1,11 +1,4 @@
-import {
-  type Cell,
-  consumerGroup,
-  decodeJsonOrThrow,
-  type PrivacyRequest,
-  privacyRequestSchema,
-  topicFor,
-} from '@massivesms/contracts';
+import { type Cell, type PrivacyRequest, privacyRequestSubscription } from '@massivesms/contracts';
 import type { Db } from '@massivesms/db';
 import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
 import type { ControllerKeys } from '@massivesms/privacy';
@@ -36,10 +29,7 @@ export function consumeSubjectRequests(options: {
     now: options.now,
   };
   return options.bus.consume<PrivacyRequest>({
-    groupId: consumerGroup('dispatcher', options.cell, options.namespace, 'privacy'),
-    topics: [topicFor(options.cell, 'privacy.requests.v1', options.namespace)],
-    deadLetterTopic: topicFor(options.cell, 'deadletter.v1', options.namespace),
-    decode: (record) => decodeJsonOrThrow(privacyRequestSchema, record.value),
+    ...privacyRequestSubscription('dispatcher', options.cell, options.namespace),
     handleBatch: async (batch) => {
       for (const record of batch.records) await answerDispatcherSubjectRequest(deps, record.message);
     },
