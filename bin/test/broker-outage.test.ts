@@ -10,6 +10,7 @@ import { generateMasterKey } from '@massivesms/privacy';
 import {
   createTestSchema,
   eventually,
+  freePort,
   type PrivateKafka,
   startPrivateKafka,
   type TestSchema,
@@ -48,10 +49,10 @@ describe('router, dispatcher and webhooks when the broker goes away', () => {
   const running = new Map<Service, Running>();
   const namespace = `o${Math.floor(Math.random() * 1e9).toString(36)}`;
 
-  const start = async (service: Service, index: number): Promise<Running> => {
+  const start = async (service: Service): Promise<Running> => {
     const schema = await createTestSchema(`outage-${service}`);
     schemas.push(schema);
-    const port = 20_000 + Math.floor(Math.random() * 6_000) + index * 6_000;
+    const port = await freePort();
     const child = spawn(process.execPath, [cli, service], {
       env: {
         PATH: process.env.PATH,
@@ -95,7 +96,7 @@ describe('router, dispatcher and webhooks when the broker goes away', () => {
     await ensureTopics(broker.brokers, cellTopics('us', { namespace, partitions: 1 }));
     telnyx = await startTelnyxSimulator({ apiKey: 'KEY_OUTAGE' });
     twilio = await startTwilioSimulator({ accountSid: SID, authToken: 'token-outage' });
-    await Promise.all(services.map(async (s, i) => running.set(s, await start(s, i))));
+    await Promise.all(services.map(async (s) => running.set(s, await start(s))));
   }, 180_000);
   afterAll(async () => {
     for (const { child } of running.values()) if (child.exitCode === null) child.kill('SIGKILL');

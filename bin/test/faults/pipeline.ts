@@ -8,7 +8,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {
   type ControllerState,
@@ -36,6 +35,7 @@ import {
   createTestTopics,
   eventually,
   formatReport,
+  freePort,
   type InvariantReport,
   type RunSources,
   type TestSchema,
@@ -136,17 +136,6 @@ export interface FaultPipeline {
   check(withinMs?: number): Promise<InvariantReport>;
   readonly formatReport: typeof formatReport;
   close(): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1 (the dispatcher keeps its receipt port across restarts). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /**

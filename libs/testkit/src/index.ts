@@ -2,6 +2,7 @@ import './provided-context.ts';
 
 export * from './carriers/index.ts';
 export { eventually } from './eventually.ts';
+export { freePort } from './free-port.ts';
 export * from './invariants/index.ts';
 export { type PrivateKafka, startPrivateKafka } from './private-kafka.ts';
 export { createTestDatabase, createTestSchema, type TestSchema } from './test-database.ts';

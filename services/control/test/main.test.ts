@@ -1,7 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { generateMasterKey } from '@massivesms/privacy';
-import { createTestSchema, createTestTopics, type TestSchema, type TestTopics } from '@massivesms/testkit';
+import {
+  createTestSchema,
+  createTestTopics,
+  freePort,
+  type TestSchema,
+  type TestTopics,
+} from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const cli = fileURLToPath(new URL('../../../bin/massivesms.ts', import.meta.url));
@@ -24,9 +30,11 @@ describe('massivesms control (the real process)', () => {
   let schema: TestSchema;
   let child: ChildProcess;
   let output = '';
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  /** Kept across restarts; asked of the OS so it is free. */
+  let port: number;
 
   beforeAll(async () => {
+    port = await freePort();
     topics = createTestTopics();
     await topics.provisionCell('eu', 1);
     schema = await createTestSchema('control-main');

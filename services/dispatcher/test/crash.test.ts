@@ -24,6 +24,7 @@ import {
   createTestSchema,
   createTestTopics,
   eventually,
+  freePort,
   type TestSchema,
   type TestTopics,
   testKafkaLog,
@@ -47,7 +48,8 @@ describe('crash: SIGKILL the dispatcher mid-run, restart it', () => {
   let twilio: TwilioSimulator;
   let bus: KafkaBus;
   const masterKey = generateMasterKey();
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  /** Kept across restarts; asked of the OS so it is free. */
+  let port: number;
   const statuses = new Map<string, string>();
 
   const start = (): ChildProcess =>
@@ -75,6 +77,7 @@ describe('crash: SIGKILL the dispatcher mid-run, restart it', () => {
     });
 
   beforeAll(async () => {
+    port = await freePort();
     topics = createTestTopics();
     await topics.provisionCell('us', 4);
     schema = await createTestSchema('crash');

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { eventually } from '@massivesms/testkit';
+import { eventually, freePort } from '@massivesms/testkit';
 import { startWebhookReceiver, type WebhookReceiver } from '@massivesms/testkit/receiver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newSecret, startWebhooksHarness, type WebhooksHarness } from './harness.ts';
@@ -15,7 +15,8 @@ describe('crash: SIGKILL the webhooks service mid-run, restart it', () => {
   let h: WebhooksHarness;
   let receiver: WebhookReceiver;
   let child: ChildProcess | undefined;
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  /** Kept across restarts; asked of the OS so it is free. */
+  let port: number;
 
   const start = (): ChildProcess =>
     spawn(process.execPath, [cli, 'webhooks'], {
@@ -35,6 +36,7 @@ describe('crash: SIGKILL the webhooks service mid-run, restart it', () => {
     });
 
   beforeAll(async () => {
+    port = await freePort();
     receiver = await startWebhookReceiver();
     h = await startWebhooksHarness({ inProcess: false });
     await h.publishController('acme');
