@@ -106,8 +106,10 @@ export interface FaultPipeline {
   readonly dispatcherUrl: string;
   /** The control API, when `also` has `control` (operator token OPERATOR_TOKEN). */
   readonly controlUrl: string;
-  /** Where a service serves `/metrics`, `/healthz` and `/readyz`. */
+  /** Where a service serves `/metrics`, `/healthz` and `/readyz` (and audit and webhooks their internal routes). */
   opsUrl(service: Service): string;
+  /** The KMS master key every service runs with (KMS_MASTER_KEY). */
+  readonly masterKey: string;
   /** Every service's output, to print when a scenario fails. */
   readonly logs: string[];
   topic(name: Parameters<typeof topicFor>[1]): string;
@@ -356,6 +358,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     receiver,
     dispatcherUrl: `http://127.0.0.1:${dispatcherPort}`,
     controlUrl: `http://127.0.0.1:${controlPort}`,
+    masterKey,
     opsUrl: (service) =>
       `http://127.0.0.1:${{ router: routerPort, dispatcher: dispatcherPort, webhooks: webhooksPort, audit: auditPort, control: controlPort }[service]}`,
     logs,

@@ -28,6 +28,8 @@ export const errorCodes = {
     'Status `suppressed`: the data subject objected to processing (DPA §8 objection request); never sent.',
   SMS_SUBJECT_ERASED:
     'Status `suppressed`: the message was held (quiet hours, waiting for a carrier) when its recipient was erased at the controller’s request (DPA §8); never sent.',
+  SMS_CONTROLLER_TERMINATED:
+    "The controller's service was terminated (DPA §11): no new message is accepted, and a message still held when its data is deleted ends `suppressed` with this code; never sent.",
   SMS_QUIET_HOURS: "The instruction's quiet hours forbid sending now and say to reject.",
   DISPATCH_NO_AUTHORISED_CARRIER:
     "The controller's instruction lists no SMS carrier that is an effective subprocessor: nothing is sent.",

@@ -14,6 +14,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { z } from 'zod';
 import type { ControlService } from '../../application/control-service.ts';
 import type { SubjectRequests } from '../../application/subject-requests.ts';
+import type { Terminations } from '../../application/terminations.ts';
 import { ControlProblem } from '../../domain/problems.ts';
 import { sendProblem } from './problems.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -23,6 +24,7 @@ import { instructionRoutes } from './routes/instructions.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { publicRoutes } from './routes/public.ts';
 import { subjectRequestRoutes } from './routes/subject-requests.ts';
+import { terminationRoutes } from './routes/terminations.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
 
@@ -42,6 +44,8 @@ export interface AppOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Data-subject requests (DPA §8). */
   readonly subjectRequests: SubjectRequests;
+  /** Terminations (DPA §11). */
+  readonly terminations: Terminations;
 }
 
 /** Builds the control API (routes, auth, problem+json errors, OpenAPI, health and metrics). */
@@ -112,6 +116,7 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
     await v1.register(webhookDeliveryRoutes, { service });
     await v1.register(auditRoutes, { service });
     await v1.register(subjectRequestRoutes, { subjectRequests: options.subjectRequests });
+    await v1.register(terminationRoutes, { terminations: options.terminations });
   });
 
   await app.ready();
