@@ -74,9 +74,9 @@ export const terminations = {
     return rows[0] ? toRow(rows[0]) : undefined;
   },
 
-  async byRequest(q: Q, requestId: string): Promise<TerminationRow | undefined> {
+  async byRequest(q: Q, requestId: string, forUpdate = false): Promise<TerminationRow | undefined> {
     const { rows } = await q.query<Record<string, unknown>>(
-      'SELECT * FROM control_terminations WHERE request_id = $1 FOR UPDATE',
+      `SELECT * FROM control_terminations WHERE request_id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
       [requestId],
     );
     return rows[0] ? toRow(rows[0]) : undefined;

@@ -264,7 +264,7 @@ export class Terminations {
       const checkpoint = await this.#checkpoint();
       await this.#commit(async (tx) => {
         if (!(await store.addAck(tx, ack, this.#d.clock()))) return [];
-        const current = await store.byRequest(tx, ack.requestId);
+        const current = await store.byRequest(tx, ack.requestId, true);
         if (current?.status !== 'deleting') return [];
         const all = await store.acks(tx, current.requestId);
         if (!current.expected.every((s) => all.some((a) => a.service === s))) return [];

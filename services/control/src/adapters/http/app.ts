@@ -1,6 +1,7 @@
 // The control API: one Fastify instance with what every route shares (validation, problem+json errors,
 // metrics, OpenAPI) and one plugin per resource under routes/, each telling its routes' story.
 import fastifySwagger from '@fastify/swagger';
+import { ControllerKeysDestroyedError } from '@massivesms/privacy';
 import { type Logger, traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
@@ -15,7 +16,7 @@ import type { z } from 'zod';
 import type { ControlService } from '../../application/control-service.ts';
 import type { SubjectRequests } from '../../application/subject-requests.ts';
 import type { Terminations } from '../../application/terminations.ts';
-import { ControlProblem } from '../../domain/problems.ts';
+import { ControlProblem, problemTypes } from '../../domain/problems.ts';
 import { sendProblem } from './problems.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { controllerRoutes } from './routes/controllers.ts';
@@ -67,6 +68,9 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof ControlProblem)
       return sendProblem(reply, error.code, error.message, { ...error.extra });
+    // Any use of a terminated controller's data key (a new endpoint secret, a data-subject request).
+    if (error instanceof ControllerKeysDestroyedError)
+      return sendProblem(reply, 'CONTROLLER_TERMINATED', problemTypes.CONTROLLER_TERMINATED.title);
     if (hasZodFastifySchemaValidationErrors(error)) {
       return sendProblem(reply, 'REQUEST_INVALID', 'the request does not match the API schema', {
         errors: error.validation.map((v) => ({
