@@ -4,6 +4,9 @@
 // personal decrypts, the opt-out still blocks, and the ledger verifies and holds the certificate.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
@@ -251,6 +254,12 @@ describe('termination of a controller across the services (fake clock)', () => {
         .map((line) => JSON.parse(Buffer.from(JSON.parse(line).entry, 'base64').toString('utf8')));
       expect(entries.filter((e) => e.messageId === 's-2').length).toBeGreaterThan(0);
     });
+    // The audit export in it verifies offline, as the guide says.
+    const exportFile = join(mkdtempSync(join(tmpdir(), 'return-bundle-')), 'export.json');
+    writeFileSync(exportFile, JSON.stringify(bundle.auditExport));
+    const offline = await run(process.execPath, [cli, 'audit', 'verify-export', exportFile]);
+    expect(offline.stdout).toContain(`export of controller ${CONTROLLER}`);
+    expect(offline.stdout).toContain('VERIFIED');
     expect(bundle.controller.id).toBe(CONTROLLER);
     expect(bundle.instructions.map((i: { version: number }) => i.version)).toEqual([1]);
     expect(bundle.endpoints).toHaveLength(1);
