@@ -3,7 +3,7 @@
 // process with a fake clock, so the 30-day grace period passes in a moment. By day 30 nothing
 // personal decrypts, the opt-out still blocks, and the ledger verifies and holds the certificate.
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,15 @@ import {
 import { createLogger } from '@massivesms/telemetry';
 import { eventually, testLogDestination, webhookStatusChange } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { type FaultPipeline, OPERATOR_TOKEN, SENDER, startFaultPipeline } from './pipeline.ts';
+import {
+  type ControlReply,
+  controlClient,
+  type FaultPipeline,
+  OPERATOR_TOKEN,
+  onboardController,
+  SENDER,
+  startFaultPipeline,
+} from './pipeline.ts';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../massivesms.ts', import.meta.url));
@@ -42,12 +50,6 @@ const DAY_MS = 86_400_000;
 /** A field sealed under a controller key (libs/privacy field.ts): `v1.<iv>.<ciphertext+tag>`. */
 const CIPHERTEXT = /\bv1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{20,}/;
 
-interface Reply {
-  status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API under test
-  body: any;
-}
-
 describe('termination of a controller across the services (fake clock)', () => {
   let p: FaultPipeline;
   let control: Control;
@@ -56,22 +58,7 @@ describe('termination of a controller across the services (fake clock)', () => {
   let endpointId: string;
   let offsetMs = 0;
 
-  const api = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    bearer = OPERATOR_TOKEN,
-  ): Promise<Reply> => {
-    const res = await fetch(`${controlUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${bearer}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: await res.json() };
-  };
+  const api = controlClient(() => controlUrl);
   const webhooksOf = (messageId: string) =>
     p.receiver.received
       .filter((r) => r.status >= 200 && r.status < 300)
@@ -141,33 +128,12 @@ describe('termination of a controller across the services (fake clock)', () => {
       terminationCheckIntervalMs: 3_600_000,
     });
     controlUrl = (await control.listen(0, '127.0.0.1')).replace('0.0.0.0', '127.0.0.1');
-    expect(
-      (await api('POST', '/v1/controllers', { id: CONTROLLER, name: 'End Co', region: 'us' })).status,
-    ).toBe(201);
-    token = (await api('POST', `/v1/controllers/${CONTROLLER}/tokens`)).body.token;
-    const instruction = await api('POST', `/v1/controllers/${CONTROLLER}/instructions`, {
-      purposes: ['essential.service.notifications.sms'],
-      subprocessors: ['telnyx', 'twilio'],
-      retention: { contentDays: 30, metadataDays: 365 },
-      storeContentAfterDispatch: false,
-    });
-    expect(instruction.status).toBe(201);
-    const placeholder = `whsec_${randomBytes(24).toString('base64')}`;
-    const endpoint = await api('POST', `/v1/controllers/${CONTROLLER}/endpoints`, {
-      url: p.receiver.endpoint(CONTROLLER, { secrets: [placeholder] }),
-      eventTypes: ['message.accepted', 'message.delivered', 'message.suppressed', 'message.rejected'],
-    });
-    expect(endpoint.status).toBe(201);
-    p.receiver.setSecrets(CONTROLLER, [endpoint.body.secret]);
-    endpointId = endpoint.body.id;
-    let n = 0;
-    await eventually(60_000, async () => {
-      await send(`warm-${n++}`, '+14155550100');
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(p.receiver.received.some((r) => webhookStatusChange(r.body)?.type === 'message.delivered')).toBe(
-        true,
-      );
-    });
+    ({ token, endpointId } = await onboardController(p, api, CONTROLLER, [
+      'message.accepted',
+      'message.delivered',
+      'message.suppressed',
+      'message.rejected',
+    ]));
   }, 150_000);
   afterAll(async () => {
     await control?.close();
@@ -237,7 +203,7 @@ describe('termination of a controller across the services (fake clock)', () => {
     });
 
     // During the grace period the controller downloads its return bundle.
-    let bundle: Reply['body'];
+    let bundle: ControlReply['body'];
     await eventually(30_000, async () => {
       const res = await api(
         'GET',
@@ -276,7 +242,7 @@ describe('termination of a controller across the services (fake clock)', () => {
     // Day 30: the deletion starts, every service deletes and answers, control completes it.
     offsetMs = 30 * DAY_MS + 60_000;
     expect(await control.terminations.runDue()).toBe(1);
-    let done: Reply['body'];
+    let done: ControlReply['body'];
     await eventually(60_000, async () => {
       done = (await api('GET', `/v1/controllers/${CONTROLLER}/termination`, undefined, token)).body;
       expect(done.status).toBe('completed');
