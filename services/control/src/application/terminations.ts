@@ -260,16 +260,22 @@ export class Terminations {
       if (ack.type !== 'termination' || ack.region !== this.#d.cell) continue;
       const row = await store.byRequest(this.#d.db, ack.requestId);
       if (!row) continue;
-      // Asked before the transaction: a slow or absent audit service must not hold row locks.
+      // Asked before the transaction: a slow audit service must not hold row locks. One that does not
+      // answer fails the batch, which is retried: a certificate never goes without its checkpoint.
       const checkpoint = await this.#checkpoint();
+      let completed = false;
       await this.#commit(async (tx) => {
         if (!(await store.addAck(tx, ack, this.#d.clock()))) return [];
         const current = await store.byRequest(tx, ack.requestId, true);
         if (current?.status !== 'deleting') return [];
         const all = await store.acks(tx, current.requestId);
         if (!current.expected.every((s) => all.some((a) => a.service === s))) return [];
+        completed = true;
         return this.#complete(tx, current, all, checkpoint);
       });
+      // The copy of the keys this process still caches goes too (a no-op after a failed deletion:
+      // the keys are loaded again when next needed).
+      if (completed) await this.#d.keyring.forget(toControllerId(ack.controllerId));
     }
   }
 
