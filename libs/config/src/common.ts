@@ -276,3 +276,13 @@ export function databasePoolOptions(
     connectionTimeoutMs: config.databaseConnectTimeoutMs,
   };
 }
+
+/** The purge job of a service that stores data about subjects (instructions' retention periods). */
+export const retentionSpec = {
+  RETENTION_PURGE_INTERVAL_MS: {
+    schema: durationMsSchema(1_000, DAY_MS),
+    default: '600000',
+    description:
+      "How often the service deletes what is past each controller's instruction retention (`retention.metadataDays`, `retention.contentDays`); every purge is audited as `retention.purge`.",
+  },
+} as const;

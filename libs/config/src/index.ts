@@ -12,6 +12,7 @@ export {
   postgresUrlSchema,
   regionSchema,
   regions,
+  retentionSpec,
   tokenSchema,
 } from './common.ts';
 export {

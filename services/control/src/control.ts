@@ -11,7 +11,7 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
-import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { type ConsumerHandle, type MessageBus, type PeriodicJob, startPeriodic } from '@massivesms/messaging';
 import { instrumentBus, type LagSource, outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import { Keyring, type Kms, type SubprocessorRegistry } from '@massivesms/privacy';
@@ -176,8 +176,7 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     terminations,
   });
   let acks: ConsumerHandle | undefined;
-  let dueTimer: NodeJS.Timeout | undefined;
-  let dueRun: Promise<void> | undefined;
+  let dueJob: PeriodicJob | undefined;
   return {
     app,
     routes: collectedRoutes,
@@ -212,26 +211,18 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       if (options.operatorToken) await service.bootstrapOperatorToken(options.operatorToken);
       await service.republishAll();
       // Deletions whose grace period ended start within one interval; a failed look is retried at the next.
-      dueTimer ??= setInterval(() => {
-        dueRun ??= terminations
-          .runDue()
-          .then(
-            () => {},
-            (error) => options.log.warn({ err: error }, 'starting due terminations failed; retrying'),
-          )
-          .finally(() => {
-            dueRun = undefined;
-          });
-      }, options.terminationCheckIntervalMs ?? 60_000);
-      dueTimer.unref();
+      dueJob ??= startPeriodic(
+        () => terminations.runDue(),
+        options.terminationCheckIntervalMs ?? 60_000,
+        (error) => options.log.warn({ err: error }, 'starting due terminations failed; retrying'),
+      );
       const address = await app.listen({ port, host });
       ready = true;
       return address;
     },
     async close() {
       ready = false;
-      clearInterval(dueTimer);
-      await dueRun;
+      await dueJob?.stop();
       await app.close();
       await acks?.stop();
       // What the last requests stored goes out now if the broker takes it; the rest at the next start.

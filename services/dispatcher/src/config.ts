@@ -1,4 +1,11 @@
-import { base64KeySchema, ConfigError, commonSpec, defineConfig, tokenSchema } from '@massivesms/config';
+import {
+  base64KeySchema,
+  ConfigError,
+  commonSpec,
+  defineConfig,
+  retentionSpec,
+  tokenSchema,
+} from '@massivesms/config';
 import { z } from 'zod';
 import { defaultRateLimits } from './application/rate-limits.ts';
 
@@ -38,6 +45,7 @@ const rateText = (rates: Readonly<Record<string, number>>) =>
 /** Environment of `massivesms dispatcher`. Carrier hosts default to the cell's region (DESIGN.md §3.1). */
 export const dispatcherSpec = defineConfig({
   ...commonSpec,
+  ...retentionSpec,
   DISPATCHER_PUBLIC_BASE_URL: {
     schema: url.optional(),
     description:

@@ -10,8 +10,8 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
-import { startControllerDirectory } from '@massivesms/directory';
-import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { purgeExpired, startControllerDirectory, topicRetentionMs } from '@massivesms/directory';
+import { type ConsumerHandle, type MessageBus, startPeriodic } from '@massivesms/messaging';
 import { outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms, SubprocessorRegistry } from '@massivesms/privacy';
@@ -21,6 +21,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { carrierMetrics } from './adapters/carrier-metrics.ts';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
 import { DISPATCHER_OUTBOX, PgDispatchStore, RecentRows } from './adapters/pg-dispatch-store.ts';
+import { pgDispatcherRetention } from './adapters/pg-retention.ts';
 import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
@@ -65,6 +66,8 @@ export interface DispatcherOptions {
   readonly maxCarrierWaitMs?: number;
   /** When ambiguous outcomes are closed (default: reconcile.ts); `false` turns the sweeper off (tests). */
   readonly reconcile?: ReconcilePolicy | false;
+  /** How often closed messages past their controller's retention are purged (default 10 minutes). */
+  readonly retentionPurgeEveryMs?: number;
   /** Prometheus registry for the dispatcher's metrics (served on the ingress port). */
   readonly registry?: Registry;
   /** The subprocessor registry (effective dates, locations); default: the DPA's. */
@@ -312,6 +315,22 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       }, policy.sweepEveryMs)
     : undefined;
   sweep?.unref();
+  // Instructions' retention: closed rows of the send ledger are purged per controller, audited.
+  const retention = startPeriodic(
+    () =>
+      purgeExpired({
+        service: 'dispatcher',
+        cell: options.cell,
+        namespace,
+        controllers: () => directory.view.values(),
+        store: pgDispatcherRetention(options.db, () => relay.wake()),
+        now,
+        // A sent message's row stops a redelivered dispatch record from being sent twice.
+        floorMs: topicRetentionMs('sms.dispatch.v1'),
+      }),
+    options.retentionPurgeEveryMs ?? 600_000,
+    (error) => options.log.warn({ err: error }, 'retention purge failed; retried at the next run'),
+  );
   running = true;
   return {
     breakers,
@@ -321,6 +340,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       stopping.abort();
       if (sweep) clearInterval(sweep);
       await sweeping;
+      await retention.stop();
       await consumer.stop();
       await scheduler.stop();
       await suppressions.stop();
@@ -338,5 +358,6 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   };
 }
 
+export { pgDispatcherRetention } from './adapters/pg-retention.ts';
 export { RateLimits } from './application/rate-limits.ts';
 export { defaultReconcilePolicy, type ReconcilePolicy, reconcilePolicy } from './application/reconcile.ts';

@@ -70,6 +70,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       finaliseAfterMs: config.dispatcherFinaliseAfterMs,
     }),
     maxCarrierWaitMs: config.dispatcherMaxCarrierWaitMs,
+    retentionPurgeEveryMs: config.retentionPurgeIntervalMs,
     namespace: config.topicNamespace ?? '',
     ...(config.dispatcherPublicBaseUrl ? { publicBaseUrl: config.dispatcherPublicBaseUrl } : {}),
     ingress: {

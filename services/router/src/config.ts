@@ -1,9 +1,10 @@
-import { commonSpec, defineConfig } from '@massivesms/config';
+import { commonSpec, defineConfig, retentionSpec } from '@massivesms/config';
 import { z } from 'zod';
 
 /** Environment of `massivesms router`. */
 export const routerSpec = defineConfig({
   ...commonSpec,
+  ...retentionSpec,
   ROUTER_MAX_SEGMENTS: {
     schema: z
       .string()

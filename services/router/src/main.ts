@@ -41,6 +41,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     registry,
     namespace: config.topicNamespace ?? '',
     maxSegments: config.routerMaxSegments,
+    retentionPurgeEveryMs: config.retentionPurgeIntervalMs,
   });
   log.info({ cell: config.cell, ops: ops.url }, 'router consuming');
   drainOnSignal(log, config.shutdownTimeoutMs, async () => {

@@ -8,13 +8,14 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
-import { startControllerDirectory } from '@massivesms/directory';
-import type { ConsumerHandle, MessageBus } from '@massivesms/messaging';
+import { purgeExpired, startControllerDirectory, topicRetentionMs } from '@massivesms/directory';
+import { type ConsumerHandle, type MessageBus, startPeriodic } from '@massivesms/messaging';
 import { outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { pgRouterRetention } from './adapters/pg-retention.ts';
 import { applySuppressions, pgRouterStore, ROUTER_OUTBOX } from './adapters/pg-store.ts';
 import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
 import { type BatchOutcome, routeBatch } from './application/route-batch.ts';
@@ -34,6 +35,8 @@ export interface RouterOptions {
   readonly registry: Registry;
   readonly namespace?: string;
   readonly maxSegments?: number;
+  /** How often expired rows are purged (RETENTION_PURGE_INTERVAL_MS; default 10 minutes). */
+  readonly retentionPurgeEveryMs?: number;
   readonly now?: () => Date;
   /** Called after each routed batch (the demo's progress bar and summary). */
   readonly onBatch?: (outcome: BatchOutcome) => void;
@@ -180,14 +183,32 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
       now: deps.now,
     }),
   );
+  // Instructions' retention: the routing ledger is purged per controller, every purge audited.
+  const retention = startPeriodic(
+    () =>
+      purgeExpired({
+        service: 'router',
+        cell: options.cell,
+        namespace,
+        controllers: () => directory.view.values(),
+        store: pgRouterRetention(options.db, () => relay.wake()),
+        now: deps.now,
+        // A routed request's row stops a redelivered copy from being routed twice.
+        floorMs: topicRetentionMs('sms.requested.v1'),
+      }),
+    options.retentionPurgeEveryMs ?? 600_000,
+    (error) => log.warn({ err: error }, 'retention purge failed; retried at the next run'),
+  );
   let stopped = false;
   return {
     ready: () => !stopped && consumers.every((c) => c.consuming()) && directory.view.consuming(),
     async stop() {
       stopped = true;
+      await retention.stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await directory.view.stop();
       await relay.stop({ drainMs: 2_000 });
     },
   };
 }
+export { pgRouterRetention } from './adapters/pg-retention.ts';

@@ -1,4 +1,4 @@
-import { commonSpec, defineConfig } from '@massivesms/config';
+import { commonSpec, defineConfig, retentionSpec } from '@massivesms/config';
 import { allowListSchema } from '@massivesms/ssrf';
 import { z } from 'zod';
 
@@ -18,6 +18,7 @@ const count = (min: number, max: number) =>
 /** Environment of `massivesms webhooks`. */
 export const webhooksSpec = defineConfig({
   ...commonSpec,
+  ...retentionSpec,
   WEBHOOKS_ALLOWLIST: {
     schema: allowListSchema(),
     description:

@@ -47,6 +47,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     registry,
     namespace: config.topicNamespace ?? '',
     ssrf: { allowList: config.webhooksAllowlist },
+    retentionPurgeEveryMs: config.retentionPurgeIntervalMs,
     worker: {
       attemptTimeoutMs: config.webhooksAttemptTimeoutMs,
       connectTimeoutMs: config.webhooksConnectTimeoutMs,

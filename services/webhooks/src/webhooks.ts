@@ -1,8 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import { type Cell, consumerGroup, type StatusEvent, topicFor } from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
-import { startControllerDirectory } from '@massivesms/directory';
-import type { ConsumerHandle, DecodedRecord, MessageBus } from '@massivesms/messaging';
+import { purgeExpired, startControllerDirectory, topicRetentionMs } from '@massivesms/directory';
+import {
+  type ConsumerHandle,
+  type DecodedRecord,
+  type MessageBus,
+  startPeriodic,
+} from '@massivesms/messaging';
 import { outboxMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
@@ -12,6 +17,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createHttpSender } from './adapters/http-sender.ts';
 import { PgCommandStore } from './adapters/pg-commands.ts';
 import { PgDeliveryStore, WEBHOOKS_OUTBOX } from './adapters/pg-delivery-store.ts';
+import { pgWebhooksRetention } from './adapters/pg-retention.ts';
 import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
 import { decodeStatusRecord, intakeStatuses } from './application/intake.ts';
@@ -33,6 +39,8 @@ export interface WebhooksOptions {
   readonly namespace?: string;
   readonly ssrf: SsrfPolicy;
   readonly now?: () => Date;
+  /** How often finished deliveries past their controller's retention are purged (default 10 minutes). */
+  readonly retentionPurgeEveryMs?: number;
   readonly worker?: Partial<WorkerOptions> & { connectTimeoutMs?: number };
   /** How a status whose keys are not available is retried before it is dead-lettered. */
   readonly intake?: {
@@ -274,6 +282,22 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     wrote: () => relay.wake(),
     now,
   });
+  // Instructions' retention: finished deliveries are purged per controller, every purge audited.
+  const retention = startPeriodic(
+    () =>
+      purgeExpired({
+        service: 'webhooks',
+        cell: options.cell,
+        namespace,
+        controllers: () => controllers.view.values(),
+        store: pgWebhooksRetention(options.db, () => relay.wake()),
+        now,
+        // A delivery's row (its id derived from the status) stops a redelivered status from being sent twice.
+        floorMs: topicRetentionMs('sms.status.v1'),
+      }),
+    options.retentionPurgeEveryMs ?? 600_000,
+    (error) => options.log.warn({ err: error }, 'retention purge failed; retried at the next run'),
+  );
   let running = true;
   return {
     store,
@@ -290,6 +314,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     async stop() {
       running = false;
       clearInterval(refresh);
+      await retention.stop();
       await consumer.stop();
       await subjectRequests.stop();
       await commandConsumer.stop();
@@ -303,3 +328,4 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     },
   };
 }
+export { pgWebhooksRetention } from './adapters/pg-retention.ts';
