@@ -33,6 +33,40 @@ function requirement(variable: ConfigVariable): string {
   return variable.secret === true ? `${base}, secret` : base;
 }
 
+/** Wraps `text` to lines of at most `width` characters (a longer word keeps its own line). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/**
+ * The variables of the specs for a command's `--help`, from the same definitions as the Markdown
+ * table (name, default or required, description), in spec order, each variable once, wrapped for a
+ * terminal. A secret's value is never shown (secrets have no default).
+ */
+export function renderConfigHelp(specs: readonly ConfigSpec[], width = 100): string {
+  const seen = new Set<string>();
+  const blocks: string[] = [];
+  for (const spec of specs) {
+    for (const [name, variable] of Object.entries(spec)) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const plain = (text: string) => text.replace(/`/g, '');
+      const description = wrap(plain(variable.description), width - 6).map((l) => `      ${l}`);
+      blocks.push([`  ${name}  (${plain(requirement(variable))})`, ...description].join('\n'));
+    }
+  }
+  return blocks.join('\n');
+}
+
 /** Renders the variables of the specs as one Markdown table, in spec order; a name in two specs must match. */
 export function renderConfigTable(specs: readonly ConfigSpec[]): string {
   const seen = new Map<string, ConfigVariable>();

@@ -35,6 +35,7 @@ export {
   configDocsPath,
   documentedSpecs,
   renderConfigDocs,
+  renderConfigHelp,
   renderConfigTable,
   TABLE_BEGIN,
   TABLE_END,
