@@ -140,7 +140,8 @@ try {
   // Anything else is a bug, whose stack is what its report needs.
   const explained = describeStartFailure(error, process.env);
   if (explained === undefined) throw error;
-  console.error(`massivesms ${command}: ${explained}`);
+  const verb = command === 'audit' && rest[0]?.startsWith('verify') ? `audit ${rest[0]}` : command;
+  console.error(`massivesms ${verb}: ${explained}`);
   // A service may hold its ops port and Kafka clients open by now: nothing else would end it.
   process.exit(1);
 }
