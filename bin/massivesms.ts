@@ -40,6 +40,25 @@ async function onlyHelp(name: string, args: string[]): Promise<number | undefine
   }
 }
 
+/**
+ * Runs `start` (which parses its configuration first) so that a configuration refusal, which ends the
+ * process with exit 2 after naming each bad variable, also says where every variable is described.
+ */
+async function withConfigHint<T>(name: string, start: () => Promise<T>): Promise<T> {
+  const hint = (code: number) => {
+    if (code === 2)
+      process.stderr.write(
+        `massivesms ${name}: fix the variables above, then start it again (massivesms ${name} --help lists every variable it reads, with its default; docs/configuration.md).\n`,
+      );
+  };
+  process.on('exit', hint);
+  try {
+    return await start();
+  } finally {
+    process.off('exit', hint);
+  }
+}
+
 async function main(): Promise<number> {
   if (command === undefined || isHelp(command)) {
     console.log(USAGE);
@@ -67,7 +86,7 @@ async function main2(command: string, rest: string[]): Promise<number> {
     const refused = await onlyHelp('migrate', rest);
     if (refused !== undefined) return refused;
     const { runMigrate } = await import('./migrate.ts');
-    return runMigrate();
+    return withConfigHint('migrate', runMigrate);
   }
   if (command === 'audit' && rest[0] === 'verify') {
     const { runAuditVerify } = await import('./audit.ts');
@@ -85,7 +104,7 @@ async function main2(command: string, rest: string[]): Promise<number> {
     const refused = await onlyHelp(command, rest);
     if (refused !== undefined) return refused;
     const service = await entryPoints[command as keyof typeof entryPoints]();
-    await service.main();
+    await withConfigHint(command, () => service.main());
     return 0;
   }
   if (command === 'demo') {

@@ -193,6 +193,8 @@ describe('massivesms entry points', () => {
     expect(result.stderr).toContain('CELL');
     expect(result.stderr).toContain('HTTP_PORT');
     expect(result.stderr).toContain('KMS_MASTER_KEY');
+    expect(result.stderr).toContain('massivesms router --help lists every variable');
+    expect(result.stderr).not.toMatch(STACK_FRAME);
   });
 
   it('migrate refuses a DATABASE_URL that is not PostgreSQL', async () => {
