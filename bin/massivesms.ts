@@ -7,7 +7,7 @@
 import '@massivesms/telemetry/register';
 import { parseArgs } from 'node:util';
 import { describeStartFailure } from './failures.ts';
-import { commandHelp, isHelp, USAGE } from './help.ts';
+import { commandHelp, isHelp, UnknownCommandError, USAGE } from './help.ts';
 
 const [command, ...rest] = process.argv.slice(2);
 
@@ -67,9 +67,12 @@ async function main(): Promise<number> {
   if (command === 'help') {
     const topic = rest[0];
     if (topic === undefined) console.log(USAGE);
-    else if (topic === 'demo') return main2('demo', ['--help']);
+    else if (topic === 'demo') return run('demo', ['--help']);
     else {
-      const help = await commandHelp(rest.join(' ')).catch(() => undefined);
+      const help = await commandHelp(rest.join(' ')).catch((error: unknown) => {
+        if (error instanceof UnknownCommandError) return undefined;
+        throw error;
+      });
       if (help === undefined) {
         console.error(`massivesms help: no command ${rest.join(' ')}\n\n${USAGE}`);
         return 2;
@@ -78,10 +81,11 @@ async function main(): Promise<number> {
     }
     return 0;
   }
-  return main2(command, rest);
+  return run(command, rest);
 }
 
-async function main2(command: string, rest: string[]): Promise<number> {
+/** Runs one command with its arguments; returns the exit code. */
+async function run(command: string, rest: string[]): Promise<number> {
   if (command === 'migrate') {
     const refused = await onlyHelp('migrate', rest);
     if (refused !== undefined) return refused;
