@@ -23,10 +23,10 @@ function cell(text: string): string {
   return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
 }
 
-function requirement(variable: ConfigVariable): string {
+function requirement(variable: ConfigVariable, quote: (text: string) => string = cell): string {
   const base =
     variable.default !== undefined
-      ? `default \`${cell(variable.default)}\``
+      ? `default \`${quote(variable.default)}\``
       : acceptsUnset(variable)
         ? 'optional'
         : 'required';
@@ -61,7 +61,8 @@ export function renderConfigHelp(specs: readonly ConfigSpec[], width = 100): str
       seen.add(name);
       const plain = (text: string) => text.replace(/`/g, '');
       const description = wrap(plain(variable.description), width - 6).map((l) => `      ${l}`);
-      blocks.push([`  ${name}  (${plain(requirement(variable))})`, ...description].join('\n'));
+      const needed = plain(requirement(variable, (text) => text));
+      blocks.push([`  ${name}  (${needed})`, ...description].join('\n'));
     }
   }
   return blocks.join('\n');
