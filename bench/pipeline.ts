@@ -20,10 +20,10 @@
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { infraUp, KAFKA_VERSION, loadInfraSettings } from '@massivesms/infra';
+import { infraUp, KAFKA_VERSION, loadInfraSettings, startPrivateKafka } from '@massivesms/infra';
 import { compareWithBaseline, formatRun, type RunSummary, summariseRun } from './pipeline-report.ts';
 import { type RunOptions, runPipeline } from './pipeline-run.ts';
-import { startPrivateBroker } from './private-broker.ts';
+
 import { TICKS_PER_SECOND } from './procfs.ts';
 import { writeReport } from './report-file.ts';
 
@@ -62,7 +62,7 @@ if (!['private', 'shared'].includes(brokerChoice)) {
   console.error(`BENCH_PIPELINE_BROKER must be private or shared (got ${brokerChoice})`);
   process.exit(2);
 }
-const broker = brokerChoice === 'private' ? await startPrivateBroker() : undefined;
+const broker = brokerChoice === 'private' ? await startPrivateKafka() : undefined;
 const runs: Record<string, RunSummary> = {};
 try {
   for (const mode of modes) {

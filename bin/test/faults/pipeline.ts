@@ -50,6 +50,7 @@ import {
   type TwilioSimulator,
 } from '@massivesms/testkit/carriers';
 import { startWebhookReceiver, type WebhookReceiver } from '@massivesms/testkit/receiver';
+import { expect } from 'vitest';
 
 const cli = fileURLToPath(new URL('../../massivesms.ts', import.meta.url));
 const SID = `AC${'7'.repeat(32)}`;
@@ -106,8 +107,10 @@ export interface FaultPipeline {
   readonly dispatcherUrl: string;
   /** The control API, when `also` has `control` (operator token OPERATOR_TOKEN). */
   readonly controlUrl: string;
-  /** Where a service serves `/metrics`, `/healthz` and `/readyz`. */
+  /** Where a service serves `/metrics`, `/healthz` and `/readyz` (and audit and webhooks their internal routes). */
   opsUrl(service: Service): string;
+  /** The KMS master key every service runs with (KMS_MASTER_KEY). */
+  readonly masterKey: string;
   /** Every service's output, to print when a scenario fails. */
   readonly logs: string[];
   topic(name: Parameters<typeof topicFor>[1]): string;
@@ -356,6 +359,7 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
     receiver,
     dispatcherUrl: `http://127.0.0.1:${dispatcherPort}`,
     controlUrl: `http://127.0.0.1:${controlPort}`,
+    masterKey,
     opsUrl: (service) =>
       `http://127.0.0.1:${{ router: routerPort, dispatcher: dispatcherPort, webhooks: webhooksPort, audit: auditPort, control: controlPort }[service]}`,
     logs,
@@ -427,4 +431,78 @@ export async function startFaultPipeline(options: FaultPipelineOptions = {}): Pr
       await topics.cleanup();
     },
   };
+}
+
+/** A control API answer: its status and JSON body. */
+export interface ControlReply {
+  readonly status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API under test
+  readonly body: any;
+}
+
+/** Calls a control API as a client would (the operator's token unless another is given). */
+export function controlClient(controlUrl: () => string) {
+  return async (
+    method: string,
+    path: string,
+    body?: unknown,
+    bearer = OPERATOR_TOKEN,
+  ): Promise<ControlReply> => {
+    const res = await fetch(`${controlUrl()}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+}
+
+/**
+ * Onboards a controller through the control API as production does (its keys, instruction and
+ * endpoint reach the services as events), then warms up until one message reaches the endpoint
+ * delivered: until the services have folded the controller, a request could be refused as unknown.
+ */
+export async function onboardController(
+  p: FaultPipeline,
+  api: ReturnType<typeof controlClient>,
+  controllerId: string,
+  eventTypes: readonly string[],
+): Promise<{ token: string; endpointId: string }> {
+  await eventually(60_000, async () => {
+    const created = await api('POST', '/v1/controllers', {
+      id: controllerId,
+      name: controllerId,
+      region: 'us',
+    });
+    expect([201, 409]).toContain(created.status);
+  });
+  const token = (await api('POST', `/v1/controllers/${controllerId}/tokens`)).body.token as string;
+  const instruction = await api('POST', `/v1/controllers/${controllerId}/instructions`, {
+    purposes: [PURPOSE],
+    subprocessors: ['telnyx', 'twilio'],
+    retention: { contentDays: 30, metadataDays: 365 },
+    storeContentAfterDispatch: false,
+  });
+  expect(instruction.status).toBe(201);
+  const placeholder = `whsec_${randomBytes(24).toString('base64')}`;
+  const endpoint = await api('POST', `/v1/controllers/${controllerId}/endpoints`, {
+    url: p.receiver.endpoint(controllerId, { secrets: [placeholder] }),
+    eventTypes,
+  });
+  expect(endpoint.status).toBe(201);
+  p.receiver.setSecrets(controllerId, [endpoint.body.secret]);
+  let n = 0;
+  await eventually(60_000, async () => {
+    await p.produceRequests([
+      { messageId: `warm-${n++}`, controllerId, to: '+14155550100', body: 'warm-up' },
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(p.receiver.received.some((r) => webhookStatusChange(r.body)?.type === 'message.delivered')).toBe(
+      true,
+    );
+  });
+  return { token, endpointId: endpoint.body.id as string };
 }

@@ -1,44 +1,29 @@
 // Data-subject requests (DPA §8, issue 13) through the processes `massivesms` starts, on real Kafka
 // and PostgreSQL: the control plane files each request and publishes it; router, dispatcher and
 // webhooks answer for their own rows; the request completes once every one of them has.
-import { randomBytes } from 'node:crypto';
 import { type ProcessingEvent, processingEventSchema } from '@massivesms/contracts';
 import { eventually, webhookStatusChange } from '@massivesms/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { type FaultPipeline, OPERATOR_TOKEN, SENDER, startFaultPipeline } from './pipeline.ts';
+import {
+  type ControlReply,
+  controlClient,
+  type FaultPipeline,
+  onboardController,
+  SENDER,
+  startFaultPipeline,
+} from './pipeline.ts';
 
 const CONTROLLER = 'dsrco';
 const SUBJECT = '+14155550142';
 const NEIGHBOUR = '+14155550199';
 
-interface Reply {
-  status: number;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the API under test
-  body: any;
-}
-
 describe('data-subject requests across the services', () => {
   let p: FaultPipeline;
   let token: string;
 
-  const api = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    bearer = OPERATOR_TOKEN,
-  ): Promise<Reply> => {
-    const res = await fetch(`${p.controlUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${bearer}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: await res.json() };
-  };
+  const api = controlClient(() => p.controlUrl);
   /** Files a request with the controller's own token and waits (bounded) until it settles. */
-  const fileAndAwait = async (type: string, phoneNumber: string): Promise<Reply['body']> => {
+  const fileAndAwait = async (type: string, phoneNumber: string): Promise<ControlReply['body']> => {
     const filed = await api(
       'POST',
       `/v1/controllers/${CONTROLLER}/subject-requests`,
@@ -47,7 +32,7 @@ describe('data-subject requests across the services', () => {
     );
     expect(filed.status).toBe(202);
     expect(filed.body.status).toBe(type === 'rectification' ? 'completed' : 'pending');
-    let settled: Reply['body'];
+    let settled: ControlReply['body'];
     await eventually(30_000, async () => {
       const read = await api(
         'GET',
@@ -91,37 +76,12 @@ describe('data-subject requests across the services', () => {
 
   beforeAll(async () => {
     p = await startFaultPipeline({ also: ['control'] });
-    // The control plane makes the controller: its keys, instruction and endpoint reach the services
-    // as events, as in production.
-    await eventually(60_000, async () => {
-      const created = await api('POST', '/v1/controllers', { id: CONTROLLER, name: 'DSR Co', region: 'us' });
-      expect([201, 409]).toContain(created.status);
-    });
-    token = (await api('POST', `/v1/controllers/${CONTROLLER}/tokens`)).body.token;
-    const instruction = await api('POST', `/v1/controllers/${CONTROLLER}/instructions`, {
-      purposes: ['essential.service.notifications.sms'],
-      subprocessors: ['telnyx', 'twilio'],
-      retention: { contentDays: 30, metadataDays: 365 },
-      storeContentAfterDispatch: false,
-    });
-    expect(instruction.status).toBe(201);
-    const placeholder = `whsec_${randomBytes(24).toString('base64')}`;
-    const endpoint = await api('POST', `/v1/controllers/${CONTROLLER}/endpoints`, {
-      url: p.receiver.endpoint(CONTROLLER, { secrets: [placeholder] }),
-      eventTypes: ['message.accepted', 'message.delivered', 'message.suppressed', 'message.failed'],
-    });
-    expect(endpoint.status).toBe(201);
-    p.receiver.setSecrets(CONTROLLER, [endpoint.body.secret]);
-    // Until the services have folded the controller and its endpoint, a request could be refused
-    // as unknown: warm up until one message reaches the endpoint delivered.
-    let n = 0;
-    await eventually(60_000, async () => {
-      await send(`warm-${n++}`, '+14155550100');
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(p.receiver.received.some((r) => webhookStatusChange(r.body)?.type === 'message.delivered')).toBe(
-        true,
-      );
-    });
+    ({ token } = await onboardController(p, api, CONTROLLER, [
+      'message.accepted',
+      'message.delivered',
+      'message.suppressed',
+      'message.failed',
+    ]));
   }, 150_000);
   afterAll(async () => {
     await p?.close();
@@ -149,7 +109,7 @@ describe('data-subject requests across the services', () => {
     expect(stop.attempts.at(-1)?.status).toBe(200);
 
     // Access: every service's part, decrypted; the subject's records and none of the neighbour's.
-    let access: Reply['body'];
+    let access: ControlReply['body'];
     await eventually(30_000, async () => {
       access = await fileAndAwait('access', SUBJECT);
       expect(access.export.router.suppressions).toEqual([

@@ -28,6 +28,8 @@ export const errorCodes = {
     'Status `suppressed`: the data subject objected to processing (DPA §8 objection request); never sent.',
   SMS_SUBJECT_ERASED:
     'Status `suppressed`: the message was held (quiet hours, waiting for a carrier) when its recipient was erased at the controller’s request (DPA §8); never sent.',
+  SMS_CONTROLLER_TERMINATED:
+    "The controller's service was terminated (DPA §11): never sent. A new request is `rejected` by the router; one routed before is `failed` by the dispatcher; one still held when the controller's data is deleted ends `suppressed`.",
   SMS_QUIET_HOURS: "The instruction's quiet hours forbid sending now and say to reject.",
   DISPATCH_NO_AUTHORISED_CARRIER:
     "The controller's instruction lists no SMS carrier that is an effective subprocessor: nothing is sent.",

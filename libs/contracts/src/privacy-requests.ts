@@ -16,31 +16,52 @@ const id = z
 const timestamp = z.iso.datetime({ offset: true });
 const pseudonym = z.string().regex(/^ps_[A-Za-z0-9_-]+$/);
 
-/** Request types that fan out to the services (rectification is answered by control alone). */
-export const privacyCommandTypes = ['access', 'erasure', 'restriction', 'objection'] as const;
+/** Data-subject request types that fan out to the services (rectification is answered by control alone). */
+export const subjectCommandTypes = ['access', 'erasure', 'restriction', 'objection'] as const;
+/** Every command on the topic: a subject's requests, and a controller's termination (DPA §11). */
+export const privacyCommandTypes = [...subjectCommandTypes, 'termination'] as const;
 export type PrivacyCommandType = (typeof privacyCommandTypes)[number];
 
 /** Services that own rows about data subjects and answer privacy commands. */
 export const privacyServices = ['router', 'dispatcher', 'webhooks'] as const;
 export type PrivacyService = (typeof privacyServices)[number];
 
-/** `privacy.requests.v1`: one data-subject request for the services to act on. */
+/** One data-subject request for the services to act on. */
+const subjectRequestSchema = z.strictObject({
+  requestId: id.describe('Id of the data-subject request at the control plane.'),
+  controllerId: id,
+  region: regionSchema,
+  type: z.enum(subjectCommandTypes),
+  subjectPseudonym: pseudonym.describe('HMAC of the E.164 number with the controller pseudonym key.'),
+  subject: encryptedField.describe(
+    'The E.164 number, encrypted with the controller data key (record `requestId`, field `subject`).',
+  ),
+  requestedAt: timestamp,
+});
+
+/**
+ * A controller's termination once its grace period ended (DPA §11): every service deletes what it
+ * holds about the controller except opt-outs, and answers with what it deleted.
+ */
+const terminationRequestSchema = z.strictObject({
+  requestId: id.describe('Id of the termination at the control plane.'),
+  controllerId: id,
+  region: regionSchema,
+  type: z.literal('termination'),
+  requestedAt: timestamp,
+});
+
+/** `privacy.requests.v1`: one data-subject request, or a controller's termination, for the services. */
 export const privacyRequestSchema = z
-  .strictObject({
-    requestId: id.describe('Id of the data-subject request at the control plane.'),
-    controllerId: id,
-    region: regionSchema,
-    type: z.enum(privacyCommandTypes),
-    subjectPseudonym: pseudonym.describe('HMAC of the E.164 number with the controller pseudonym key.'),
-    subject: encryptedField.describe(
-      'The E.164 number, encrypted with the controller data key (record `requestId`, field `subject`).',
-    ),
-    requestedAt: timestamp,
-  })
+  .discriminatedUnion('type', [subjectRequestSchema, terminationRequestSchema])
   .describe(
-    'A data-subject request (topic {cell}.privacy.requests.v1, keyed by controller id and subject pseudonym).',
+    'A data-subject request or a termination (topic {cell}.privacy.requests.v1, keyed by controller id and subject pseudonym, or controller id alone).',
   );
 export type PrivacyRequest = z.infer<typeof privacyRequestSchema>;
+/** A request about one data subject (everything but a termination). */
+export type SubjectPrivacyRequest = Extract<PrivacyRequest, { subjectPseudonym: string }>;
+/** A controller's termination. */
+export type TerminationRequest = Extract<PrivacyRequest, { type: 'termination' }>;
 
 /** `privacy.acks.v1`: one service's answer to one privacy command. */
 export const privacyAckSchema = z
@@ -93,6 +114,12 @@ export const MAX_PRIVACY_ACK_BYTES = 256 * 1024;
 /** What a service did about one privacy command (its acknowledgement, before ids and times). */
 export type PrivacyResult = Pick<PrivacyAck, 'outcome' | 'export' | 'erased' | 'retained' | 'reason'>;
 
+/** Rows erased per table as audit text (`; erased webhook_deliveries=3, …`): counts only. */
+function erasedText(erased: Readonly<Record<string, number>> | undefined): string {
+  const parts = Object.entries(erased ?? {}).map(([table, n]) => `${table}=${n}`);
+  return parts.length ? `; erased ${parts.join(', ')}` : '';
+}
+
 /** A record for a producer or an outbox: topic, key, JSON value and headers. */
 export interface PrivacyOutboxRecord {
   readonly topic: string;
@@ -136,16 +163,17 @@ export function privacyAckRecords(
     eventId: eventIdFor('privacy.processing', request.requestId, service),
     occurredAt: now.toISOString(),
     service,
-    operation: `dsr.${request.type}`,
+    operation: request.type === 'termination' ? 'termination.delete' : `dsr.${request.type}`,
     controllerId: request.controllerId,
-    subjectPseudonym: request.subjectPseudonym,
+    ...(request.type === 'termination' ? {} : { subjectPseudonym: request.subjectPseudonym }),
     dataCategories: ['user.contact.phone_number', 'user.content.private'],
     region: where.cell,
     outcome: outcome.outcome === 'done' ? 'performed' : 'failed',
-    reason: `data-subject request ${request.requestId}${outcome.reason ? `: ${outcome.reason}` : ''}`.slice(
-      0,
-      500,
-    ),
+    reason:
+      `${request.type === 'termination' ? 'termination' : 'data-subject request'} ${request.requestId}${outcome.reason ? `: ${outcome.reason}` : ''}${erasedText(outcome.erased)}`.slice(
+        0,
+        500,
+      ),
   };
   const headers = (schema: string) => ({
     region: where.cell,

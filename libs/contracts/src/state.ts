@@ -35,6 +35,11 @@ export const controllerStateSchema = z
       .strictObject({ dataKey: wrappedKey, pseudonymKey: wrappedKey })
       .describe('Data and pseudonym keys wrapped by the KMS; unusable without it.'),
     instruction: currentInstructionSchema.nullable(),
+    terminatedAt: timestamp
+      .optional()
+      .describe(
+        "When the controller's service was terminated (DPA §11): no new message is accepted. Its data is deleted once the grace period ends, and this record then gives way to a tombstone.",
+      ),
     updatedAt: timestamp,
   })
   .describe('A controller (topic {cell}.controllers.v1, keyed by controller id).');

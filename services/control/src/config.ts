@@ -51,6 +51,17 @@ export const controlSpec = defineConfig({
     description:
       'Longest metadata retention an instruction may ask for; longer ones are refused with a notice.',
   },
+  CONTROL_TERMINATION_GRACE_DAYS: {
+    schema: z.coerce.number().int().min(0).max(30),
+    default: '30',
+    description:
+      "Days between a controller's termination and the deletion of its data (DPA §11: within 30 days); the return bundle can be downloaded until then.",
+  },
+  CONTROL_TERMINATION_CHECK_INTERVAL_MS: {
+    schema: z.coerce.number().int().min(1_000).max(3_600_000),
+    default: '60000',
+    description: 'How often the control plane looks for terminations whose grace period ended.',
+  },
   CONTROL_DSR_SERVICES: {
     schema: z
       .string()

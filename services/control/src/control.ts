@@ -35,6 +35,7 @@ import { ssrfUrlGuard } from './adapters/url-guard.ts';
 import { ControlService, type PublicSubprocessorView } from './application/control-service.ts';
 import type { Clock, UrlGuard } from './application/ports.ts';
 import { SubjectRequests } from './application/subject-requests.ts';
+import { Terminations } from './application/terminations.ts';
 
 /** Folder of the control service's migrations (`massivesms migrate` applies them too). */
 export const controlMigrations = {
@@ -69,6 +70,10 @@ export interface ControlOptions {
   readonly internalTimeouts?: InternalClientTimeouts;
   /** Services that must acknowledge a data-subject request before it completes (default: all). */
   readonly dsrServices?: readonly PrivacyService[];
+  /** Days from a termination to the deletion of the controller's data (default 30). */
+  readonly terminationGraceDays?: number;
+  /** How often due terminations are looked for (default 60 s); tests call `terminations.runDue()`. */
+  readonly terminationCheckIntervalMs?: number;
 }
 
 /** A wired control service: the HTTP app plus what `main` needs to start and stop it. */
@@ -77,6 +82,7 @@ export interface Control {
   /** Every registered route as `METHOD /path/{param}` (OpenAPI spelling), for the drift test. */
   readonly routes: readonly string[];
   readonly service: ControlService;
+  readonly terminations: Terminations;
   /** Applies migrations, bootstraps the operator token, republishes state; then listens. */
   listen(port: number, host?: string): Promise<string>;
   close(): Promise<void>;
@@ -136,6 +142,18 @@ export async function createControl(options: ControlOptions): Promise<Control> {
     expected: options.dsrServices ?? privacyServices,
     controllerFor: (p, controllerId) => service.getController(p, controllerId),
   });
+  const terminations = new Terminations({
+    db: options.db,
+    cell: options.cell,
+    namespace,
+    keyring,
+    events: outboxControlEvents(options.cell, namespace, clock, () => relay?.wake()),
+    clock,
+    graceDays: options.terminationGraceDays ?? 30,
+    expected: options.dsrServices ?? privacyServices,
+    auditLedger,
+    controllerFor: (p, controllerId) => service.getController(p, controllerId),
+  });
   let ready = false;
   const collectedRoutes: string[] = [];
   const app = await buildControlApp({
@@ -155,12 +173,16 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       ? { tls: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } }
       : {}),
     subjectRequests,
+    terminations,
   });
   let acks: ConsumerHandle | undefined;
+  let dueTimer: NodeJS.Timeout | undefined;
+  let dueRun: Promise<void> | undefined;
   return {
     app,
     routes: collectedRoutes,
     service,
+    terminations,
     async listen(port, host = '0.0.0.0') {
       await migrate(options.db, controlMigrations);
       relay ??= startOutboxRelay({
@@ -176,7 +198,11 @@ export async function createControl(options: ControlOptions): Promise<Control> {
         topics: [topicFor(options.cell, 'privacy.acks.v1', namespace)],
         deadLetterTopic: topicFor(options.cell, 'deadletter.v1', namespace),
         decode: (record) => decodeJsonOrThrow(privacyAckSchema, record.value),
-        handleBatch: (batch) => subjectRequests.applyAcks(batch.records.map((r) => r.message)),
+        handleBatch: async (batch) => {
+          const answers = batch.records.map((r) => r.message);
+          await subjectRequests.applyAcks(answers.filter((a) => a.type !== 'termination'));
+          await terminations.applyAcks(answers.filter((a) => a.type === 'termination'));
+        },
         onBatchError: (error, where) =>
           options.log.warn(
             { err: error, partition: where.partition, attempt: where.attempt },
@@ -185,12 +211,27 @@ export async function createControl(options: ControlOptions): Promise<Control> {
       });
       if (options.operatorToken) await service.bootstrapOperatorToken(options.operatorToken);
       await service.republishAll();
+      // Deletions whose grace period ended start within one interval; a failed look is retried at the next.
+      dueTimer ??= setInterval(() => {
+        dueRun ??= terminations
+          .runDue()
+          .then(
+            () => {},
+            (error) => options.log.warn({ err: error }, 'starting due terminations failed; retrying'),
+          )
+          .finally(() => {
+            dueRun = undefined;
+          });
+      }, options.terminationCheckIntervalMs ?? 60_000);
+      dueTimer.unref();
       const address = await app.listen({ port, host });
       ready = true;
       return address;
     },
     async close() {
       ready = false;
+      clearInterval(dueTimer);
+      await dueRun;
       await app.close();
       await acks?.stop();
       // What the last requests stored goes out now if the broker takes it; the rest at the next start.

@@ -43,6 +43,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     webhooksUrl: config.webhooksInternalUrl,
     auditUrl: config.auditInternalUrl,
     dsrServices: config.controlDsrServices,
+    terminationGraceDays: config.controlTerminationGraceDays,
+    terminationCheckIntervalMs: config.controlTerminationCheckIntervalMs,
   });
   const address = await control.listen(config.httpPort);
   log.info({ address, cell: config.cell }, 'control API listening');

@@ -1,12 +1,12 @@
 import {
   decodeJsonOrThrow,
   type PrivacyAck,
-  type PrivacyRequest,
   type PrivacyService,
   privacyAckRecords,
   privacyExportContext,
   privacyRequestSchema,
   privacySubjectContext,
+  type SubjectPrivacyRequest,
   topicFor,
 } from '@massivesms/contracts';
 import type { IncomingRecord, ReaderHandle } from '@massivesms/messaging';
@@ -31,7 +31,7 @@ describe('data-subject requests at the control plane (real PostgreSQL and Kafka)
   let globexToken: string;
   let keys: ControllerKeys;
   let reader: ReaderHandle;
-  const commands: { record: IncomingRecord; request: PrivacyRequest }[] = [];
+  const commands: { record: IncomingRecord; request: SubjectPrivacyRequest }[] = [];
 
   const path = (controllerId: string, id = '') =>
     `/v1/controllers/${controllerId}/subject-requests${id ? `/${id}` : ''}`;
@@ -42,7 +42,7 @@ describe('data-subject requests at the control plane (real PostgreSQL and Kafka)
   };
   const read = async (id: string) => (await h.call('GET', path('acme', id), { token: acmeToken })).body;
   const commandOf = async (id: string) => {
-    let found: PrivacyRequest | undefined;
+    let found: SubjectPrivacyRequest | undefined;
     await eventually(10_000, () => {
       found = commands.find((c) => c.request.requestId === id)?.request;
       expect(found).toBeDefined();
@@ -51,7 +51,7 @@ describe('data-subject requests at the control plane (real PostgreSQL and Kafka)
   };
   /** What a service would answer: its ack (an export part sealed under the controller's key). */
   const ack = async (
-    request: PrivacyRequest,
+    request: SubjectPrivacyRequest,
     service: PrivacyService,
     result: Omit<
       PrivacyAck,
@@ -67,7 +67,7 @@ describe('data-subject requests at the control plane (real PostgreSQL and Kafka)
     );
     await h.bus.producer().send([record!]);
   };
-  const sealPart = (request: PrivacyRequest, service: PrivacyService, part: unknown) =>
+  const sealPart = (request: SubjectPrivacyRequest, service: PrivacyService, part: unknown) =>
     encryptField(keys.dataKey, JSON.stringify(part), {
       ...privacyExportContext('acme', request.requestId, service),
       controllerId: toControllerId('acme'),
@@ -102,8 +102,10 @@ describe('data-subject requests at the control plane (real PostgreSQL and Kafka)
     reader = await h.bus.readFromStart({
       topics: [topicFor('us', 'privacy.requests.v1', h.topics.namespace)],
       onRecords: (records) => {
-        for (const record of records)
-          commands.push({ record, request: decodeJsonOrThrow(privacyRequestSchema, record.value) });
+        for (const record of records) {
+          const request = decodeJsonOrThrow(privacyRequestSchema, record.value);
+          if (request.type !== 'termination') commands.push({ record, request });
+        }
       },
     });
   }, 60_000);

@@ -82,6 +82,9 @@ describe('the eu cell (real Kafka and PostgreSQL)', () => {
     await h.publishController('eu-acme', ['telnyx', 'twilio']);
     await h.publishController('us-acme', ['telnyx', 'twilio'], 'us'); // misconfigured: homed in us
     await h.publishController('eu-none', []);
+    await h.publishController('eu-ended', ['telnyx', 'twilio'], 'eu', {
+      terminatedAt: new Date().toISOString(),
+    });
   });
   afterAll(() => h.close());
 
@@ -128,6 +131,12 @@ describe('the eu cell (real Kafka and PostgreSQL)', () => {
     ['a record tagged with the us region', 'eu-acme', 'us', 'SMS_WRONG_REGION'],
     ['a controller homed in us', 'us-acme', 'eu', 'SMS_WRONG_REGION'],
     ['an instruction that lists no carrier', 'eu-none', 'eu', 'DISPATCH_NO_AUTHORISED_CARRIER'],
+    [
+      'a terminated controller (routed before its termination)',
+      'eu-ended',
+      'eu',
+      'SMS_CONTROLLER_TERMINATED',
+    ],
   ] as const)(
     '%s is refused before any carrier sees it, and audited',
     async (_l, controller, region, code) => {

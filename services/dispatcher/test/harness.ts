@@ -47,7 +47,12 @@ export interface DispatcherHarness {
   readonly namespace: string;
   topic(name: Parameters<typeof topicFor>[1]): string;
   /** Publishes a controller homed in `region` (default: the cell's) whose instruction lists `subprocessors`. */
-  publishController(id: string, subprocessors: string[], region?: Cell): Promise<void>;
+  publishController(
+    id: string,
+    subprocessors: string[],
+    region?: Cell,
+    extra?: { terminatedAt?: string },
+  ): Promise<void>;
   /** A dispatch record as the router writes it. */
   dispatchRecord(
     controllerId: string,
@@ -167,8 +172,8 @@ export async function startDispatcherHarness(options: HarnessOptions = {}): Prom
     dispatcher,
     namespace: topics.namespace,
     topic,
-    async publishController(id, subprocessors, region = cell) {
-      const state = await controllerFixture(keyring, id, subprocessors, region);
+    async publishController(id, subprocessors, region = cell, extra = {}) {
+      const state = { ...(await controllerFixture(keyring, id, subprocessors, region)), ...extra };
       await bus
         .producer()
         .send([{ topic: topic('controllers.v1'), key: id, value: encodeJson(controllerStateSchema, state) }]);

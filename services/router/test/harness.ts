@@ -75,6 +75,7 @@ export interface RouterHarness {
     region?: Cell;
     instruction?: Record<string, unknown> | null;
     revision?: number;
+    terminatedAt?: string;
   }): Promise<void>;
   keys(controllerId: string): Promise<ControllerKeys>;
   pseudonym(controllerId: string, e164: string): Promise<string>;
@@ -130,7 +131,7 @@ export async function startHarness(cell: Cell = 'us'): Promise<RouterHarness> {
     outcomes,
     topic,
     router: undefined,
-    async publishController({ id, region = cell, instruction = instructionDoc, revision = 1 }) {
+    async publishController({ id, region = cell, instruction = instructionDoc, revision = 1, terminatedAt }) {
       const cid = toControllerId(id);
       const stored = await keyStore.get(cid);
       const wrapped = stored?.status === 'active' ? stored.keys : await keyring.create(cid);
@@ -151,6 +152,7 @@ export async function startHarness(cell: Cell = 'us'): Promise<RouterHarness> {
               document: instruction,
             }
           : null,
+        ...(terminatedAt ? { terminatedAt } : {}),
         updatedAt: new Date().toISOString(),
       };
       await bus

@@ -38,6 +38,7 @@ describe('router (real Kafka and PostgreSQL)', () => {
     await h.publishController({ id: 'acme' });
     await h.publishController({ id: 'quiet-co', instruction: null });
     await h.publishController({ id: 'stray-eu', region: 'eu' });
+    await h.publishController({ id: 'ended-co', terminatedAt: new Date().toISOString() });
     await h.publishController({
       id: 'night-reject',
       instruction: {
@@ -161,6 +162,7 @@ describe('router (real Kafka and PostgreSQL)', () => {
   it.each([
     ['an unknown controller', { controllerId: 'nobody' }, 'SMS_UNKNOWN_CONTROLLER', false],
     ['a controller without an instruction', { controllerId: 'quiet-co' }, 'SMS_NO_INSTRUCTION', true],
+    ['a terminated controller', { controllerId: 'ended-co' }, 'SMS_CONTROLLER_TERMINATED', true],
     [
       'a purpose the instruction does not allow',
       { purpose: 'essential.service.authentication.sms' },

@@ -2,11 +2,11 @@ import {
   decodeJsonOrThrow,
   encodeJson,
   type PrivacyAck,
-  type PrivacyRequest,
   privacyAckSchema,
   privacyExportContext,
   privacyRequestSchema,
   privacySubjectContext,
+  type SubjectPrivacyRequest,
   statusEventSchema,
 } from '@massivesms/contracts';
 import type { ReaderHandle } from '@massivesms/messaging';
@@ -24,11 +24,11 @@ describe('router: data-subject requests (real Kafka and PostgreSQL)', () => {
 
   /** Publishes a request as the control plane does, and waits for the router's answer. */
   const file = async (
-    type: PrivacyRequest['type'],
-  ): Promise<{ request: PrivacyRequest; ack: PrivacyAck }> => {
+    type: SubjectPrivacyRequest['type'],
+  ): Promise<{ request: SubjectPrivacyRequest; ack: PrivacyAck }> => {
     const keys = await h.keys('acme');
     const requestId = `dsr_${++n}`;
-    const command: PrivacyRequest = {
+    const command: SubjectPrivacyRequest = {
       requestId,
       controllerId: 'acme',
       region: 'us',

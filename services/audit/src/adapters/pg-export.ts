@@ -91,6 +91,25 @@ export class LedgerExports {
     return this.#signer.verifierKey;
   }
 
+  /** The newest signed checkpoint (what a deletion certificate names), or null before the first. */
+  async latestCheckpoint(): Promise<{
+    origin: string;
+    treeSize: number;
+    rootHash: string;
+    signedAt: string;
+    note: string;
+  } | null> {
+    const [newest] = await this.#db.transaction((tx) => readCheckpoints(tx, { limit: 1, newestFirst: true }));
+    if (!newest) return null;
+    return {
+      origin: this.origin,
+      treeSize: newest.treeSize,
+      rootHash: toBase64(newest.rootHash),
+      signedAt: newest.signedAt.toISOString(),
+      note: newest.note,
+    };
+  }
+
   /**
    * The controller's entries in the period, each with its inclusion proof against the newest signed
    * checkpoint; the checkpoint that first covered the period's last entry too, with a consistency proof

@@ -47,6 +47,15 @@ export function outboxControlEvents(
         headers: { ...headers('controllers.v1'), controller: state.controllerId },
       };
     },
+    controllerRemoved(controllerId: string): OutgoingRecord {
+      // A tombstone: compaction then drops every earlier value, wrapped keys included.
+      return {
+        topic: topicFor(cell, 'controllers.v1', namespace),
+        key: controllerId,
+        value: null,
+        headers: { ...headers('controllers.v1'), controller: controllerId },
+      };
+    },
     endpoint(endpointId: string, state: EndpointState | null): OutgoingRecord {
       return {
         topic: topicFor(cell, 'endpoints.v1', namespace),

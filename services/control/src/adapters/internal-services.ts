@@ -6,6 +6,7 @@
 import { traceHttpCall } from '@massivesms/telemetry';
 import { Pool } from 'undici';
 import type {
+  AuditCheckpointView,
   AuditLedgerPort,
   AuditPeriod,
   AuditProcessingSummary,
@@ -184,6 +185,11 @@ export function httpAuditLedger(
       );
       if (!summary) throw unavailable();
       return summary;
+    },
+    async latestCheckpoint() {
+      const found = await client.json<{ checkpoint: AuditCheckpointView | null }>('/internal/v1/checkpoint');
+      if (!found) throw unavailable();
+      return found.checkpoint;
     },
     close: () => client.close(),
   };

@@ -386,6 +386,11 @@ export async function controllerState(
         document: current.document,
       }
     : null;
+  const termination = await q.query<{ requested_at: Date }>(
+    'SELECT requested_at FROM control_terminations WHERE controller_id = $1',
+    [row.id],
+  );
+  const terminatedAt = termination.rows[0]?.requested_at;
   return {
     controllerId: row.id,
     name: row.name,
@@ -393,6 +398,7 @@ export async function controllerState(
     revision: row.revision,
     keys: { dataKey: keys.dataKey, pseudonymKey: keys.pseudonymKey },
     instruction,
+    ...(terminatedAt ? { terminatedAt: new Date(terminatedAt).toISOString() } : {}),
     updatedAt: row.updatedAt,
   };
 }

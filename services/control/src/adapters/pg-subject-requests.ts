@@ -100,6 +100,15 @@ export const subjectRequests = {
     return rows.map(requestRow);
   },
 
+  /** Every request of one controller, oldest first (a termination's return bundle lists them). */
+  async ofController(q: Q, controllerId: string): Promise<SubjectRequestRow[]> {
+    const { rows } = await q.query<Record<string, unknown>>(
+      'SELECT * FROM control_subject_requests WHERE controller_id = $1 ORDER BY requested_at, id',
+      [controllerId],
+    );
+    return rows.map(requestRow);
+  },
+
   /** Stores an acknowledgement once; false when the request is unknown, not pending, or already has it. */
   async addAck(q: Q, ack: PrivacyAck, receivedAt: Date): Promise<boolean> {
     const { rowCount } = await q.query(

@@ -10,6 +10,8 @@ export type Principal =
 /** Builds state and processing events (compacted topics, audit topic) and stores them with the change. */
 export interface ControlEvents {
   controller(state: ControllerState): OutgoingRecord;
+  /** The tombstone of a terminated controller on the compacted controllers topic. */
+  controllerRemoved(controllerId: string): OutgoingRecord;
   endpoint(endpointId: string, state: EndpointState | null): OutgoingRecord;
   processing(event: Omit<ProcessingEvent, 'eventId' | 'occurredAt' | 'service' | 'region'>): OutgoingRecord;
   /** A resend or recover command for the webhooks service, which owns the deliveries. */
@@ -130,4 +132,17 @@ export interface AuditLedgerPort {
     | { readonly kind: 'too_large'; readonly entries: number; readonly max: number }
   >;
   processingSummary(controllerId: string, period: AuditPeriod): Promise<AuditProcessingSummary>;
+  /** The newest signed checkpoint of the ledger, or null before the first one. */
+  latestCheckpoint(): Promise<AuditCheckpointView | null>;
+}
+
+/** A signed tree head of the audit ledger (C2SP signed note). */
+export interface AuditCheckpointView {
+  readonly origin: string;
+  readonly treeSize: number;
+  /** Base64 of the RFC 6962 root hash. */
+  readonly rootHash: string;
+  readonly signedAt: string;
+  /** The signed note as published (verifiable with the ledger's verifier key). */
+  readonly note: string;
 }

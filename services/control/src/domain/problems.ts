@@ -38,6 +38,16 @@ export const problemTypes = {
     title: 'The period holds more entries than one export may: ask for a shorter period.',
   },
   AUDIT_PERIOD_INVALID: { status: 400, title: '`from` must be before `to`.' },
+  CONTROLLER_TERMINATED: {
+    status: 409,
+    title:
+      "The controller's data key was destroyed at termination: nothing personal can be processed for it any more.",
+  },
+  TERMINATION_DATA_DELETED: {
+    status: 410,
+    title:
+      "The controller's data was deleted at the end of the termination's grace period: only the deletion certificate remains.",
+  },
   INTERNAL: { status: 500, title: 'Internal error.' },
 } as const;
 export type ProblemCode = keyof typeof problemTypes;

@@ -89,6 +89,36 @@ export function pgDispatcherSubjectRows(db: Db, wrote: () => void = () => {}): D
             erased: { dispatcher_scheduled: held.rows.length, dispatcher_messages: ledger.rowCount },
           };
         },
+        async eraseController(controllerId) {
+          const held = await q.query<{ message_id: string; campaign_id: string; claimed: boolean }>(
+            `DELETE FROM dispatcher_scheduled s WHERE s.controller_id = $1
+             RETURNING s.message_id, s.record->>'campaignId' AS campaign_id,
+                       EXISTS (SELECT 1 FROM dispatcher_messages m
+                                WHERE m.controller_id = s.controller_id AND m.message_id = s.message_id) AS claimed`,
+            [controllerId],
+          );
+          const closed = await q.query(
+            'DELETE FROM dispatcher_messages WHERE controller_id = $1 AND closed_at IS NOT NULL',
+            [controllerId],
+          );
+          const open = await q.query(
+            `UPDATE dispatcher_messages SET recipient_pseudonym = $2, sender = NULL, reason = NULL
+              WHERE controller_id = $1 AND closed_at IS NULL`,
+            [controllerId, ERASED_PSEUDONYM],
+          );
+          return {
+            held: held.rows.map((r) => ({
+              messageId: r.message_id,
+              campaignId: r.campaign_id,
+              claimed: r.claimed,
+            })),
+            erased: {
+              dispatcher_scheduled: held.rowCount ?? 0,
+              dispatcher_messages: closed.rowCount ?? 0,
+              dispatcher_messages_open_stripped: open.rowCount ?? 0,
+            },
+          };
+        },
         async suppress(controllerId, pseudonym, kind, at) {
           await q.query(
             `INSERT INTO dispatcher_suppressions (controller_id, pseudonym, kind, active, updated_at)

@@ -148,6 +148,12 @@ function refusalOf(
     if (now.getTime() - Date.parse(record.acceptedAt) < UNKNOWN_CONTROLLER_GRACE_MS) return 'hold';
     return { errorCode: 'SMS_UNKNOWN_CONTROLLER', reason: 'no controller with this id in this cell' };
   }
+  // Terminated (DPA §11): a message routed before, or released from a hold after, is never sent.
+  if (controller.terminatedAt !== undefined)
+    return {
+      errorCode: 'SMS_CONTROLLER_TERMINATED',
+      reason: `the controller's service was terminated at ${controller.terminatedAt}`,
+    };
   if (!controller.instruction)
     return { errorCode: 'SMS_NO_INSTRUCTION', reason: 'the controller has no instruction in force' };
   if (routeOf(controller, deps.subprocessors ?? SUBPROCESSORS, now).length === 0)

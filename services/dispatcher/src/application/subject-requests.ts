@@ -40,6 +40,14 @@ export interface DispatcherSubjectTx {
     controllerId: string,
     pseudonym: string,
   ): Promise<{ held: ErasedHeldMessage[]; erased: Record<string, number> }>;
+  /**
+   * Deletes everything about the controller but its suppressions (a termination): held messages, and
+   * the send ledger's closed rows; an open row (a carrier outcome still awaited) is stripped like an
+   * erased subject's and deleted by a later termination or purge once closed.
+   */
+  eraseController(
+    controllerId: string,
+  ): Promise<{ held: ErasedHeldMessage[]; erased: Record<string, number> }>;
   suppress(
     controllerId: string,
     pseudonym: string,
@@ -66,6 +74,13 @@ const RETAINED = [
 
 /** Stable code of a held message closed because its recipient was erased. */
 export const SUBJECT_ERASED = 'SMS_SUBJECT_ERASED';
+/** Stable code of a held message closed because its controller's data was deleted at termination. */
+export const CONTROLLER_TERMINATED = 'SMS_CONTROLLER_TERMINATED';
+
+const TERMINATION_RETAINED = [
+  RETAINED[0]!,
+  'dispatcher_messages: rows of messages still awaiting a carrier outcome, without the subject, until they close',
+];
 
 /**
  * One data-subject request as the dispatcher answers it: access exports its rows about the subject;
@@ -84,6 +99,17 @@ export async function answerDispatcherSubjectRequest(
       tx.announce(privacyAckRecords(where, 'dispatcher', request, { outcome: 'failed', reason }, now)),
     );
   if (request.region !== deps.cell) return failed('wrong region');
+  if (request.type === 'termination') {
+    await deps.store(async (tx) => {
+      const { held, erased } = await tx.eraseController(request.controllerId);
+      const closed = held
+        .filter((h) => !h.claimed)
+        .map((m) => heldClosed(deps, request.controllerId, m, now, CONTROLLER_TERMINATED, TERMINATED_REASON));
+      const result: PrivacyResult = { outcome: 'done', erased, retained: TERMINATION_RETAINED };
+      await tx.announce([...closed, ...privacyAckRecords(where, 'dispatcher', request, result, now)]);
+    });
+    return;
+  }
   let keys: ControllerKeys | undefined;
   if (request.type === 'access') {
     try {
@@ -113,7 +139,7 @@ export async function answerDispatcherSubjectRequest(
       case 'erasure': {
         const { held, erased } = await tx.erase(request.controllerId, request.subjectPseudonym);
         for (const m of held.filter((h) => !h.claimed))
-          out.push(erasedStatus(deps, request.controllerId, m, now));
+          out.push(heldClosed(deps, request.controllerId, m, now, SUBJECT_ERASED, ERASED_REASON));
         result = { outcome: 'done', erased, retained: RETAINED };
         break;
       }
@@ -132,12 +158,17 @@ export async function answerDispatcherSubjectRequest(
   });
 }
 
-/** The terminal status of a held message erased before it was claimed (as a refusal: statusSeq 1). */
-function erasedStatus(
+const ERASED_REASON = 'the recipient was erased at the controller’s request before the message was sent';
+const TERMINATED_REASON = "the controller's data was deleted at termination before the message was sent";
+
+/** The terminal status of a held message deleted before it was claimed (as a refusal: statusSeq 1). */
+function heldClosed(
   deps: DispatcherSubjectDeps,
   controllerId: string,
   m: ErasedHeldMessage,
   now: Date,
+  errorCode: string,
+  reason: string,
 ): OutgoingRecord {
   const event: StatusEvent = {
     eventId: eventIdFor('sms.status', controllerId, m.messageId, 1),
@@ -147,8 +178,8 @@ function erasedStatus(
     region: deps.cell,
     status: 'suppressed',
     statusSeq: 1,
-    errorCode: SUBJECT_ERASED,
-    reason: 'the recipient was erased at the controller’s request before the message was sent',
+    errorCode,
+    reason,
     occurredAt: now.toISOString(),
   };
   return {

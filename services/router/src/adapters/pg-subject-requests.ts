@@ -32,6 +32,12 @@ export function pgSubjectRows(db: Db, wrote: () => void = () => {}): SubjectRows
             [controllerId, pseudonym, kind, at],
           );
         },
+        async eraseController(controllerId) {
+          const deleted = await q.query('DELETE FROM router_messages WHERE controller_id = $1', [
+            controllerId,
+          ]);
+          return { router_messages: deleted.rowCount ?? 0 };
+        },
         async announce(records) {
           await writeOutbox(q, ROUTER_OUTBOX, records);
           announced = records.length > 0;

@@ -33,6 +33,8 @@ export interface SubjectRowsTx {
     kind: 'restriction' | 'objection',
     at: Date,
   ): Promise<void>;
+  /** Deletes the controller's message ledger (a termination); answers rows deleted per table. */
+  eraseController(controllerId: string): Promise<Record<string, number>>;
   /** Stores the acknowledgement and its processing event in the outbox, with the change. */
   announce(records: readonly OutgoingRecord[]): Promise<void>;
 }
@@ -51,15 +53,18 @@ export interface SubjectRequestDeps {
  * What the router keeps through an erasure, and why. Its message ledger holds no reference to the
  * subject (ids and outcomes only) and is what stops a replayed request from being sent twice.
  */
+const SUPPRESSIONS_KEPT =
+  'router_suppressions: opt-outs, restrictions and objections by pseudonym, so the subject is never messaged again';
 const RETAINED = [
-  'router_suppressions: opt-outs, restrictions and objections by pseudonym, so the subject is never messaged again',
+  SUPPRESSIONS_KEPT,
   'router_messages: message ids and routing outcomes with no number or pseudonym, so a replayed request is never routed twice',
 ];
 
 /**
  * One data-subject request, as the router answers it: access exports the subject's suppressions;
  * restriction and objection suppress the subject's new messages from now on (SMS_SUPPRESSED_<KIND>);
- * erasure finds nothing to erase (see RETAINED). The change and the acknowledgement commit together.
+ * erasure finds nothing to erase (see RETAINED); a termination deletes the controller's message
+ * ledger and keeps its suppressions. The change and the acknowledgement commit together.
  */
 export async function answerSubjectRequest(deps: SubjectRequestDeps, request: PrivacyRequest): Promise<void> {
   const now = deps.now();
@@ -70,6 +75,14 @@ export async function answerSubjectRequest(deps: SubjectRequestDeps, request: Pr
         privacyAckRecords(where, 'router', request, { outcome: 'failed', reason: 'wrong region' }, now),
       ),
     );
+    return;
+  }
+  if (request.type === 'termination') {
+    await deps.store(async (tx) => {
+      const erased = await tx.eraseController(request.controllerId);
+      const result: PrivacyResult = { outcome: 'done', erased, retained: [SUPPRESSIONS_KEPT] };
+      await tx.announce(privacyAckRecords(where, 'router', request, result, now));
+    });
     return;
   }
   let keys: ControllerKeys | undefined;

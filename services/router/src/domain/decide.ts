@@ -92,6 +92,12 @@ export function decide(
     request,
     controller,
   });
+  if (controller.terminatedAt !== undefined) {
+    return refuse(
+      'SMS_CONTROLLER_TERMINATED',
+      `the controller's service was terminated at ${controller.terminatedAt}`,
+    );
+  }
   if (controller.region !== ctx.cell) {
     return refuse('SMS_WRONG_REGION', `controller is homed in ${controller.region}, not ${ctx.cell}`);
   }

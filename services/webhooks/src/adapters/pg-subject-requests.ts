@@ -67,6 +67,27 @@ export function pgWebhooksSubjectStore(db: Db, wrote: () => void = () => {}): We
             );
             return { webhook_deliveries: deliveries.rowCount, webhook_attempts: attempts.rowCount };
           },
+          async eraseController(controllerId) {
+            const queue = await q.query(
+              `DELETE FROM webhook_queue WHERE webhook_id IN
+                 (SELECT webhook_id FROM webhook_deliveries WHERE controller_id = $1)`,
+              [controllerId],
+            );
+            const attempts = await q.query(
+              `DELETE FROM webhook_attempts WHERE webhook_id IN
+                 (SELECT webhook_id FROM webhook_deliveries WHERE controller_id = $1)`,
+              [controllerId],
+            );
+            const erased: Record<string, number> = {
+              webhook_queue: queue.rowCount ?? 0,
+              webhook_attempts: attempts.rowCount ?? 0,
+            };
+            for (const table of ['webhook_deliveries', 'webhook_endpoint_health', 'webhook_commands']) {
+              const deleted = await q.query(`DELETE FROM ${table} WHERE controller_id = $1`, [controllerId]);
+              erased[table] = deleted.rowCount ?? 0;
+            }
+            return erased;
+          },
           async announce(records) {
             await writeOutbox(q, WEBHOOKS_OUTBOX, records);
             announced = records.length > 0;

@@ -39,6 +39,8 @@ export interface WebhooksSubjectStore {
   transact<T>(
     fn: (tx: {
       erase(controllerId: string, messageIds: readonly string[]): Promise<Record<string, number>>;
+      /** Deletes every row about the controller (a termination); answers rows deleted per table. */
+      eraseController(controllerId: string): Promise<Record<string, number>>;
       announce(records: readonly OutgoingRecord[]): Promise<void>;
     }) => Promise<T>,
   ): Promise<T>;
@@ -87,11 +89,15 @@ async function messagesOfSubject(
   return [...found].sort();
 }
 
+const TERMINATION_RETAINED =
+  'nothing: every delivery, attempt, queue entry, endpoint health record and command of the controller is deleted';
+
 /**
  * One data-subject request as the webhooks service answers it: access exports every delivery (body
  * decrypted) and attempt about the subject's messages; erasure deletes them (attempts and queue
  * entries too, pending ones included: the controller asked for them to be gone). Restriction and
- * objection concern future sends, which the router and dispatcher stop: nothing to do here.
+ * objection concern future sends, which the router and dispatcher stop: nothing to do here. A
+ * termination deletes everything the service holds about the controller.
  */
 export async function answerWebhooksSubjectRequest(
   deps: WebhooksSubjectDeps,
@@ -104,6 +110,14 @@ export async function answerWebhooksSubjectRequest(
       await tx.announce([...before, ...privacyAckRecords(where, 'webhooks', request, result, now)]);
     });
   if (request.region !== deps.cell) return ack({ outcome: 'failed', reason: 'wrong region' });
+  if (request.type === 'termination') {
+    // No key needed: everything of the controller goes, pending deliveries included.
+    return deps.store.transact(async (tx) => {
+      const erased = await tx.eraseController(request.controllerId);
+      const result: PrivacyResult = { outcome: 'done', erased, retained: [TERMINATION_RETAINED] };
+      await tx.announce(privacyAckRecords(where, 'webhooks', request, result, now));
+    });
+  }
   if (request.type === 'restriction' || request.type === 'objection') return ack({ outcome: 'done' });
 
   let keys: ControllerKeys | undefined;

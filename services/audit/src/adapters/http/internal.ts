@@ -29,6 +29,9 @@ export const ledgerInternalRoutes: FastifyPluginAsync<LedgerInternalRouteOptions
     verifierKey: exports.verifierKey,
   }));
 
+  /** The newest signed checkpoint (deletion certificates name it), `{ checkpoint: null }` before one. */
+  app.get('/internal/v1/checkpoint', async () => ({ checkpoint: await exports.latestCheckpoint() }));
+
   /**
    * The controller's export bundle: its bytes as they are (auditors hash them), with the entry count in
    * `massivesms-export-entries`; 409 `not_checkpointed` or 422 `too_large` as JSON otherwise.

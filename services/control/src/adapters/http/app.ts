@@ -1,6 +1,7 @@
 // The control API: one Fastify instance with what every route shares (validation, problem+json errors,
 // metrics, OpenAPI) and one plugin per resource under routes/, each telling its routes' story.
 import fastifySwagger from '@fastify/swagger';
+import { ControllerKeysDestroyedError } from '@massivesms/privacy';
 import { type Logger, traceFastify } from '@massivesms/telemetry';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
@@ -14,7 +15,8 @@ import { Counter, Histogram } from 'prom-client';
 import type { z } from 'zod';
 import type { ControlService } from '../../application/control-service.ts';
 import type { SubjectRequests } from '../../application/subject-requests.ts';
-import { ControlProblem } from '../../domain/problems.ts';
+import type { Terminations } from '../../application/terminations.ts';
+import { ControlProblem, problemTypes } from '../../domain/problems.ts';
 import { sendProblem } from './problems.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { controllerRoutes } from './routes/controllers.ts';
@@ -23,6 +25,7 @@ import { instructionRoutes } from './routes/instructions.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { publicRoutes } from './routes/public.ts';
 import { subjectRequestRoutes } from './routes/subject-requests.ts';
+import { terminationRoutes } from './routes/terminations.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
 
@@ -42,6 +45,8 @@ export interface AppOptions {
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Data-subject requests (DPA §8). */
   readonly subjectRequests: SubjectRequests;
+  /** Terminations (DPA §11). */
+  readonly terminations: Terminations;
 }
 
 /** Builds the control API (routes, auth, problem+json errors, OpenAPI, health and metrics). */
@@ -63,6 +68,9 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof ControlProblem)
       return sendProblem(reply, error.code, error.message, { ...error.extra });
+    // Any use of a terminated controller's data key (a new endpoint secret, a data-subject request).
+    if (error instanceof ControllerKeysDestroyedError)
+      return sendProblem(reply, 'CONTROLLER_TERMINATED', problemTypes.CONTROLLER_TERMINATED.title);
     if (hasZodFastifySchemaValidationErrors(error)) {
       return sendProblem(reply, 'REQUEST_INVALID', 'the request does not match the API schema', {
         errors: error.validation.map((v) => ({
@@ -114,6 +122,7 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
     await v1.register(webhookDeliveryRoutes, { service });
     await v1.register(auditRoutes, { service });
     await v1.register(subjectRequestRoutes, { subjectRequests: options.subjectRequests });
+    await v1.register(terminationRoutes, { terminations: options.terminations });
   });
 
   await app.ready();
