@@ -20,6 +20,7 @@ import type { Cell } from '@massivesms/contracts';
 import { createPgDb } from '@massivesms/db';
 import { parseVerifierKey } from '@massivesms/ledger';
 import { LocalKms } from '@massivesms/privacy';
+import { environmentHelp } from './help.ts';
 
 /** The cell's database (each cell has its own); the cell from `--cell` or CELL names it in the output. */
 export const auditVerifySpec = defineConfig({
@@ -28,7 +29,16 @@ export const auditVerifySpec = defineConfig({
   AUDIT_ORIGIN: auditSpec.AUDIT_ORIGIN,
 });
 
-const USAGE = `usage: massivesms audit                 run the audit service (configured by environment)
+/** CELL as the commands with a `--cell` option read it: only as that option's default. */
+export const cellOptionSpec = defineConfig({
+  CELL: {
+    ...commonSpec.CELL,
+    schema: commonSpec.CELL.schema.optional(),
+    description: 'Default of `--cell` (`us` or `eu`): the cell the command works on.',
+  },
+});
+
+const USAGE = `usage: massivesms audit                 run the audit service (configured by environment; --help)
        massivesms audit verify [--cell us|eu] [--from SEQ] [--key VKEY|@FILE] [--json]
        massivesms audit verify-export BUNDLE [--key VKEY|@FILE] [--json]
 
@@ -41,6 +51,16 @@ const USAGE = `usage: massivesms audit                 run the audit service (co
   --key          the published verifier key (name+keyid+base64), or @file holding it. Default: the
                  key the KMS (KMS_MASTER_KEY) holds for the cell's origin (AUDIT_ORIGIN).`;
 
+/** `massivesms audit verify --help`. */
+export function auditVerifyHelp(): string {
+  return `${USAGE}\n\n${environmentHelp([auditVerifySpec, cellOptionSpec])}`;
+}
+
+/** `massivesms audit verify-export --help`: it reads no environment. */
+export function auditVerifyExportHelp(): string {
+  return `${USAGE}\n\n${environmentHelp([])}`;
+}
+
 /** A verifier key given as text or @file; throws KeyFormatError when it is none. */
 export function readVerifierKey(arg: string): string {
   const text = (arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8') : arg).trim();
@@ -50,7 +70,7 @@ export function readVerifierKey(arg: string): string {
 
 /** Runs `massivesms audit verify …`; returns the exit code. */
 export async function runAuditVerify(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let values: { cell?: string; from?: string; key?: string; json: boolean };
+  let values: { cell?: string; from?: string; key?: string; json: boolean; help: boolean };
   try {
     ({ values } = parseArgs({
       args,
@@ -59,11 +79,16 @@ export async function runAuditVerify(args: string[], env: NodeJS.ProcessEnv = pr
         from: { type: 'string' },
         key: { type: 'string' },
         json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     }));
   } catch (error) {
     console.error(`massivesms audit verify: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
+  }
+  if (values.help) {
+    console.log(auditVerifyHelp());
+    return 0;
   }
   const cell = values.cell ?? env.CELL;
   if (cell !== undefined && !(regions as readonly string[]).includes(cell)) {
@@ -120,14 +145,22 @@ export async function runAuditVerify(args: string[], env: NodeJS.ProcessEnv = pr
  * 1 refused (naming the file and seq), 2 usage.
  */
 export async function runAuditVerifyExport(args: string[]): Promise<number> {
-  let values: { key?: string; json: boolean };
+  let values: { key?: string; json: boolean; help: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args,
       allowPositionals: true,
-      options: { key: { type: 'string' }, json: { type: 'boolean', default: false } },
+      options: {
+        key: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
     }));
+    if (values.help) {
+      console.log(auditVerifyExportHelp());
+      return 0;
+    }
     if (positionals.length !== 1) throw new Error('give exactly one BUNDLE (file or directory)');
   } catch (error) {
     console.error(`massivesms audit verify-export: ${(error as Error).message}\n\n${USAGE}`);

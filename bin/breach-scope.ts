@@ -21,6 +21,9 @@ import {
   regions,
 } from '@massivesms/config';
 import { createPgDb } from '@massivesms/db';
+import { cellOptionSpec } from './audit.ts';
+import { describeStartFailure } from './failures.ts';
+import { environmentHelp } from './help.ts';
 
 /** The cell's database and the contact point named in notices. */
 export const breachScopeSpec = defineConfig({
@@ -52,6 +55,11 @@ export const BREACH_SCOPE_USAGE = `usage: massivesms breach-scope --subprocessor
 
   Exit 0 done, 1 the ledger could not be read, 2 usage. Example:
     massivesms breach-scope --subprocessor telnyx --from 2026-12-01T00:00:00Z --to 2026-12-02T00:00:00Z --notice notice.md`;
+
+/** `massivesms breach-scope --help`: the usage and the environment it reads. */
+export function breachScopeHelp(): string {
+  return `${BREACH_SCOPE_USAGE}\n\n${environmentHelp([breachScopeSpec, cellOptionSpec])}`;
+}
 
 const yesNo = (value: boolean | null) => (value === null ? 'n/a' : value ? 'yes' : 'NO');
 
@@ -114,7 +122,7 @@ export async function runBreachScope(args: string[], env: NodeJS.ProcessEnv = pr
     return refuse((error as Error).message);
   }
   if (values.help) {
-    console.log(BREACH_SCOPE_USAGE);
+    console.log(breachScopeHelp());
     return 0;
   }
   let query: Parameters<typeof breachScope>[1];
@@ -153,8 +161,11 @@ export async function runBreachScope(args: string[], env: NodeJS.ProcessEnv = pr
     }
     return 0;
   } catch (error) {
-    // A database problem, not a bug: one line, no stack.
-    console.error(`massivesms breach-scope: the ledger could not be read: ${(error as Error).message}`);
+    // A database problem, not a bug: one line, no stack; an unreachable server says where and what next.
+    const unreachable = describeStartFailure(error, env);
+    console.error(
+      `massivesms breach-scope: ${unreachable ?? `the ledger could not be read: ${(error as Error).message}`}`,
+    );
     return 1;
   } finally {
     await db.close();

@@ -21,6 +21,8 @@ import {
   replayRejections,
   waitForBroker,
 } from '@massivesms/kafka';
+import { cellOptionSpec } from './audit.ts';
+import { environmentHelp } from './help.ts';
 
 /** Only the broker and the namespace: the cell comes from `--cell` (or CELL). */
 export const deadLetterSpec = defineConfig({
@@ -44,6 +46,11 @@ const USAGE = `usage: massivesms deadletter list   [--cell us|eu] [--topic T] [-
                    against the rejection's digest (a rejection keeps no plaintext).
   --cell   defaults to CELL; --topic matches the source topic (sms.status.v1 or its full name).`;
 
+/** `massivesms deadletter --help` (and of each verb): the usage and the environment it reads. */
+export function deadLetterHelp(): string {
+  return `${USAGE}\n\n${environmentHelp([deadLetterSpec, cellOptionSpec])}`;
+}
+
 /** Runs `massivesms deadletter …`; returns the exit code. */
 export async function runDeadLetterCommand(
   args: string[],
@@ -56,6 +63,10 @@ export async function runDeadLetterCommand(
     return usageError(error instanceof Error ? error.message : String(error));
   }
   const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(deadLetterHelp());
+    return 0;
+  }
   const verb = positionals[0];
   const verbs = ['list', 'replay', 'rejected', 'replay-rejected'];
   if (positionals.length !== 1 || !verbs.includes(verb ?? '')) return usageError();
@@ -84,7 +95,11 @@ export async function runDeadLetterCommand(
   } catch (error) {
     if (!(error instanceof BrokerUnavailableError)) throw error;
     const cause = error.cause instanceof Error ? `: ${error.cause.name}: ${error.cause.message}` : '';
-    console.error(`massivesms deadletter: no answer from Kafka at ${connection.brokers.join(',')}${cause}`);
+    console.error(
+      `massivesms deadletter: no answer from Kafka at ${connection.brokers.join(',')} (KAFKA_BROKERS)${cause} — ` +
+        'is Kafka running there? Start it (npm run infra:up does, for local development) or set KAFKA_BROKERS ' +
+        '(and KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*) right, then run the command again.',
+    );
     return 1;
   }
   const bus = new KafkaBus({ ...connection, clientId: 'massivesms-deadletter' });
@@ -242,6 +257,7 @@ function parse(args: string[]) {
       all: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
 }

@@ -1,53 +1,97 @@
-#!/usr/bin/env node
-// The one CLI (DESIGN.md §9). Thin: each verb validates its configuration first, so a bad
-// environment value fails fast with the variable's name, then hands over to a service or lib.
-// Tracing first (when OTEL_* configure it), before any client library is loaded.
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$(realpath "$0")")/node24" "$0" "$@"'
+// The one CLI (DESIGN.md §9). Thin: each verb validates its options (exit 2 with the usage) and its
+// configuration first, so a bad environment value fails fast with the variable's name, then hands
+// over to a service or lib. `--help` on any command prints its usage and environment and does nothing
+// else. A start that fails on PostgreSQL or Kafka says which variable and address, and what to do.
+// Tracing first (when OTEL_* configure it, and never for --help), before any client library is loaded.
 import '@massivesms/telemetry/register';
-import { commonSpec, databasePoolOptions, loadConfigOrExit } from '@massivesms/config';
-import { createPgDb, migrateAll } from '@massivesms/db';
-import { createLogger } from '@massivesms/telemetry';
-import { serviceMigrations } from './migrations.ts';
-
-const usage = `usage: massivesms <command>
-
-  control|router|dispatcher|webhooks|audit   run one service (configured by environment)
-  audit verify [--cell C] [--from SEQ]       check the cell's audit ledger (chain, no gaps, signed checkpoints)
-  audit verify-export BUNDLE [--key K]       check a controller's audit export offline (no database)
-  breach-scope --subprocessor S --from --to  scope a breach per controller from the audit ledger; draft notice (--help)
-  migrate                                    apply every service's database migrations
-  deadletter list|replay [--cell C] ...      list dead letters; replay them after a fix (docs/dead-letters.md)
-  simulate telnyx|twilio|receiver --port N   run a carrier or webhook-receiver simulator
-  demo [--messages N] [--json]               the embedded demo (npm start; default 500 messages)
-
-Configuration: docs/configuration.md`;
-
-/** Services and the issue that brings each one; they refuse to start until they exist. */
-const services: Readonly<Record<string, number>> = {};
+import { parseArgs } from 'node:util';
+import { describeStartFailure } from './failures.ts';
+import { commandHelp, isHelp, UnknownCommandError, USAGE } from './help.ts';
 
 const [command, ...rest] = process.argv.slice(2);
 
+/** The services `massivesms <service>` runs until SIGTERM; configured by environment only. */
+const entryPoints = {
+  control: () => import('@massivesms/control'),
+  router: () => import('@massivesms/router'),
+  dispatcher: () => import('@massivesms/dispatcher'),
+  webhooks: () => import('@massivesms/webhooks'),
+  audit: () => import('@massivesms/audit'),
+} as const;
+
+/** Refuses anything but `--help` for a command that takes no options; the exit code, or undefined to go on. */
+async function onlyHelp(name: string, args: string[]): Promise<number | undefined> {
+  try {
+    const { values } = parseArgs({
+      args,
+      options: { help: { type: 'boolean', short: 'h', default: false } },
+    });
+    if (!values.help) return undefined;
+    console.log(await commandHelp(name));
+    return 0;
+  } catch (error) {
+    // The usage line, not the whole environment: that is what --help is for.
+    const usage = (await commandHelp(name)).split('\n')[0];
+    console.error(
+      `massivesms ${name}: ${(error as Error).message}\n\n${usage}\n(massivesms ${name} --help: what it does, its environment)`,
+    );
+    return 2;
+  }
+}
+
+/**
+ * Runs `start` (which parses its configuration first) so that a configuration refusal, which ends the
+ * process with exit 2 after naming each bad variable, also says where every variable is described.
+ */
+async function withConfigHint<T>(name: string, start: () => Promise<T>): Promise<T> {
+  const hint = (code: number) => {
+    if (code === 2)
+      process.stderr.write(
+        `massivesms ${name}: fix the variables above, then start it again (massivesms ${name} --help lists every variable it reads, with its default; docs/configuration.md).\n`,
+      );
+  };
+  process.on('exit', hint);
+  try {
+    return await start();
+  } finally {
+    process.off('exit', hint);
+  }
+}
+
 async function main(): Promise<number> {
-  if (command === 'migrate') {
-    const { migrateSpec } = await import('./specs.ts');
-    const config = loadConfigOrExit(migrateSpec);
-    const log = createLogger({ service: 'migrate', level: config.logLevel });
-    const db = createPgDb({ ...databasePoolOptions(config), applicationName: 'massivesms-migrate' });
-    try {
-      const results = await migrateAll(db, serviceMigrations);
-      if (results.length === 0) log.info('no service has migrations yet');
-      for (const r of results) log.info({ service: r.service, applied: r.applied }, 'migrations applied');
-    } finally {
-      await db.close();
+  if (command === undefined || isHelp(command)) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (command === 'help') {
+    const topic = rest[0];
+    if (topic === undefined) console.log(USAGE);
+    else if (topic === 'demo') return run('demo', ['--help']);
+    else {
+      const help = await commandHelp(rest.join(' ')).catch((error: unknown) => {
+        if (error instanceof UnknownCommandError) return undefined;
+        throw error;
+      });
+      if (help === undefined) {
+        console.error(`massivesms help: no command ${rest.join(' ')}\n\n${USAGE}`);
+        return 2;
+      }
+      console.log(help);
     }
     return 0;
   }
-  const entryPoints = {
-    control: () => import('@massivesms/control'),
-    router: () => import('@massivesms/router'),
-    dispatcher: () => import('@massivesms/dispatcher'),
-    webhooks: () => import('@massivesms/webhooks'),
-    audit: () => import('@massivesms/audit'),
-  } as const;
+  return run(command, rest);
+}
+
+/** Runs one command with its arguments; returns the exit code. */
+async function run(command: string, rest: string[]): Promise<number> {
+  if (command === 'migrate') {
+    const refused = await onlyHelp('migrate', rest);
+    if (refused !== undefined) return refused;
+    const { runMigrate } = await import('./migrate.ts');
+    return withConfigHint('migrate', runMigrate);
+  }
   if (command === 'audit' && rest[0] === 'verify') {
     const { runAuditVerify } = await import('./audit.ts');
     return runAuditVerify(rest.slice(1));
@@ -60,16 +104,12 @@ async function main(): Promise<number> {
     const { runBreachScope } = await import('./breach-scope.ts');
     return runBreachScope(rest);
   }
-  if (command !== undefined && command in entryPoints) {
+  if (command in entryPoints) {
+    const refused = await onlyHelp(command, rest);
+    if (refused !== undefined) return refused;
     const service = await entryPoints[command as keyof typeof entryPoints]();
-    await service.main();
+    await withConfigHint(command, () => service.main());
     return 0;
-  }
-  if (command !== undefined && command in services) {
-    loadConfigOrExit(commonSpec);
-    const issue = services[command];
-    console.error(`massivesms ${command}: this service is not built yet (issue ${issue})`);
-    return 70;
   }
   if (command === 'demo') {
     const { parseArgs } = await import('node:util');
@@ -84,11 +124,11 @@ async function main(): Promise<number> {
         },
       }));
     } catch (error) {
-      console.error(`massivesms demo: ${(error as Error).message}\n\n${usage}`);
+      console.error(`massivesms demo: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
     if (values.help) {
-      console.log(usage);
+      console.log(USAGE);
       return 0;
     }
     const messages = Number(values.messages);
@@ -110,8 +150,21 @@ async function main(): Promise<number> {
     const { runSimulator } = await import('./simulate.ts');
     return runSimulator(rest);
   }
-  console.error(usage);
-  return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+  console.error(
+    `massivesms: unknown ${command.startsWith('-') ? 'option' : 'command'} '${command}'\n\n${USAGE}`,
+  );
+  return 2;
 }
 
-process.exitCode = await main();
+try {
+  process.exitCode = await main();
+} catch (error) {
+  // PostgreSQL or Kafka out of reach: one paragraph naming the variable, the address and what to do.
+  // Anything else is a bug, whose stack is what its report needs.
+  const explained = describeStartFailure(error, process.env);
+  if (explained === undefined) throw error;
+  const verb = command === 'audit' && rest[0]?.startsWith('verify') ? `audit ${rest[0]}` : command;
+  console.error(`massivesms ${verb}: ${explained}`);
+  // A service may hold its ops port and Kafka clients open by now: nothing else would end it.
+  process.exit(1);
+}

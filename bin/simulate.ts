@@ -6,12 +6,28 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { startTelnyxSimulator, startTwilioSimulator } from '@massivesms/testkit/carriers';
 import { ReceiverConfigError, startWebhookReceiver } from '@massivesms/testkit/receiver';
+import { environmentHelp } from './help.ts';
 
 const USAGE =
   'usage: massivesms simulate telnyx|twilio|receiver [--port N]\n' +
   '  telnyx    [--api-key KEY]\n' +
   '  twilio    [--account-sid AC...] [--auth-token TOKEN]\n' +
   '  receiver  [--secret whsec_...]... [--name NAME]  (a fresh secret when none is given; repeat --secret for a rotation)';
+
+/** `massivesms simulate --help`: what each simulator does, its options and defaults. */
+export function simulateHelp(): string {
+  return `${USAGE}
+
+  Runs one simulator until SIGTERM or SIGINT; its first stdout line is JSON with its address and
+  credentials. --port 0 (the default) lets the OS pick a free port.
+  telnyx, twilio  a carrier's messaging API (defaults: --api-key KEY_SIMULATOR; --account-sid AC0…0,
+                  --auth-token simulator-auth-token); faults through POST /__admin/faults, what it
+                  sent at GET /__admin/ledger.
+  receiver        a customer's webhook endpoint verifying signatures (--name default); more endpoints
+                  through POST /__admin/endpoints, the deliveries at GET /__admin/received.
+
+${environmentHelp([])}`;
+}
 
 /** Runs a simulator until SIGTERM/SIGINT; returns the exit code. */
 export async function runSimulator(args: string[]): Promise<number> {
@@ -23,15 +39,26 @@ export async function runSimulator(args: string[]): Promise<number> {
     return 2;
   }
   const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(simulateHelp());
+    return 0;
+  }
   const port = Number(values.port);
   const kind = positionals[0];
   if (
     !Number.isInteger(port) ||
     port < 0 ||
     port > 65_535 ||
-    (kind !== 'telnyx' && kind !== 'twilio' && kind !== 'receiver')
+    (kind !== 'telnyx' && kind !== 'twilio' && kind !== 'receiver') ||
+    positionals.length !== 1
   ) {
-    console.error(USAGE);
+    const problem =
+      kind === undefined
+        ? 'name a simulator'
+        : positionals.length !== 1 || (kind !== 'telnyx' && kind !== 'twilio' && kind !== 'receiver')
+          ? `unknown simulator '${positionals.join(' ')}'`
+          : '--port must be a whole number from 0 to 65535';
+    console.error(`massivesms simulate: ${problem}\n${USAGE}`);
     return 2;
   }
   let sim: { close(): Promise<void> };
@@ -84,6 +111,7 @@ function parse(args: string[]) {
       'auth-token': { type: 'string', default: 'simulator-auth-token' },
       secret: { type: 'string', multiple: true },
       name: { type: 'string', default: 'default' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
 }

@@ -23,14 +23,49 @@ function cell(text: string): string {
   return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
 }
 
-function requirement(variable: ConfigVariable): string {
+function requirement(variable: ConfigVariable, quote: (text: string) => string = cell): string {
   const base =
     variable.default !== undefined
-      ? `default \`${cell(variable.default)}\``
+      ? `default \`${quote(variable.default)}\``
       : acceptsUnset(variable)
         ? 'optional'
         : 'required';
   return variable.secret === true ? `${base}, secret` : base;
+}
+
+/** Wraps `text` to lines of at most `width` characters (a longer word keeps its own line). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+/**
+ * The variables of the specs for a command's `--help`, from the same definitions as the Markdown
+ * table (name, default or required, description), in spec order, each variable once, wrapped for a
+ * terminal. A secret's value is never shown (secrets have no default).
+ */
+export function renderConfigHelp(specs: readonly ConfigSpec[], width = 100): string {
+  const seen = new Set<string>();
+  const blocks: string[] = [];
+  for (const spec of specs) {
+    for (const [name, variable] of Object.entries(spec)) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const plain = (text: string) => text.replace(/`/g, '');
+      const description = wrap(plain(variable.description), width - 6).map((l) => `      ${l}`);
+      const needed = plain(requirement(variable, (text) => text));
+      blocks.push([`  ${name}  (${needed})`, ...description].join('\n'));
+    }
+  }
+  return blocks.join('\n');
 }
 
 /** Renders the variables of the specs as one Markdown table, in spec order; a name in two specs must match. */

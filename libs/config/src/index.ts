@@ -36,6 +36,7 @@ export {
   configDocsPath,
   documentedSpecs,
   renderConfigDocs,
+  renderConfigHelp,
   renderConfigTable,
   TABLE_BEGIN,
   TABLE_END,

@@ -5,10 +5,35 @@ import {
   ConfigSpecError,
   defineConfig,
   renderConfigDocs,
+  renderConfigHelp,
   renderConfigTable,
   TABLE_BEGIN,
   TABLE_END,
 } from '../src/index.ts';
+
+describe('renderConfigHelp', () => {
+  it('lists each variable once with its requirement, default and secrecy, its description wrapped', () => {
+    const spec = defineConfig({
+      REQUIRED_ONE: { schema: z.string(), description: 'Needed, see `other`.' },
+      WITH_DEFAULT: { schema: z.string(), default: 'a|b', description: 'word '.repeat(30).trim() },
+      MAYBE: { schema: z.string().optional(), secret: true, description: 'Optional\nsecret.' },
+    });
+    const again = defineConfig({ REQUIRED_ONE: spec.REQUIRED_ONE });
+
+    expect(renderConfigHelp([spec, again], 40).split('\n')).toEqual([
+      '  REQUIRED_ONE  (required)',
+      '      Needed, see other.',
+      '  WITH_DEFAULT  (default a|b)',
+      '      word word word word word word word',
+      '      word word word word word word word',
+      '      word word word word word word word',
+      '      word word word word word word word',
+      '      word word',
+      '  MAYBE  (optional, secret)',
+      '      Optional secret.',
+    ]);
+  });
+});
 
 describe('renderConfigTable', () => {
   it('renders one row per variable with its requirement, default and secrecy', () => {

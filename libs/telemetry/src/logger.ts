@@ -83,11 +83,28 @@ export const redactPaths: readonly string[] = PERSONAL_KEYS.flatMap((key) => [
   pathFor('*.*', key),
 ]);
 
+/** Keys pino writes on every line itself, which a call site's field would repeat. */
+const LINE_KEYS = ['level', 'time', 'msg'] as const;
+
+/**
+ * pino writes a call site's fields and the bound ones (service, pid, hostname, child bindings) side by
+ * side, so a field named like a bound key would appear twice in one JSON line, and parsers keep only
+ * one of the two. Such a field is kept under `<key>Field` instead: each key once, nothing lost.
+ */
+function withoutBoundKeys(fields: object, bound: ReadonlySet<string>): object {
+  if (fields instanceof Error || !Object.keys(fields).some((key) => bound.has(key))) return fields;
+  const renamed: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) renamed[bound.has(key) ? `${key}Field` : key] = value;
+  return renamed;
+}
+
 class PinoAdapter implements Logger {
   readonly #pino: PinoLogger;
+  readonly #bound: ReadonlySet<string>;
 
-  constructor(logger: PinoLogger) {
+  constructor(logger: PinoLogger, bound: Iterable<string>) {
     this.#pino = logger;
+    this.#bound = new Set([...LINE_KEYS, ...bound]);
   }
 
   // Arrow properties so `const { info } = logger` and passing `logger.error` as a callback work.
@@ -99,7 +116,11 @@ class PinoAdapter implements Logger {
   child(bindings: Record<string, unknown>): Logger {
     // pino applies formatters.bindings to the root only, so child bindings are scrubbed here; and only
     // bindings reach pino's child(), whose options could replace the formatters and redaction.
-    return new PinoAdapter(this.#pino.child(scrubValue(bindings) as Record<string, unknown>));
+    const bound = withoutBoundKeys(bindings, this.#bound);
+    return new PinoAdapter(this.#pino.child(scrubValue(bound) as Record<string, unknown>), [
+      ...this.#bound,
+      ...Object.keys(bound),
+    ]);
   }
 
   #write(
@@ -108,20 +129,22 @@ class PinoAdapter implements Logger {
     msg: string | undefined,
   ): void {
     // Exact arity: pino treats extra arguments as printf-style parameters.
-    if (typeof objOrMsg === 'string' || msg === undefined) {
-      this.#pino[level](objOrMsg);
+    const fields = typeof objOrMsg === 'string' ? objOrMsg : withoutBoundKeys(objOrMsg, this.#bound);
+    if (typeof fields === 'string' || msg === undefined) {
+      this.#pino[level](fields);
     } else {
-      this.#pino[level](objOrMsg, msg);
+      this.#pino[level](fields, msg);
     }
   }
 }
 
 /** Creates a JSON-lines logger with personal-data redaction and AsyncLocalStorage context on every line. */
 export function createLogger(options: LoggerOptions): Logger {
+  const base = { service: options.service, pid: process.pid, hostname: hostname() };
   const instance = pino(
     {
       level: options.level ?? 'info',
-      base: { service: options.service, pid: process.pid, hostname: hostname() },
+      base,
       timestamp: stdTimeFunctions.isoTime,
       // Context first, so fields given at the call site win over it.
       mixin: () => ({ ...getLogContext() }),
@@ -141,5 +164,5 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
-  return new PinoAdapter(instance);
+  return new PinoAdapter(instance, Object.keys(base));
 }

@@ -11,15 +11,17 @@ export interface OpsServerOptions {
   readonly metrics: { metrics(): Promise<string>; readonly contentType: string };
 }
 
-/** `/healthz`, `/readyz` and `/metrics` for a service without an HTTP API of its own. */
+/** `/healthz`, `/readyz` and `/metrics` (GET and HEAD) for a service without an HTTP API of its own. */
 export async function startOpsServer(
   options: OpsServerOptions,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((request, response) => {
     void (async () => {
       const path = (request.url ?? '/').split('?')[0];
-      if (request.method !== 'GET') {
-        response.writeHead(405).end();
+      // HEAD as GET (as Fastify answers it on the other services), headers only: node:http drops the
+      // body of a response to HEAD itself. Anything else: 405 naming what is allowed.
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        response.writeHead(405, { allow: 'GET, HEAD' }).end();
       } else if (path === '/healthz') {
         response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       } else if (path === '/readyz') {

@@ -5,7 +5,9 @@ import { startTracing } from './tracing-sdk.ts';
 
 const services = new Set(['router', 'dispatcher', 'webhooks', 'control', 'audit']);
 const command = process.argv[2];
+// `massivesms router --help` prints and exits: it starts nothing, an exporter neither.
+const help = process.argv.slice(3).some((arg) => arg === '--help' || arg === '-h');
 
-if (command !== undefined && services.has(command)) {
+if (command !== undefined && services.has(command) && !help) {
   await startTracing(process.env, `massivesms-${command}`);
 }

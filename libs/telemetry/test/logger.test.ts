@@ -59,6 +59,25 @@ describe('createLogger', () => {
     });
   });
 
+  it('writes each key once: a field named like a bound key (service, a child binding) is kept as <key>Field', () => {
+    const { logger, destination } = capture();
+
+    logger.info({ service: 'router', applied: [1] }, 'migrations applied');
+    logger.child({ component: 'outbox' }).warn({ component: 'relay', pid: 1, hostname: 'h' }, 'x');
+
+    const keys = (line: string) => [...line.matchAll(/"([^"]+)":/g)].map((m) => m[1]);
+    for (const line of destination.lines) expect(keys(line)).toEqual([...new Set(keys(line))]);
+    const [first, second] = destination.records();
+    expect(first).toMatchObject({ service: 'test-service', serviceField: 'router', applied: [1] });
+    expect(second).toMatchObject({
+      component: 'outbox',
+      componentField: 'relay',
+      pid: process.pid,
+      pidField: 1,
+      hostnameField: 'h',
+    });
+  });
+
   it('methods can be passed around without losing their logger', async () => {
     const { logger, destination } = capture();
     const { error } = logger;

@@ -41,6 +41,24 @@ describe('control API (real PostgreSQL and Kafka)', () => {
       }
     });
 
+    it('checks the token before the body: no token and an invalid body get 401, not 400', async () => {
+      for (const token of [null, 'mss_not-a-token']) {
+        const res = await h.call('POST', '/v1/controllers/acme/endpoints', {
+          token,
+          body: { url: 42, eventTypes: ['no.such.event'], extra: true },
+        });
+        expect(res.status).toBe(401);
+        expect(res.body).toMatchObject({ code: 'AUTH_REQUIRED' });
+        expect(JSON.stringify(res.body)).not.toContain('eventTypes');
+      }
+      // With a valid token, the same body is refused for what it is.
+      const valid = await h.call('POST', '/v1/controllers/acme/endpoints', {
+        token: acmeToken,
+        body: { url: 42, eventTypes: ['no.such.event'], extra: true },
+      });
+      expect(valid.status).toBe(400);
+    });
+
     it('lets a controller token read its own controller and answers 404 for another one', async () => {
       expect((await h.call('GET', '/v1/controllers/acme', { token: acmeToken })).body).toMatchObject({
         id: 'acme',
@@ -304,6 +322,48 @@ describe('control API (real PostgreSQL and Kafka)', () => {
       });
       expect(immediate.body.secrets).toHaveLength(1);
       expect(immediate.body.secrets[0].secretId).toBe(immediate.body.secretId);
+    });
+
+    it('reading an endpoint back lists the valid secrets after a rotation (ids and dates, never the secret)', async () => {
+      const created = await h.call('POST', '/v1/controllers/acme/endpoints', {
+        token: acmeToken,
+        body: { url: 'https://hooks.example.test/read-back', eventTypes: ['message.delivered'] },
+      });
+      const id = created.body.id;
+      const fresh = await h.call('GET', `/v1/controllers/acme/endpoints/${id}`, { token: acmeToken });
+      expect(fresh.body.secrets).toEqual(created.body.secrets);
+      expect(fresh.body.secrets).toHaveLength(1);
+
+      const rotated = await h.call('POST', `/v1/controllers/acme/endpoints/${id}/secret/rotate`, {
+        token: acmeToken,
+        body: {},
+      });
+      const read = await h.call('GET', `/v1/controllers/acme/endpoints/${id}`, { token: acmeToken });
+      expect(read.status).toBe(200);
+      expect(read.body.secrets).toEqual(rotated.body.secrets);
+      expect(read.body.secrets.map((s: { secretId: string }) => s.secretId)).toEqual([
+        rotated.body.secretId,
+        created.body.secrets[0].secretId,
+      ]);
+      expect(read.body.secrets[0].expiresAt).toBeNull();
+      expect(read.body.secrets[1].expiresAt).not.toBeNull();
+      const listed = await h.call('GET', '/v1/controllers/acme/endpoints', { token: acmeToken });
+      expect(listed.body.items.find((e: { id: string }) => e.id === id).secrets).toEqual(read.body.secrets);
+      for (const body of [read.body, listed.body]) {
+        expect(JSON.stringify(body)).not.toContain(created.body.secret);
+        expect(JSON.stringify(body)).not.toContain(rotated.body.secret);
+        expect(JSON.stringify(body)).not.toContain('whsec_');
+      }
+
+      // An immediate rotation ends the others at once: the view shows only the newest.
+      const immediate = await h.call('POST', `/v1/controllers/acme/endpoints/${id}/secret/rotate`, {
+        token: acmeToken,
+        body: { graceSeconds: 0 },
+      });
+      const after = await h.call('GET', `/v1/controllers/acme/endpoints/${id}`, { token: acmeToken });
+      expect(after.body.secrets.map((s: { secretId: string }) => s.secretId)).toEqual([
+        immediate.body.secretId,
+      ]);
     });
   });
 

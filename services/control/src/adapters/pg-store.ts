@@ -47,6 +47,13 @@ export interface EndpointRow {
   readonly updatedAt: string;
 }
 
+/** A signing secret as the API shows it: which one, since when, until when (null: no end yet). */
+export interface SecretInfo {
+  readonly secretId: string;
+  readonly createdAt: string;
+  readonly expiresAt: string | null;
+}
+
 export interface SecretRow {
   readonly secretId: string;
   readonly ciphertext: string;
@@ -221,6 +228,26 @@ export const secrets = {
       createdAt: iso(r.created_at),
       expiresAt: r.expires_at === null ? null : iso(r.expires_at),
     }));
+  },
+  /**
+   * What the API shows of the secrets still valid at `now` (id and dates, never the ciphertext), per
+   * endpoint, newest first. Read only: expired rows are left for `valid` to delete inside a write.
+   */
+  async shown(q: Q, endpointIds: readonly string[], now: Date): Promise<Map<string, SecretInfo[]>> {
+    const { rows } = await q.query<Record<string, unknown>>(
+      `SELECT endpoint_id, secret_id, created_at, expires_at FROM control_endpoint_secrets
+       WHERE endpoint_id = ANY($1) AND (expires_at IS NULL OR expires_at > $2)
+       ORDER BY created_at DESC, secret_id`,
+      [endpointIds, now],
+    );
+    const shown = new Map<string, SecretInfo[]>(endpointIds.map((id) => [id, []]));
+    for (const r of rows)
+      shown.get(r.endpoint_id as string)?.push({
+        secretId: r.secret_id as string,
+        createdAt: iso(r.created_at),
+        expiresAt: r.expires_at === null ? null : iso(r.expires_at),
+      });
+    return shown;
   },
   /** Starts the grace period of every current secret of the endpoint. */
   async expireCurrent(q: Q, endpointId: string, expiresAt: Date): Promise<void> {

@@ -216,14 +216,24 @@ export class ControlService {
     return { endpoint: endpoint!, secret };
   }
 
+  /** The controller's endpoints, each with its valid secrets' ids and dates (never the secrets). */
   async listEndpoints(p: Principal, controllerId: string) {
     await this.#controllerFor(p, controllerId);
-    return store.endpoints.list(this.#d.db, controllerId);
+    const rows = await store.endpoints.list(this.#d.db, controllerId);
+    const secrets = await store.secrets.shown(
+      this.#d.db,
+      rows.map((r) => r.id),
+      this.#d.clock(),
+    );
+    return rows.map((row) => ({ ...row, secrets: secrets.get(row.id) ?? [] }));
   }
 
+  /** One endpoint with its valid secrets' ids and dates: after a rotation, the new one and the old one. */
   async getEndpoint(p: Principal, controllerId: string, endpointId: string) {
     await this.#controllerFor(p, controllerId);
-    return this.#endpoint(controllerId, endpointId);
+    const row = await this.#endpoint(controllerId, endpointId);
+    const secrets = await store.secrets.shown(this.#d.db, [endpointId], this.#d.clock());
+    return { ...row, secrets: secrets.get(endpointId) ?? [] };
   }
 
   async updateEndpoint(

@@ -107,7 +107,9 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
   await app.register(publicRoutes, { service, subprocessors: options.subprocessors });
   await app.register(async (v1) => {
     // Every route in this scope needs a token; each use case then checks what its principal may do.
-    v1.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+    // onRequest, before the body is parsed and validated: a caller without a token learns nothing
+    // about the API's schema (401 first, never a 400 that describes the body).
+    v1.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
       const principal = match ? await service.authenticate(match[1]!) : undefined;
       if (!principal) return sendProblem(reply, 'AUTH_REQUIRED', 'send Authorization: Bearer <token>');
