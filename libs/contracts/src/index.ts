@@ -12,3 +12,4 @@ export * from './rejection-digest.ts';
 export * from './sms.ts';
 export * from './state.ts';
 export * from './topics.ts';
+export * from './webhooks.ts';
