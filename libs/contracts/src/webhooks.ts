@@ -56,7 +56,7 @@ export const messageWebhookSchema = z
   .strictObject({
     type: z.enum(messageWebhookTypes).describe('The event type: `message.<status>`.'),
     timestamp: timestamp.describe('When the webhook was made (the same on every attempt).'),
-    data: messageData,
+    data: messageData.describe('The status change.'),
   })
   .describe('A message status change, sent to the controller’s endpoints subscribed to its type.');
 export type MessageWebhook = z.infer<typeof messageWebhookSchema>;
@@ -76,7 +76,7 @@ export const endpointWebhookSchema = z
   .strictObject({
     type: z.enum(endpointWebhookTypes).describe('The event type.'),
     timestamp: timestamp.describe('When the endpoint changed state.'),
-    data: endpointData,
+    data: endpointData.describe('The endpoint and its state.'),
   })
   .describe(
     'An endpoint of the controller started failing, was disabled or recovered: sent to its other healthy endpoints subscribed to the type.',
