@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -52,6 +52,21 @@ describe('docs/webhooks.md states the service’s real numbers', () => {
     const retryAfterHours = Number(webhooksSpec.WEBHOOKS_MAX_RETRY_AFTER_MS.default) / 3_600_000;
     expect(retryAfterHours).toBe(1);
     expect(guide).toContain('of at most one hour sets the next');
+  });
+});
+
+describe('docs/webhooks.md’s sample delivery', () => {
+  it('carries a signature that verifies with the sample secret over the sample body, as the service signs', () => {
+    const sample = codeBlock('## What a delivery looks like', 'http');
+    const [head, body] = sample.split('\n\n') as [string, string];
+    const header = (name: string) => new RegExp(`^${name}: (.+)$`, 'm').exec(head)?.[1];
+    const secret = /`(whsec_[A-Za-z0-9+/=]+)`/.exec(guide)?.[1];
+    const key = Buffer.from(secret!.slice('whsec_'.length), 'base64');
+    const content = `${header('webhook-id')}.${header('webhook-timestamp')}.${body.trimEnd()}`;
+    expect(header('webhook-signature')).toBe(
+      `v1,${createHmac('sha256', key).update(content).digest('base64')}`,
+    );
+    expect(messageWebhookSchema.safeParse(JSON.parse(body)).success).toBe(true);
   });
 });
 
