@@ -67,7 +67,7 @@ describe.runIf(kcatAvailable || process.env.CI === 'true')('producing with kcat 
     const script = produceBlock!.replaceAll(' us.sms.requested.v1 ', ` ${h.topic('sms.requested.v1')} `);
     expect(script).not.toBe(produceBlock);
     const before = Date.now();
-    await run('bash', ['-c', script], {
+    await run('sh', ['-c', script], {
       env: { ...process.env, KAFKA_BROKERS: h.topics.brokers.join(',') },
     });
     await eventually(20_000, () =>
