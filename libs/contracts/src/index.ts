@@ -12,3 +12,5 @@ export * from './rejection-digest.ts';
 export * from './sms.ts';
 export * from './state.ts';
 export * from './topics.ts';
+export * from './webhook-docs.ts';
+export * from './webhooks.ts';

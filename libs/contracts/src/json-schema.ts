@@ -13,6 +13,7 @@ import { recordHeadersSchema } from './headers.ts';
 import { privacyAckSchema, privacyRequestSchema } from './privacy-requests.ts';
 import { dispatchRecordSchema, suppressionEventSchema } from './sms.ts';
 import { controllerStateSchema, endpointStateSchema } from './state.ts';
+import { endpointWebhookSchema, messageWebhookSchema } from './webhooks.ts';
 
 /** Contracts exported as JSON Schema for producers and consumers in other languages. */
 export const exportedSchemas = {
@@ -30,6 +31,9 @@ export const exportedSchemas = {
   'privacy.requests.v1': privacyRequestSchema,
   'privacy.acks.v1': privacyAckSchema,
   'webhooks.commands.v1': webhookCommandSchema,
+  // Not topics: the bodies of the webhooks sent to customers' endpoints (docs/webhooks.md).
+  'webhook.message.v1': messageWebhookSchema,
+  'webhook.endpoint.v1': endpointWebhookSchema,
 } as const;
 
 /** Folder of the committed JSON Schema files. */

@@ -2,8 +2,9 @@ import type { Reporter, TestModule } from 'vitest/node';
 
 /**
  * Ends the run with one plain `vitest: N passed, N failed, N skipped` line, the closing line CI
- * reads to tell a run that tested something from one that tested nothing. Module-level failures
- * (a file that did not even load) count as failed.
+ * reads to tell a run that tested something from one that tested nothing. A file that failed
+ * without a failed test (it did not load, or a `beforeAll`/`afterAll` hook threw and its tests were
+ * skipped) counts as one failure: a run must never close on `0 failed` when a file failed.
  */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
@@ -11,13 +12,14 @@ export default class SummaryReporter implements Reporter {
     let failed = unhandledErrors.length;
     let skipped = 0;
     for (const module of testModules) {
-      if (module.state() === 'failed' && [...module.children.allTests()].length === 0) failed++;
+      let failedHere = 0;
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed') passed++;
-        else if (state === 'failed') failed++;
+        else if (state === 'failed') failedHere++;
         else skipped++;
       }
+      failed += module.state() === 'failed' && failedHere === 0 ? 1 : failedHere;
     }
     process.stdout.write(`\nvitest: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { webhookEventTypes, webhookPayloadSchema } from '@massivesms/contracts';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlHarness, startControl } from './harness.ts';
@@ -7,7 +8,11 @@ const committed = new URL('../openapi.json', import.meta.url);
 
 describe('OpenAPI document', () => {
   let h: ControlHarness;
-  let document: { openapi: string; paths: Record<string, Record<string, unknown>> };
+  let document: {
+    openapi: string;
+    paths: Record<string, Record<string, unknown>>;
+    webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }>;
+  };
 
   beforeAll(async () => {
     h = await startControl();
@@ -48,5 +53,21 @@ describe('OpenAPI document', () => {
     }
     // And every /v1 route the app registered is documented.
     expect(h.control.routes.filter((r) => r.includes(' /v1/')).sort()).toEqual(documented);
+  });
+
+  it('has a `webhooks` section with every event type an endpoint can subscribe to, its payload from libs/contracts', () => {
+    expect(Object.keys(document.webhooks)).toEqual([...webhookEventTypes]);
+    const delivered =
+      document.webhooks['message.delivered']?.post.requestBody.content['application/json']?.schema;
+    expect(delivered).toMatchObject({
+      properties: {
+        type: { const: 'message.delivered' },
+        data: { properties: { status: { const: 'delivered' } } },
+      },
+    });
+    // The payload schema is the contract's: a body the contract refuses has no place in the document.
+    expect(webhookPayloadSchema('message.delivered').safeParse({ type: 'message.failed' }).success).toBe(
+      false,
+    );
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type Cell,
   type EndpointState,
+  type EndpointWebhook,
   encodeJson,
   eventIdFor,
   type ProcessingEvent,
@@ -474,9 +475,9 @@ export function startDeliveryWorker(deps: WorkerDeps, options: WorkerOptions): D
         endpointId: endpoint.endpointId,
         url: endpoint.url,
         ...(health.failingSince ? { failingSince: health.failingSince.toISOString() } : {}),
-        ...(health.disabledReason ? { reason: health.disabledReason } : {}),
+        ...(health.disabledReason ? { reason: health.disabledReason as 'gone' | 'continuous_failure' } : {}),
       },
-    });
+    } satisfies EndpointWebhook);
     // Derived ids: the same transition, reported twice, is one delivery.
     const source = `${type}:${endpoint.endpointId}:${at.toISOString()}`;
     await deps.store.insert(

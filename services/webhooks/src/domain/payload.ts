@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { StatusEvent, webhookEventTypes } from '@massivesms/contracts';
+import type { MessageWebhook, StatusEvent, WebhookEventType } from '@massivesms/contracts';
 
-export type WebhookEventType = (typeof webhookEventTypes)[number];
+export type { WebhookEventType };
 
 /** The webhook event type a status maps to (`message.<status>`). */
 export function eventTypeOf(status: StatusEvent['status']): WebhookEventType {
@@ -29,34 +29,17 @@ export function statusChangeKey(
   return `status:${event.controllerId}:${event.messageId}:${event.statusSeq}:${event.status}`;
 }
 
-/** The body of a `message.*` webhook: small, with `statusSeq` and the status time for ordering. */
-export interface MessageWebhook {
-  readonly type: WebhookEventType;
-  readonly timestamp: string;
-  readonly data: {
-    readonly messageId: string;
-    readonly campaignId: string;
-    readonly status: StatusEvent['status'];
-    readonly statusSeq: number;
-    readonly occurredAt: string;
-    readonly carrier?: string;
-    readonly segments?: number;
-    readonly errorCode?: string;
-    readonly reason?: string;
-    /** Decrypted only for the controller's own endpoints. */
-    readonly to?: string;
-  };
-}
-
 /** Serialised once: the string stored is the string signed and sent on every attempt. */
 export function messageWebhookBody(event: StatusEvent, recipient: string | undefined, now: Date): string {
+  // The body's schema is the contract's (libs/contracts/src/webhooks.ts): what docs/webhooks.md and
+  // the OpenAPI document describe. A status without an event type (`unknown`) is never subscribed to.
   const payload: MessageWebhook = {
-    type: eventTypeOf(event.status),
+    type: eventTypeOf(event.status) as MessageWebhook['type'],
     timestamp: now.toISOString(),
     data: {
       messageId: event.messageId,
       campaignId: event.campaignId,
-      status: event.status,
+      status: event.status as MessageWebhook['data']['status'],
       statusSeq: event.statusSeq,
       occurredAt: event.occurredAt,
       ...(event.carrier ? { carrier: event.carrier } : {}),

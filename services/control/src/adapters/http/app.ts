@@ -28,6 +28,7 @@ import { subjectRequestRoutes } from './routes/subject-requests.ts';
 import { terminationRoutes } from './routes/terminations.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries.ts';
+import { webhooksSection } from './webhooks-openapi.ts';
 
 export interface AppOptions {
   readonly service: ControlService;
@@ -98,6 +99,7 @@ export async function buildControlApp(options: AppOptions): Promise<FastifyInsta
           'Controllers, instruction documents, webhook endpoints and secrets, scoped tokens, webhook delivery recovery. Errors are application/problem+json with a stable `code`.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      webhooks: webhooksSection(),
     },
     transform: jsonSchemaTransform,
   });
