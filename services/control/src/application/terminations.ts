@@ -103,7 +103,8 @@ export class Terminations {
       const existing = await store.get(tx, controllerId, true);
       if (existing?.status === 'failed') return this.#startDeletion(tx, existing, now);
       if (existing) return [];
-      await store.insert(tx, {
+      // A concurrent first request inserted it already: that one announces it.
+      const inserted = await store.insert(tx, {
         controllerId,
         requestId: newId('trm'),
         requestedBy: p.tokenId,
@@ -111,6 +112,7 @@ export class Terminations {
         deleteAfter: deleteAfter.toISOString(),
         expected: [...this.#d.expected],
       });
+      if (!inserted) return [];
       // The controller's state now says it is terminated (a new revision): the router accepts no new message.
       const touched = await controlStore.controllers.touch(tx, controllerId, {}, now);
       const published = await this.#controllerState(tx, touched);
