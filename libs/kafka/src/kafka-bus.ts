@@ -142,6 +142,7 @@ export class KafkaBus implements MessageBus {
       restartBackoffMs: this.#options.restartBackoffMs ?? { initial: 250, max: 5_000 },
       stallMs: STALL_MS,
       log: this.#options.log,
+      brokers: this.#options.brokers,
     };
   }
 

@@ -24,7 +24,13 @@ export interface SupervisedConsumerOptions {
    */
   readonly stallMs: number;
   readonly log: KafkaLogSink | undefined;
+  /** The bootstrap brokers (KAFKA_BROKERS), named when the consumer cannot reach them. */
+  readonly brokers?: readonly string[];
 }
+
+/** kafkajs errors of a broker that cannot be reached (as opposed to one that refuses a request). */
+const UNREACHABLE =
+  /KafkaJSConnectionError|KafkaJSNumberOfRetriesExceeded|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH/;
 
 /** Whether `work` settled before `ms` passed (it goes on either way; the caller stops waiting). */
 export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -213,11 +219,19 @@ export class SupervisedConsumer {
       }
       failures = ranHealthy ? 1 : failures + 1;
       const delayMs = Math.min(restartBackoffMs.max, restartBackoffMs.initial * 2 ** (failures - 1));
+      const error = describeError(failure);
+      const brokers = this.#options.brokers?.join(',');
       log?.('warn', 'Kafka consumer failed; restarting it', {
         consumer: name,
-        error: describeError(failure),
+        error,
         failures,
         restartInMs: delayMs,
+        // What an operator checks first when no broker answers.
+        ...(brokers && UNREACHABLE.test(error)
+          ? {
+              hint: `cannot reach Kafka at ${brokers} (KAFKA_BROKERS): is the broker running and reachable from here? Check KAFKA_BROKERS and KAFKA_SECURITY_PROTOCOL; the consumer keeps retrying.`,
+            }
+          : {}),
       });
       // The batches of the failed consumer end first (their commits fail, so they are redelivered).
       await Promise.race([this.drained(), stopped]);

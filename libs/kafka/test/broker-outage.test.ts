@@ -108,6 +108,13 @@ describe('KafkaBus when its broker goes away', () => {
       expect(consumer.consuming()).toBe(false);
       expect(reader.consuming()).toBe(false);
       expect(consumer.assignments()).toEqual([]);
+      // The operator is told what to check: the brokers tried and the variable that names them.
+      const lateRestart = logs.find(
+        (l) => l.message === 'Kafka consumer failed; restarting it' && l.fields.consumer === 'outage-late',
+      );
+      expect(lateRestart?.fields.hint).toContain(
+        `cannot reach Kafka at ${broker.brokers.join(',')} (KAFKA_BROKERS)`,
+      );
 
       await broker.start();
       await send('work', 20, 40);
