@@ -29,29 +29,37 @@ function typeOf(s: JsonSchema): string {
 /** A Markdown table of one schema's fields, `data.*` expanded. */
 function fieldTable(schema: z.ZodType): string {
   const json = z.toJSONSchema(schema, { target: 'draft-2020-12' }) as JsonSchema;
-  const rows: string[] = ['| field | type | required | meaning |', '| --- | --- | --- | --- |'];
+  const rows: string[][] = [['field', 'type', 'required', 'meaning']];
   const walk = (s: JsonSchema, prefix: string) => {
     for (const [name, field] of Object.entries(s.properties ?? {})) {
       const path = `${prefix}${name}`;
       const required = s.required?.includes(name) ? 'yes' : 'no';
-      rows.push(`| \`${path}\` | ${cell(typeOf(field))} | ${required} | ${cell(field.description ?? '')} |`);
+      rows.push([`\`${path}\``, cell(typeOf(field)), required, cell(field.description ?? '')]);
       if (field.properties) walk(field, `${path}.`);
     }
   };
   walk(json, '');
-  return rows.join('\n');
+  return markdownTable(rows);
+}
+
+/** A Markdown table padded the way Biome formats one, so `biome check --write` and the generator agree. */
+function markdownTable(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(3, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const [header, ...body] = rows;
+  return [line(header!), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 /** The generated section: event types, then each payload family's fields. */
 export function renderWebhookPayloads(): string {
-  const types = [
-    '| event type | sent when | payload |',
-    '| --- | --- | --- |',
-    ...webhookEventTypes.map(
-      (t) =>
-        `| \`${t}\` | ${cell(webhookEventSummaries[t])} | ${t.startsWith('message.') ? '[message](#message-events)' : '[endpoint](#endpoint-events)'} |`,
-    ),
-  ].join('\n');
+  const types = markdownTable([
+    ['event type', 'sent when', 'payload'],
+    ...webhookEventTypes.map((t) => [
+      `\`${t}\``,
+      cell(webhookEventSummaries[t]),
+      t.startsWith('message.') ? '[message](#message-events)' : '[endpoint](#endpoint-events)',
+    ]),
+  ]);
   return [
     BEGIN,
     '',
