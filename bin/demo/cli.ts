@@ -1,5 +1,7 @@
 // `massivesms demo` (npm start): its options, its help, and what it prints where. The story and the
 // human summary go to stdout; with --json, stdout carries the summary as one JSON object and nothing else.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export const DEMO_USAGE = 'usage: massivesms demo [--messages N] [--json] [--keep-running] [--help]';
@@ -58,7 +60,15 @@ export async function runDemoCommand(args: readonly string[]): Promise<number> {
 
   const { startDemo } = await import('./embedded.ts');
   const { formatSummary } = await import('./summary.ts');
-  const demo = await startDemo({ messages, json: values.json, out: process.stdout });
+  const logFile = join(tmpdir(), `massivesms-demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+  let demo: Awaited<ReturnType<typeof startDemo>>;
+  try {
+    demo = await startDemo({ messages, json: values.json, out: process.stdout, logFile });
+  } catch (error) {
+    // A demo that cannot finish says why and where the services' logs are; the stack is in the log.
+    process.stderr.write(`\nmassivesms demo: ${(error as Error).message}\nService logs: ${logFile}\n`);
+    process.exit(1);
+  }
   if (values.json) process.stdout.write(`${JSON.stringify(demo.summary)}\n`);
   else process.stdout.write(`${formatSummary(demo.summary)}\n`);
   if (values['keep-running']) {

@@ -3,8 +3,6 @@
 // bar per stage, outages and breaker changes per cell; the services' logs go to a file) and ends with
 // a summary whose figures add up (summary.ts).
 import { createWriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Audit, auditCheckpointSigner, defaultAuditOrigin, startAudit } from '@massivesms/audit/audit';
 import { verifyExport } from '@massivesms/audit/bundle';
 import { LedgerExports } from '@massivesms/audit/exports';
@@ -67,6 +65,8 @@ export interface DemoOptions {
   readonly json: boolean;
   /** Where the story goes (stdout). */
   readonly out: NodeJS.WriteStream;
+  /** Where the services' JSON log lines go. */
+  readonly logFile: string;
 }
 
 /** A finished demo whose services still run (--keep-running): how to reach them, and how to stop them. */
@@ -105,6 +105,25 @@ interface CellRuntime {
 }
 
 const OPERATOR = `demo-operator-${'x'.repeat(24)}`;
+/** The reconciliation policy on the demo's time scale (see startDispatcher below). */
+const RECONCILE = {
+  sendingTimeoutMs: 20_000,
+  quarantineMs: 15_000,
+  receiptDeadlineMs: 5_000,
+  finaliseAfterMs: 30_000,
+};
+/**
+ * How long a wait may see nothing move before it gives up: longer than the quiet spells the policy
+ * allows (an unanswered send becomes `unknown` after 20 s and `failed` 15 s later; an accepted message
+ * without its receipt is looked up after 5 s and closed 30 s later), all four added, plus a margin
+ * for a starved machine. It was 60 s, shorter than those, so a slow run could give up while it was waiting for them.
+ */
+const STALL_MS =
+  RECONCILE.sendingTimeoutMs +
+  RECONCILE.quarantineMs +
+  RECONCILE.receiptDeadlineMs +
+  RECONCILE.finaliseAfterMs +
+  30_000;
 /** Bound on one carrier call in the demo. */
 const CARRIER_TIMEOUT_MS = 5_000;
 
@@ -120,7 +139,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const started = performance.now();
   const story = new Story({ out: options.out, quiet: options.json });
   // The services' JSON log lines go to a file (the summary names it), never among the story's lines.
-  const logFile = join(tmpdir(), `massivesms-demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+  const logFile = options.logFile;
   const logStream = createWriteStream(logFile);
   const rootLog = createLogger({ service: 'demo', level: 'info', destination: logStream });
   const bus = new MemoryBus();
@@ -294,12 +313,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       // unanswered after 20 s (its call is bounded at 5 s, twice with failover) becomes `unknown`, and
       // `failed` after 15 s more without a receipt; an accepted message without its final receipt is
       // looked up at the carrier after 5 s and closed as unconfirmed after 30 s.
-      reconcile: reconcilePolicy({
-        sendingTimeoutMs: 20_000,
-        quarantineMs: 15_000,
-        receiptDeadlineMs: 5_000,
-        finaliseAfterMs: 30_000,
-      }),
+      reconcile: reconcilePolicy(RECONCILE),
     });
     const webhooks = await startWebhooks({
       cell,
@@ -481,7 +495,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       'us',
       usTelnyxOpened
         ? 'telnyx outage ends (every message was finished first)'
-        : `telnyx outage ends: too few sends failed (${failedCalls.us.telnyx}) for the breaker to open (it needs 5); the failed ones went to twilio`,
+        : `telnyx outage ends: the campaign finished first, with ${failedCalls.us.telnyx} failed Telnyx call${
+            failedCalls.us.telnyx === 1 ? '' : 's'
+          } during it, too few for the breaker to open (it needs 5)${failedCalls.us.telnyx > 0 ? '; Twilio took those messages' : ''}`,
     );
   }
   story.complete('dispatch', values().dispatch);
@@ -561,7 +577,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       exportedEntries: audit.exportedEntries,
     },
     durationSeconds: Number(((performance.now() - started) / 1000).toFixed(2)),
-    messagesPerSecond: Math.round(options.messages / Math.max(endToEndSeconds, 0.001)),
+    messagesPerSecond: Number((options.messages / Math.max(endToEndSeconds, 0.001)).toFixed(1)),
     logFile,
   };
 
@@ -701,7 +717,7 @@ async function waitForKeys(bus: MemoryBus, rt: CellRuntime, controllerId: string
 async function until(
   check: () => Promise<boolean>,
   progress: () => number = () => 0,
-  stallMs = 60_000,
+  stallMs = STALL_MS,
 ): Promise<void> {
   let last = progress();
   let movedAt = Date.now();

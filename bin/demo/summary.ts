@@ -186,7 +186,7 @@ export function formatSummary(s: DemoSummary): string {
       .join('')}`;
   const out = [
     '',
-    `Demo summary: ${s.requested} requests in ${s.durationSeconds} s (${s.messagesPerSecond} requests/s end to end)`,
+    `Demo summary: ${s.requested} request${s.requested === 1 ? '' : 's'} in ${s.durationSeconds} s (${s.messagesPerSecond} requests/s from the first request to the last webhook)`,
     line(header),
   ];
   for (const r of rows) out.push(typeof r === 'string' ? (r.startsWith('  ') ? r : `\n${r}`) : line(r));
