@@ -178,6 +178,15 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     Cell,
     { telnyx: number; twilio: number }
   >;
+  /** Of those, the calls that timed out. */
+  const timedOutCalls = Object.fromEntries(cells.map((c) => [c, { telnyx: 0, twilio: 0 }])) as Record<
+    Cell,
+    { telnyx: number; twilio: number }
+  >;
+  const count = (cell: Cell, carrier: 'telnyx' | 'twilio', timedOut: boolean) => {
+    failedCalls[cell][carrier]++;
+    if (timedOut) timedOutCalls[cell][carrier]++;
+  };
   let usTelnyxOpened = false;
   // The controllers' webhook endpoints: a local receiver that verifies every signature. Its records
   // are folded into these counts and dropped as they arrive, so they do not pile up.
@@ -272,7 +281,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         // (a CI runner sharing its cores): a timed-out call is an ambiguous send, never resent.
         telnyx: countingFailures(
           telnyxCarrier({ apiKey: `KEY_${cell}`, baseUrl: telnyx.baseUrl, timeoutMs: CARRIER_TIMEOUT_MS }),
-          () => failedCalls[cell].telnyx++,
+          (timedOut) => count(cell, 'telnyx', timedOut),
         ),
         twilio: countingFailures(
           twilioCarrier({
@@ -281,7 +290,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
             baseUrl: twilio.baseUrl,
             timeoutMs: CARRIER_TIMEOUT_MS,
           }),
-          () => failedCalls[cell].twilio++,
+          (timedOut) => count(cell, 'twilio', timedOut),
         ),
       },
       // Simulated accounts: the demo is not throttled like a real 10DLC sender.
@@ -296,12 +305,16 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         breakers[cell][carrier] = state;
         if (cell === 'us' && carrier === 'telnyx' && state === 'open') usTelnyxOpened = true;
         const failures = failedCalls[cell][carrier];
+        const timedOut = timedOutCalls[cell][carrier];
         failedCalls[cell][carrier] = 0;
+        timedOutCalls[cell][carrier] = 0;
         const other = carrier === 'telnyx' ? 'twilio' : 'telnyx';
         story.event(
           cell,
           state === 'open'
-            ? `${carrier} breaker opened after ${failures} failed call${failures === 1 ? '' : 's'} — ${
+            ? `${carrier} breaker opened after ${failures} failed call${failures === 1 ? '' : 's'}${
+                timedOut > 0 ? ` (${timedOut === failures ? 'all' : timedOut} timed out)` : ''
+              } — ${
                 breakers[cell][other] === 'open'
                   ? `${other}'s is open too: messages wait`
                   : `failing over to ${other}`
@@ -695,10 +708,13 @@ async function verifyAudit(
   };
 }
 
-/** Calls `failed` for each send of `carrier` that failed (answered an error, or threw): what trips its breaker. */
+/**
+ * Calls `failed` for each send of `carrier` that failed (what trips its breaker), saying whether the
+ * call timed out (no answer in time: on a busy machine, the simulator may simply not have been heard).
+ */
 function countingFailures(
   carrier: ReturnType<typeof telnyxCarrier>,
-  failed: () => void,
+  failed: (timedOut: boolean) => void,
 ): ReturnType<typeof telnyxCarrier> {
   return {
     name: carrier.name,
@@ -707,10 +723,11 @@ function countingFailures(
     send: async (sms) => {
       try {
         const outcome = await carrier.send(sms);
-        if (!outcome.accepted) failed();
+        if (!outcome.accepted)
+          failed(outcome.failure.kind === 'response_timeout' || outcome.failure.kind === 'connect_timeout');
         return outcome;
       } catch (error) {
-        failed();
+        failed(false);
         throw error;
       }
     },
