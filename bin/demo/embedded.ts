@@ -205,6 +205,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     receiver.clear();
   };
   const webhooksDelivered = () => [...webhookIds.values()].reduce((n, ids) => n + ids.size, 0);
+  story.say(
+    `MassiveSMS demo, embedded mode: every service in this process on an in-memory bus and PGlite; two cells (${cells.join(', ')}), one controller each, simulated carriers, a local webhook endpoint. Starting…`,
+  );
   const runtimes: CellRuntime[] = [];
   for (const cell of cells) {
     const log = rootLog.child({ cell });
@@ -355,7 +358,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     });
   }
   story.say(
-    `MassiveSMS demo, embedded mode: every service in this process on an in-memory bus and PGlite; two cells (${cells.join(', ')}), one controller each, simulated carriers, a local webhook endpoint.`,
+    `services up in ${story.elapsed.toFixed(1)} s; control API at ${runtimes.map((r) => `${r.cell} ${r.controlUrl}`).join(', ')}`,
   );
   // Onboard the controllers through the control API, as their admins would.
   const call = async (url: string, method: string, path: string, body: unknown) => {
