@@ -69,7 +69,7 @@ export class Story {
     this.say(`${this.elapsed.toFixed(1).padStart(6)}s  ${cell}  ${text}`);
   }
 
-  /** Redraws the bars (terminal), or prints a stage's line when it completes and a status line every 15 s. */
+  /** Redraws the bars (terminal); off a terminal, prints a status line now and then (see `every`). */
   progress(values: Record<Stage, StageProgress>): void {
     if (this.#quiet) return;
     for (const stage of stages) {
@@ -84,7 +84,9 @@ export class Story {
         }
       }
     }
-    if (!this.#multi && performance.now() - this.#lastPlain > 15_000) {
+    // Off a terminal, a few lines: every 15 s at first, then further apart as the run goes on.
+    const every = Math.max(15_000, (performance.now() - this.#started) / 4);
+    if (!this.#multi && performance.now() - this.#lastPlain > every) {
       this.#lastPlain = performance.now();
       const line = stages
         .filter((s) => !this.#done.has(s))
