@@ -112,35 +112,8 @@ async function run(command: string, rest: string[]): Promise<number> {
     return 0;
   }
   if (command === 'demo') {
-    const { parseArgs } = await import('node:util');
-    let values: { messages: string; json: boolean; help: boolean };
-    try {
-      ({ values } = parseArgs({
-        args: rest,
-        options: {
-          messages: { type: 'string', default: '500' },
-          json: { type: 'boolean', default: false },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      }));
-    } catch (error) {
-      console.error(`massivesms demo: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    const messages = Number(values.messages);
-    if (!Number.isInteger(messages) || messages < 1 || messages > 1_000_000) {
-      console.error('massivesms demo: --messages must be a whole number from 1 to 1000000');
-      return 2;
-    }
-    const { formatSummary, runDemo } = await import('./demo/embedded.ts');
-    const summary = await runDemo({ messages, json: values.json });
-    if (values.json) console.log(JSON.stringify(summary));
-    else console.log(formatSummary(summary));
-    return 0;
+    const { runDemoCommand } = await import('./demo/cli.ts');
+    return runDemoCommand(rest);
   }
   if (command === 'deadletter') {
     const { runDeadLetterCommand } = await import('./deadletter.ts');

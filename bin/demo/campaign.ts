@@ -51,8 +51,13 @@ export type DemoRecord = { cell: Cell; value: string | Buffer; trouble: string |
  * purpose the EU controller never allowed.
  */
 export function campaign(n: number, now: Date): DemoRecord[] {
+  return campaignRecords(0, n, now);
+}
+
+/** Requests `from` (inclusive) to `to` (exclusive) of the campaign: a large one is made a chunk at a time. */
+export function campaignRecords(from: number, to: number, now: Date): DemoRecord[] {
   const records: DemoRecord[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < to; i++) {
     const c = controllers[i % controllers.length]!;
     const base = {
       messageId: `demo-${c.region}-${i}`,

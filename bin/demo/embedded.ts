@@ -1,5 +1,8 @@
 // `npm start` / `massivesms demo`: every service in one process on the in-memory bus and PGlite,
-// driving a demo campaign for two controllers (one per cell), with a progress bar and a summary.
+// driving a demo campaign for two controllers (one per cell). It tells the run as a story (a progress
+// bar per stage, outages and breaker changes per cell; the services' logs go to a file) and ends with
+// a summary whose figures add up (summary.ts).
+import { createWriteStream } from 'node:fs';
 import { type Audit, auditCheckpointSigner, defaultAuditOrigin, startAudit } from '@massivesms/audit/audit';
 import { verifyExport } from '@massivesms/audit/bundle';
 import { LedgerExports } from '@massivesms/audit/exports';
@@ -13,7 +16,6 @@ import {
   cellTopics,
   controllerStateSchema,
   encodeJson,
-  rejectionSchema,
   suppressionEventSchema,
   suppressionKey,
   topicFor,
@@ -51,42 +53,29 @@ import { buildWebhooksHttp } from '@massivesms/webhooks/http';
 import { deliveryInternalRoutes } from '@massivesms/webhooks/http/internal';
 import { WebhookRecovery } from '@massivesms/webhooks/recovery';
 import { startWebhooks, type Webhooks } from '@massivesms/webhooks/webhooks';
-import { SingleBar } from 'cli-progress';
 import { Registry } from 'prom-client';
-import { campaign, controllers, optedOut } from './campaign.ts';
-import { StatusTally } from './tally.ts';
+import { campaignRecords, controllers, optedOut } from './campaign.ts';
+import { type Stage, type StageProgress, Story } from './story.ts';
+import { type BreakerStates, type CellFigures, type DemoSummary, totalFigures } from './summary.ts';
+import { DemoTally } from './tally.ts';
 
 export interface DemoOptions {
   readonly messages: number;
+  /** --json: no story on stdout (the caller prints the summary as JSON). */
   readonly json: boolean;
+  /** Where the story goes (stdout). */
+  readonly out: NodeJS.WriteStream;
+  /** Where the services' JSON log lines go. */
+  readonly logFile: string;
 }
 
-/** The demo's summary (DESIGN.md §9 keys; later services add theirs). */
-export interface DemoSummary {
-  requested: number;
-  accepted: number;
-  rejected: Record<string, number>;
-  suppressed: number;
-  expired: number;
-  /** Messages the carriers accepted, per carrier. */
-  sent: Record<string, number>;
-  /** Messages Telnyx refused during its outage that Twilio took instead. */
-  failovers: number;
-  /** Sends whose carrier call ended without an answer (`unknown`), reconciled from the receipt. */
-  ambiguous: number;
-  breakerTransitions: number;
-  delivered: number;
-  /** Accepted messages that ended otherwise: the carrier said undelivered, or sending failed (reconciliation included). */
-  undelivered: number;
-  failed: number;
-  /** Signed webhooks to the controllers' endpoints, as the local receiver verified them. */
-  webhooks: { delivered: number; retried: number; deadLettered: number; signatureFailures: number };
-  /**
-   * The DPA audit trail: processing events appended to the cells' ledgers, and whether every ledger
-   * (chain, signed checkpoints) and one controller's export verified.
-   */
-  audit: { events: number; checkpoints: number; verified: boolean; exportedEntries: number };
-  durationSeconds: number;
+/** A finished demo whose services still run (--keep-running): how to reach them, and how to stop them. */
+export interface RunningDemo {
+  readonly summary: DemoSummary;
+  /** What to call, with the token: curl lines. */
+  readonly howToCall: string;
+  /** Stops every service, bounded. */
+  stop(): Promise<void>;
 }
 
 /** The statuses the demo endpoints subscribe to: one webhook per message, when it ends. */
@@ -116,34 +105,112 @@ interface CellRuntime {
 }
 
 const OPERATOR = `demo-operator-${'x'.repeat(24)}`;
+/** The reconciliation policy on the demo's time scale (see startDispatcher below). */
+const RECONCILE = {
+  sendingTimeoutMs: 20_000,
+  quarantineMs: 15_000,
+  receiptDeadlineMs: 5_000,
+  finaliseAfterMs: 30_000,
+};
+/**
+ * How long a wait may see nothing move before it gives up: longer than the quiet spells the policy
+ * allows (an unanswered send becomes `unknown` after 20 s and `failed` 15 s later; an accepted message
+ * without its receipt is looked up after 5 s and closed 30 s later), all four added, plus a margin
+ * for a starved machine. It was 60 s, shorter than those, so a slow run could give up while it was waiting for them.
+ */
+const STALL_MS =
+  RECONCILE.sendingTimeoutMs +
+  RECONCILE.quarantineMs +
+  RECONCILE.receiptDeadlineMs +
+  RECONCILE.finaliseAfterMs +
+  30_000;
+/** The webhooks wait may see nothing move until a third attempt's slot: 5 min + 20 % jitter, and a margin. */
+const WEBHOOK_STALL_MS = 5 * 60_000 * 1.2 + 60_000;
 /** Bound on one carrier call in the demo. */
 const CARRIER_TIMEOUT_MS = 5_000;
 
-/** Runs the embedded demo and returns its summary. */
+/** Runs the embedded demo, telling it on `options.out`, and returns its summary with the services stopped. */
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const demo = await startDemo(options);
+  await demo.stop();
+  return demo.summary;
+}
+
+/** Runs the embedded demo to its summary and leaves every service running until `stop()`. */
+export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const started = performance.now();
-  const say = (line: string) => process.stderr.write(`${line}\n`);
-  const log = createLogger({ service: 'demo', level: 'warn', destination: process.stderr });
+  const story = new Story({ out: options.out, quiet: options.json });
+  // The services' JSON log lines go to a file (the summary names it), never among the story's lines.
+  const logFile = options.logFile;
+  const logStream = createWriteStream(logFile);
+  const rootLog = createLogger({ service: 'demo', level: 'info', destination: logStream });
   const bus = new MemoryBus();
   for (const cell of cells)
     for (const t of cellTopics(cell, { partitions: 3 })) bus.createTopic(t.fullName, t.partitions);
 
-  // Progress is counted as statuses arrive, not by re-reading the topics.
-  const tally = new StatusTally(
-    FINAL_EVENTS.map((t) => t.slice('message.'.length)),
-    controllers.map((c) => c.id),
-  );
-  await bus.readFromStart({
-    topics: cells.map((cell) => topicFor(cell, 'sms.status.v1')),
-    onRecords: (records) => tally.add(records),
-  });
-  let processed = 0;
-  let breakerTransitions = 0;
+  // Progress is counted as records arrive (each folded once), never by re-reading the topics.
+  const tally = new DemoTally(controllers.map((c) => c.id));
+  const readers = [
+    await bus.readFromStart({
+      topics: cells.map((cell) => topicFor(cell, 'sms.status.v1')),
+      onRecords: (records) => tally.addStatuses(records),
+    }),
+    await bus.readFromStart({
+      topics: cells.map((cell) => topicFor(cell, 'sms.rejected.v1')),
+      onRecords: (records) => tally.addRejections(records),
+    }),
+    ...(await Promise.all(
+      cells.map((cell) =>
+        bus.readFromStart({
+          topics: [topicFor(cell, 'audit.processing.v1')],
+          onRecords: (records) => tally.addProcessing(cell, records),
+        }),
+      ),
+    )),
+  ];
+  const routed = Object.fromEntries(cells.map((c) => [c, 0])) as Record<Cell, number>;
+  const breakers = Object.fromEntries(
+    cells.map((c) => [c, { telnyx: 'closed', twilio: 'closed' }]),
+  ) as Record<Cell, BreakerStates>;
+  const transitions = Object.fromEntries(cells.map((c) => [c, 0])) as Record<Cell, number>;
+  /** Failed carrier calls per cell and carrier since its breaker last changed state. */
+  const failedCalls = Object.fromEntries(cells.map((c) => [c, { telnyx: 0, twilio: 0 }])) as Record<
+    Cell,
+    { telnyx: number; twilio: number }
+  >;
+  /** Of those, the calls that timed out. */
+  const timedOutCalls = Object.fromEntries(cells.map((c) => [c, { telnyx: 0, twilio: 0 }])) as Record<
+    Cell,
+    { telnyx: number; twilio: number }
+  >;
+  const count = (cell: Cell, carrier: 'telnyx' | 'twilio', timedOut: boolean) => {
+    failedCalls[cell][carrier]++;
+    if (timedOut) timedOutCalls[cell][carrier]++;
+  };
   let usTelnyxOpened = false;
-  // The controllers' webhook endpoints: a local receiver that verifies every signature.
+  // The controllers' webhook endpoints: a local receiver that verifies every signature. Its records
+  // are folded into these counts and dropped as they arrive, so they do not pile up.
   const receiver = await startWebhookReceiver();
+  const webhookIds = new Map<string, Set<string>>(controllers.map((c) => [c.id, new Set<string>()]));
+  let signatureFailures = Object.fromEntries(controllers.map((c) => [c.id, 0])) as Record<string, number>;
+  const drainReceiver = () => {
+    const batch = receiver.summary();
+    for (const r of receiver.received)
+      if (r.status >= 200 && r.status < 300) webhookIds.get(r.endpoint)?.add(r.webhookId);
+    for (const [name, counts] of Object.entries(batch.byEndpoint))
+      signatureFailures = {
+        ...signatureFailures,
+        [name]: (signatureFailures[name] ?? 0) + counts.signatureFailures,
+      };
+    receiver.clear();
+  };
+  const webhooksDelivered = () => [...webhookIds.values()].reduce((n, ids) => n + ids.size, 0);
+  story.say(
+    `MassiveSMS demo, embedded mode: every service in this process on an in-memory bus and PGlite; two cells (${cells.join(', ')}), one controller each, simulated carriers, a local webhook endpoint. Starting…`,
+  );
   const runtimes: CellRuntime[] = [];
   for (const cell of cells) {
+    const log = rootLog.child({ cell });
     const db = await createPgliteDb();
     const kms = new LocalKms(generateMasterKey());
     // The ledger first: it records everything the other services do from the start.
@@ -186,7 +253,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       log,
       registry: new Registry(),
       onBatch: (o) => {
-        processed +=
+        routed[cell] +=
           o.dispatched +
           o.suppressed +
           o.expired +
@@ -215,17 +282,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       carriers: {
         // Long enough that only the planted unanswered send times out, even on a starved machine
         // (a CI runner sharing its cores): a timed-out call is an ambiguous send, never resent.
-        telnyx: telnyxCarrier({
-          apiKey: `KEY_${cell}`,
-          baseUrl: telnyx.baseUrl,
-          timeoutMs: CARRIER_TIMEOUT_MS,
-        }),
-        twilio: twilioCarrier({
-          accountSid: `AC${cell === 'us' ? '1' : '2'}${'0'.repeat(31)}`,
-          authToken: `tok-${cell}`,
-          baseUrl: twilio.baseUrl,
-          timeoutMs: CARRIER_TIMEOUT_MS,
-        }),
+        telnyx: countingFailures(
+          telnyxCarrier({ apiKey: `KEY_${cell}`, baseUrl: telnyx.baseUrl, timeoutMs: CARRIER_TIMEOUT_MS }),
+          (timedOut) => count(cell, 'telnyx', timedOut),
+        ),
+        twilio: countingFailures(
+          twilioCarrier({
+            accountSid: `AC${cell === 'us' ? '1' : '2'}${'0'.repeat(31)}`,
+            authToken: `tok-${cell}`,
+            baseUrl: twilio.baseUrl,
+            timeoutMs: CARRIER_TIMEOUT_MS,
+          }),
+          (timedOut) => count(cell, 'twilio', timedOut),
+        ),
       },
       // Simulated accounts: the demo is not throttled like a real 10DLC sender.
       rateLimits: new RateLimits({
@@ -235,19 +304,34 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       // Everything happens within seconds here: a low threshold lets the short outage open the breaker.
       breaker: { volumeThreshold: 5, errorThresholdPercentage: 10, resetTimeoutMs: 500 },
       onBreakerChange: (carrier, state) => {
-        breakerTransitions++;
+        transitions[cell]++;
+        breakers[cell][carrier] = state;
         if (cell === 'us' && carrier === 'telnyx' && state === 'open') usTelnyxOpened = true;
+        const failures = failedCalls[cell][carrier];
+        const timedOut = timedOutCalls[cell][carrier];
+        failedCalls[cell][carrier] = 0;
+        timedOutCalls[cell][carrier] = 0;
+        const other = carrier === 'telnyx' ? 'twilio' : 'telnyx';
+        story.event(
+          cell,
+          state === 'open'
+            ? `${carrier} breaker opened after ${failures} failed call${failures === 1 ? '' : 's'}${
+                timedOut > 0 ? ` (${timedOut === failures ? 'all' : timedOut} timed out)` : ''
+              } — ${
+                breakers[cell][other] === 'open'
+                  ? `${other}'s is open too: messages wait`
+                  : `failing over to ${other}`
+              }`
+            : state === 'half_open'
+              ? `${carrier} breaker half-open — the next message tests ${carrier}`
+              : `${carrier} breaker closed — ${carrier} takes messages again`,
+        );
       },
       // The documented policy for outcomes nobody reported, on a demo's time scale: a send still
       // unanswered after 20 s (its call is bounded at 5 s, twice with failover) becomes `unknown`, and
       // `failed` after 15 s more without a receipt; an accepted message without its final receipt is
       // looked up at the carrier after 5 s and closed as unconfirmed after 30 s.
-      reconcile: reconcilePolicy({
-        sendingTimeoutMs: 20_000,
-        quarantineMs: 15_000,
-        receiptDeadlineMs: 5_000,
-        finaliseAfterMs: 30_000,
-      }),
+      reconcile: reconcilePolicy(RECONCILE),
     });
     const webhooks = await startWebhooks({
       cell,
@@ -273,10 +357,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       twilio,
     });
   }
-  say(
-    `embedded mode: in-memory bus, PGlite, control API at ${runtimes.map((r) => `${r.cell} ${r.controlUrl}`).join(', ')}`,
+  story.say(
+    `services up in ${story.elapsed.toFixed(1)} s; control API at ${runtimes.map((r) => `${r.cell} ${r.controlUrl}`).join(', ')}`,
   );
-
   // Onboard the controllers through the control API, as their admins would.
   const call = async (url: string, method: string, path: string, body: unknown) => {
     const res = await fetch(`${url}${path}`, {
@@ -326,28 +409,64 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     );
   }
 
-  // The campaign, as the campaign API writes it to each cell's request topic.
-  const records = campaign(options.messages, new Date());
-  const bar = options.json
-    ? undefined
-    : new SingleBar({
-        format: 'routing  [{bar}] {value}/{total} requests  {duration}s',
-        hideCursor: true,
-        stream: process.stderr,
-      });
-  bar?.start(records.length, 0);
-  for (let i = 0; i < records.length; i += 100) {
-    const chunk = records.slice(i, i + 100);
+  // The campaign, as the campaign API writes it to each cell's request topic, produced in chunks.
+  const requested = Object.fromEntries(cells.map((c) => [c, 0])) as Record<Cell, number>;
+  const ledgerRows = Object.fromEntries(cells.map((c) => [c, 0])) as Record<Cell, number>;
+  const endpointsPerController = 1;
+  let produced = 0;
+  let auditDone = false;
+  const values = (): Record<Stage, StageProgress> => {
+    const accepted = tally.total((c) => c.statuses.accepted);
+    return {
+      routing: { value: cells.reduce((n, c) => n + routed[c], 0), total: options.messages },
+      dispatch: { value: tally.total((c) => c.dispatched), total: accepted },
+      receipts: { value: tally.total((c) => c.finished), total: accepted },
+      webhooks: {
+        value: webhooksDelivered(),
+        total: tally.total((c) => c.finalStatuses) * endpointsPerController,
+      },
+      audit: {
+        value: cells.reduce((n, c) => n + ledgerRows[c], 0),
+        total: tally.total((c) => c.auditEvents),
+      },
+    };
+  };
+  // The audit bar reads each ledger's size now and then (one count per cell), not every tick.
+  let ledgerReadAt = 0;
+  const readLedgers = async () => {
+    for (const rt of runtimes)
+      ledgerRows[rt.cell] = Number(
+        (await rt.db.query<{ n: string }>('SELECT count(*) AS n FROM audit_ledger')).rows[0]!.n,
+      );
+  };
+  /** One tick: fold the receiver's records, read the ledgers (every second), redraw. */
+  const tick = async () => {
+    drainReceiver();
+    if (!auditDone && performance.now() - ledgerReadAt > 1_000) {
+      ledgerReadAt = performance.now();
+      await readLedgers();
+    }
+    story.progress(values());
+  };
+  const progressed = () => tally.seen + webhooksDelivered() + produced;
+
+  const campaignStarted = performance.now();
+  story.startClock();
+  const now = new Date();
+  for (let i = 0; i < options.messages; i += 500) {
+    const chunk = campaignRecords(i, Math.min(i + 500, options.messages), now);
+    for (const r of chunk) requested[r.cell]++;
     await bus
       .producer()
       .send(chunk.map((r) => ({ topic: topicFor(r.cell, 'sms.requested.v1'), key: null, value: r.value })));
+    produced += chunk.length;
+    await tick();
   }
   await until(async () => {
-    bar?.update(Math.min(processed, records.length));
-    return processed >= records.length;
-  });
-  bar?.update(records.length);
-  bar?.stop();
+    await tick();
+    return cells.reduce((n, c) => n + routed[c], 0) >= options.messages;
+  }, progressed);
+  story.complete('routing', values().routing);
 
   // Dispatch, with a Telnyx outage in the US cell while a third of its messages go out: the breaker
   // opens and Twilio takes them; then Telnyx recovers. Wait for every carrier receipt. The outage
@@ -357,74 +476,193 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const eu = runtimes.find((r) => r.cell === 'eu')!;
   let outage = 'before' as 'before' | 'during' | 'after';
   let ambiguityPlanted = false;
+  const unfinished = () => tally.total((c) => c.statuses.accepted - c.finished);
   // Every accepted message ends in exactly one terminal status: delivered, or what the carrier or the
   // reconciliation policy says. The wait fails only if nothing at all moves for a minute.
-  await until(
-    async () => {
-      const inUs = { accepted: tally.accepted('us'), sent: tally.queued('us') };
-      if (outage === 'before' && inUs.accepted > 0 && inUs.sent >= inUs.accepted * 0.2) {
-        us.telnyx.faults.always({ status5xx: 503 });
-        outage = 'during';
-        say('telnyx (us): outage begins');
-      } else if (outage === 'during' && inUs.sent >= inUs.accepted * 0.55 && usTelnyxOpened) {
-        us.telnyx.faults.always(null);
-        outage = 'after';
-        say('telnyx (us): recovered');
-      }
-      // In the EU cell, one send is accepted by Telnyx but never answered: its outcome is ambiguous
-      // (`unknown`, never resent) until the receipt carrying our id reconciles it.
-      if (!ambiguityPlanted && tally.queued('eu') >= tally.accepted('eu') * 0.1 && tally.accepted('eu') > 0) {
-        eu.telnyx.faults.configure({ next: [{ timeoutAfterAccept: true }] });
-        ambiguityPlanted = true;
-        say('telnyx (eu): one send accepted but never answered (an ambiguous outcome)');
-      }
-      return tally.unfinished() === 0;
-    },
-    () => tally.seen,
-  );
-  if (outage === 'during') us.telnyx.faults.always(null);
+  await until(async () => {
+    await tick();
+    const inUs = { accepted: tally.cells.us.statuses.accepted, sent: tally.cells.us.statuses.queued };
+    if (outage === 'before' && inUs.accepted > 0 && inUs.sent >= inUs.accepted * 0.2) {
+      us.telnyx.faults.always({ status5xx: 503 });
+      outage = 'during';
+      story.event('us', 'telnyx outage begins (simulated: every send is answered 503 Service Unavailable)');
+    } else if (outage === 'during' && inUs.sent >= inUs.accepted * 0.55 && usTelnyxOpened) {
+      us.telnyx.faults.always(null);
+      outage = 'after';
+      story.event(
+        'us',
+        'telnyx outage ends (Telnyx answers again; its breaker closes after a successful test)',
+      );
+    }
+    // In the EU cell, one send is accepted by Telnyx but never answered: its outcome is ambiguous
+    // (`unknown`, never resent) until the receipt carrying our id reconciles it.
+    const inEu = { accepted: tally.cells.eu.statuses.accepted, sent: tally.cells.eu.statuses.queued };
+    if (!ambiguityPlanted && inEu.accepted > 0 && inEu.sent >= inEu.accepted * 0.1) {
+      eu.telnyx.faults.configure({ next: [{ timeoutAfterAccept: true }] });
+      ambiguityPlanted = true;
+      story.event(
+        'eu',
+        'telnyx takes the next send but never answers: an ambiguous outcome, reconciled from its receipt, never resent',
+      );
+    }
+    return unfinished() === 0;
+  }, progressed);
+  if (outage === 'during') {
+    us.telnyx.faults.always(null);
+    story.event(
+      'us',
+      usTelnyxOpened
+        ? 'telnyx outage ends (every message was finished first)'
+        : `telnyx outage ends: the campaign finished first, with ${failedCalls.us.telnyx} failed Telnyx call${
+            failedCalls.us.telnyx === 1 ? '' : 's'
+          } during it, too few for the breaker to open (it needs 5)${failedCalls.us.telnyx > 0 ? '; Twilio took those messages' : ''}`,
+    );
+  }
+  story.complete('dispatch', values().dispatch);
+  story.complete('receipts', values().receipts);
 
   // Every message's final status reaches its controller's endpoint, signed (retried where it failed).
-  if (!options.json) say('webhooks: delivering final statuses (one endpoint fails each first attempt)');
+  // A delivery that failed twice (e.g. timed out on a starved machine) waits for the schedule's next
+  // slot (5 min, then 30 min): the demo says so, and waits for a slot due within the next 10 minutes.
+  let retryToldAt = 0;
   await until(
-    async () => (receiver.summary().delivered ?? 0) >= tally.webhooksOwed(),
-    () => receiver.summary().delivered ?? 0,
+    async () => {
+      await tick();
+      const v = values().webhooks;
+      if (v.value >= v.total) return true;
+      if (performance.now() - retryToldAt > 60_000) {
+        for (const rt of runtimes) {
+          const { rows } = await rt.db.query<{ n: string; due: Date | null }>(
+            `SELECT count(*) AS n, min(next_attempt_at) AS due FROM webhook_deliveries
+              WHERE state = 'pending' AND attempts >= 2`,
+          );
+          const n = Number(rows[0]?.n ?? 0);
+          const due = rows[0]?.due;
+          if (n > 0 && due) {
+            retryToldAt = performance.now();
+            const inSeconds = Math.max(0, Math.round((new Date(due).getTime() - Date.now()) / 1000));
+            story.event(
+              rt.cell,
+              `${n} webhook${n === 1 ? '' : 's'} failed twice; the next attempt is due in ${inSeconds} s (retry schedule: 5 s, 5 min, 30 min, …)`,
+            );
+          }
+        }
+      }
+      return false;
+    },
+    progressed,
+    WEBHOOK_STALL_MS,
   );
-  const summary = summarise(bus, tally, records.length, (performance.now() - started) / 1000);
-  summary.breakerTransitions = breakerTransitions;
-  let retried = 0;
-  let deadLettered = 0;
+  story.complete('webhooks', values().webhooks);
+  const endToEndSeconds = (performance.now() - campaignStarted) / 1000;
+
+  const audit = await verifyAudit(
+    runtimes,
+    (cell) => tally.cells[cell].auditEvents,
+    async () => {
+      await tick();
+    },
+  );
+  auditDone = true;
+  await readLedgers();
+  story.complete('audit', values().audit);
+  story.stop();
+
+  const retried = {} as Record<Cell, number>;
+  const deadLettered = {} as Record<Cell, number>;
   for (const rt of runtimes) {
     const { rows } = await rt.db.query<{ retried: string; dead: string }>(
       `SELECT count(*) FILTER (WHERE attempts > 1) AS retried, count(*) FILTER (WHERE state = 'dead') AS dead
          FROM webhook_deliveries`,
     );
-    retried += Number(rows[0]?.retried ?? 0);
-    deadLettered += Number(rows[0]?.dead ?? 0);
+    retried[rt.cell] = Number(rows[0]?.retried ?? 0);
+    deadLettered[rt.cell] = Number(rows[0]?.dead ?? 0);
   }
-  const received = receiver.summary();
-  summary.webhooks = {
-    delivered: received.delivered,
-    retried,
-    deadLettered,
-    signatureFailures: received.signatureFailures,
+  drainReceiver();
+  const perCell = {} as Record<Cell, CellFigures>;
+  for (const cell of cells) {
+    const t = tally.cells[cell];
+    const o = t.outcomes();
+    const owners = controllers.filter((c) => c.region === cell).map((c) => c.id);
+    perCell[cell] = {
+      requested: requested[cell],
+      accepted: o.accepted,
+      rejected: { ...t.rejected },
+      suppressed: o.suppressed,
+      expired: o.expired,
+      sent: { ...t.sent },
+      failovers: o.failovers,
+      ambiguous: o.ambiguous,
+      breakerTransitions: transitions[cell],
+      delivered: o.delivered,
+      undelivered: o.undelivered,
+      failed: o.failed,
+      stoppedAtDispatch: o.stoppedAtDispatch,
+      finalStatuses: t.finalStatuses,
+      webhooks: {
+        endpointsPerController,
+        expected: t.finalStatuses * endpointsPerController,
+        delivered: owners.reduce((n, id) => n + (webhookIds.get(id)?.size ?? 0), 0),
+        retried: retried[cell],
+        deadLettered: deadLettered[cell],
+        signatureFailures: owners.reduce((n, id) => n + (signatureFailures[id] ?? 0), 0),
+      },
+      audit: audit.cells[cell],
+    };
+  }
+  const total = totalFigures(cells.map((c) => perCell[c]));
+  const summary: DemoSummary = {
+    ...total,
+    cells: perCell,
+    breakers: structuredClone(breakers),
+    audit: {
+      ...total.audit,
+      verified: total.audit.verified && audit.exportVerified,
+      exportedEntries: audit.exportedEntries,
+    },
+    durationSeconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+    messagesPerSecond: Number((options.messages / Math.max(endToEndSeconds, 0.001)).toFixed(1)),
+    logFile,
   };
-  if (!options.json) say("audit: verifying each cell's ledger and one controller's export");
-  summary.audit = await verifyAudit(bus, runtimes);
-  for (const rt of runtimes) {
-    await rt.audit.stop();
-    await rt.webhooks.stop();
-    await rt.dispatcher.stop();
-    await rt.telnyx.close();
-    await rt.twilio.close();
-    await rt.router.stop();
-    await rt.control.close();
-    for (const server of rt.servers) await server.close();
-    await rt.db.close();
-  }
-  await receiver.close();
-  await bus.close();
-  return summary;
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      for (const reader of readers) await reader.stop();
+      for (const rt of runtimes) {
+        await rt.audit.stop();
+        await rt.webhooks.stop();
+        await rt.dispatcher.stop();
+        await rt.telnyx.close();
+        await rt.twilio.close();
+        await rt.router.stop();
+        await rt.control.close();
+        for (const server of rt.servers) await server.close();
+        await rt.db.close();
+      }
+      await receiver.close();
+      await bus.close();
+      await new Promise<void>((resolve) => logStream.end(resolve));
+    })();
+    return stopped;
+  };
+  const howToCall = [
+    'Still running (Ctrl-C stops everything):',
+    ...runtimes.flatMap((rt) => {
+      const c = controllers.find((x) => x.region === rt.cell)!;
+      return [
+        `  control API (${rt.cell})   ${rt.controlUrl}   (OpenAPI at ${rt.controlUrl}/openapi.json)`,
+        `    curl -s -H 'authorization: Bearer ${OPERATOR}' ${rt.controlUrl}/v1/controllers/${c.id}`,
+        `    curl -s -H 'authorization: Bearer ${OPERATOR}' ${rt.controlUrl}/v1/controllers/${c.id}/endpoints`,
+        `    curl -s -H 'authorization: Bearer ${OPERATOR}' ${rt.controlUrl}/v1/controllers/${c.id}/processing-record`,
+        `  carrier simulators (${rt.cell})   telnyx ${rt.telnyx.origin}   twilio ${rt.twilio.baseUrl}`,
+        `    curl -s ${rt.telnyx.origin}/__admin/counts`,
+      ];
+    }),
+    `  webhook receiver   ${receiver.origin}`,
+    `    curl -s ${receiver.origin}/__admin/counts`,
+  ].join('\n');
+  return { summary, howToCall, stop };
 }
 
 /**
@@ -432,29 +670,31 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
  * verifies the ledger (chain and signed checkpoints, with the published key) and, as an auditor
  * would, downloads the first controller's export from the control API and verifies it offline.
  */
-async function verifyAudit(bus: MemoryBus, runtimes: readonly CellRuntime[]): Promise<DemoSummary['audit']> {
-  const result = { events: 0, checkpoints: 0, verified: true, exportedEntries: 0 };
+async function verifyAudit(
+  runtimes: readonly CellRuntime[],
+  produced: (cell: Cell) => number,
+  tick: () => Promise<void>,
+): Promise<{ cells: Record<Cell, CellFigures['audit']>; exportVerified: boolean; exportedEntries: number }> {
+  const perCell = {} as Record<Cell, CellFigures['audit']>;
   for (const rt of runtimes) {
-    const produced = new Set(
-      bus
-        .records(topicFor(rt.cell, 'audit.processing.v1'))
-        .map((r) => (JSON.parse(r.value!.toString()) as { eventId: string }).eventId),
-    ).size;
     let appended = 0;
     await until(
       async () => {
+        await tick();
         appended = Number(
           (await rt.db.query<{ n: string }>('SELECT count(*) AS n FROM audit_ledger')).rows[0]!.n,
         );
-        return appended >= produced;
+        return appended >= produced(rt.cell);
       },
       () => appended,
     );
     await rt.audit.checkpoint();
     const verified = await verifyLedger(rt.db, { keys: [rt.audit.verifierKey] });
-    result.events += verified.ok ? verified.count : 0;
-    result.checkpoints += verified.ok ? verified.checkpoints : 0;
-    result.verified &&= verified.ok;
+    perCell[rt.cell] = {
+      events: verified.ok ? verified.count : 0,
+      checkpoints: verified.ok ? verified.checkpoints : 0,
+      verified: verified.ok,
+    };
   }
   const first = controllers[0]!;
   const rt = runtimes.find((r) => r.cell === first.region)!;
@@ -464,9 +704,37 @@ async function verifyAudit(bus: MemoryBus, runtimes: readonly CellRuntime[]): Pr
   const exported = verifyExport(new Uint8Array(await res.arrayBuffer()), {
     trustedKey: rt.audit.verifierKey,
   });
-  result.verified &&= res.ok && exported.ok;
-  result.exportedEntries = exported.ok ? exported.manifest.entries : 0;
-  return result;
+  return {
+    cells: perCell,
+    exportVerified: res.ok && exported.ok,
+    exportedEntries: exported.ok ? exported.manifest.entries : 0,
+  };
+}
+
+/**
+ * Calls `failed` for each send of `carrier` that failed (what trips its breaker), saying whether the
+ * call timed out (no answer in time: on a busy machine, the simulator may simply not have been heard).
+ */
+function countingFailures(
+  carrier: ReturnType<typeof telnyxCarrier>,
+  failed: (timedOut: boolean) => void,
+): ReturnType<typeof telnyxCarrier> {
+  return {
+    name: carrier.name,
+    lookup: (id) => carrier.lookup(id),
+    ...(carrier.close ? { close: () => carrier.close!() } : {}),
+    send: async (sms) => {
+      try {
+        const outcome = await carrier.send(sms);
+        if (!outcome.accepted)
+          failed(outcome.failure.kind === 'response_timeout' || outcome.failure.kind === 'connect_timeout');
+        return outcome;
+      } catch (error) {
+        failed(false);
+        throw error;
+      }
+    },
+  };
 }
 
 /** The controller's pseudonym key, as any service gets it: from controllers.v1, unwrapped by the KMS. */
@@ -497,7 +765,7 @@ async function waitForKeys(bus: MemoryBus, rt: CellRuntime, controllerId: string
 async function until(
   check: () => Promise<boolean>,
   progress: () => number = () => 0,
-  stallMs = 60_000,
+  stallMs = STALL_MS,
 ): Promise<void> {
   let last = progress();
   let movedAt = Date.now();
@@ -511,104 +779,4 @@ async function until(
       throw new Error(`the demo made no progress for ${stallMs / 1000} s and stopped waiting`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-function summarise(
-  bus: MemoryBus,
-  tally: StatusTally,
-  requested: number,
-  durationSeconds: number,
-): DemoSummary {
-  const summary: DemoSummary = {
-    requested,
-    accepted: tally.accepted(),
-    rejected: {},
-    suppressed: tally.count('suppressed'),
-    expired: tally.count('expired'),
-    sent: tally.sentPerCarrier(),
-    failovers: 0,
-    ambiguous: 0,
-    breakerTransitions: 0,
-    delivered: tally.count('delivered'),
-    undelivered: tally.count('undelivered'),
-    failed: tally.count('failed'),
-    webhooks: { delivered: 0, retried: 0, deadLettered: 0, signatureFailures: 0 },
-    audit: { events: 0, checkpoints: 0, verified: false, exportedEntries: 0 },
-    durationSeconds: 0,
-  };
-  // Read once, at the end: a failover is a Telnyx attempt that failed for a message Twilio took; an
-  // ambiguous send is one whose carrier call ended without an answer.
-  const failedOver = new Set<string>();
-  const ambiguous = new Set<string>();
-  for (const cell of cells) {
-    for (const r of bus.records(topicFor(cell, 'audit.processing.v1'))) {
-      const event = JSON.parse(r.value!.toString()) as {
-        operation: string;
-        subprocessor?: string;
-        outcome: string;
-        controllerId: string;
-        messageId?: string;
-        reason?: string;
-      };
-      if (
-        event.operation === 'send' &&
-        event.subprocessor === 'telnyx' &&
-        event.outcome === 'failed' &&
-        event.messageId &&
-        tally.carrierOf(event.controllerId, event.messageId) === 'twilio'
-      )
-        failedOver.add(`${event.controllerId}:${event.messageId}`);
-      if (
-        event.operation === 'send' &&
-        event.outcome === 'failed' &&
-        event.reason === 'CARRIER_RESPONSE_TIMEOUT'
-      )
-        ambiguous.add(`${event.controllerId}:${event.messageId}`);
-    }
-    for (const r of bus.records(topicFor(cell, 'sms.rejected.v1'))) {
-      const rejection = rejectionSchema.parse(JSON.parse(r.value!.toString()));
-      summary.rejected[rejection.code] = (summary.rejected[rejection.code] ?? 0) + 1;
-    }
-  }
-  summary.failovers = failedOver.size;
-  summary.ambiguous = ambiguous.size;
-  summary.durationSeconds = Number(durationSeconds.toFixed(2));
-  return summary;
-}
-
-/** A human-readable summary table. */
-export function formatSummary(s: DemoSummary): string {
-  const rows: [string, string | number][] = [
-    ['requested', s.requested],
-    ['accepted (dispatched)', s.accepted],
-    ...Object.entries(s.rejected)
-      .sort()
-      .map(([code, n]): [string, number] => [`rejected: ${code}`, n]),
-    ['suppressed (opted out)', s.suppressed],
-    ['expired', s.expired],
-    ...Object.entries(s.sent)
-      .sort()
-      .map(([carrier, n]): [string, number] => [`sent via ${carrier}`, n]),
-    ['failovers (Telnyx refused → Twilio)', s.failovers],
-    ['ambiguous sends (reconciled, never resent)', s.ambiguous],
-    ['breaker transitions', s.breakerTransitions],
-    ['delivered (signed receipts)', s.delivered],
-    ['undelivered', s.undelivered],
-    ['failed (carrier or reconciliation)', s.failed],
-    ['webhooks delivered (verified)', s.webhooks.delivered],
-    ['webhooks retried', s.webhooks.retried],
-    ['webhooks dead-lettered', s.webhooks.deadLettered],
-    ['webhook signature failures', s.webhooks.signatureFailures],
-    [
-      'audit ledger',
-      `${s.audit.events} events, ${s.audit.checkpoints} signed checkpoints, ${
-        s.audit.verified
-          ? `verified (and an export of ${s.audit.exportedEntries} entries)`
-          : 'VERIFICATION FAILED'
-      }`,
-    ],
-    ['duration', `${s.durationSeconds} s`],
-  ];
-  const width = Math.max(...rows.map(([k]) => k.length));
-  return ['', 'Demo summary', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), ''].join('\n');
 }
