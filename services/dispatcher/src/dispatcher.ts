@@ -12,7 +12,7 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { purgeExpired, startControllerDirectory, topicRetentionMs } from '@massivesms/directory';
 import { type ConsumerHandle, type MessageBus, startPeriodic } from '@massivesms/messaging';
-import { outboxMetrics } from '@massivesms/metrics';
+import { outboxMetrics, retentionMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms, SubprocessorRegistry } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
@@ -316,6 +316,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     : undefined;
   sweep?.unref();
   // Instructions' retention: closed rows of the send ledger are purged per controller, audited.
+  const purgedRows = retentionMetrics(registry);
   const retention = startPeriodic(
     () =>
       purgeExpired({
@@ -327,7 +328,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
         now,
         // A sent message's row stops a redelivered dispatch record from being sent twice.
         floorMs: topicRetentionMs('sms.dispatch.v1'),
-      }),
+      }).then(purgedRows.onPurged),
     options.retentionPurgeEveryMs ?? 600_000,
     (error) => options.log.warn({ err: error }, 'retention purge failed; retried at the next run'),
   );

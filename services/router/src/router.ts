@@ -10,7 +10,7 @@ import {
 import { type Db, migrate } from '@massivesms/db';
 import { purgeExpired, startControllerDirectory, topicRetentionMs } from '@massivesms/directory';
 import { type ConsumerHandle, type MessageBus, startPeriodic } from '@massivesms/messaging';
-import { outboxMetrics } from '@massivesms/metrics';
+import { outboxMetrics, retentionMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { Logger } from '@massivesms/telemetry';
@@ -184,6 +184,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     }),
   );
   // Instructions' retention: the routing ledger is purged per controller, every purge audited.
+  const purgedRows = retentionMetrics(options.registry);
   const retention = startPeriodic(
     () =>
       purgeExpired({
@@ -195,7 +196,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
         now: deps.now,
         // A routed request's row stops a redelivered copy from being routed twice.
         floorMs: topicRetentionMs('sms.requested.v1'),
-      }),
+      }).then(purgedRows.onPurged),
     options.retentionPurgeEveryMs ?? 600_000,
     (error) => log.warn({ err: error }, 'retention purge failed; retried at the next run'),
   );

@@ -8,7 +8,7 @@ import {
   type MessageBus,
   startPeriodic,
 } from '@massivesms/messaging';
-import { outboxMetrics } from '@massivesms/metrics';
+import { outboxMetrics, retentionMetrics } from '@massivesms/metrics';
 import { type OutboxRelay, startOutboxRelay } from '@massivesms/outbox';
 import type { Kms } from '@massivesms/privacy';
 import type { SsrfPolicy } from '@massivesms/ssrf';
@@ -283,6 +283,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     now,
   });
   // Instructions' retention: finished deliveries are purged per controller, every purge audited.
+  const purgedRows = retentionMetrics(registry);
   const retention = startPeriodic(
     () =>
       purgeExpired({
@@ -294,7 +295,7 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
         now,
         // A delivery's row (its id derived from the status) stops a redelivered status from being sent twice.
         floorMs: topicRetentionMs('sms.status.v1'),
-      }),
+      }).then(purgedRows.onPurged),
     options.retentionPurgeEveryMs ?? 600_000,
     (error) => options.log.warn({ err: error }, 'retention purge failed; retried at the next run'),
   );
