@@ -198,16 +198,35 @@ export function privacyAckRecords(
 }
 
 /**
- * Where a service that owns personal data reads data-subject requests: its own consumer group on
- * {cell}.privacy.requests.v1, undecodable requests to the cell's dead-letter topic. Spread into the
- * bus's consume options; the handler is the service's own.
+ * How a service that owns personal data consumes data-subject requests and terminations: its own
+ * consumer group on {cell}.privacy.requests.v1, undecodable requests to the cell's dead-letter topic,
+ * each request answered in turn by the service's `answer`. A request that fails (keys unavailable,
+ * database down) fails its batch, which is retried: an acknowledgement is never given for work not
+ * done. Pass the result to the bus's `consume`.
  */
-export function privacyRequestSubscription(service: PrivacyService, cell: Cell, namespace = '') {
+export function privacyRequestConsumer(options: {
+  readonly service: PrivacyService;
+  readonly cell: Cell;
+  readonly namespace: string;
+  readonly answer: (request: PrivacyRequest) => Promise<void>;
+  readonly warn: (fields: Record<string, unknown>, message: string) => void;
+}) {
   return {
-    groupId: consumerGroup(service, cell, namespace, 'privacy'),
-    topics: [topicFor(cell, 'privacy.requests.v1', namespace)],
-    deadLetterTopic: topicFor(cell, 'deadletter.v1', namespace),
+    groupId: consumerGroup(options.service, options.cell, options.namespace, 'privacy'),
+    topics: [topicFor(options.cell, 'privacy.requests.v1', options.namespace)],
+    deadLetterTopic: topicFor(options.cell, 'deadletter.v1', options.namespace),
     decode: (record: { readonly value: Uint8Array | null }): PrivacyRequest =>
       decodeJsonOrThrow(privacyRequestSchema, record.value),
+    handleBatch: async (batch: { readonly records: readonly { readonly message: PrivacyRequest }[] }) => {
+      for (const record of batch.records) await options.answer(record.message);
+    },
+    onBatchError: (
+      error: unknown,
+      where: { readonly topic: string; readonly partition: number; readonly attempt: number },
+    ) =>
+      options.warn(
+        { err: error, topic: where.topic, partition: where.partition, attempt: where.attempt },
+        'data-subject requests failed; retrying',
+      ),
   };
 }

@@ -5,6 +5,7 @@ import {
   type DispatchRecord,
   decodeJsonOrThrow,
   dispatchRecordSchema,
+  privacyRequestConsumer,
   type SuppressionEvent,
   suppressionEventSchema,
   topicFor,
@@ -22,7 +23,7 @@ import { carrierMetrics } from './adapters/carrier-metrics.ts';
 import { buildReceiptIngress } from './adapters/http/receipts.ts';
 import { DISPATCHER_OUTBOX, PgDispatchStore, RecentRows } from './adapters/pg-dispatch-store.ts';
 import { pgDispatcherRetention } from './adapters/pg-retention.ts';
-import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
+import { pgDispatcherSubjectRows } from './adapters/pg-subject-requests.ts';
 import { type BreakerState, CarrierBreaker } from './application/carrier-breaker.ts';
 import { dispatchBatch, HoldError } from './application/dispatch-batch.ts';
 import { answerHelp, handleInbound } from './application/inbound.ts';
@@ -32,6 +33,7 @@ import { type ReceiptApplier, startReceiptApplier } from './application/receipt-
 import { defaultReconcilePolicy, type ReconcilePolicy, reconcileStale } from './application/reconcile.ts';
 import { startScheduler } from './application/scheduler.ts';
 import { SendsInFlight } from './application/sends-in-flight.ts';
+import { answerDispatcherSubjectRequest } from './application/subject-requests.ts';
 
 /** Folder of the dispatcher's migrations (`massivesms migrate` applies them too). */
 export const dispatcherMigrations = {
@@ -250,16 +252,22 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     handleBatch: (batch) => store.applySuppressions(batch.records.map((r) => r.message)),
   });
   // Data-subject requests: export or erase this service's rows about the subject, and acknowledge.
-  const subjectRequests = await consumeSubjectRequests({
-    bus: options.bus,
-    db: options.db,
+  const subjectDeps = {
     cell: options.cell,
     namespace,
-    keys: (id) => directory.keys(id),
-    log: options.log,
-    wrote: wake,
+    keys: (id: string) => directory.keys(id),
+    store: pgDispatcherSubjectRows(options.db, wake),
     now,
-  });
+  };
+  const subjectRequests = await options.bus.consume(
+    privacyRequestConsumer({
+      service: 'dispatcher',
+      cell: options.cell,
+      namespace,
+      answer: (request) => answerDispatcherSubjectRequest(subjectDeps, request),
+      warn: (fields, message) => options.log.warn(fields, message),
+    }),
+  );
   const consumer: ConsumerHandle = await options.bus.consume<DispatchRecord>({
     groupId: consumerGroup('dispatcher', options.cell, namespace),
     topics: [topic('sms.dispatch.v1')],

@@ -3,6 +3,7 @@ import {
   type Cell,
   consumerGroup,
   decodeJsonOrThrow,
+  privacyRequestConsumer,
   type SuppressionEvent,
   suppressionEventSchema,
   topicFor,
@@ -17,8 +18,9 @@ import type { Logger } from '@massivesms/telemetry';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { pgRouterRetention } from './adapters/pg-retention.ts';
 import { applySuppressions, pgRouterStore, ROUTER_OUTBOX } from './adapters/pg-store.ts';
-import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
+import { pgSubjectRows } from './adapters/pg-subject-requests.ts';
 import { type BatchOutcome, routeBatch } from './application/route-batch.ts';
+import { answerSubjectRequest } from './application/subject-requests.ts';
 
 /** Folder of the router's migrations (`massivesms migrate` applies them too). */
 export const routerMigrations = {
@@ -170,18 +172,24 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
       },
     }),
   );
+  const subjectDeps = {
+    cell: options.cell,
+    namespace,
+    directory,
+    store: pgSubjectRows(options.db, () => relay.wake()),
+    now: deps.now,
+  };
   // Data-subject requests: restriction and objection take effect here, where suppression is enforced.
   consumers.push(
-    await consumeSubjectRequests({
-      bus: options.bus,
-      db: options.db,
-      cell: options.cell,
-      namespace,
-      directory,
-      log,
-      wrote: () => relay.wake(),
-      now: deps.now,
-    }),
+    await options.bus.consume(
+      privacyRequestConsumer({
+        service: 'router',
+        cell: options.cell,
+        namespace,
+        answer: (request) => answerSubjectRequest(subjectDeps, request),
+        warn: (fields, message) => log.warn(fields, message),
+      }),
+    ),
   );
   // Instructions' retention: the routing ledger is purged per controller, every purge audited.
   const purgedRows = retentionMetrics(options.registry);

@@ -1,5 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { type Cell, consumerGroup, type StatusEvent, topicFor } from '@massivesms/contracts';
+import {
+  type Cell,
+  consumerGroup,
+  privacyRequestConsumer,
+  type StatusEvent,
+  topicFor,
+} from '@massivesms/contracts';
 import { type Db, migrate } from '@massivesms/db';
 import { purgeExpired, startControllerDirectory, topicRetentionMs } from '@massivesms/directory';
 import {
@@ -18,9 +24,10 @@ import { createHttpSender } from './adapters/http-sender.ts';
 import { PgCommandStore } from './adapters/pg-commands.ts';
 import { PgDeliveryStore, WEBHOOKS_OUTBOX } from './adapters/pg-delivery-store.ts';
 import { pgWebhooksRetention } from './adapters/pg-retention.ts';
-import { consumeSubjectRequests } from './adapters/subject-requests-consumer.ts';
+import { pgWebhooksSubjectStore } from './adapters/pg-subject-requests.ts';
 import { startEndpointDirectory } from './application/endpoints.ts';
 import { decodeStatusRecord, intakeStatuses } from './application/intake.ts';
+import { answerWebhooksSubjectRequest } from './application/subject-requests.ts';
 import { EndpointHealthCache, startDeliveryWorker, type WorkerOptions } from './application/worker.ts';
 import { startWebhookCommands } from './commands.ts';
 
@@ -272,16 +279,22 @@ export async function startWebhooks(options: WebhooksOptions): Promise<Webhooks>
     },
   });
   // Data-subject requests: export or erase the deliveries about the subject, and acknowledge.
-  const subjectRequests = await consumeSubjectRequests({
-    bus: options.bus,
-    db: options.db,
+  const subjectDeps = {
     cell: options.cell,
     namespace,
     keys,
-    log: options.log,
-    wrote: () => relay.wake(),
+    store: pgWebhooksSubjectStore(options.db, () => relay.wake()),
     now,
-  });
+  };
+  const subjectRequests = await options.bus.consume(
+    privacyRequestConsumer({
+      service: 'webhooks',
+      cell: options.cell,
+      namespace,
+      answer: (request) => answerWebhooksSubjectRequest(subjectDeps, request),
+      warn: (fields, message) => options.log.warn(fields, message),
+    }),
+  );
   // Instructions' retention: finished deliveries are purged per controller, every purge audited.
   const purgedRows = retentionMetrics(registry);
   const retention = startPeriodic(
