@@ -3,6 +3,9 @@
 // bar per stage, outages and breaker changes per cell; the services' logs go to a file) and ends with
 // a summary whose figures add up (summary.ts).
 import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Audit, auditCheckpointSigner, defaultAuditOrigin, startAudit } from '@massivesms/audit/audit';
 import { verifyExport } from '@massivesms/audit/bundle';
 import { LedgerExports } from '@massivesms/audit/exports';
@@ -21,7 +24,7 @@ import {
   topicFor,
 } from '@massivesms/contracts';
 import { type Control, createControl } from '@massivesms/control/control';
-import { createPgliteDb, type Db } from '@massivesms/db';
+import { createPgliteThreadDb, type Db } from '@massivesms/db';
 import {
   type Dispatcher,
   RateLimits,
@@ -206,12 +209,16 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   };
   const webhooksDelivered = () => [...webhookIds.values()].reduce((n, ids) => n + ids.size, 0);
   story.say(
-    `MassiveSMS demo, embedded mode: every service in this process on an in-memory bus and PGlite; two cells (${cells.join(', ')}), one controller each, simulated carriers, a local webhook endpoint. Starting…`,
+    `MassiveSMS demo, embedded mode: every service in this process on an in-memory bus and PGlite (one per cell, on its own thread); two cells (${cells.join(', ')}), one controller each, simulated carriers, a local webhook endpoint. Starting…`,
   );
   const runtimes: CellRuntime[] = [];
+  // The cells' databases live on disk (removed at stop): in memory they would grow with the campaign.
+  const dataRoot = await mkdtemp(join(tmpdir(), 'massivesms-demo-data-'));
   for (const cell of cells) {
     const log = rootLog.child({ cell });
-    const db = await createPgliteDb();
+    // Each cell's PostgreSQL on its own thread: in this thread its statements would block every
+    // service's event loop (carrier calls timed out and breakers flapped on a busy machine).
+    const db = await createPgliteThreadDb({ dataDir: join(dataRoot, cell) });
     const kms = new LocalKms(generateMasterKey());
     // The ledger first: it records everything the other services do from the start.
     const audit = await startAudit({
@@ -642,6 +649,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       }
       await receiver.close();
       await bus.close();
+      await rm(dataRoot, { recursive: true, force: true });
       await new Promise<void>((resolve) => logStream.end(resolve));
     })();
     return stopped;

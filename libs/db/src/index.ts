@@ -21,5 +21,7 @@ export type { PgDbOptions } from './pg.ts';
 export { createPgDb } from './pg.ts';
 export type { PgliteDbOptions } from './pglite.ts';
 export { createPgliteDb } from './pglite.ts';
+export type { PgliteThreadDbOptions } from './pglite-thread.ts';
+export { createPgliteThreadDb, DbWorkerExitedError } from './pglite-thread.ts';
 export type { StatementCoalescerOptions } from './statement-coalescer.ts';
 export { isRowLevelFailure, StatementCoalescer } from './statement-coalescer.ts';

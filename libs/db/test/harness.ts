@@ -3,7 +3,7 @@ import type { PGliteInterface } from '@electric-sql/pglite';
 import { PGlite } from '@electric-sql/pglite';
 import { createTestSchema } from '@massivesms/testkit';
 import type { Db } from '../src/index.ts';
-import { createPgDb, createPgliteDb } from '../src/index.ts';
+import { createPgDb, createPgliteDb, createPgliteThreadDb } from '../src/index.ts';
 
 /** A fresh, isolated database for one test, on one adapter. */
 export interface OpenedDb {
@@ -13,7 +13,7 @@ export interface OpenedDb {
 
 /** How the shared suites get a database: the same tests run once per adapter. */
 export interface Adapter {
-  name: 'postgres' | 'pglite';
+  name: 'postgres' | 'pglite' | 'pglite-thread';
   open(): Promise<OpenedDb>;
   /** Frees what the adapter shares between databases (call in afterAll). */
   dispose(): Promise<void>;
@@ -52,6 +52,16 @@ export const pgliteAdapter: Adapter = {
     template = undefined;
     if (t) await (await t).close();
   },
+};
+
+/** PGlite in a worker thread: a fresh in-memory instance per database (no clones across threads). */
+export const pgliteThreadAdapter: Adapter = {
+  name: 'pglite-thread',
+  async open() {
+    const db = await createPgliteThreadDb();
+    return { db, close: () => db.close() };
+  },
+  async dispose() {},
 };
 
 /** Absolute path of a fixture migration folder. */
