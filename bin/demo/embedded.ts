@@ -149,7 +149,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const rootLog = createLogger({ service: 'demo', level: 'info', destination: logStream });
   const bus = new MemoryBus();
   for (const cell of cells)
-    for (const t of cellTopics(cell, { partitions: 3 })) bus.createTopic(t.fullName, t.partitions);
+    for (const t of cellTopics(cell, { partitions: 3 }))
+      bus.createTopic(t.fullName, t.partitions, { cleanupPolicy: t.cleanupPolicy });
 
   // Progress is counted as records arrive (each folded once), never by re-reading the topics.
   const tally = new DemoTally(controllers.map((c) => c.id));
@@ -618,6 +619,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     };
   }
   const total = totalFigures(cells.map((c) => perCell[c]));
+  // The bus keeps only what a consumer or reader may still read: this says how much that was.
+  const retained = Object.fromEntries(
+    cells.flatMap((cell) => cellTopics(cell)).map((t) => [t.fullName, bus.retainedCount(t.fullName)]),
+  );
+  rootLog.info(
+    { retainedRecords: Object.values(retained).reduce((a, b) => a + b, 0), retained },
+    'in-memory bus: records retained at the end of the run',
+  );
   const summary: DemoSummary = {
     ...total,
     cells: perCell,

@@ -1,1 +1,1 @@
-export { MemoryBus, UnknownTopicError } from './memory-bus.ts';
+export { MemoryBus, type TopicOptions, UnknownTopicError } from './memory-bus.ts';

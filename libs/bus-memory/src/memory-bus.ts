@@ -3,7 +3,6 @@ import {
   type BusProducer,
   type ConsumerHandle,
   type ConsumerOptions,
-  type Headers,
   type IncomingRecord,
   type MessageBus,
   type OutgoingRecord,
@@ -11,6 +10,7 @@ import {
   type ReaderHandle,
   type ReaderOptions,
 } from '@massivesms/messaging';
+import { type LoggedRecord, PartitionLog } from './partition-log.ts';
 
 /** Thrown when producing to or consuming from a topic that was never created (as with auto-create off). */
 export class UnknownTopicError extends Error {
@@ -23,11 +23,20 @@ export class UnknownTopicError extends Error {
   }
 }
 
-interface StoredRecord {
-  readonly key: string | null;
-  readonly value: Buffer | null;
-  readonly headers: Headers;
-  readonly timestamp: string;
+/** How a topic cleans up what nobody needs any more (Kafka's `cleanup.policy`). */
+export interface TopicOptions {
+  /** `compact` keeps the latest record per key of what is trimmed; `delete` (default) drops it all. */
+  readonly cleanupPolicy?: 'delete' | 'compact';
+}
+
+interface Topic {
+  readonly partitions: readonly PartitionLog[];
+  /** Groups that ever subscribed: each holds what it has not committed, even with no member left (it may come back). */
+  readonly groups: Set<Group>;
+  /** Running readers: each holds what it has not read yet. */
+  readonly readers: Set<Reader>;
+  /** Until a group or reader subscribes, nobody has said they will read the topic: it keeps everything. */
+  subscribed: boolean;
 }
 
 interface Group {
@@ -36,6 +45,11 @@ interface Group {
   readonly committed: Map<string, number>;
   /** Partitions with a batch in flight: only one member works on a partition at a time. */
   readonly busy: Set<string>;
+}
+
+interface Reader {
+  /** Next offset to read per `topic:partition`. */
+  readonly next: Map<string, number>;
 }
 
 const slot = (topic: string, partition: number) => `${topic}:${partition}`;
@@ -54,29 +68,42 @@ function partitionFor(key: string, partitions: number): number {
  * In-process implementation of the messaging port for the embedded mode and fast tests: partitions
  * by key, consumer groups with partition assignment, committed offsets, redelivery of uncommitted
  * records. It passes the same contract suite as the Kafka adapter.
+ *
+ * Retention: Kafka forgets records after a time; here a partition forgets its prefix as soon as
+ * every group subscribed to the topic has committed past it and every running reader of the topic
+ * has read past it, so a long run holds only what someone may still read. A group (or reader) that
+ * starts later begins at the first retained offset, as Kafka's `earliest` does after retention.
  */
 export class MemoryBus implements MessageBus {
-  readonly #topics = new Map<string, StoredRecord[][]>();
+  readonly #topics = new Map<string, Topic>();
   readonly #groups = new Map<string, Group>();
   readonly #members = new Set<Member>();
   readonly #readers = new Set<ReaderHandle>();
   #roundRobin = 0;
   #changed = Promise.withResolvers<void>();
 
-  /** Creates a topic (idempotent; the partition count of an existing topic is kept). */
-  createTopic(name: string, partitions = 1): void {
-    if (!this.#topics.has(name))
-      this.#topics.set(
-        name,
-        Array.from({ length: partitions }, () => []),
-      );
+  /** Creates a topic (idempotent; the partition count and policy of an existing topic are kept). */
+  createTopic(name: string, partitions = 1, options: TopicOptions = {}): void {
+    if (this.#topics.has(name)) return;
+    const compacted = options.cleanupPolicy === 'compact';
+    this.#topics.set(name, {
+      partitions: Array.from({ length: partitions }, () => new PartitionLog(compacted)),
+      groups: new Set(),
+      readers: new Set(),
+      subscribed: false,
+    });
   }
 
-  /** Records of a topic in partition order, for tests and the demo's summary. */
+  /** Retained records of a topic in partition order, with their offsets, for tests and the demo. */
   records(topic: string): IncomingRecord[] {
-    return this.#partitions(topic).flatMap((records, partition) =>
-      records.map((r, offset) => this.#incoming(topic, partition, offset, r)),
+    return this.#topic(topic).partitions.flatMap((log, partition) =>
+      log.read(0).map((r) => this.#incoming(topic, partition, r)),
     );
+  }
+
+  /** How many records a topic retains, over all its partitions. */
+  retainedCount(topic: string): number {
+    return this.#topic(topic).partitions.reduce((n, log) => n + log.retained, 0);
   }
 
   producer(): BusProducer {
@@ -84,8 +111,12 @@ export class MemoryBus implements MessageBus {
   }
 
   async consume<T>(options: ConsumerOptions<T>): Promise<ConsumerHandle> {
-    for (const topic of options.topics) this.#partitions(topic);
+    const topics = options.topics.map((name) => this.#topic(name));
     const group = this.#group(options.groupId);
+    for (const topic of topics) {
+      topic.groups.add(group);
+      topic.subscribed = true;
+    }
     const member = new Member(this, group, options as ConsumerOptions<unknown>);
     group.members.push(member);
     this.#members.add(member);
@@ -95,31 +126,32 @@ export class MemoryBus implements MessageBus {
   }
 
   async readFromStart(options: ReaderOptions): Promise<ReaderHandle> {
-    const partitions = options.topics.flatMap((topic) =>
-      this.#partitions(topic).map((records, partition) => ({
-        topic,
-        partition,
-        end: records.length,
-        position: 0,
-      })),
-    );
+    const reader: Reader = { next: new Map() };
+    const partitions = options.topics.flatMap((name) => {
+      const topic = this.#topic(name);
+      topic.readers.add(reader);
+      topic.subscribed = true;
+      return topic.partitions.map((log, partition) => {
+        reader.next.set(slot(name, partition), 0); // from the first retained offset, whatever it is
+        return { name, partition, log, key: slot(name, partition), end: log.end };
+      });
+    });
     const abort = new AbortController();
     const caughtUp = Promise.withResolvers<void>();
     const check = () => {
-      if (partitions.every((p) => p.position >= p.end)) caughtUp.resolve();
+      if (partitions.every((p) => reader.next.get(p.key)! >= p.end)) caughtUp.resolve();
     };
     check();
     const loop = (async () => {
       while (!abort.signal.aborted) {
         let worked = false;
         for (const p of partitions) {
-          const stored = this.#partitions(p.topic)[p.partition] ?? [];
-          if (p.position >= stored.length) continue;
-          const records = stored
-            .slice(p.position)
-            .map((r, i) => this.#incoming(p.topic, p.partition, p.position + i, r));
-          p.position = stored.length;
-          await options.onRecords(records);
+          const from = reader.next.get(p.key)!;
+          if (from >= p.log.end) continue;
+          const records = p.log.read(from).map((r) => this.#incoming(p.name, p.partition, r));
+          reader.next.set(p.key, p.log.end);
+          this.#retain(p.name, p.partition); // the records handed over are copies
+          if (records.length > 0) await options.onRecords(records);
           worked = true;
         }
         check();
@@ -132,6 +164,11 @@ export class MemoryBus implements MessageBus {
       stop: async () => {
         abort.abort();
         await loop;
+        // A stopped reader holds nothing any more.
+        for (const name of options.topics) {
+          if (!this.#topic(name).readers.delete(reader)) continue;
+          for (const p of partitions) if (p.name === name) this.#retain(name, p.partition);
+        }
       },
     };
     this.#readers.add(handle);
@@ -147,7 +184,7 @@ export class MemoryBus implements MessageBus {
   rebalance(group: Group): void {
     const topics = [...new Set(group.members.flatMap((m) => m.options.topics))].sort();
     const all = topics.flatMap((topic) =>
-      this.#partitions(topic).map((_, partition) => ({ topic, partition })),
+      this.#topic(topic).partitions.map((_, partition) => ({ topic, partition })),
     );
     for (const m of group.members) m.assigned = [];
     all.forEach((a, i) => {
@@ -158,7 +195,7 @@ export class MemoryBus implements MessageBus {
     this.notify();
   }
 
-  /** @internal Removes a stopped member. */
+  /** @internal Removes a stopped member (its group keeps its offsets, and its hold on the topics). */
   leave(member: Member): void {
     const index = member.group.members.indexOf(member);
     if (index >= 0) member.group.members.splice(index, 1);
@@ -166,11 +203,20 @@ export class MemoryBus implements MessageBus {
     this.rebalance(member.group);
   }
 
-  /** @internal Reads up to `max` records from the group's committed offset. */
+  /**
+   * @internal Reads up to `max` records from the group's committed offset; with none (or one below
+   * the first retained offset), from the first retained offset, like Kafka's `earliest`.
+   */
   fetch(group: Group, a: Assignment, max: number): IncomingRecord[] {
     const from = group.committed.get(slot(a.topic, a.partition)) ?? 0;
-    const stored = this.#partitions(a.topic)[a.partition] ?? [];
-    return stored.slice(from, from + max).map((r, i) => this.#incoming(a.topic, a.partition, from + i, r));
+    const log = this.#topic(a.topic).partitions[a.partition];
+    return (log?.read(from, max) ?? []).map((r) => this.#incoming(a.topic, a.partition, r));
+  }
+
+  /** @internal Records a group's commit, then drops what nobody needs any more on that partition. */
+  commit(group: Group, a: Assignment, nextOffset: number): void {
+    group.committed.set(slot(a.topic, a.partition), nextOffset);
+    this.#retain(a.topic, a.partition);
   }
 
   /** @internal Wakes every member waiting for new records or a new assignment. */
@@ -192,23 +238,39 @@ export class MemoryBus implements MessageBus {
     });
   }
 
+  /**
+   * Trims a partition up to the lowest position anyone holds on it: the committed offset of every
+   * group subscribed to the topic (none committed: it holds everything) and the next offset of every
+   * running reader. Called when one of those moves, for that partition only.
+   */
+  #retain(name: string, partition: number): void {
+    const topic = this.#topic(name);
+    const log = topic.partitions[partition];
+    if (!log || !topic.subscribed) return;
+    const key = slot(name, partition);
+    let keepFrom = log.end;
+    for (const group of topic.groups) keepFrom = Math.min(keepFrom, group.committed.get(key) ?? 0);
+    for (const reader of topic.readers) keepFrom = Math.min(keepFrom, reader.next.get(key) ?? 0);
+    log.trimTo(keepFrom);
+  }
+
   #append(records: readonly OutgoingRecord[]): void {
-    for (const r of records) this.#partitions(r.topic); // all-or-nothing, like one produce request
+    for (const r of records) this.#topic(r.topic); // all-or-nothing, like one produce request
     const timestamp = String(Date.now());
     for (const r of records) {
-      const partitions = this.#partitions(r.topic);
+      const { partitions } = this.#topic(r.topic);
       const p =
         r.key === null ? this.#roundRobin++ % partitions.length : partitionFor(r.key, partitions.length);
       const value = r.value === null ? null : Buffer.from(r.value);
-      partitions[p]!.push({ key: r.key, value, headers: { ...(r.headers ?? {}) }, timestamp });
+      partitions[p]!.append({ key: r.key, value, headers: { ...(r.headers ?? {}) }, timestamp });
     }
     this.notify();
   }
 
-  #partitions(topic: string): StoredRecord[][] {
-    const partitions = this.#topics.get(topic);
-    if (!partitions) throw new UnknownTopicError(topic);
-    return partitions;
+  #topic(name: string): Topic {
+    const topic = this.#topics.get(name);
+    if (!topic) throw new UnknownTopicError(name);
+    return topic;
   }
 
   #group(groupId: string): Group {
@@ -220,15 +282,15 @@ export class MemoryBus implements MessageBus {
     return group;
   }
 
-  #incoming(topic: string, partition: number, offset: number, r: StoredRecord): IncomingRecord {
+  #incoming(topic: string, partition: number, { offset, record }: LoggedRecord): IncomingRecord {
     return {
       topic,
       partition,
       offset: String(offset),
-      key: r.key,
-      value: r.value === null ? null : Buffer.from(r.value),
-      headers: { ...r.headers },
-      timestamp: r.timestamp,
+      key: record.key,
+      value: record.value === null ? null : Buffer.from(record.value),
+      headers: { ...record.headers },
+      timestamp: record.timestamp,
     };
   }
 }
@@ -286,9 +348,7 @@ class Member implements ConsumerHandle {
         try {
           await processBatch(this.options, producer, a.topic, a.partition, records, {
             signal,
-            commit: async (next) => {
-              this.group.committed.set(key, Number(next));
-            },
+            commit: async (next) => this.#bus.commit(this.group, a, Number(next)),
             stillOwned: async () =>
               this.assigned.some((x) => x.topic === a.topic && x.partition === a.partition),
           });

@@ -1,5 +1,5 @@
 import { MemoryBus } from '@massivesms/bus-memory';
-import { processingEventSchema, statusEventSchema, topicFor } from '@massivesms/contracts';
+import { cellTopics, processingEventSchema, statusEventSchema, topicFor } from '@massivesms/contracts';
 import { createPgDb, type Db, migrate } from '@massivesms/db';
 import { startOutboxRelay } from '@massivesms/outbox';
 import { createTestSchema, eventually, type TestSchema } from '@massivesms/testkit';
@@ -24,8 +24,9 @@ describe('receipts: applied as they arrive, parked in the inbox only when that f
     db = createPgDb({ url: schema.url, schema: schema.schema });
     await migrate(db, dispatcherMigrations);
     store = new PgDispatchStore(db);
-    for (const name of ['sms.status.v1', 'suppressions.v1', 'audit.processing.v1'] as const)
-      bus.createTopic(topicFor('us', name), 1);
+    for (const t of cellTopics('us'))
+      if (['sms.status.v1', 'suppressions.v1', 'audit.processing.v1'].includes(t.name))
+        bus.createTopic(t.fullName, 1, { cleanupPolicy: t.cleanupPolicy });
   });
   afterAll(async () => {
     await db.close();
