@@ -50,7 +50,11 @@ export interface DemoSummary extends CellFigures {
   cells: Record<Cell, CellFigures>;
   /** Each cell's carrier breakers when the demo ended. */
   breakers: Record<Cell, BreakerStates>;
-  audit: CellFigures['audit'] & { exportedEntries: number };
+  audit: CellFigures['audit'] & {
+    exportedEntries: number;
+    /** The period the verified export covers: the whole run, or its first part when the run's is too large. */
+    exportedPeriod: { from: string; to: string; wholeRun: boolean };
+  };
   durationSeconds: number;
   /** Requests per second, from the first request produced to the last webhook delivered. */
   messagesPerSecond: number;
@@ -165,7 +169,13 @@ export function formatSummary(s: DemoSummary): string {
     row('signed checkpoints', (c) => c.audit.checkpoints),
     row('ledger verified (chain and signatures)', (c) => (c.audit.verified ? 'yes' : 'NO')),
     `  one controller's export verified offline: ${
-      s.audit.verified ? `yes, ${s.audit.exportedEntries} entries` : 'NO'
+      s.audit.verified
+        ? `yes, ${s.audit.exportedEntries} entries, ${
+            s.audit.exportedPeriod.wholeRun
+              ? 'the whole run'
+              : `the run's first ${Math.round((Date.parse(s.audit.exportedPeriod.to) - Date.parse(s.audit.exportedPeriod.from)) / 1000)} s (one export holds at most 200,000 entries)`
+          }`
+        : 'NO'
     }`,
     'Breakers: final state',
     ...(['telnyx', 'twilio'] as const).map((carrier) =>

@@ -35,6 +35,8 @@ export class CellTally {
   /** Rejections by code, and those whose controller is known (so it is told by webhook). */
   readonly rejected: Record<string, number> = {};
   rejectedKnownController = 0;
+  /** `audit.export` processing events (an export downloaded from the control API). */
+  auditExports = 0;
   /** Distinct processing events produced (what the ledger must hold). */
   readonly #auditEvents = new Set<string>();
 
@@ -97,7 +99,9 @@ export class CellTally {
   }
 
   processing(event: ProcessingEvent): void {
+    if (this.#auditEvents.has(event.eventId)) return;
     this.#auditEvents.add(event.eventId);
+    if (event.operation === 'audit.export') this.auditExports++;
     if (event.operation !== 'send' || event.outcome !== 'failed' || !event.messageId) return;
     const m = this.#of(`${event.controllerId}:${event.messageId}`);
     if (event.subprocessor === 'telnyx') m.telnyxFailed = true;

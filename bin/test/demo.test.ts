@@ -109,6 +109,7 @@ function expectSummaryAddsUp(s: DemoSummary, requested: number): void {
   // The US Telnyx outage opened its breaker; one export verified offline; the final states are known.
   expect(s.cells.us.breakerTransitions).toBeGreaterThan(0);
   expect(s.audit.exportedEntries).toBeGreaterThan(0);
+  expect(s.audit.exportedPeriod.wholeRun).toBe(true);
   for (const states of Object.values(s.breakers))
     for (const state of Object.values(states)) expect(['closed', 'open', 'half_open']).toContain(state);
   expect(s.messagesPerSecond).toBeGreaterThan(0);
@@ -167,6 +168,12 @@ describe('npm start (the embedded demo)', () => {
       number,
     ];
     expect([finals * endpoints, delivered]).toEqual([expected, expected]);
+    // The audit stage ends with what the summary says was verified: every processing event produced.
+    const auditDone = human.stdout.match(/audit +done: (\d+)\/(\d+)/);
+    const inLedger = human.stdout.match(/processing events in the ledger +\d+ +\d+ +(\d+)/);
+    expect(auditDone?.[1]).toBe(auditDone?.[2]);
+    expect(auditDone?.[1]).toBe(inLedger?.[1]);
+    expect(human.stdout).toMatch(/export verified offline: yes, \d+ entries, the whole run/);
     expect(human.stdout).toMatch(/telnyx breaker +(closed|open|half_open) +(closed|open|half_open)/);
     expect(human.stdout).toContain('Try next:');
     const logFile = human.stdout.match(/Service logs \(JSON lines\): (\S+)/)?.[1];
