@@ -62,8 +62,17 @@ export async function runDemoCommand(args: readonly string[]): Promise<number> {
   const { formatSummary } = await import('./summary.ts');
   const logFile = join(tmpdir(), `massivesms-demo-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
   let demo: Awaited<ReturnType<typeof startDemo>>;
+  // Ctrl-C during the run exits through process.exit, so the demo's temporary databases are removed.
+  const interrupted = () => {
+    process.stderr.write(`\nmassivesms demo: interrupted\nService logs: ${logFile}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     demo = await startDemo({ messages, json: values.json, out: process.stdout, logFile });
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
   } catch (error) {
     // A demo that cannot finish says why and where the services' logs are; the stack is in the log.
     process.stderr.write(`\nmassivesms demo: ${(error as Error).message}\nService logs: ${logFile}\n`);

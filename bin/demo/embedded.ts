@@ -2,7 +2,7 @@
 // driving a demo campaign for two controllers (one per cell). It tells the run as a story (a progress
 // bar per stage, outages and breaker changes per cell; the services' logs go to a file) and ends with
 // a summary whose figures add up (summary.ts).
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,8 +214,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     `MassiveSMS demo, embedded mode: every service in this process on an in-memory bus and PGlite (one per cell, on its own thread); two cells (${cells.join(', ')}), one controller each, simulated carriers, a local webhook endpoint. Starting…`,
   );
   const runtimes: CellRuntime[] = [];
-  // The cells' databases live on disk (removed at stop): in memory they would grow with the campaign.
+  // The cells' databases live on disk (removed at stop, or at exit if the run fails or is
+  // interrupted): in memory they would grow with the campaign.
   const dataRoot = await mkdtemp(join(tmpdir(), 'massivesms-demo-data-'));
+  const removeData = () => rmSync(dataRoot, { recursive: true, force: true });
+  process.once('exit', removeData);
   for (const cell of cells) {
     const log = rootLog.child({ cell });
     // Each cell's PostgreSQL on its own thread: in this thread its statements would block every
@@ -664,6 +667,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       }
       await receiver.close();
       await bus.close();
+      process.off('exit', removeData);
       await rm(dataRoot, { recursive: true, force: true });
       await new Promise<void>((resolve) => logStream.end(resolve));
     })();

@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +23,12 @@ async function npmStart(args: string[]): Promise<{ stdout: string; stderr: strin
     }),
   );
 }
+
+/** The demo's temporary database folders (one per run) that exist now. */
+const demoDataDirs = () =>
+  new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('massivesms-demo-data-')));
+/** Those that appeared since `before`. */
+const newDataDirs = (before: Set<string>) => [...demoDataDirs()].filter((n) => !before.has(n));
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 
@@ -197,6 +204,7 @@ describe('npm start (the embedded demo)', () => {
   it('--keep-running leaves the control API, simulators and receiver up, prints how to call them, and stops on Ctrl-C', {
     timeout: 300_000,
   }, async () => {
+    const before = demoDataDirs();
     const child = spawn(
       'node_modules/.bin/node',
       ['bin/massivesms.ts', 'demo', '--messages', '20', '--keep-running'],
@@ -221,8 +229,40 @@ describe('npm start (the embedded demo)', () => {
     expect(((await res.json()) as { id: string }).id).toBe('acme-us');
     const receiver = stdout.match(/curl -s (http:\/\/127\.0\.0\.1:\d+\/__admin\/counts)\n/)?.[1];
     expect((await fetch(receiver!)).status).toBe(200);
+    const running = newDataDirs(before);
+    expect(running).toHaveLength(1);
     child.kill('SIGINT');
     expect(await exited).toBe(0);
+    // Stopping removes the cells' temporary databases.
+    expect(running.filter((n) => demoDataDirs().has(n))).toEqual([]);
+  });
+
+  it('Ctrl-C during a run exits 130, says so, and removes the temporary databases', {
+    timeout: 300_000,
+  }, async () => {
+    const before = demoDataDirs();
+    const child = spawn('node_modules/.bin/node', ['bin/massivesms.ts', 'demo', '--messages', '5000'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    while (!stdout.includes('services up') && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 200));
+    const running = newDataDirs(before);
+    expect(running, stdout + stderr).toHaveLength(1);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('massivesms demo: interrupted');
+    expect(stderr).not.toMatch(/^\s+at /m);
+    expect(running.filter((n) => demoDataDirs().has(n))).toEqual([]);
   });
 
   it('refuses bad options with the usage and exit 2, never a stack trace', async () => {
