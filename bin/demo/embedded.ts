@@ -192,6 +192,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     failedCalls[cell][carrier]++;
     if (timedOut) timedOutCalls[cell][carrier]++;
   };
+  /** Half-open tests that failed since each breaker last closed. */
+  const failedTests = Object.fromEntries(cells.map((c) => [c, { telnyx: 0, twilio: 0 }])) as Record<
+    Cell,
+    { telnyx: number; twilio: number }
+  >;
   let usTelnyxOpened = false;
   // The controllers' webhook endpoints: a local receiver that verifies every signature. Its records
   // are folded into these counts and dropped as they arrive, so they do not pile up.
@@ -317,26 +322,47 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       breaker: { volumeThreshold: 5, errorThresholdPercentage: 10, resetTimeoutMs: 500 },
       onBreakerChange: (carrier, state) => {
         transitions[cell]++;
+        const previous = breakers[cell][carrier];
         breakers[cell][carrier] = state;
         if (cell === 'us' && carrier === 'telnyx' && state === 'open') usTelnyxOpened = true;
         const failures = failedCalls[cell][carrier];
         const timedOut = timedOutCalls[cell][carrier];
         failedCalls[cell][carrier] = 0;
         timedOutCalls[cell][carrier] = 0;
+        // During an outage the breaker tests the carrier again and again (half-open, the test fails,
+        // open): the story tells the first test, counts the rest and says how many when it closes.
+        const tests = failedTests[cell];
+        if (state === 'open' && previous === 'half_open') {
+          tests[carrier]++;
+          if (tests[carrier] === 1)
+            story.event(
+              cell,
+              `${carrier} breaker opened again: its test message failed (later tests are counted, not shown)`,
+            );
+          return;
+        }
+        if (state === 'half_open') {
+          if (tests[carrier] === 0)
+            story.event(cell, `${carrier} breaker half-open — the next message tests ${carrier}`);
+          return;
+        }
+        if (state === 'closed') {
+          const failedBefore = tests[carrier];
+          tests[carrier] = 0;
+          story.event(
+            cell,
+            `${carrier} breaker closed — ${carrier} takes messages again${
+              failedBefore > 1 ? ` (after ${failedBefore} failed tests)` : ''
+            }`,
+          );
+          return;
+        }
         const other = carrier === 'telnyx' ? 'twilio' : 'telnyx';
         story.event(
           cell,
-          state === 'open'
-            ? `${carrier} breaker opened after ${failures} failed call${failures === 1 ? '' : 's'}${
-                timedOut > 0 ? ` (${timedOut === failures ? 'all' : timedOut} timed out)` : ''
-              } — ${
-                breakers[cell][other] === 'open'
-                  ? `${other}'s is open too: messages wait`
-                  : `failing over to ${other}`
-              }`
-            : state === 'half_open'
-              ? `${carrier} breaker half-open — the next message tests ${carrier}`
-              : `${carrier} breaker closed — ${carrier} takes messages again`,
+          `${carrier} breaker opened after ${failures} failed call${failures === 1 ? '' : 's'}${
+            timedOut > 0 ? ` (${timedOut === failures ? 'all' : timedOut} timed out)` : ''
+          } — ${breakers[cell][other] === 'open' ? `${other}'s is open too: messages wait` : `failing over to ${other}`}`,
         );
       },
       // The documented policy for outcomes nobody reported, on a demo's time scale: a send still
@@ -733,9 +759,10 @@ async function verifyAudit(
   for (const rt of runtimes) await settle(rt);
   const first = controllers[0]!;
   const rt = runtimes.find((r) => r.cell === first.region)!;
-  const { bytes, period, wholeRun } = await downloadExport(rt.controlUrl, first.id, feed.since);
-  // The download is recorded as a processing event of its own: the ledgers are verified with it.
+  // The download is recorded as a processing event of its own (it may be folded before the
+  // download returns): the ledgers are verified with it.
   const exportsBefore = feed.exportsSeen(rt.cell);
+  const { bytes, period, wholeRun } = await downloadExport(rt.controlUrl, first.id, feed.since);
   if (bytes)
     await until(async () => {
       await feed.tick();
