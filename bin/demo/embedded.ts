@@ -279,10 +279,12 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       },
     });
     // Each cell has its own carrier accounts and hosts (here: its own pair of simulators).
-    const telnyx = await startTelnyxSimulator({ apiKey: `KEY_${cell}` });
+    // Keep the newest 20,000 messages per simulator (counts stay totals): flat memory over 100,000 sends.
+    const telnyx = await startTelnyxSimulator({ apiKey: `KEY_${cell}`, retainMessages: 20_000 });
     const twilio = await startTwilioSimulator({
       accountSid: `AC${cell === 'us' ? '1' : '2'}${'0'.repeat(31)}`,
       authToken: `tok-${cell}`,
+      retainMessages: 20_000,
     });
     const dispatcher = await startDispatcher({
       cell,

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FaultConfigError, type FaultController } from './faults.ts';
 import type { Ledger } from './ledger.ts';
+import { RetainedList } from './retention.ts';
 
 /** Handles one request; a thrown error becomes a bare 500 (the simulator must never crash a test). */
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
@@ -144,8 +145,9 @@ export function sendProxyError(res: http.ServerResponse, status: number): void {
 }
 
 /**
- * Serves `/__admin/faults` (GET snapshot, POST configure, DELETE clear), `/__admin/ledger` (GET) and
- * `/__admin/counts` (GET: how many sends were accepted and receipts posted, without the records).
+ * Serves `/__admin/faults` (GET snapshot, POST configure, DELETE clear), `/__admin/ledger` (GET: the
+ * kept entries and delivery records, with `accepted` the total) and `/__admin/counts` (GET: how many
+ * sends were accepted and webhooks posted, totals even when the simulator keeps only a window).
  * Returns false for any other path. No auth: the simulators only listen on loopback by default.
  */
 export async function handleAdmin(
@@ -183,14 +185,17 @@ export async function handleAdmin(
     return true;
   }
   if (path === '/__admin/ledger' && req.method === 'GET') {
-    sendJson(res, 200, { entries: ledger.entries, deliveries: deliveries.records });
+    sendJson(res, 200, { accepted: ledger.size, entries: ledger.entries, deliveries: deliveries.records });
     return true;
   }
   if (path === '/__admin/counts' && req.method === 'GET') {
-    // Counts only, so a benchmark can read them before and after a run without copying the ledger.
-    let receiptAttempts = 0;
-    for (const d of deliveries.records) receiptAttempts += d.attempts.length;
-    sendJson(res, 200, { accepted: ledger.size, receiptsPosted: deliveries.records.length, receiptAttempts });
+    // Counts only, so a benchmark can read them before and after a run without copying the ledger;
+    // running totals, so they stay exact when only a window of records is kept.
+    sendJson(res, 200, {
+      accepted: ledger.size,
+      receiptsPosted: deliveries.posted,
+      receiptAttempts: deliveries.attempts,
+    });
     return true;
   }
   sendJson(res, 404, { error: 'unknown admin path' });
@@ -233,7 +238,10 @@ export interface PosterOptions {
   readonly timeoutMs: number;
 }
 
-/** Posts webhooks with retries and keeps a log of attempts; background work is awaited by `settled()`. */
+/**
+ * Posts webhooks with retries and keeps a log of attempts (every record, or with `forgetting` those the
+ * simulator's window keeps); background work is awaited by `settled()`.
+ */
 export class WebhookPoster {
   readonly #options: PosterOptions;
   readonly #pending = new Set<Promise<void>>();
@@ -242,11 +250,34 @@ export class WebhookPoster {
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   /** Requests in flight, destroyed on close (one abort listener each would make every post O(n)). */
   readonly #live = new Set<http.ClientRequest>();
-  readonly records: DeliveryRecord[] = [];
+  readonly #records: RetainedList<DeliveryRecord>;
+  #posted = 0;
+  #attempts = 0;
 
-  /** Fixes the retry policy. */
-  constructor(options: PosterOptions) {
+  /** Fixes the retry policy; `forgetting`: whether `forget` may drop records (a windowed simulator). */
+  constructor(options: PosterOptions, forgetting = false) {
     this.#options = options;
+    this.#records = new RetainedList(forgetting);
+  }
+
+  /** The kept delivery records, oldest first; read it again after more posts (a new array once one was dropped). */
+  get records(): readonly DeliveryRecord[] {
+    return this.#records.items;
+  }
+
+  /** How many webhooks were posted (one record each), kept or not. */
+  get posted(): number {
+    return this.#posted;
+  }
+
+  /** How many HTTP attempts were made for them, kept or not. */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** Drops a finished record that left the simulator's window; the totals still count it. */
+  forget(record: DeliveryRecord): void {
+    this.#records.forget(record);
   }
 
   /** The signal background work should stop on. */
@@ -276,15 +307,21 @@ export class WebhookPoster {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
   }
 
-  /** Posts to each URL in turn (primary, then failover), with retries per URL, until one answers 2xx. */
+  /**
+   * Posts to each URL in turn (primary, then failover), with retries per URL, until one answers 2xx.
+   * `started` receives the record as soon as it exists (a window files it under its message).
+   */
   async deliver(
     kind: string,
     carrierMessageId: string,
     urls: readonly string[],
     sign: (url: string, attempt: number) => SignedRequest,
+    started?: (record: DeliveryRecord) => void,
   ): Promise<DeliveryRecord> {
     const record: DeliveryRecord = { kind, carrierMessageId, attempts: [], delivered: false };
-    this.records.push(record);
+    this.#records.add(record);
+    this.#posted++;
+    started?.(record);
     const signal = this.#abort.signal;
     for (const url of urls) {
       for (let attempt = 1; attempt <= this.#options.retries + 1; attempt++) {
@@ -296,6 +333,7 @@ export class WebhookPoster {
           live: this.#live,
         });
         record.attempts.push({ url, attempt, ...outcome, at: new Date() });
+        this.#attempts++;
         if (outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300) {
           record.delivered = true;
           return record;

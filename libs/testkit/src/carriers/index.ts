@@ -5,8 +5,11 @@
 //   GET    /__admin/faults   what is configured
 //   POST   /__admin/faults   a FaultConfig as JSON, e.g. {"next":[{"status5xx":503}],"receipts":{"duplicateReceipts":true}}
 //   DELETE /__admin/faults   clear everything
-//   GET    /__admin/ledger   accepted messages and webhook delivery attempts (test data: contains numbers)
-//   GET    /__admin/counts   {accepted, receiptsPosted, receiptAttempts}: the same as counts, no records
+//   GET    /__admin/ledger   accepted messages and webhook delivery attempts (test data: contains numbers),
+//                            and `accepted`, the total (entries are only the kept ones with `retainMessages`)
+//   GET    /__admin/counts   {accepted, receiptsPosted, receiptAttempts}: totals, no records
+// `retainMessages: N` keeps the newest N messages (ledger, lookups, receipt records), for long runs whose
+// memory must stay flat; by default everything is kept. See retention.ts.
 // `refuse` closes the listening socket for real (clients get ECONNREFUSED: nothing was sent), so over
 // HTTP it needs `forMs`; in process, `await sim.faults.refuseConnections()` / `acceptConnections()`.
 export {

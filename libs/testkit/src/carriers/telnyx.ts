@@ -20,7 +20,8 @@ import {
   startHttpServer,
   WebhookPoster,
 } from './http.ts';
-import { Ledger } from './ledger.ts';
+import { Ledger, type LedgerEntry } from './ledger.ts';
+import { MessageWindow, type RetainedMessage } from './retention.ts';
 import { carrierSegments } from './segments.ts';
 
 /** An ed25519 key pair as `generateKeyPairSync('ed25519')` returns it. */
@@ -46,6 +47,14 @@ export interface TelnyxSimulatorOptions {
   readonly webhookTimeoutMs?: number;
   /** Messaging profile reported when the request names none. */
   readonly messagingProfileId?: string;
+  /**
+   * Keep only the newest N accepted messages (ledger entries, `GET /v2/messages/{id}`, receipt delivery
+   * records) plus older ones whose receipts are still being posted, and the newest N inbound
+   * deliveries, so a long run's memory stays flat. Counts stay totals (`ledger.size`,
+   * `/__admin/counts`); a dropped message's lookup answers 404 like an unknown id. Default: keep
+   * everything (tests use the whole ledger as their "sent exactly once" witness).
+   */
+  readonly retainMessages?: number;
 }
 
 /** An inbound SMS from a handset to one of our numbers. */
@@ -68,9 +77,10 @@ export interface TelnyxSimulator {
   readonly origin: string;
   /** The webhook verification key: base64 of the raw 32-byte ed25519 public key, as Mission Control shows it. */
   readonly publicKey: string;
+  /** What was accepted; with `retainMessages`, `entries` is the window and `size` the total. */
   readonly ledger: Ledger;
   readonly faults: FaultController;
-  /** Every webhook delivery (receipts and inbound) with its attempts. */
+  /** Every webhook delivery (receipts and inbound) with its attempts; with `retainMessages`, the kept ones. */
   readonly deliveries: readonly DeliveryRecord[];
   /** Posts a signed `message.received` webhook and resolves once it is delivered or given up on. */
   sendInbound(message: TelnyxInbound): Promise<DeliveryRecord>;
@@ -149,13 +159,21 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
   const profileId = options.messagingProfileId ?? randomUUID();
   const organizationId = randomUUID();
   const expectedAuth = Buffer.from(`Bearer ${options.apiKey}`);
-  const ledger = new Ledger();
+  const windowed = options.retainMessages !== undefined;
+  const ledger = new Ledger({ forgetting: windowed });
   const messages = new Map<string, StoredMessage>();
-  const poster = new WebhookPoster({
-    retries: options.webhookRetries ?? 3,
-    retryDelayMs: options.webhookRetryDelayMs ?? 50,
-    timeoutMs: options.webhookTimeoutMs ?? 2_000,
-  });
+  const poster = new WebhookPoster(
+    {
+      retries: options.webhookRetries ?? 3,
+      retryDelayMs: options.webhookRetryDelayMs ?? 50,
+      timeoutMs: options.webhookTimeoutMs ?? 2_000,
+    },
+    windowed,
+  );
+  const messageWindow =
+    options.retainMessages === undefined
+      ? undefined
+      : new MessageWindow(options.retainMessages, { ledger, deliveries: poster, messages });
 
   // Filled in once the server listens; the controller only needs it when a fault is applied.
   let setRefusing: (on: boolean) => Promise<void> = async () => {};
@@ -198,7 +216,7 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
     return structuredClone(stored.payload);
   }
 
-  async function runReceipts(id: string, signal: AbortSignal): Promise<void> {
+  async function runReceipts(id: string, signal: AbortSignal, kept?: RetainedMessage): Promise<void> {
     const stored = messages.get(id);
     if (!stored) return;
     const to = stored.payload.to[0]?.phone_number ?? '';
@@ -232,7 +250,9 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
       const copies = behaviour.duplicateReceipts ? 2 : 1;
       for (let i = 0; i < copies; i++) {
         if (signal.aborted) return;
-        await poster.deliver(String(ev.event_type), id, stored.urls, signed(ev));
+        await poster.deliver(String(ev.event_type), id, stored.urls, signed(ev), (r) =>
+          kept?.records.push(r),
+        );
       }
     }
   }
@@ -392,7 +412,7 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
       payload: structuredClone(payload),
       urls: [webhookUrl, failoverUrl].filter((u): u is string => typeof u === 'string' && u.length > 0),
     });
-    ledger.record({
+    const entry: LedgerEntry = {
       carrier: 'telnyx',
       carrierMessageId: id,
       to,
@@ -403,8 +423,16 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
       response:
         effect.kind === 'reset' ? 'reset' : effect.kind === 'timeoutAfterAccept' ? 'withheld' : 'answered',
       fields: body,
+    };
+    ledger.record(entry);
+    const kept = messageWindow?.admit(id, entry);
+    poster.run(async (signal) => {
+      try {
+        await runReceipts(id, signal, kept);
+      } finally {
+        if (kept) messageWindow?.receiptsEnded(kept);
+      }
     });
-    poster.run((signal) => runReceipts(id, signal));
 
     if (effect.kind === 'reset') req.socket.destroy();
     else if (effect.kind === 'timeoutAfterAccept') {
@@ -451,7 +479,9 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
     publicKey,
     ledger,
     faults,
-    deliveries: poster.records,
+    get deliveries() {
+      return poster.records;
+    },
     sendInbound(message) {
       return poster.track(async () => {
         const now = new Date();
@@ -489,12 +519,14 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
           errors: [],
         };
         const urls = message.failoverUrl ? [message.url, message.failoverUrl] : [message.url];
-        return poster.deliver(
+        const record = await poster.deliver(
           'message.received',
           payload.id,
           urls,
           signed(event('message.received', payload, now)),
         );
+        messageWindow?.inboundEnded(record);
+        return record;
       });
     },
     settled: () => poster.settled(),

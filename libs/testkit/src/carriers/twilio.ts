@@ -18,7 +18,8 @@ import {
   startHttpServer,
   WebhookPoster,
 } from './http.ts';
-import { Ledger } from './ledger.ts';
+import { Ledger, type LedgerEntry } from './ledger.ts';
+import { MessageWindow, type RetainedMessage } from './retention.ts';
 import { carrierSegments } from './segments.ts';
 
 /** Options of `startTwilioSimulator`. */
@@ -37,6 +38,14 @@ export interface TwilioSimulatorOptions {
   readonly callbackRetryDelayMs?: number;
   /** Per-attempt deadline (Twilio gives up after about 15 s). */
   readonly callbackTimeoutMs?: number;
+  /**
+   * Keep only the newest N accepted messages (ledger entries, `GET …/Messages/{Sid}.json`, status
+   * callback delivery records) plus older ones whose callbacks are still being posted, and the newest
+   * N inbound deliveries, so a long run's memory stays flat. Counts stay totals (`ledger.size`,
+   * `/__admin/counts`); a dropped message's lookup answers 404 (20404) like an unknown SID. Default:
+   * keep everything (tests use the whole ledger as their "sent exactly once" witness).
+   */
+  readonly retainMessages?: number;
 }
 
 /** An inbound SMS from a handset to one of our numbers. */
@@ -54,9 +63,10 @@ export interface TwilioInbound {
 export interface TwilioSimulator {
   /** `http://127.0.0.1:PORT`: what replaces `https://api.twilio.com` (set `client.api.baseUrl` to it). */
   readonly baseUrl: string;
+  /** What was accepted; with `retainMessages`, `entries` is the window and `size` the total. */
   readonly ledger: Ledger;
   readonly faults: FaultController;
-  /** Every webhook delivery (status callbacks and inbound) with its attempts. */
+  /** Every webhook delivery (status callbacks and inbound) with its attempts; with `retainMessages`, the kept ones. */
   readonly deliveries: readonly DeliveryRecord[];
   /** Posts a signed inbound-message webhook and resolves once it is delivered or given up on. */
   sendInbound(message: TwilioInbound): Promise<DeliveryRecord>;
@@ -118,13 +128,21 @@ export function twilioSignature(authToken: string, url: string, params: Record<s
 export async function startTwilioSimulator(options: TwilioSimulatorOptions): Promise<TwilioSimulator> {
   const { accountSid, authToken } = options;
   const expectedAuth = Buffer.from(`Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`);
-  const ledger = new Ledger();
+  const windowed = options.retainMessages !== undefined;
+  const ledger = new Ledger({ forgetting: windowed });
   const messages = new Map<string, StoredMessage>();
-  const poster = new WebhookPoster({
-    retries: options.callbackRetries ?? 0,
-    retryDelayMs: options.callbackRetryDelayMs ?? 50,
-    timeoutMs: options.callbackTimeoutMs ?? 15_000,
-  });
+  const poster = new WebhookPoster(
+    {
+      retries: options.callbackRetries ?? 0,
+      retryDelayMs: options.callbackRetryDelayMs ?? 50,
+      timeoutMs: options.callbackTimeoutMs ?? 15_000,
+    },
+    windowed,
+  );
+  const messageWindow =
+    options.retainMessages === undefined
+      ? undefined
+      : new MessageWindow(options.retainMessages, { ledger, deliveries: poster, messages });
   let setRefusing: (on: boolean) => Promise<void> = async () => {};
   const faults = new FaultController({ setRefusing: (on) => setRefusing(on) });
 
@@ -164,7 +182,7 @@ export async function startTwilioSimulator(options: TwilioSimulatorOptions): Pro
     return params;
   }
 
-  async function runCallbacks(sid: string, signal: AbortSignal): Promise<void> {
+  async function runCallbacks(sid: string, signal: AbortSignal, kept?: RetainedMessage): Promise<void> {
     const stored = messages.get(sid);
     if (!stored) return;
     const behaviour = faults.receiptBehaviour(stored.to);
@@ -205,7 +223,7 @@ export async function startTwilioSimulator(options: TwilioSimulatorOptions): Pro
       const copies = behaviour.duplicateReceipts ? 2 : 1;
       for (let i = 0; i < copies; i++) {
         if (signal.aborted) return;
-        await poster.deliver(step.status, sid, [stored.callbackUrl], sign);
+        await poster.deliver(step.status, sid, [stored.callbackUrl], sign, (r) => kept?.records.push(r));
       }
     }
   }
@@ -318,7 +336,7 @@ export async function startTwilioSimulator(options: TwilioSimulatorOptions): Pro
       to,
       messagingServiceSid: service,
     });
-    ledger.record({
+    const entry: LedgerEntry = {
       carrier: 'twilio',
       carrierMessageId: sid,
       to,
@@ -329,8 +347,16 @@ export async function startTwilioSimulator(options: TwilioSimulatorOptions): Pro
       response:
         effect.kind === 'reset' ? 'reset' : effect.kind === 'timeoutAfterAccept' ? 'withheld' : 'answered',
       fields,
+    };
+    ledger.record(entry);
+    const kept = messageWindow?.admit(sid, entry);
+    poster.run(async (signal) => {
+      try {
+        await runCallbacks(sid, signal, kept);
+      } finally {
+        if (kept) messageWindow?.receiptsEnded(kept);
+      }
     });
-    poster.run((signal) => runCallbacks(sid, signal));
 
     if (effect.kind === 'reset') req.socket.destroy();
     else if (effect.kind === 'timeoutAfterAccept') {
@@ -367,7 +393,9 @@ export async function startTwilioSimulator(options: TwilioSimulatorOptions): Pro
     baseUrl: server.origin,
     ledger,
     faults,
-    deliveries: poster.records,
+    get deliveries() {
+      return poster.records;
+    },
     sendInbound(message) {
       return poster.track(async () => {
         const sid = newSid('SM');
@@ -384,12 +412,14 @@ export async function startTwilioSimulator(options: TwilioSimulatorOptions): Pro
           From: message.from,
           ApiVersion: API_VERSION,
         };
-        return poster.deliver(
+        const record = await poster.deliver(
           'received',
           sid,
           [message.url],
           signed(params, `${randomBytes(16).toString('hex')}-${sid}`),
         );
+        messageWindow?.inboundEnded(record);
+        return record;
       });
     },
     settled: () => poster.settled(),
