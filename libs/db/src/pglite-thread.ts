@@ -87,7 +87,8 @@ export async function createPgliteThreadDb(options: PgliteThreadDbOptions = {}):
         result = await fn(tx);
       } catch (error) {
         open = false;
-        await call({ op: 'end', tx: id, commit: false });
+        // The caller's error says more than a failed rollback (e.g. the thread is gone, and with it the transaction).
+        await call({ op: 'end', tx: id, commit: false }).catch(() => {});
         throw error;
       }
       open = false;
