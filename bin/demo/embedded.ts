@@ -380,7 +380,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       kms,
       log,
       ssrf: { allowList: ['127.0.0.1'] },
-      worker: { pollMs: 200, perEndpointConcurrency: 16, perEndpointRatePerSecond: 10_000 },
+      // One local endpoint per controller: 64 deliveries in flight let the results share statements
+      // (with 16, a 100,000-message run's webhooks fell behind its dispatch at ~15/s per cell).
+      worker: { pollMs: 200, perEndpointConcurrency: 64, perEndpointRatePerSecond: 10_000 },
     });
     runtimes.push({
       cell,
