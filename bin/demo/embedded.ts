@@ -723,10 +723,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
 }
 
 /**
- * Verifies each cell's ledger as an auditor would: first downloads the first controller's audit
- * export from the control API (recorded in the ledger as `audit.export`), then, once each ledger holds
- * every processing event produced (that one included), signs a checkpoint and verifies the ledger
- * (chain and signed checkpoints, with the published key), and verifies the export offline.
+ * Verifies the cells' ledgers as an auditor would. Once each ledger holds every processing event
+ * produced, it signs a checkpoint; then the first controller's audit export is downloaded from the
+ * control API (itself recorded in the ledger as `audit.export`); then each ledger, holding that event
+ * too, is checkpointed and verified (chain and signed checkpoints, with the published key), and the
+ * export is verified offline.
  */
 async function verifyAudit(
   runtimes: readonly CellRuntime[],

@@ -16,7 +16,6 @@ export type Request =
 export interface SerialisedError {
   readonly name: string;
   readonly message: string;
-  readonly stack?: string | undefined;
   readonly fields: Readonly<Record<string, string | number | boolean>>;
 }
 

@@ -30,7 +30,7 @@ function serialise(error: unknown): SerialisedError {
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
       fields[key] = value;
   }
-  return { name: error.name, message: error.message, stack: error.stack, fields };
+  return { name: error.name, message: error.message, fields };
 }
 
 async function answer(id: number, work: () => Promise<unknown>): Promise<void> {
