@@ -18,11 +18,11 @@ import {
   sendJson,
   sendProxyError,
   startHttpServer,
-  WebhookPoster,
 } from './http.ts';
-import { Ledger, type LedgerEntry } from './ledger.ts';
-import { MessageWindow, type RetainedMessage } from './retention.ts';
+import type { Ledger, LedgerEntry } from './ledger.ts';
+import type { RetainedMessage } from './retention.ts';
 import { carrierSegments } from './segments.ts';
+import { simulatorStores } from './stores.ts';
 
 /** An ed25519 key pair as `generateKeyPairSync('ed25519')` returns it. */
 export interface Ed25519KeyPair {
@@ -159,21 +159,11 @@ export async function startTelnyxSimulator(options: TelnyxSimulatorOptions): Pro
   const profileId = options.messagingProfileId ?? randomUUID();
   const organizationId = randomUUID();
   const expectedAuth = Buffer.from(`Bearer ${options.apiKey}`);
-  const windowed = options.retainMessages !== undefined;
-  const ledger = new Ledger({ forgetting: windowed });
-  const messages = new Map<string, StoredMessage>();
-  const poster = new WebhookPoster(
-    {
-      retries: options.webhookRetries ?? 3,
-      retryDelayMs: options.webhookRetryDelayMs ?? 50,
-      timeoutMs: options.webhookTimeoutMs ?? 2_000,
-    },
-    windowed,
-  );
-  const messageWindow =
-    options.retainMessages === undefined
-      ? undefined
-      : new MessageWindow(options.retainMessages, { ledger, deliveries: poster, messages });
+  const { ledger, messages, poster, messageWindow } = simulatorStores<StoredMessage>(options.retainMessages, {
+    retries: options.webhookRetries ?? 3,
+    retryDelayMs: options.webhookRetryDelayMs ?? 50,
+    timeoutMs: options.webhookTimeoutMs ?? 2_000,
+  });
 
   // Filled in once the server listens; the controller only needs it when a fault is applied.
   let setRefusing: (on: boolean) => Promise<void> = async () => {};

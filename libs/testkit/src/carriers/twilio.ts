@@ -16,11 +16,11 @@ import {
   sendJson,
   sendProxyError,
   startHttpServer,
-  WebhookPoster,
 } from './http.ts';
-import { Ledger, type LedgerEntry } from './ledger.ts';
-import { MessageWindow, type RetainedMessage } from './retention.ts';
+import type { Ledger, LedgerEntry } from './ledger.ts';
+import type { RetainedMessage } from './retention.ts';
 import { carrierSegments } from './segments.ts';
+import { simulatorStores } from './stores.ts';
 
 /** Options of `startTwilioSimulator`. */
 export interface TwilioSimulatorOptions {
@@ -128,21 +128,11 @@ export function twilioSignature(authToken: string, url: string, params: Record<s
 export async function startTwilioSimulator(options: TwilioSimulatorOptions): Promise<TwilioSimulator> {
   const { accountSid, authToken } = options;
   const expectedAuth = Buffer.from(`Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`);
-  const windowed = options.retainMessages !== undefined;
-  const ledger = new Ledger({ forgetting: windowed });
-  const messages = new Map<string, StoredMessage>();
-  const poster = new WebhookPoster(
-    {
-      retries: options.callbackRetries ?? 0,
-      retryDelayMs: options.callbackRetryDelayMs ?? 50,
-      timeoutMs: options.callbackTimeoutMs ?? 15_000,
-    },
-    windowed,
-  );
-  const messageWindow =
-    options.retainMessages === undefined
-      ? undefined
-      : new MessageWindow(options.retainMessages, { ledger, deliveries: poster, messages });
+  const { ledger, messages, poster, messageWindow } = simulatorStores<StoredMessage>(options.retainMessages, {
+    retries: options.callbackRetries ?? 0,
+    retryDelayMs: options.callbackRetryDelayMs ?? 50,
+    timeoutMs: options.callbackTimeoutMs ?? 15_000,
+  });
   let setRefusing: (on: boolean) => Promise<void> = async () => {};
   const faults = new FaultController({ setRefusing: (on) => setRefusing(on) });
 
